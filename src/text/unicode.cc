@@ -1,0 +1,273 @@
+// Unicode normalization and Vietnamese tone placement on top of utf8proc.
+#include <utf8proc.h>
+
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "linkage/text.h"
+#include "text_internal.h"
+
+namespace linkage::text {
+namespace internal {
+
+std::u32string Decode(std::string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(s.size());
+  while (left > 0) {
+    utf8proc_int32_t cp = 0;
+    utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
+    if (n <= 0) {  // Invalid byte: keep going with a replacement character.
+      out.push_back(U'\uFFFD');
+      n = 1;
+    } else {
+      out.push_back(static_cast<char32_t>(cp));
+    }
+    p += n;
+    left -= n;
+  }
+  return out;
+}
+
+void AppendUtf8(char32_t c, std::string& out) {
+  utf8proc_uint8_t buf[4];
+  utf8proc_ssize_t n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(c), buf);
+  out.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
+}
+
+std::string Encode(std::u32string_view s) {
+  std::string out;
+  out.reserve(s.size() + s.size() / 2);
+  for (char32_t c : s) AppendUtf8(c, out);
+  return out;
+}
+
+std::string Map(std::string_view s, int options) {
+  utf8proc_uint8_t* dst = nullptr;
+  utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                                    static_cast<utf8proc_ssize_t>(s.size()), &dst,
+                                    static_cast<utf8proc_option_t>(options));
+  if (n < 0) return std::string(s);  // Invalid UTF-8: leave it to the caller's validation.
+  std::string out(reinterpret_cast<char*>(dst), static_cast<size_t>(n));
+  std::free(dst);
+  return out;
+}
+
+bool IsToneMark(char32_t c) {
+  return c == 0x0300 || c == 0x0301 || c == 0x0303 || c == 0x0309 || c == 0x0323;
+}
+
+bool IsVowel(char32_t c) {
+  switch (c) {
+    case U'a': case U'ă': case U'â': case U'e': case U'ê': case U'i':
+    case U'o': case U'ô': case U'ơ': case U'u': case U'ư': case U'y':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool HasQualityMark(char32_t c) {
+  return c == U'ă' || c == U'â' || c == U'ê' || c == U'ô' || c == U'ơ' || c == U'ư';
+}
+
+ToneSplit SplitTone(std::string_view word) {
+  ToneSplit out;
+  std::u32string nfd = Decode(Map(word, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE));
+  std::u32string rest;
+  rest.reserve(nfd.size());
+  for (char32_t c : nfd) {
+    if (IsToneMark(c)) {
+      ++out.tone_count;
+      if (out.tone == 0) out.tone = c;
+    } else {
+      rest.push_back(c);
+    }
+  }
+  out.base = Decode(Map(Encode(rest), UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  return out;
+}
+
+Nucleus FindNucleus(const std::u32string& w) {
+  Nucleus n;
+  size_t i = 0;
+  while (i < w.size() && !IsVowel(w[i])) ++i;
+  n.start = i;
+  // "qu" and "gi" are consonants when a vowel follows them.
+  if (i == 1 && w.size() > 2 && IsVowel(w[2]) &&
+      ((w[0] == U'q' && w[1] == U'u') || (w[0] == U'g' && w[1] == U'i'))) {
+    n.start = 2;
+  }
+  n.end = n.start;
+  while (n.end < w.size() && IsVowel(w[n.end])) ++n.end;
+  return n;
+}
+
+}  // namespace internal
+
+using internal::Decode;
+using internal::Encode;
+using internal::Map;
+
+bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(s.size());
+  while (left > 0) {
+    utf8proc_int32_t cp = 0;
+    utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
+    if (n <= 0 || cp == 0) return false;
+    p += n;
+    left -= n;
+  }
+  return true;
+}
+
+std::string Nfc(std::string_view s) {
+  std::string out = Map(s, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+  // U+00D0 (C3 90) -> U+0110 (C4 90); U+00F0 (C3 B0) -> U+0111 (C4 91).
+  for (size_t i = 0; i + 1 < out.size(); ++i) {
+    if (out[i] == '\xC3' && out[i + 1] == '\x90') {
+      out[i] = '\xC4';
+    } else if (out[i] == '\xC3' && out[i + 1] == '\xB0') {
+      out[i] = '\xC4';
+      out[i + 1] = '\x91';
+    }
+  }
+  return out;
+}
+
+std::string FoldCase(std::string_view s) {
+  return Map(Nfc(s), UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD);
+}
+
+std::string FoldDiacritics(std::string_view s) {
+  std::string stripped =
+      Map(Nfc(s), UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD);
+  // đ has no decomposition: fold it by hand (U+0111 = C4 91).
+  std::string out;
+  out.reserve(stripped.size());
+  for (size_t i = 0; i < stripped.size(); ++i) {
+    if (stripped[i] == '\xC4' && i + 1 < stripped.size() && stripped[i + 1] == '\x91') {
+      out.push_back('d');
+      ++i;
+    } else {
+      out.push_back(stripped[i]);
+    }
+  }
+  return out;
+}
+
+std::string CleanPunctuation(std::string_view s) {
+  std::u32string in = Decode(s);
+  std::u32string out;
+  out.reserve(in.size());
+  bool pending_space = false;
+  for (char32_t c : in) {
+    utf8proc_category_t cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+    bool keep = (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
+                (cat >= UTF8PROC_CATEGORY_MN && cat <= UTF8PROC_CATEGORY_ME) ||
+                cat == UTF8PROC_CATEGORY_ND;
+    if (!keep) {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space) out.push_back(U' ');
+    pending_space = false;
+    out.push_back(c);
+  }
+  return Encode(out);
+}
+
+std::vector<std::string> SplitWords(std::string_view s) {
+  std::vector<std::string> words;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && s[i] == ' ') ++i;
+    size_t j = i;
+    while (j < s.size() && s[j] != ' ') ++j;
+    if (j > i) words.emplace_back(s.substr(i, j - i));
+    i = j;
+  }
+  return words;
+}
+
+std::string CanonicalWord(std::string_view word) {
+  internal::ToneSplit split = internal::SplitTone(word);
+  std::u32string& w = split.base;
+  internal::Nucleus nuc = internal::FindNucleus(w);
+  if (nuc.start == nuc.end) return Nfc(word);  // No vowel: not a syllable.
+  // A second vowel group ("maria") means a foreign word: leave it alone.
+  for (size_t i = nuc.end; i < w.size(); ++i) {
+    if (internal::IsVowel(w[i])) return Nfc(word);
+  }
+  // i/y variants (Lý/Lí, Quý/Quí, Mỹ/Mĩ): a lone open i or y after a consonant.
+  if (nuc.end - nuc.start == 1 && nuc.start > 0 && nuc.end == w.size() &&
+      (w[nuc.start] == U'y' || w[nuc.start] == U'i')) {
+    w[nuc.start] = U'i';
+  }
+  if (split.tone == 0) return Encode(w);
+
+  size_t pos = nuc.end - 1;  // Closed syllable: the last vowel.
+  bool marked = false;
+  for (size_t i = nuc.start; i < nuc.end; ++i) {
+    if (internal::HasQualityMark(w[i])) {
+      pos = i;  // The last vowel with a quality mark (ươ -> ơ, iê -> ê).
+      marked = true;
+    }
+  }
+  if (!marked && nuc.end == w.size()) {
+    size_t len = nuc.end - nuc.start;
+    // Open syllable, traditional rule: "hòa", "thủy", "ngoài".
+    pos = len == 3 ? nuc.start + 1 : nuc.start;
+  }
+  std::u32string placed = w.substr(0, pos + 1);
+  placed.push_back(split.tone);
+  placed.append(w.substr(pos + 1));
+  return Map(Encode(placed), UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+}
+
+std::string CanonicalText(std::string_view s) {
+  std::string cleaned = CleanPunctuation(FoldCase(s));
+  std::string out;
+  for (const std::string& word : SplitWords(cleaned)) {
+    if (!out.empty()) out.push_back(' ');
+    out += CanonicalWord(word);
+  }
+  return out;
+}
+
+bool IsVietnameseSyllable(std::string_view word) {
+  internal::ToneSplit split = internal::SplitTone(FoldCase(word));
+  if (split.tone_count > 1) return false;
+  const std::u32string& w = split.base;
+  if (w.empty()) return false;
+  // Initials, longest first. f, j, w, z occur in ethnic-minority names.
+  static constexpr std::u32string_view kInitials[] = {
+      U"ngh", U"ng", U"nh", U"ch", U"gh", U"gi", U"kh", U"ph", U"qu", U"th", U"tr",
+      U"b",   U"c",  U"d",  U"đ",  U"g",  U"h",  U"k",  U"l",  U"m",  U"n",  U"p",
+      U"r",   U"s",  U"t",  U"v",  U"x",  U"f",  U"j",  U"w",  U"z"};
+  size_t i = 0;
+  for (std::u32string_view init : kInitials) {
+    if (w.compare(0, init.size(), init) == 0 && w.size() > init.size()) {
+      i = init.size();
+      break;
+    }
+  }
+  // "gi" and "qu" may be the whole initial or a consonant + vowel ("gì").
+  if (i == 2 && (w.compare(0, 2, U"gi") == 0) && !internal::IsVowel(w[2])) i = 1;
+  size_t v = i;
+  while (v < w.size() && internal::IsVowel(w[v])) ++v;
+  size_t vowels = v - i;
+  if (vowels < 1 || vowels > 3) return false;
+  std::u32string_view fin = std::u32string_view(w).substr(v);
+  static constexpr std::u32string_view kFinals[] = {U"",  U"c", U"ch", U"m", U"n",
+                                                    U"ng", U"nh", U"p",  U"t"};
+  for (std::u32string_view f : kFinals) {
+    if (fin == f) return true;
+  }
+  return false;
+}
+
+}  // namespace linkage::text
