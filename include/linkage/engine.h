@@ -1,0 +1,86 @@
+// The matching engine: normalize -> block -> compare -> score -> rank ->
+// decide -> explain, over a Store. Writes go through it too, so that a
+// record's index entries are always derived from the model's linkage spec.
+//
+// Thread-safe: any number of concurrent Match/Get calls and writes. The model
+// can be replaced while queries run; each query uses one model throughout.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "linkage/model.h"
+#include "linkage/normalize.h"
+#include "linkage/store.h"
+#include "linkage/v1/match.pb.h"
+
+namespace linkage::engine {
+
+struct EngineOptions {
+  // Candidates scored per query at most; beyond it the candidates found by
+  // the most blocking rules are kept and CANDIDATES_CAPPED is flagged.
+  size_t max_candidates = 200;
+  // A block with more records than this is skipped (BLOCK_OVERSIZED): it is
+  // a common name in a common year and would swamp the query.
+  size_t max_block_size = 2000;
+  // Records looked up per identity number at most.
+  size_t max_id_holders = 32;
+  domain::NormalizeOptions normalize;
+};
+
+struct MatchOptions {
+  int top_k = 5;                 // Candidates returned (1..100).
+  bool include_records = false;  // Attach each candidate's stored record.
+  bool explain = true;           // Fill per-field contributions.
+};
+
+class Engine {
+ public:
+  // `store` must outlive the engine. Errors: the model is invalid.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options, index::Store* store,
+                                                        const v1::Model& model);
+
+  // Normalizes and validates every record first; if any is invalid, returns
+  // InvalidArgument naming the record and field and writes nothing.
+  // Otherwise writes all of them in one atomic batch.
+  absl::StatusOr<std::vector<index::WriteOutcome>> Upsert(std::string_view dataset,
+                                                          std::vector<v1::PersonRecord> records) const;
+
+  // The index entries a normalized record gets under the current model.
+  index::IndexEntries EntriesFor(const v1::NormalizedRecord& normalized) const;
+
+  absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id) const;
+  absl::StatusOr<std::optional<v1::StoredRecord>> Get(std::string_view dataset, std::string_view record_id) const;
+
+  // Finds the records of `dataset` that may be the person in `query` (its
+  // record_id may be empty). Writes nothing. Errors: InvalidArgument for a
+  // bad query (naming the field), NotFound for a dataset with no records.
+  absl::StatusOr<v1::MatchResult> Match(const v1::PersonRecord& query, std::string_view dataset,
+                                        const MatchOptions& options) const;
+
+  // Same, for a query already normalized.
+  absl::StatusOr<v1::MatchResult> MatchNormalized(const v1::NormalizedRecord& query, std::string_view dataset,
+                                                  const MatchOptions& options) const;
+
+  std::shared_ptr<const model::CompiledModel> model() const;
+  // Replaces the model atomically; queries in flight finish on the old one.
+  absl::Status SetModel(const v1::Model& model);
+
+  const EngineOptions& options() const { return options_; }
+  index::Store* store() const { return store_; }
+
+ private:
+  Engine(const EngineOptions& options, index::Store* store, std::shared_ptr<const model::CompiledModel> model);
+
+  const EngineOptions options_;
+  index::Store* const store_;
+  mutable absl::Mutex model_mu_;
+  std::shared_ptr<const model::CompiledModel> model_ ABSL_GUARDED_BY(model_mu_);
+};
+
+}  // namespace linkage::engine

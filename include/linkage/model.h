@@ -1,0 +1,90 @@
+// The scoring model: a linkage spec (which fields, compared how, blocked how)
+// with Fellegi-Sunter parameters, compiled for fast pair comparison.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "linkage/v1/match.pb.h"
+#include "linkage/v1/record.pb.h"
+#include "linkage/v1/spec.pb.h"
+
+namespace linkage::model {
+
+// Checks a spec: unique non-empty field and rule names, every field has
+// levels ending in LEVEL_ELSE, levels fit the field's source, thresholds in
+// range, every blocking rule has parts. Errors name the field or rule.
+absl::Status ValidateSpec(const v1::LinkageSpec& spec);
+
+// Checks a model: a valid spec, one FieldParams per field with one m/u per
+// level, m and u in (0, 1], prior in [0, 1), policy thresholds ordered.
+absl::Status ValidateModel(const v1::Model& model);
+
+// The Vietnamese profile shipped with linkd (data/models/vn_default.textproto):
+// full name, date of birth, sex, CCCD, CMND, address, phone; hand-set m/u
+// until `linkctl train` fits them to the data.
+const v1::Model& DefaultVietnameseModel();
+
+// Readable label of a level kind: "exact", "folded_exact", "jaro_winkler", ...
+std::string_view LevelKindLabel(v1::LevelKind kind);
+
+// Outcome of one field for one pair: the level index in the field's spec,
+// or kNullLevel when either side lacks the value.
+inline constexpr int kNullLevel = -1;
+struct FieldOutcome {
+  int level = kNullLevel;
+  double bits = 0.0;
+};
+
+// Immutable and thread-safe once created. Compare() does not allocate.
+class CompiledModel {
+ public:
+  static absl::StatusOr<std::shared_ptr<const CompiledModel>> Create(const v1::Model& model);
+
+  const v1::Model& proto() const { return model_; }
+  size_t num_fields() const;
+
+  // Compares every field; `out` must have num_fields() entries. Returns the
+  // sum of the fields' weights in bits (the prior not included).
+  double Compare(const v1::NormalizedRecord& query, const v1::NormalizedRecord& candidate,
+                 FieldOutcome* out) const;
+
+  // Human-readable per-field contributions for outcomes from Compare().
+  void Explain(const v1::NormalizedRecord& query, const v1::NormalizedRecord& candidate,
+               const FieldOutcome* outcomes,
+               google::protobuf::RepeatedPtrField<v1::FieldContribution>* out) const;
+
+  // Index of the field with this source, or -1.
+  int FieldIndex(v1::FieldSource source) const;
+  // The level kind of a field's level index (LEVEL_KIND_UNSPECIFIED for null).
+  v1::LevelKind LevelKindOf(size_t field, int level) const;
+  // Log2 of the prior odds lambda / (1 - lambda) for a candidate pair. When
+  // the model's prior is 0 ("auto") it is 1 / population_size.
+  double PriorBits(int64_t population_size) const;
+
+  struct Field;  // Defined in scoring.cc.
+  ~CompiledModel();
+
+ private:
+  explicit CompiledModel(v1::Model model);
+  v1::Model model_;
+  std::vector<Field> fields_;
+};
+
+// Blocking keys of a record under a spec: one entry per rule and key value.
+// Records lacking a part get no key for that rule.
+struct BlockingKey {
+  int rule = 0;     // Index into spec.blocking_rules.
+  std::string key;  // Parts joined with '|'.
+};
+std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec,
+                                             const v1::NormalizedRecord& record);
+
+// Probability from log2 odds.
+double ProbabilityFromBits(double bits);
+
+}  // namespace linkage::model

@@ -1,0 +1,149 @@
+// The RocksDB store: person records with their normalized form, the blocking
+// index, the identity-number index and term-frequency counters, each in its
+// own column family. A record and all its index entries and counter changes
+// are written in one WriteBatch, so a reader never sees one without the other
+// and a crash leaves either the old or the new state.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "linkage/v1/record.pb.h"
+
+namespace linkage::index {
+
+struct StoreOptions {
+  // Create the database (and its parent directory) if it does not exist.
+  bool create_if_missing = true;
+  // fsync the write-ahead log on every write. Off by default: a write that
+  // returned OK survives a crash of the process (kill -9) either way; this
+  // also makes it survive a power loss, at a large cost in write rate.
+  bool sync_writes = false;
+  // Shared block cache for all column families, in MiB.
+  size_t block_cache_mib = 256;
+};
+
+// Index entries of one record, in the store's terms. The caller (the engine)
+// derives them from the record with the linkage spec.
+struct IndexEntries {
+  struct Block {
+    std::string rule;  // Blocking rule name: no '\0'.
+    std::string key;   // Key value: no '\0'.
+  };
+  std::vector<Block> blocks;
+  std::vector<std::string> ids;    // "c:<12 digits>" for CCCD, "m:<9>" for CMND.
+  std::vector<std::string> terms;  // Term-frequency counters to increment.
+};
+
+// One record to upsert.
+struct RecordWrite {
+  v1::PersonRecord record;
+  v1::NormalizedRecord normalized;
+  IndexEntries entries;
+};
+
+// What an upsert did to one record.
+enum class WriteOutcome { kCreated, kUpdated, kUnchanged };
+
+// Per-dataset counts for stats.
+struct DatasetStats {
+  std::string dataset;
+  int64_t records = 0;
+};
+
+struct StoreStats {
+  std::vector<DatasetStats> datasets;
+  struct ColumnFamily {
+    std::string name;
+    uint64_t estimated_keys = 0;
+    uint64_t live_data_bytes = 0;
+    uint64_t sst_bytes = 0;
+  };
+  std::vector<ColumnFamily> column_families;
+};
+
+// Result of Check(): every problem found, empty if the store is consistent.
+struct CheckReport {
+  int64_t records = 0;
+  int64_t block_entries = 0;
+  int64_t id_entries = 0;
+  std::vector<std::string> problems;  // At most 100 are kept.
+  int64_t problem_count = 0;
+};
+
+class Store {
+ public:
+  // Opens (or creates) the database at `path`. Errors: the path is not a
+  // database and create_if_missing is off; RocksDB cannot open it (locked by
+  // another process, corrupted).
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options, const std::string& path);
+
+  virtual ~Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Upserts records into `dataset` in one atomic batch: either every record
+  // and all its index entries are written, or nothing is. A record that was
+  // already stored has exactly its old index entries removed and its counters
+  // decremented. When a record id appears twice in `writes`, the last wins.
+  // An identical re-upsert writes nothing (kUnchanged).
+  virtual absl::StatusOr<std::vector<WriteOutcome>> Upsert(std::string_view dataset,
+                                                           std::vector<RecordWrite> writes) = 0;
+
+  // Deletes a record and all its index entries. Returns false if it did not exist.
+  virtual absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id) = 0;
+
+  // Reads one record; nullopt if it does not exist.
+  virtual absl::StatusOr<std::optional<v1::StoredRecord>> Get(std::string_view dataset,
+                                                              std::string_view record_id) const = 0;
+
+  // Reads several records at once; missing ones are nullopt.
+  virtual absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> MultiGet(
+      std::string_view dataset, const std::vector<std::string>& record_ids) const = 0;
+
+  // Appends to `ids` the record ids in one block, reading at most
+  // `max_entries` + 1 entries. Returns false (and appends nothing) if the
+  // block holds more than `max_entries`: an oversized block is no use for
+  // finding candidates and costly to read.
+  virtual absl::StatusOr<bool> ScanBlock(std::string_view dataset, std::string_view rule,
+                                         std::string_view key, size_t max_entries,
+                                         std::vector<std::string>* ids) const = 0;
+
+  // Record ids holding an identity number ("c:..." or "m:..."), at most `max`.
+  virtual absl::Status LookupId(std::string_view dataset, std::string_view id_key, size_t max,
+                                std::vector<std::string>* ids) const = 0;
+
+  // Term-frequency counter; 0 if never counted.
+  virtual int64_t TermCount(std::string_view dataset, std::string_view term) const = 0;
+  // Number of records in a dataset.
+  virtual int64_t RecordCount(std::string_view dataset) const = 0;
+
+  // Calls `fn` for every record of a dataset in key order until it returns false.
+  virtual absl::Status ForEachRecord(std::string_view dataset,
+                                     const std::function<bool(const v1::StoredRecord&)>& fn) const = 0;
+
+  virtual StoreStats Stats() const = 0;
+
+  // Verifies that every index entry points to a stored record that lists it,
+  // and every stored record's entries exist.
+  virtual absl::StatusOr<CheckReport> Check() const = 0;
+
+  // Small values in the meta column family (models, schema version).
+  virtual absl::Status PutMeta(std::string_view key, std::string_view value) = 0;
+  virtual absl::StatusOr<std::optional<std::string>> GetMeta(std::string_view key) const = 0;
+
+  // Flushes memtables to disk (used on shutdown and by tests).
+  virtual absl::Status Flush() = 0;
+
+ protected:
+  Store() = default;
+};
+
+}  // namespace linkage::index

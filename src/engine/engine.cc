@@ -1,0 +1,241 @@
+#include "linkage/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "linkage/strings.h"
+
+namespace linkage::engine {
+namespace {
+
+constexpr std::string_view kQueryId = "(query)";
+
+std::string IdKey(const v1::NormalizedId& id) {
+  if (id.kind() == v1::ID_KIND_CCCD) return "c:" + id.digits();
+  if (id.kind() == v1::ID_KIND_CMND) return "m:" + id.digits();
+  return "";
+}
+
+v1::Band BandFor(double p, const v1::DecisionPolicy& policy) {
+  if (p >= policy.match_probability()) return v1::BAND_MATCH;
+  if (p >= policy.review_probability()) return v1::BAND_REVIEW;
+  return v1::BAND_NO_MATCH;
+}
+
+struct Scored {
+  const v1::StoredRecord* record;
+  double weight;
+  std::vector<model::FieldOutcome> outcomes;
+  std::vector<int> rules;
+};
+
+}  // namespace
+
+Engine::Engine(const EngineOptions& options, index::Store* store, std::shared_ptr<const model::CompiledModel> model)
+    : options_(options), store_(store), model_(std::move(model)) {}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options, index::Store* store,
+                                                       const v1::Model& model) {
+  if (store == nullptr) return absl::InvalidArgumentError("engine needs a store");
+  auto compiled = model::CompiledModel::Create(model);
+  if (!compiled.ok()) return compiled.status();
+  return std::unique_ptr<Engine>(new Engine(options, store, *std::move(compiled)));
+}
+
+std::shared_ptr<const model::CompiledModel> Engine::model() const {
+  absl::MutexLock lock(&model_mu_);
+  return model_;
+}
+
+absl::Status Engine::SetModel(const v1::Model& model) {
+  auto compiled = model::CompiledModel::Create(model);
+  if (!compiled.ok()) return compiled.status();
+  absl::MutexLock lock(&model_mu_);
+  model_ = *std::move(compiled);
+  return absl::OkStatus();
+}
+
+index::IndexEntries Engine::EntriesFor(const v1::NormalizedRecord& n) const {
+  std::shared_ptr<const model::CompiledModel> m = model();
+  index::IndexEntries e;
+  const v1::LinkageSpec& spec = m->proto().spec();
+  for (model::BlockingKey& k : model::ComputeBlockingKeys(spec, n)) {
+    e.blocks.push_back({spec.blocking_rules(k.rule).name(), std::move(k.key)});
+  }
+  for (const v1::NormalizedId* id : {&n.national_id(), &n.old_id()}) {
+    std::string key = IdKey(*id);
+    if (!key.empty()) e.ids.push_back(std::move(key));
+  }
+  if (n.name().folded_tokens_size() > 0) {
+    std::string full;
+    for (const std::string& t : n.name().folded_tokens()) absl::StrAppend(&full, full.empty() ? "" : " ", t);
+    e.terms.push_back("n:" + full);
+    e.terms.push_back("g:" + n.name().folded_tokens(n.name().folded_tokens_size() - 1));
+    if (n.name().family_len() > 0) e.terms.push_back("f:" + n.name().folded_tokens(0));
+  }
+  return e;
+}
+
+absl::StatusOr<std::vector<index::WriteOutcome>> Engine::Upsert(std::string_view dataset,
+                                                                std::vector<v1::PersonRecord> records) const {
+  if (!domain::IsValidDatasetName(dataset)) {
+    return absl::InvalidArgumentError(absl::StrCat("dataset \"", AV(dataset), "\" is not 1..64 of [a-z0-9._-]"));
+  }
+  std::vector<index::RecordWrite> writes;
+  writes.reserve(records.size());
+  for (v1::PersonRecord& r : records) {
+    auto n = domain::NormalizeRecord(r, options_.normalize);
+    if (!n.ok()) return n.status();
+    index::RecordWrite w;
+    w.entries = EntriesFor(*n);
+    w.normalized = *std::move(n);
+    w.record = std::move(r);
+    writes.push_back(std::move(w));
+  }
+  return store_->Upsert(dataset, std::move(writes));
+}
+
+absl::StatusOr<bool> Engine::Delete(std::string_view dataset, std::string_view record_id) const {
+  return store_->Delete(dataset, record_id);
+}
+
+absl::StatusOr<std::optional<v1::StoredRecord>> Engine::Get(std::string_view dataset,
+                                                            std::string_view record_id) const {
+  return store_->Get(dataset, record_id);
+}
+
+absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query, std::string_view dataset,
+                                              const MatchOptions& options) const {
+  absl::StatusOr<v1::NormalizedRecord> n;
+  if (query.record_id().empty()) {
+    v1::PersonRecord copy = query;
+    copy.set_record_id(std::string(kQueryId));
+    n = domain::NormalizeRecord(copy, options_.normalize);
+  } else {
+    n = domain::NormalizeRecord(query, options_.normalize);
+  }
+  if (!n.ok()) return n.status();
+  return MatchNormalized(*n, dataset, options);
+}
+
+absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedRecord& query, std::string_view dataset,
+                                                        const MatchOptions& options) const {
+  if (options.top_k < 1 || options.top_k > 100) return absl::InvalidArgumentError("top_k must be 1..100");
+  const int64_t population = store_->RecordCount(dataset);
+  if (population <= 0) return absl::NotFoundError(absl::StrCat("dataset \"", AV(dataset), "\" has no records"));
+  std::shared_ptr<const model::CompiledModel> m = model();
+  const v1::Model& mp = m->proto();
+  const v1::LinkageSpec& spec = mp.spec();
+
+  v1::MatchResult result;
+  result.set_model_version(mp.version());
+  result.set_uncalibrated(!mp.calibrated());
+  std::set<std::string> flags(query.flags().begin(), query.flags().end());
+
+  // Block.
+  std::map<std::string, std::vector<int>> found;  // record id -> rules that found it
+  std::vector<std::string> ids;
+  for (const model::BlockingKey& k : model::ComputeBlockingKeys(spec, query)) {
+    ids.clear();
+    auto complete = store_->ScanBlock(dataset, spec.blocking_rules(k.rule).name(), k.key, options_.max_block_size, &ids);
+    if (!complete.ok()) return complete.status();
+    if (!*complete) {
+      flags.insert("BLOCK_OVERSIZED");
+      continue;
+    }
+    for (std::string& id : ids) {
+      std::vector<int>& rules = found[id];
+      if (rules.empty() || rules.back() != k.rule) rules.push_back(k.rule);
+    }
+  }
+  // The query's identity numbers: who holds them.
+  std::vector<std::string> id_holders;
+  for (const v1::NormalizedId* id : {&query.national_id(), &query.old_id()}) {
+    std::string key = IdKey(*id);
+    if (key.empty()) continue;
+    absl::Status st = store_->LookupId(dataset, key, options_.max_id_holders, &id_holders);
+    if (!st.ok()) return st;
+  }
+  for (const std::string& h : id_holders) found.try_emplace(h);
+
+  std::vector<std::string> candidate_ids;
+  candidate_ids.reserve(found.size());
+  for (const auto& [id, rules] : found) candidate_ids.push_back(id);
+  if (candidate_ids.size() > options_.max_candidates) {
+    flags.insert("CANDIDATES_CAPPED");
+    std::stable_sort(candidate_ids.begin(), candidate_ids.end(), [&found](const std::string& a, const std::string& b) {
+      return found[a].size() > found[b].size();
+    });
+    candidate_ids.resize(options_.max_candidates);
+  }
+
+  // Compare and score.
+  auto stored = store_->MultiGet(dataset, candidate_ids);
+  if (!stored.ok()) return stored.status();
+  const double prior_bits = m->PriorBits(population);
+  std::vector<Scored> scored;
+  scored.reserve(candidate_ids.size());
+  for (size_t i = 0; i < candidate_ids.size(); ++i) {
+    const std::optional<v1::StoredRecord>& s = (*stored)[i];
+    if (!s.has_value()) continue;  // Deleted since the block was read.
+    Scored sc{&*s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()), found[candidate_ids[i]]};
+    sc.weight = prior_bits + m->Compare(query, s->normalized(), sc.outcomes.data());
+    scored.push_back(std::move(sc));
+  }
+  result.set_candidates_scored(static_cast<int32_t>(scored.size()));
+  std::sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) {
+    if (a.weight != b.weight) return a.weight > b.weight;
+    return a.record->record().record_id() < b.record->record().record_id();
+  });
+
+  // Decide.
+  const v1::DecisionPolicy& policy = mp.policy();
+  v1::Band band = v1::BAND_NO_MATCH;
+  double margin = std::numeric_limits<double>::infinity();
+  if (!scored.empty()) {
+    const Scored& best = scored[0];
+    if (scored.size() > 1) margin = best.weight - scored[1].weight;
+    band = BandFor(model::ProbabilityFromBits(best.weight), policy);
+    if (band == v1::BAND_MATCH && margin < policy.min_margin_bits()) {
+      band = v1::BAND_REVIEW;
+      flags.insert("AMBIGUOUS");
+    }
+    // The claimed identity number belongs to someone other than the best
+    // candidate: never an automatic match.
+    const std::string& best_id = best.record->record().record_id();
+    bool conflict = std::any_of(id_holders.begin(), id_holders.end(),
+                                [&best_id](const std::string& h) { return h != best_id; });
+    if (conflict) {
+      flags.insert("ID_CONFLICT");
+      if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
+    }
+  }
+  if (flags.count("CCCD_SEX_MISMATCH") || flags.count("CCCD_YEAR_MISMATCH")) flags.insert("ID_INCONSISTENT");
+  result.set_band(band);
+  result.set_margin_bits(margin);
+
+  const size_t k = std::min(scored.size(), static_cast<size_t>(options.top_k));
+  for (size_t i = 0; i < k; ++i) {
+    const Scored& sc = scored[i];
+    v1::Candidate* c = result.add_candidates();
+    c->set_record_id(sc.record->record().record_id());
+    c->set_dataset(std::string(dataset));
+    c->set_match_weight(sc.weight);
+    c->set_probability(model::ProbabilityFromBits(sc.weight));
+    // Only the best candidate can be a match; the others are at most REVIEW.
+    v1::Band own = BandFor(c->probability(), policy);
+    c->set_band(i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own);
+    if (options.explain) m->Explain(query, sc.record->normalized(), sc.outcomes.data(), c->mutable_contributions());
+    if (options.include_records) *c->mutable_record() = sc.record->record();
+    for (int r : sc.rules) c->add_blocking_rules(spec.blocking_rules(r).name());
+  }
+  for (const std::string& f : flags) result.add_flags(f);
+  *result.mutable_query() = query;
+  return result;
+}
+
+}  // namespace linkage::engine

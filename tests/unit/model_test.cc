@@ -1,0 +1,170 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "linkage/model.h"
+#include "linkage/normalize.h"
+#include "linkage/similarity.h"
+
+namespace linkage::model {
+namespace {
+
+TEST(Similarity, JaroWinklerKnownValues) {
+  EXPECT_NEAR(JaroWinkler("martha", "marhta"), 0.961, 0.001);
+  EXPECT_NEAR(JaroWinkler("dixon", "dicksonx"), 0.813, 0.001);
+  EXPECT_DOUBLE_EQ(JaroWinkler("", ""), 1.0);
+  EXPECT_DOUBLE_EQ(JaroWinkler("abc", ""), 0.0);
+  EXPECT_DOUBLE_EQ(JaroWinkler("nguyen", "nguyen"), 1.0);
+}
+
+TEST(Similarity, DamerauLevenshtein) {
+  EXPECT_EQ(DamerauLevenshtein("", ""), 0);
+  EXPECT_EQ(DamerauLevenshtein("abc", ""), 3);
+  EXPECT_EQ(DamerauLevenshtein("001148012345", "001148012354"), 1);  // Transposition.
+  EXPECT_EQ(DamerauLevenshtein("001148012345", "001148012346"), 1);
+  EXPECT_EQ(DamerauLevenshtein("kitten", "sitting"), 3);
+  EXPECT_EQ(DamerauLevenshtein("kitten", "sitting", 1), 2);  // Capped at max + 1.
+}
+
+TEST(Similarity, PropertiesOnRandomStrings) {
+  std::mt19937 rng(1);
+  auto random_string = [&rng] {
+    std::string s;
+    for (int i = 0, n = static_cast<int>(rng() % 12); i < n; ++i) s.push_back(static_cast<char>('a' + rng() % 4));
+    return s;
+  };
+  for (int i = 0; i < 2000; ++i) {
+    std::string a = random_string(), b = random_string();
+    double jw = JaroWinkler(a, b);
+    EXPECT_GE(jw, 0.0);
+    EXPECT_LE(jw, 1.0);
+    EXPECT_NEAR(Jaro(a, b), Jaro(b, a), 1e-12);
+    int d = DamerauLevenshtein(a, b);
+    EXPECT_EQ(d, DamerauLevenshtein(b, a));
+    EXPECT_EQ(d == 0, a == b);
+    EXPECT_LE(d, static_cast<int>(std::max(a.size(), b.size())));
+  }
+}
+
+TEST(DefaultModel, IsValid) {
+  const v1::Model& m = DefaultVietnameseModel();
+  ASSERT_GT(m.fields_size(), 0) << "default model textproto did not parse";
+  EXPECT_TRUE(ValidateModel(m).ok()) << ValidateModel(m);
+}
+
+TEST(Validation, RejectsBadSpecsWithClearErrors) {
+  v1::Model m = DefaultVietnameseModel();
+  m.mutable_spec()->mutable_fields(0)->mutable_levels()->RemoveLast();
+  absl::Status st = ValidateModel(m);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("full_name"), std::string::npos) << st;
+
+  v1::Model m2 = DefaultVietnameseModel();
+  m2.mutable_fields(1)->mutable_levels(0)->set_m(0);
+  EXPECT_FALSE(ValidateModel(m2).ok());
+
+  v1::Model m3 = DefaultVietnameseModel();
+  m3.mutable_spec()->mutable_fields(1)->mutable_levels(0)->set_kind(v1::LEVEL_ADDR_SAME_COMMUNE);
+  EXPECT_NE(ValidateModel(m3).message().find("does not apply"), std::string::npos);
+}
+
+class LevelsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = CompiledModel::Create(DefaultVietnameseModel());
+    ASSERT_TRUE(c.ok()) << c.status();
+    model_ = *c;
+  }
+  v1::NormalizedRecord N(const std::string& name, const std::string& dob = "", const std::string& address = "") {
+    v1::PersonRecord r;
+    r.set_record_id("x");
+    r.set_full_name(name);
+    r.set_birth_date(dob);
+    r.set_address(address);
+    auto n = domain::NormalizeRecord(r);
+    EXPECT_TRUE(n.ok()) << n.status();
+    return *n;
+  }
+  std::string Level(const v1::NormalizedRecord& a, const v1::NormalizedRecord& b, v1::FieldSource source) {
+    std::vector<FieldOutcome> out(model_->num_fields());
+    model_->Compare(a, b, out.data());
+    google::protobuf::RepeatedPtrField<v1::FieldContribution> ex;
+    model_->Explain(a, b, out.data(), &ex);
+    return ex[model_->FieldIndex(source)].level();
+  }
+  std::string NameLevel(const std::string& a, const std::string& b) {
+    return Level(N(a), N(b), v1::FIELD_SOURCE_FULL_NAME);
+  }
+  std::string DateLevel(const std::string& a, const std::string& b) {
+    return Level(N("A", a), N("A", b), v1::FIELD_SOURCE_BIRTH_DATE);
+  }
+  std::shared_ptr<const CompiledModel> model_;
+};
+
+TEST_F(LevelsTest, NameLevels) {
+  EXPECT_EQ(NameLevel("Nguyễn Thị Hòa", "NGUYỄN THỊ HOÀ"), "exact");
+  EXPECT_EQ(NameLevel("Nguyễn Thị Hòa", "Nguyen Thi Hoa"), "folded_exact");
+  EXPECT_EQ(NameLevel("Nguyễn Thị Hòa", "Thị Hòa Nguyễn"), "reordered");
+  EXPECT_EQ(NameLevel("Nguyễn Thị Lan", "Nguyễn Lan"), "middle_missing");
+  EXPECT_EQ(NameLevel("Huỳnh Văn Ba", "Hoàng Văn Ba"), "family_variant");
+  EXPECT_EQ(NameLevel("Võ Thị Sáu", "Vũ Thị Sáu"), "family_variant");
+  EXPECT_EQ(NameLevel("Nguyễn Văn Trung", "Nguyễn Văn Chung"), "jaro_winkler_0.92");
+  EXPECT_EQ(NameLevel("Trần Văn Sang", "Chần Văn Xang"), "phonetic");
+  EXPECT_EQ(NameLevel("Nguyễn Văn Hùng", "Nguyễn Vn Hùng"), "jaro_winkler_0.92");
+  EXPECT_EQ(NameLevel("Nông Văn Toại", "Nông Văn Thái"), "else");  // Twins, not a typo.
+  EXPECT_EQ(NameLevel("Trần Văn An", "Lê Thị Bình"), "else");
+}
+
+TEST_F(LevelsTest, DateLevels) {
+  EXPECT_EQ(DateLevel("05/03/1948", "1948-03-05"), "exact");
+  EXPECT_EQ(DateLevel("05/03/1948", "03/05/1948"), "day_month_swap");
+  EXPECT_EQ(DateLevel("05/03/1948", "06/03/1948"), "one_digit");
+  EXPECT_EQ(DateLevel("05/03/1948", "1948"), "year_only");
+  EXPECT_EQ(DateLevel("05/03/1948", "01/01/1948"), "year_only");  // Placeholder.
+  EXPECT_EQ(DateLevel("05/03/1948", "20/03/1948"), "year_month");
+  EXPECT_EQ(DateLevel("05/03/1948", "1949"), "year_within_1");
+  EXPECT_EQ(DateLevel("05/03/1948", "1960"), "else");
+  EXPECT_EQ(DateLevel("05/03/1948", ""), "null");
+}
+
+TEST_F(LevelsTest, AddressAcrossTheReform) {
+  auto old_addr = N("A", "", "Tổ 12, P. Nguyễn Thị Minh Khai, TP. Bắc Kạn");
+  auto new_addr = N("A", "", "Phường Đức Xuân, Thái Nguyên");
+  auto other = N("A", "", "Phường Phan Đình Phùng, Thái Nguyên");
+  EXPECT_EQ(Level(old_addr, new_addr, v1::FIELD_SOURCE_ADDRESS), "same_commune");
+  EXPECT_EQ(Level(old_addr, other, v1::FIELD_SOURCE_ADDRESS), "same_province");
+}
+
+TEST_F(LevelsTest, WeightsAreLog2MOverU) {
+  auto a = N("Nguyễn Thị Hòa", "05/03/1948");
+  std::vector<FieldOutcome> out(model_->num_fields());
+  double total = model_->Compare(a, a, out.data());
+  const v1::Model& m = model_->proto();
+  double expected = std::log2(m.fields(0).levels(0).m() / m.fields(0).levels(0).u()) +
+                    std::log2(m.fields(1).levels(0).m() / m.fields(1).levels(0).u());
+  EXPECT_NEAR(total, expected, 1e-9);
+}
+
+TEST(Blocking, KeysPerRule) {
+  v1::PersonRecord r;
+  r.set_record_id("x");
+  r.set_full_name("Huỳnh Văn Ba");
+  r.set_birth_date("1950");
+  r.set_national_id("006050012345");
+  r.set_address("Phường Đức Xuân, Thái Nguyên");
+  auto n = domain::NormalizeRecord(r);
+  ASSERT_TRUE(n.ok());
+  const v1::LinkageSpec& spec = DefaultVietnameseModel().spec();
+  std::vector<BlockingKey> keys = ComputeBlockingKeys(spec, *n);
+  std::map<std::string, std::string> by_rule;
+  for (const auto& k : keys) by_rule[spec.blocking_rules(k.rule).name()] = k.key;
+  EXPECT_EQ(by_rule["id"], "006050012345");
+  EXPECT_EQ(by_rule["fgy"], "hoang|ba|1950");  // Variant group, not the spelling.
+  EXPECT_EQ(by_rule.count("gdob"), 0u);        // Year-only: no full-date key.
+  EXPECT_EQ(by_rule.count("oid"), 0u);
+  EXPECT_EQ(by_rule["phc"], "ba huin van|01840");
+}
+
+}  // namespace
+}  // namespace linkage::model
