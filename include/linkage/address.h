@@ -63,6 +63,12 @@ class Gazetteer {
   // Current province of a pre-2025 province code ("06" -> "19").
   std::string CurrentProvince(std::string_view old_province_code) const;
 
+  // Pre-2025 communes that became (part of) a current commune.
+  std::vector<std::string> PreviousCommunes(std::string_view commune_2025_code) const;
+  // Province names as published ("Thành phố Hà Nội", "Tỉnh Bắc Kạn").
+  std::string ProvinceName2025(std::string_view code) const;
+  std::string ProvinceNamePre2025(std::string_view code) const;
+
   // All current commune codes, in file order (for generators and tests).
   const std::vector<std::string>& Commune2025Codes() const;
   // All pre-2025 commune codes, in file order.

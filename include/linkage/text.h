@@ -29,6 +29,12 @@ std::string FoldCase(std::string_view s);
 // through lower-cased.
 std::string FoldDiacritics(std::string_view s);
 
+// NFD normalization (used to produce decomposed test data).
+std::string Nfd(std::string_view s);
+
+// Upper-cases every letter (simple Unicode case mapping), NFC.
+std::string ToUpper(std::string_view s);
+
 // Replaces every character that is not a letter or digit by a space, then
 // trims and collapses runs of spaces to one.
 std::string CleanPunctuation(std::string_view s);
@@ -65,6 +71,11 @@ struct RepairResult {
 // the decoding has strictly more well-formed ones. Text that is already
 // Vietnamese (with or without diacritics) is returned unchanged (as NFC).
 RepairResult RepairLegacyEncoding(std::string_view s);
+
+// The inverse of RepairLegacyEncoding: renders Unicode text as a legacy
+// encoding's bytes shown as Windows-1252 (for generating test data).
+// Characters the encoding lacks pass through.
+std::string EncodeLegacy(std::string_view s, LegacyEncoding encoding);
 
 // True if `word` (any case, any normalization form) is a well-formed
 // Vietnamese syllable: an allowed initial, a vowel nucleus, an allowed final,

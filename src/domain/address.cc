@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -28,9 +29,13 @@ struct Gazetteer::Tables {
   std::map<std::string, std::string, std::less<>> old_to_new_province;
   std::map<std::string, Codes, std::less<>> crosswalk;                     // old commune -> new
   std::map<std::string, std::set<std::string>, std::less<>> new_to_old_districts;
+  std::map<std::string, Codes, std::less<>> new_to_old_communes;
   CodeIndex province_2025_by_key, province_old_by_key, district_by_key;
   CodeIndex commune_2025_by_key, commune_old_by_key;
   Codes commune_2025_order, commune_old_order;
+  // Toned (canonical) name keys, to tell apart names that fold alike
+  // ("Nghi Văn" / "Nghi Vạn").
+  std::unordered_map<std::string, std::string> canonical_key;  // "o:"/"n:"/"d:" + code
 };
 
 namespace {
@@ -41,17 +46,23 @@ enum class Level { kUnknown, kHamlet, kCommune, kDistrict, kCity, kProvince };
 struct TypeWord {
   std::string_view words;
   Level level;
+  std::string_view type;  // Folded GSO unit type it stands for ("" for hamlets).
 };
 constexpr std::array<TypeWord, 27> kTypeWords = {{
-    {"to dan pho", Level::kHamlet}, {"khu pho", Level::kHamlet}, {"so nha", Level::kHamlet},
-    {"thi tran", Level::kCommune},  {"dac khu", Level::kCommune}, {"thi xa", Level::kDistrict},
-    {"thanh pho", Level::kCity},    {"to", Level::kHamlet},      {"thon", Level::kHamlet},
-    {"ban", Level::kHamlet},        {"ap", Level::kHamlet},      {"xom", Level::kHamlet},
-    {"kp", Level::kHamlet},         {"khom", Level::kHamlet},    {"khu", Level::kHamlet},
-    {"xa", Level::kCommune},        {"x", Level::kCommune},      {"phuong", Level::kCommune},
-    {"p", Level::kCommune},         {"tt", Level::kCommune},     {"huyen", Level::kDistrict},
-    {"h", Level::kDistrict},        {"quan", Level::kDistrict},  {"q", Level::kDistrict},
-    {"tx", Level::kDistrict},       {"tp", Level::kCity},        {"tinh", Level::kProvince},
+    {"to dan pho", Level::kHamlet, ""}, {"khu pho", Level::kHamlet, ""},
+    {"so nha", Level::kHamlet, ""},     {"thi tran", Level::kCommune, "thi tran"},
+    {"dac khu", Level::kCommune, "dac khu"}, {"thi xa", Level::kDistrict, "thi xa"},
+    {"thanh pho", Level::kCity, "thanh pho"}, {"to", Level::kHamlet, ""},
+    {"thon", Level::kHamlet, ""},       {"ban", Level::kHamlet, ""},
+    {"ap", Level::kHamlet, ""},         {"xom", Level::kHamlet, ""},
+    {"kp", Level::kHamlet, ""},         {"khom", Level::kHamlet, ""},
+    {"khu", Level::kHamlet, ""},        {"xa", Level::kCommune, "xa"},
+    {"x", Level::kCommune, "xa"},       {"phuong", Level::kCommune, "phuong"},
+    {"p", Level::kCommune, "phuong"},   {"tt", Level::kCommune, "thi tran"},
+    {"huyen", Level::kDistrict, "huyen"}, {"h", Level::kDistrict, "huyen"},
+    {"quan", Level::kDistrict, "quan"}, {"q", Level::kDistrict, "quan"},
+    {"tx", Level::kDistrict, "thi xa"}, {"tp", Level::kCity, "thanh pho"},
+    {"tinh", Level::kProvince, "tinh"},
 }};
 
 // Province-level cities, old and new codes: "TP. X" is the province for these.
@@ -59,15 +70,55 @@ constexpr std::array<std::string_view, 6> kProvinceCities = {"01", "79", "31", "
 
 std::string FoldedClean(std::string_view s) { return text::CleanPunctuation(text::FoldDiacritics(s)); }
 
-// Splits "p duc xuan" into (kCommune, "duc xuan").
-std::pair<Level, std::string> SplitType(const std::string& folded) {
+struct Typed {
+  Level level = Level::kUnknown;
+  std::string type;  // Folded GSO type, "" if none was written.
+  std::string rest;
+};
+
+// Splits "p duc xuan" into (kCommune, "phuong", "duc xuan").
+Typed SplitType(const std::string& folded) {
   for (const TypeWord& tw : kTypeWords) {
     if (folded.size() > tw.words.size() && folded.compare(0, tw.words.size(), tw.words) == 0 &&
         folded[tw.words.size()] == ' ') {
-      return {tw.level, folded.substr(tw.words.size() + 1)};
+      return {tw.level, std::string(tw.type), folded.substr(tw.words.size() + 1)};
     }
   }
-  return {Level::kUnknown, folded};
+  return {Level::kUnknown, "", folded};
+}
+
+// Lists often omit the commas: "p duc xuan tp bac kan". Splits a folded
+// part before every commune/district/province type word that is not its
+// first word (hamlet words are left alone: "ban" is also a name syllable).
+std::vector<std::string> SplitAtTypeWords(const std::string& folded) {
+  std::vector<std::string> words;
+  for (absl::string_view w : absl::StrSplit(folded, ' ', absl::SkipEmpty())) words.emplace_back(w);
+  // Length in words of the non-hamlet type word starting at i, or 0.
+  auto type_at = [&words](size_t i) -> size_t {
+    for (const TypeWord& tw : kTypeWords) {
+      if (tw.level == Level::kHamlet) continue;
+      std::vector<std::string> tw_words = absl::StrSplit(AV(tw.words), ' ');
+      if (i + tw_words.size() >= words.size()) continue;  // A type word needs a name after it.
+      if (std::equal(tw_words.begin(), tw_words.end(), words.begin() + static_cast<long>(i))) return tw_words.size();
+    }
+    return 0;
+  };
+  std::vector<std::string> out;
+  std::string current;
+  size_t next_split = 0;  // A unit's name has at least one word: "xã Xà Phiên".
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i >= next_split) {
+      if (size_t len = type_at(i); len > 0) {
+        if (!current.empty()) out.push_back(std::move(current));
+        current.clear();
+        next_split = i + len + 1;
+      }
+    }
+    if (!current.empty()) current.push_back(' ');
+    current += words[i];
+  }
+  if (!current.empty()) out.push_back(std::move(current));
+  return out;
 }
 
 std::string NormalizeNumbers(const std::string& key) {
@@ -101,12 +152,21 @@ void ForEachRow(std::string_view csv, Fn fn) {
 
 }  // namespace
 
-std::string UnitNameKey(std::string_view name) {
-  std::string folded = FoldedClean(name);
-  auto [level, rest] = SplitType(folded);
-  (void)level;
-  return NormalizeNumbers(rest);
+std::string UnitNameKey(std::string_view name) { return NormalizeNumbers(SplitType(FoldedClean(name)).rest); }
+
+namespace {
+
+// The toned key of a unit name or address part: canonical text without the
+// type words that SplitType removed from its folded form.
+std::string CanonicalKey(std::string_view text, const std::string& folded_rest) {
+  std::vector<std::string> words = text::SplitWords(text::CanonicalText(text));
+  size_t keep = text::SplitWords(folded_rest).size();
+  if (keep > words.size()) return "";
+  words.erase(words.begin(), words.end() - static_cast<long>(keep));
+  return NormalizeNumbers(absl::StrJoin(words, " "));
 }
+
+}  // namespace
 
 Gazetteer::Gazetteer(std::unique_ptr<Tables> tables) : t_(std::move(tables)) {}
 Gazetteer::~Gazetteer() = default;
@@ -133,6 +193,7 @@ const Gazetteer& Gazetteer::Default() {
       AdminUnit u{std::string(h.Get(r, "ward_code")), std::string(h.Get(r, "ward_name")),
                   std::string(h.Get(r, "ward_type")), "", std::string(h.Get(r, "province_code"))};
       t->commune_2025_by_key[UnitNameKey(u.name)].push_back(u.code);
+      t->canonical_key["n:" + u.code] = CanonicalKey(u.name, SplitType(FoldedClean(u.name)).rest);
       t->commune_2025_order.push_back(u.code);
       t->communes_2025.emplace(u.code, std::move(u));
     });
@@ -140,6 +201,7 @@ const Gazetteer& Gazetteer::Default() {
       AdminUnit u{std::string(h.Get(r, "district_code")), std::string(h.Get(r, "district_name")),
                   std::string(h.Get(r, "district_type")), "", std::string(h.Get(r, "province_code"))};
       t->district_by_key[UnitNameKey(u.name)].push_back(u.code);
+      t->canonical_key["d:" + u.code] = CanonicalKey(u.name, SplitType(FoldedClean(u.name)).rest);
       t->districts_old.emplace(u.code, std::move(u));
     });
     ForEachRow(data::k_admin_pre2025_wards_gso_csv, [&](const CsvHeader& h, const CsvRow& r) {
@@ -147,6 +209,7 @@ const Gazetteer& Gazetteer::Default() {
                   std::string(h.Get(r, "ward_type")), std::string(h.Get(r, "district_code")),
                   std::string(h.Get(r, "province_code"))};
       t->commune_old_by_key[UnitNameKey(u.name)].push_back(u.code);
+      t->canonical_key["o:" + u.code] = CanonicalKey(u.name, SplitType(FoldedClean(u.name)).rest);
       t->commune_old_order.push_back(u.code);
       t->communes_old.emplace(u.code, std::move(u));
     });
@@ -155,7 +218,10 @@ const Gazetteer& Gazetteer::Default() {
       std::string new_code(h.Get(r, "new_ward_code"));
       std::string old_district(h.Get(r, "old_district_code"));
       if (new_code.empty()) return;
-      if (!old_code.empty()) AddUnique(t->crosswalk[old_code], new_code);
+      if (!old_code.empty()) {
+        AddUnique(t->crosswalk[old_code], new_code);
+        AddUnique(t->new_to_old_communes[new_code], old_code);
+      }
       if (!old_district.empty()) t->new_to_old_districts[new_code].insert(old_district);
     });
     return new Gazetteer(std::move(t));
@@ -166,6 +232,19 @@ const Gazetteer& Gazetteer::Default() {
 std::vector<std::string> Gazetteer::CurrentCommunes(std::string_view old_code) const {
   auto it = t_->crosswalk.find(old_code);
   return it == t_->crosswalk.end() ? Codes{} : it->second;
+}
+
+std::vector<std::string> Gazetteer::PreviousCommunes(std::string_view code) const {
+  auto it = t_->new_to_old_communes.find(code);
+  return it == t_->new_to_old_communes.end() ? Codes{} : it->second;
+}
+std::string Gazetteer::ProvinceName2025(std::string_view code) const {
+  auto it = t_->provinces_2025.find(code);
+  return it == t_->provinces_2025.end() ? "" : it->second;
+}
+std::string Gazetteer::ProvinceNamePre2025(std::string_view code) const {
+  auto it = t_->provinces_old.find(code);
+  return it == t_->provinces_old.end() ? "" : it->second;
 }
 
 const AdminUnit* Gazetteer::Commune2025(std::string_view code) const {
@@ -191,9 +270,35 @@ namespace {
 
 struct ParsedPart {
   Level level;
+  std::string type;  // Folded GSO type written in the text, or "".
   std::string key;
+  std::string canonical;  // Toned key, "" when written without diacritics.
   bool used = false;
 };
+
+// Among same-folded names, keeps those whose toned name is the one written.
+void FilterByToned(std::vector<std::string>& codes, const ParsedPart& p, std::string_view list,
+                   const std::unordered_map<std::string, std::string>& canonical) {
+  if (p.canonical.empty() || codes.size() < 2) return;
+  std::vector<std::string> kept;
+  for (const auto& c : codes) {
+    auto it = canonical.find(absl::StrCat(AV(list), c));
+    if (it != canonical.end() && it->second == p.canonical) kept.push_back(c);
+  }
+  if (!kept.empty()) codes = std::move(kept);
+}
+
+// Keeps the codes whose unit type matches the written one, unless that
+// would keep none (lists write types loosely).
+void FilterByType(std::vector<std::string>& codes, const std::string& written_type,
+                  const std::function<const AdminUnit&(const std::string&)>& unit) {
+  if (written_type.empty() || codes.size() < 2) return;
+  std::vector<std::string> kept;
+  for (const auto& c : codes) {
+    if (FoldedClean(unit(c).type) == written_type) kept.push_back(c);
+  }
+  if (!kept.empty()) codes = std::move(kept);
+}
 
 const Codes* Find(const CodeIndex& index, const std::string& key) {
   auto it = index.find(key);
@@ -213,10 +318,23 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
   // Text parts, right to left (province first).
   std::vector<ParsedPart> parts;
   for (absl::string_view piece : absl::StrSplit(AV(in.text), absl::ByAnyChar(",;"), absl::SkipWhitespace())) {
-    std::string folded = FoldedClean(SV(piece));
-    if (folded.empty()) continue;
-    auto [level, key] = SplitType(folded);
-    parts.push_back({level, NormalizeNumbers(key)});
+    // Diacritics tell apart names that fold alike; folding preserves word
+    // boundaries, so the toned words line up with the folded ones.
+    std::vector<std::string> toned = text::SplitWords(text::CanonicalText(SV(piece)));
+    bool has_tones = text::FoldDiacritics(SV(piece)) != text::FoldCase(SV(piece));
+    size_t word = 0;
+    for (const std::string& sub : SplitAtTypeWords(FoldedClean(SV(piece)))) {
+      Typed typed = SplitType(sub);
+      size_t n_sub = text::SplitWords(sub).size();
+      size_t n_rest = text::SplitWords(typed.rest).size();
+      std::string canonical;
+      if (has_tones && word + n_sub <= toned.size()) {
+        canonical = NormalizeNumbers(absl::StrJoin(toned.begin() + static_cast<long>(word + n_sub - n_rest),
+                                                   toned.begin() + static_cast<long>(word + n_sub), " "));
+      }
+      word += n_sub;
+      parts.push_back({typed.level, typed.type, NormalizeNumbers(typed.rest), canonical});
+    }
   }
   std::reverse(parts.begin(), parts.end());
 
@@ -263,15 +381,16 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
     }
     const Codes* ds = Find(t.district_by_key, p.key);
     if (!ds) continue;
-    std::set<std::string> found;
+    std::vector<std::string> candidates;
     for (const auto& d : *ds) {
-      if (Contains(t.districts_old.at(d).province_code, old_provinces)) found.insert(d);
+      if (Contains(t.districts_old.at(d).province_code, old_provinces)) candidates.push_back(d);
     }
+    FilterByType(candidates, p.type, [&t](const std::string& c) -> const AdminUnit& { return t.districts_old.at(c); });
+    FilterByToned(candidates, p, "d:", t.canonical_key);
+    std::set<std::string> found(candidates.begin(), candidates.end());
     if (found.empty() || (found.size() > 1 && p.level == Level::kUnknown)) continue;
-    if (found.size() > 1) {
-      flags.emplace_back("ADDRESS_AMBIGUOUS");
-      continue;
-    }
+    // Several districts of that name ("H. Châu Thành"): the commune may
+    // still settle which one.
     districts = found;
     text_says_old = true;
     p.used = true;
@@ -300,6 +419,10 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
         if (Contains(t.communes_2025.at(c).province_code, new_provinces)) new_hits.push_back(c);
       }
     }
+    FilterByType(old_hits, p.type, [&t](const std::string& c) -> const AdminUnit& { return t.communes_old.at(c); });
+    FilterByType(new_hits, p.type, [&t](const std::string& c) -> const AdminUnit& { return t.communes_2025.at(c); });
+    FilterByToned(old_hits, p, "o:", t.canonical_key);
+    FilterByToned(new_hits, p, "n:", t.canonical_key);
     if (!old_hits.empty() || !new_hits.empty()) {
       p.used = true;
       break;
@@ -356,7 +479,8 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
 
   // Map to current communes.
   Codes current;
-  std::set<std::string> old_districts = districts;
+  std::set<std::string> old_districts;
+  if (districts.size() == 1) old_districts = districts;
   if (version == v1::UNIT_VERSION_PRE2025 && !old_hits.empty()) {
     for (const auto& c : old_hits) {
       for (const auto& n : CurrentCommunes(c)) AddUnique(current, n);
@@ -376,8 +500,10 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
                              (version != v1::UNIT_VERSION_PRE2025 && new_hits.size() > 1))) {
     flags.emplace_back("ADDRESS_AMBIGUOUS");
     current.clear();
-    old_districts = districts;
+    old_districts.clear();
+    if (districts.size() == 1) old_districts = districts;
   }
+  if (current.empty() && districts.size() > 1) flags.emplace_back("ADDRESS_AMBIGUOUS");
   for (const auto& c : current) out.add_commune_codes_2025(c);
   for (const auto& d : old_districts) out.add_old_district_codes(d);
   std::set<std::string> provinces;

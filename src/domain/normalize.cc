@@ -1,5 +1,6 @@
 #include "linkage/normalize.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,8 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
   for (const auto& [key, value] : r.attributes()) {
     (*n.mutable_attributes())[key] = text::CleanPunctuation(text::FoldDiacritics(value));
   }
+  std::sort(flags.begin(), flags.end());
+  flags.erase(std::unique(flags.begin(), flags.end()), flags.end());
   for (auto& f : flags) n.add_flags(std::move(f));
   return n;
 }

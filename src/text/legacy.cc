@@ -57,6 +57,8 @@ struct Decoders {
   Decoder tcvn3;
   Decoder vni;
   Decoder cp1258;
+  std::map<char32_t, std::u32string> tcvn3_encode;
+  std::map<char32_t, std::u32string> vni_encode;
 };
 
 const Decoders& GetDecoders() {
@@ -72,6 +74,8 @@ const Decoders& GetDecoders() {
       if (target.size() != 1) return true;
       d->vni.Add(Decode(header.Get(row, "vni_as_cp1252")), target[0]);
       d->tcvn3.Add(Decode(header.Get(row, "tcvn3_as_cp1252")), target[0]);
+      d->vni_encode[target[0]] = Decode(header.Get(row, "vni_as_cp1252"));
+      d->tcvn3_encode[target[0]] = Decode(header.Get(row, "tcvn3_as_cp1252"));
       return true;
     });
     (void)st;  // The table is compiled in and covered by tests.
@@ -112,6 +116,50 @@ std::string_view LegacyEncodingName(LegacyEncoding encoding) {
       break;
   }
   return "";
+}
+
+std::string EncodeLegacy(std::string_view s, LegacyEncoding encoding) {
+  const Decoders& d = GetDecoders();
+  const std::map<char32_t, std::u32string>* table =
+      encoding == LegacyEncoding::kTcvn3 ? &d.tcvn3_encode : encoding == LegacyEncoding::kVni ? &d.vni_encode : nullptr;
+  if (encoding == LegacyEncoding::kCp1258) {
+    // CP1258 has the letters with quality marks but keeps tone marks as
+    // separate combining bytes.
+    std::u32string out;
+    for (char32_t c : Decode(Nfc(s))) {
+      internal::ToneSplit split = internal::SplitTone(Encode(std::u32string(1, c)));
+      for (char32_t b : split.base) {
+        static constexpr std::pair<char32_t, char32_t> kLetters[] = {
+            {U'Ă', U'Ã'}, {U'ă', U'ã'}, {U'Ơ', U'Õ'}, {U'ơ', U'õ'},
+            {U'Ư', U'Ý'}, {U'ư', U'ý'}, {U'Đ', U'Ð'}, {U'đ', U'ð'}};
+        char32_t mapped = b;
+        for (const auto& [from, to] : kLetters) {
+          if (b == from) mapped = to;
+        }
+        out.push_back(mapped);
+      }
+      switch (split.tone) {
+        case 0x0300: out.push_back(U'Ì'); break;
+        case 0x0301: out.push_back(U'ì'); break;
+        case 0x0309: out.push_back(U'Ò'); break;
+        case 0x0323: out.push_back(U'ò'); break;
+        case 0x0303: out.push_back(U'Þ'); break;
+        default: break;
+      }
+    }
+    return Encode(out);
+  }
+  if (table == nullptr) return Nfc(s);
+  std::u32string out;
+  for (char32_t c : Decode(Nfc(s))) {
+    auto it = table->find(c);
+    if (it == table->end() || it->second.empty()) {
+      out.push_back(c);
+    } else {
+      out += it->second;
+    }
+  }
+  return Encode(out);
 }
 
 RepairResult RepairLegacyEncoding(std::string_view s) {

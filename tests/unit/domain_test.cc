@@ -186,6 +186,47 @@ TEST_F(AddressTest, CodeWithoutVersionDecidedByText) {
   EXPECT_TRUE(flags.empty()) << flags[0];
 }
 
+TEST_F(AddressTest, NoCommasBetweenUnits) {
+  v1::NormalizedAddress a = Resolve(Text("P. Đức Xuân TP Bắc Kạn"));
+  ASSERT_EQ(a.commune_codes_2025_size(), 1);
+  EXPECT_EQ(a.commune_codes_2025(0), "01840");
+}
+
+TEST_F(AddressTest, TypeWordsInsideNamesAreNotSplit) {
+  // "Xã Xà Phiên" folds to "xa xa phien"; "P. Phương Liên" to "p phuong lien".
+  v1::NormalizedAddress a = Resolve(Text("Xóm 25, Xã Xà Phiên, Cần Thơ"));
+  EXPECT_EQ(a.commune_codes_2025_size(), 1);
+  EXPECT_EQ(a.source_version(), v1::UNIT_VERSION_2025);
+}
+
+TEST_F(AddressTest, WrittenTypeSeparatesSameNamedUnits) {
+  v1::NormalizedAddress town = Resolve(Text("TT. Long Phú, H. Long Phú, Tỉnh Sóc Trăng"));
+  v1::NormalizedAddress commune = Resolve(Text("X. Long Phú, H. Long Phú, Tỉnh Sóc Trăng"));
+  ASSERT_NE(town.old_commune_code(), "");
+  ASSERT_NE(commune.old_commune_code(), "");
+  EXPECT_NE(town.old_commune_code(), commune.old_commune_code());
+  EXPECT_EQ(Gazetteer::Default().CommunePre2025(town.old_commune_code())->type, "Thị trấn");
+}
+
+TEST_F(AddressTest, TonesSeparateNamesThatFoldAlike) {
+  v1::NormalizedAddress van = Resolve(Text("X. Nghi Văn, H. Nghi Lộc, Nghệ An"));
+  v1::NormalizedAddress van2 = Resolve(Text("X. Nghi Vạn, H. Nghi Lộc, Nghệ An"));
+  EXPECT_EQ(van.old_commune_code(), "17830");
+  EXPECT_EQ(van2.old_commune_code(), "17911");
+  // Without diacritics the two cannot be told apart: the district remains.
+  v1::NormalizedAddress folded = Resolve(Text("X. Nghi Van, H. Nghi Loc, Nghe An"));
+  EXPECT_EQ(folded.commune_codes_2025_size(), 0);
+  EXPECT_EQ(folded.old_district_codes_size(), 1);
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "ADDRESS_AMBIGUOUS"), flags.end());
+}
+
+TEST_F(AddressTest, CommuneSettlesAnAmbiguousDistrict) {
+  // Many provinces had a district named Châu Thành; only one had Hòa Hội.
+  v1::NormalizedAddress a = Resolve(Text("Xã Hòa Hội, H. Châu Thành"));
+  EXPECT_EQ(a.commune_codes_2025_size(), 1);
+  EXPECT_EQ(a.old_district_codes_size(), 1);
+}
+
 TEST_F(AddressTest, UnknownStaysEmptyWithFlag) {
   v1::NormalizedAddress a = Resolve(Text("Nowhere street"));
   EXPECT_EQ(a.commune_codes_2025_size(), 0);

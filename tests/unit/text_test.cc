@@ -87,6 +87,25 @@ TEST(Legacy, RepairsCp1258) {
   EXPECT_EQ(r.repaired_from, LegacyEncoding::kCp1258);
 }
 
+TEST(Legacy, VniNotMistakenForTcvn3) {
+  RepairResult r = RepairLegacyEncoding("Hoaøng Thò Mai");
+  EXPECT_EQ(r.text, "Hoàng Thị Mai");
+  EXPECT_EQ(r.repaired_from, LegacyEncoding::kVni);
+}
+
+TEST(Legacy, EncodeThenRepairRoundTrips) {
+  for (const char* name : {"Nguyễn Thị Hòa", "Trần Văn Đức", "Lý Kim Đài", "Phùng Chí Kiên", "Đặng Thị Thu Hương",
+                           "Hoàng Phủ Ngọc Tường", "Lục Văn Toại", "Giàng A Dính", "Vương Thị Ngọc Ánh"}) {
+    for (LegacyEncoding e : {LegacyEncoding::kTcvn3, LegacyEncoding::kVni, LegacyEncoding::kCp1258}) {
+      std::string encoded = EncodeLegacy(name, e);
+      EXPECT_NE(encoded, name) << LegacyEncodingName(e);
+      RepairResult r = RepairLegacyEncoding(encoded);
+      EXPECT_EQ(r.text, name) << LegacyEncodingName(e) << " " << encoded;
+      EXPECT_EQ(r.repaired_from, e) << name << " " << encoded;
+    }
+  }
+}
+
 TEST(Legacy, LeavesGoodTextAlone) {
   for (const char* s : {"Nguyễn Thị Hòa", "Nguyen Thi Hoa", "Đặng Văn Đức", "Lò Văn Páo", "Giàng A Dính",
                         "Hoàng Phủ Ngọc Tường"}) {
