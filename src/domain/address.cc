@@ -93,11 +93,16 @@ Typed SplitType(const std::string& folded) {
 std::vector<std::string> SplitAtTypeWords(const std::string& folded) {
   std::vector<std::string> words;
   for (absl::string_view w : absl::StrSplit(folded, ' ', absl::SkipEmpty())) words.emplace_back(w);
+  static const std::vector<std::vector<std::string>>* unit_type_words = [] {
+    auto* v = new std::vector<std::vector<std::string>>();
+    for (const TypeWord& tw : kTypeWords) {
+      if (tw.level != Level::kHamlet) v->push_back(absl::StrSplit(AV(tw.words), ' '));
+    }
+    return v;
+  }();
   // Length in words of the non-hamlet type word starting at i, or 0.
   auto type_at = [&words](size_t i) -> size_t {
-    for (const TypeWord& tw : kTypeWords) {
-      if (tw.level == Level::kHamlet) continue;
-      std::vector<std::string> tw_words = absl::StrSplit(AV(tw.words), ' ');
+    for (const std::vector<std::string>& tw_words : *unit_type_words) {
       if (i + tw_words.size() >= words.size()) continue;  // A type word needs a name after it.
       if (std::equal(tw_words.begin(), tw_words.end(), words.begin() + static_cast<long>(i))) return tw_words.size();
     }
@@ -321,7 +326,8 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
     // Diacritics tell apart names that fold alike; folding preserves word
     // boundaries, so the toned words line up with the folded ones.
     std::vector<std::string> toned = text::SplitWords(text::CanonicalText(SV(piece)));
-    bool has_tones = text::FoldDiacritics(SV(piece)) != text::FoldCase(SV(piece));
+    // Non-ASCII letters in Vietnamese text are the diacritics and đ.
+    bool has_tones = std::any_of(piece.begin(), piece.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
     size_t word = 0;
     for (const std::string& sub : SplitAtTypeWords(FoldedClean(SV(piece)))) {
       Typed typed = SplitType(sub);

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include <string>
 #include <string_view>
 
@@ -151,7 +154,9 @@ std::string FoldCase(std::string_view s) {
   return Map(Nfc(s), UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD);
 }
 
-std::string FoldDiacritics(std::string_view s) {
+namespace {
+
+std::string FoldDiacriticsSlow(std::string_view s) {
   std::string stripped =
       Map(Nfc(s), UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD);
   // đ has no decomposition: fold it by hand (U+0111 = C4 91).
@@ -168,7 +173,85 @@ std::string FoldDiacritics(std::string_view s) {
   return out;
 }
 
+// Folding is context-free per code point (marks fold to nothing), so the
+// Latin, Vietnamese and combining ranges are folded once into a table.
+constexpr char32_t kFoldTableSize = 0x2000;
+
+const std::vector<std::string>& FoldTable() {
+  static const std::vector<std::string>* table = [] {
+    auto* t = new std::vector<std::string>(kFoldTableSize);
+    for (char32_t c = 1; c < kFoldTableSize; ++c) {
+      if (c >= 0xD800 && c <= 0xDFFF) continue;
+      (*t)[c] = FoldDiacriticsSlow(Encode(std::u32string(1, c)));
+    }
+    return t;
+  }();
+  return *table;
+}
+
+// A bounded per-thread memo of a string function. Names and addresses reuse
+// a few thousand syllables, so hit rates are high; the bound keeps a thread
+// that sees unbounded distinct input from growing without limit.
+template <typename Value>
+class WordMemo {
+ public:
+  template <typename Fn>
+  const Value& Get(std::string_view key, Fn compute) {
+    auto it = map_.find(absl::string_view(key.data(), key.size()));
+    if (it != map_.end()) return it->second;
+    if (map_.size() >= kMaxEntries) map_.clear();
+    return map_.emplace(std::string(key), compute()).first->second;
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 1 << 16;
+  absl::flat_hash_map<std::string, Value> map_;
+};
+
+bool IsAscii(std::string_view s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string FoldDiacritics(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  if (IsAscii(s)) {
+    for (char c : s) out.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
+    return out;
+  }
+  const std::vector<std::string>& table = FoldTable();
+  std::u32string cps = Decode(s);
+  for (char32_t c : cps) {
+    if (c < kFoldTableSize) {
+      out += table[c];
+    } else {
+      out += FoldDiacriticsSlow(Encode(std::u32string(1, c)));
+    }
+  }
+  return out;
+}
+
 std::string CleanPunctuation(std::string_view s) {
+  if (IsAscii(s)) {
+    std::string out;
+    out.reserve(s.size());
+    bool pending_space = false;
+    for (char c : s) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) {
+        pending_space = !out.empty();
+        continue;
+      }
+      if (pending_space) out.push_back(' ');
+      pending_space = false;
+      out.push_back(c);
+    }
+    return out;
+  }
   std::u32string in = Decode(s);
   std::u32string out;
   out.reserve(in.size());
@@ -202,7 +285,18 @@ std::vector<std::string> SplitWords(std::string_view s) {
   return words;
 }
 
+namespace {
+std::string CanonicalWordUncached(std::string_view word);
+}  // namespace
+
 std::string CanonicalWord(std::string_view word) {
+  thread_local WordMemo<std::string> memo;
+  return memo.Get(word, [word] { return CanonicalWordUncached(word); });
+}
+
+namespace {
+
+std::string CanonicalWordUncached(std::string_view word) {
   internal::ToneSplit split = internal::SplitTone(word);
   std::u32string& w = split.base;
   internal::Nucleus nuc = internal::FindNucleus(w);
@@ -237,17 +331,48 @@ std::string CanonicalWord(std::string_view word) {
   return Map(Encode(placed), UTF8PROC_STABLE | UTF8PROC_COMPOSE);
 }
 
+}  // namespace
+
 std::string CanonicalText(std::string_view s) {
-  std::string cleaned = CleanPunctuation(FoldCase(s));
+  // NFC, case folding and punctuation cleanup never cross an ASCII space, so
+  // each space-separated piece is canonicalized (and memoized) on its own.
+  thread_local WordMemo<std::string> memo;
   std::string out;
-  for (const std::string& word : SplitWords(cleaned)) {
-    if (!out.empty()) out.push_back(' ');
-    out += CanonicalWord(word);
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '\t' && s[j] != '\n' && s[j] != '\r') ++j;
+    if (j == i) break;
+    const std::string& piece = memo.Get(s.substr(i, j - i), [&] {
+      std::string canonical;
+      for (const std::string& word : SplitWords(CleanPunctuation(FoldCase(s.substr(i, j - i))))) {
+        if (!canonical.empty()) canonical.push_back(' ');
+        canonical += CanonicalWordUncached(word);
+      }
+      return canonical;
+    });
+    if (!piece.empty()) {
+      if (!out.empty()) out.push_back(' ');
+      out += piece;
+    }
+    i = j;
   }
   return out;
 }
 
+namespace {
+bool IsVietnameseSyllableUncached(std::string_view word);
+}  // namespace
+
 bool IsVietnameseSyllable(std::string_view word) {
+  thread_local WordMemo<bool> memo;
+  return memo.Get(word, [word] { return IsVietnameseSyllableUncached(word); });
+}
+
+namespace {
+
+bool IsVietnameseSyllableUncached(std::string_view word) {
   internal::ToneSplit split = internal::SplitTone(FoldCase(word));
   if (split.tone_count > 1) return false;
   const std::u32string& w = split.base;
@@ -308,4 +433,5 @@ bool IsVietnameseSyllable(std::string_view word) {
   return false;
 }
 
+}  // namespace
 }  // namespace linkage::text
