@@ -33,6 +33,20 @@ struct EngineOptions {
   domain::NormalizeOptions normalize;
 };
 
+struct UpsertOptions {
+  // Write the valid records and report the invalid ones, instead of
+  // rejecting the whole batch.
+  bool allow_partial = false;
+  // Overrides EngineOptions::normalize.default_unit_version when set.
+  v1::UnitVersion default_unit_version = v1::UNIT_VERSION_UNSPECIFIED;
+};
+
+// What happened to one record of an upsert.
+struct UpsertResult {
+  index::WriteOutcome outcome = index::WriteOutcome::kUnchanged;
+  absl::Status status;  // Not OK only with allow_partial: the record was rejected.
+};
+
 struct MatchOptions {
   int top_k = 5;                 // Candidates returned (1..100).
   bool include_records = false;  // Attach each candidate's stored record.
@@ -51,6 +65,12 @@ class Engine {
   absl::StatusOr<std::vector<index::WriteOutcome>> Upsert(std::string_view dataset,
                                                           std::vector<v1::PersonRecord> records) const;
 
+  // Same with options; with allow_partial, invalid records are reported in
+  // their result (status naming the field) and the valid ones written in
+  // one atomic batch. One result per input record, in order.
+  absl::StatusOr<std::vector<UpsertResult>> Upsert(std::string_view dataset, std::vector<v1::PersonRecord> records,
+                                                   const UpsertOptions& options) const;
+
   // The index entries a normalized record gets under the current model.
   index::IndexEntries EntriesFor(const v1::NormalizedRecord& normalized) const;
 
@@ -66,6 +86,12 @@ class Engine {
   // Same, for a query already normalized.
   absl::StatusOr<v1::MatchResult> MatchNormalized(const v1::NormalizedRecord& query, std::string_view dataset,
                                                   const MatchOptions& options) const;
+
+  // Checks a claimed identity: the national ID's holder in `dataset` and
+  // the demographic evidence of the claim (see v1::Verification). Errors:
+  // InvalidArgument if the claim has no national_id or is invalid, NotFound
+  // for an empty dataset.
+  absl::StatusOr<v1::Verification> Verify(const v1::PersonRecord& claim, std::string_view dataset) const;
 
   std::shared_ptr<const model::CompiledModel> model() const;
   // Replaces the model atomically; queries in flight finish on the old one.

@@ -82,21 +82,47 @@ index::IndexEntries Engine::EntriesFor(const v1::NormalizedRecord& n) const {
 
 absl::StatusOr<std::vector<index::WriteOutcome>> Engine::Upsert(std::string_view dataset,
                                                                 std::vector<v1::PersonRecord> records) const {
+  auto results = Upsert(dataset, std::move(records), UpsertOptions{});
+  if (!results.ok()) return results.status();
+  std::vector<index::WriteOutcome> outcomes;
+  outcomes.reserve(results->size());
+  for (const UpsertResult& r : *results) outcomes.push_back(r.outcome);
+  return outcomes;
+}
+
+absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view dataset, std::vector<v1::PersonRecord> records,
+                                                         const UpsertOptions& options) const {
   if (!domain::IsValidDatasetName(dataset)) {
     return absl::InvalidArgumentError(absl::StrCat("dataset \"", AV(dataset), "\" is not 1..64 of [a-z0-9._-]"));
   }
+  domain::NormalizeOptions normalize = options_.normalize;
+  if (options.default_unit_version != v1::UNIT_VERSION_UNSPECIFIED) {
+    normalize.default_unit_version = options.default_unit_version;
+  }
+  std::vector<UpsertResult> results(records.size());
   std::vector<index::RecordWrite> writes;
+  std::vector<size_t> written;  // Index in `records` of each write.
   writes.reserve(records.size());
-  for (v1::PersonRecord& r : records) {
-    auto n = domain::NormalizeRecord(r, options_.normalize);
-    if (!n.ok()) return n.status();
+  for (size_t i = 0; i < records.size(); ++i) {
+    v1::PersonRecord& r = records[i];
+    auto n = domain::NormalizeRecord(r, normalize);
+    if (!n.ok()) {
+      if (!options.allow_partial) return n.status();
+      results[i].status = n.status();
+      continue;
+    }
     index::RecordWrite w;
     w.entries = EntriesFor(*n);
     w.normalized = *std::move(n);
     w.record = std::move(r);
     writes.push_back(std::move(w));
+    written.push_back(i);
   }
-  return store_->Upsert(dataset, std::move(writes));
+  if (writes.empty()) return results;
+  auto outcomes = store_->Upsert(dataset, std::move(writes));
+  if (!outcomes.ok()) return outcomes.status();
+  for (size_t k = 0; k < written.size(); ++k) results[written[k]].outcome = (*outcomes)[k];
+  return results;
 }
 
 absl::StatusOr<bool> Engine::Delete(std::string_view dataset, std::string_view record_id) const {
@@ -236,6 +262,128 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   for (const std::string& f : flags) result.add_flags(f);
   *result.mutable_query() = query;
   return result;
+}
+
+}  // namespace linkage::engine
+
+namespace linkage::engine {
+
+absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, std::string_view dataset) const {
+  if (claim.national_id().empty() && claim.old_id().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("record \"", claim.record_id(),
+                                                   "\": national_id is required to verify a claimed identity"));
+  }
+  v1::PersonRecord copy = claim;
+  if (copy.record_id().empty()) copy.set_record_id(std::string(kQueryId));
+  auto query = domain::NormalizeRecord(copy, options_.normalize);
+  if (!query.ok()) return query.status();
+  std::string id_key = IdKey(query->national_id());
+  if (id_key.empty()) id_key = IdKey(query->old_id());
+  if (id_key.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("record \"", claim.record_id(), "\": national_id \"",
+                                                   claim.national_id(), "\" is neither a 12-digit CCCD nor a 9-digit CMND"));
+  }
+  MatchOptions mo;
+  mo.top_k = 20;
+  auto match = MatchNormalized(*query, dataset, mo);
+  if (!match.ok()) return match.status();
+
+  std::vector<std::string> holders;
+  absl::Status st = store_->LookupId(dataset, id_key, options_.max_id_holders, &holders);
+  if (!st.ok()) return st;
+
+  v1::Verification v;
+  v.set_model_version(match->model_version());
+  v.set_uncalibrated(match->uncalibrated());
+  std::set<std::string> flags(match->flags().begin(), match->flags().end());
+  flags.erase("ID_CONFLICT");  // Re-derived below against the holder.
+
+  const v1::Candidate* best = match->candidates_size() > 0 ? &match->candidates(0) : nullptr;
+  const v1::Candidate* holder = nullptr;
+  for (const v1::Candidate& c : match->candidates()) {
+    if (std::find(holders.begin(), holders.end(), c.record_id()) != holders.end()) {
+      holder = &c;  // The best-scoring holder (candidates are ranked).
+      break;
+    }
+  }
+  const v1::Candidate* target = nullptr;
+  if (holder != nullptr) {
+    v.set_id_holder(holder->record_id());
+    // A claim whose name is wholly unlike the ID holder's is not the
+    // holder, however strong the ID agreement (a stolen or mistyped ID).
+    bool name_differs = false;
+    std::shared_ptr<const model::CompiledModel> m = model();
+    int name_field = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
+    if (name_field >= 0 && name_field < holder->contributions_size()) {
+      const v1::FieldSpec& fs = m->proto().spec().fields(name_field);
+      const v1::LevelSpec& last = fs.levels(fs.levels_size() - 1);
+      std::string else_label = last.label().empty() ? std::string(model::LevelKindLabel(last.kind())) : last.label();
+      name_differs = holder->contributions(name_field).level() == else_label;
+    }
+    if (best == holder && name_differs) {
+      target = holder;
+      v.set_decision(v1::REJECTED);
+      v.add_reasons("the claimed name is not the ID holder's name");
+    } else if (best == holder) {
+      target = holder;
+      if (match->band() == v1::BAND_MATCH) {
+        v.set_decision(v1::VERIFIED);
+        v.add_reasons("the ID's holder matches the claim");
+      } else if (match->band() == v1::BAND_REVIEW) {
+        v.set_decision(v1::REVIEW);
+        v.add_reasons(flags.count("AMBIGUOUS") ? "the ID's holder matches, but another register person is close"
+                                               : "the ID's holder matches the claim only in part");
+      } else {
+        v.set_decision(v1::REJECTED);
+        v.add_reasons("the ID's holder does not match the claimed name, date of birth or address");
+      }
+    } else {
+      flags.insert("ID_CONFLICT");
+      if (best->band() != v1::BAND_NO_MATCH) {
+        target = best;
+        v.set_decision(v1::REVIEW);
+        v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id(),
+                                   ", but the claim describes record ", best->record_id()));
+      } else {
+        target = holder;
+        v.set_decision(v1::REJECTED);
+        v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id(),
+                                   ", whom the claim does not describe"));
+      }
+    }
+  } else if (!holders.empty()) {
+    // Holders exist but were not among the scored candidates (capped).
+    flags.insert("ID_CONFLICT");
+    v.set_id_holder(holders[0]);
+    v.set_decision(v1::REVIEW);
+    v.add_reasons("the ID's holder could not be compared with the claim");
+  } else {
+    flags.insert("ID_NOT_IN_REGISTER");
+    if (best != nullptr && best->band() != v1::BAND_NO_MATCH) {
+      target = best;
+      v.set_decision(v1::REVIEW);
+      v.add_reasons(absl::StrCat("no register person holds the ID; the claim describes record ", best->record_id()));
+    } else {
+      v.set_decision(v1::NOT_FOUND);
+      v.add_reasons("neither the ID nor the person is in the register");
+    }
+  }
+  if (flags.count("CCCD_SEX_MISMATCH") || flags.count("CCCD_YEAR_MISMATCH")) {
+    flags.insert("ID_INCONSISTENT");
+    v.add_reasons("the ID's digits disagree with the claimed sex or birth year");
+  }
+  if (target != nullptr) {
+    v.set_record_id(target->record_id());
+    v.set_probability(target->probability());
+    for (const v1::FieldContribution& fc : target->contributions()) {
+      v1::FieldContribution* out = v.add_contributions();
+      out->set_field(fc.field());
+      out->set_level(fc.level());
+      out->set_weight_bits(fc.weight_bits());
+    }
+  }
+  for (const std::string& f : flags) v.add_flags(f);
+  return v;
 }
 
 }  // namespace linkage::engine

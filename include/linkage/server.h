@@ -1,0 +1,45 @@
+// The linkd gRPC server: LinkageService, AdminService, the standard health
+// service and server reflection, over one Engine and Store.
+//
+//   auto server = linkage::service::Server::Start(config);
+//   ...
+//   (*server)->Shutdown();  // Graceful: drain, flush, close.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "linkage/v1/config.pb.h"
+
+namespace linkage::service {
+
+// `config` with every unset (zero or empty) field replaced by its default.
+v1::ServerConfig WithDefaults(const v1::ServerConfig& config);
+
+// Reads a text-format ServerConfig. Errors name the file and the line.
+absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path);
+
+class Server {
+ public:
+  // Opens the database, loads the model, starts listening. Health reports
+  // SERVING only once all of that succeeded. Errors: the database cannot be
+  // opened (locked, corrupt, not writable), the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const v1::ServerConfig& config);
+
+  virtual ~Server() = default;
+
+  // The port actually bound (useful with port 0).
+  virtual int port() const = 0;
+  virtual const v1::ServerConfig& config() const = 0;
+
+  // Graceful stop: health NOT_SERVING, new calls get UNAVAILABLE, in-flight
+  // calls have shutdown_grace_seconds to finish (then are cancelled), the
+  // workers drain, RocksDB is flushed and closed. Idempotent.
+  virtual void Shutdown() = 0;
+
+ protected:
+  Server() = default;
+};
+
+}  // namespace linkage::service

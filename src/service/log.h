@@ -1,0 +1,24 @@
+// One structured (JSON) log line per event on stderr:
+//   {"ts":"2026-11-27T23:40:01.123Z","level":"info","event":"start","listen":"127.0.0.1:50051"}
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace linkage::service {
+
+struct LogField {
+  std::string key;
+  std::string json;  // Already-encoded JSON value.
+};
+
+LogField Str(std::string key, std::string_view value);
+LogField Int(std::string key, int64_t value);
+LogField Num(std::string key, double value);
+
+void Log(std::string_view level, std::string_view event, const std::vector<LogField>& fields = {});
+
+}  // namespace linkage::service

@@ -1,0 +1,167 @@
+#include "linkage/server.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "linkage/engine.h"
+#include "linkage/model.h"
+#include "linkage/normalize.h"
+#include "linkage/store.h"
+#include "linkage/strings.h"
+#include "log.h"
+#include "services.h"
+
+namespace linkage::service {
+namespace {
+
+constexpr char kModelKey[] = "model/current";
+
+class ConfigErrors : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (first.empty()) first = absl::StrCat("line ", line + 1, " column ", column + 1, ": ", message);
+  }
+  std::string first;
+};
+
+class ServerImpl final : public Server {
+ public:
+  ~ServerImpl() override { Shutdown(); }
+
+  int port() const override { return port_; }
+  const v1::ServerConfig& config() const override { return config_; }
+
+  void Shutdown() override {
+    if (stopped_.exchange(true)) return;
+    ctx_.shutting_down.store(true);
+    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+    if (health != nullptr) health->Shutdown();  // NOT_SERVING, and stays so.
+    auto grace = std::chrono::milliseconds(static_cast<int64_t>(config_.shutdown_grace_seconds() * 1000));
+    server_->Shutdown(std::chrono::system_clock::now() + grace);
+    server_->Wait();
+    pool_->Stop();
+    absl::Status flushed = store_->Flush();
+    if (!flushed.ok()) Log("error", "flush_failed", {Str("message", SV(flushed.message()))});
+    engine_.reset();
+    store_.reset();
+  }
+
+  v1::ServerConfig config_;
+  std::unique_ptr<index::Store> store_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<WorkerPool> pool_;
+  ServiceContext ctx_;
+  std::unique_ptr<LinkageServiceImpl> linkage_;
+  std::unique_ptr<AdminServiceImpl> admin_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace
+
+v1::ServerConfig WithDefaults(const v1::ServerConfig& in) {
+  v1::ServerConfig c = in;
+  if (c.listen().empty()) c.set_listen("127.0.0.1:50051");
+  if (c.db().empty()) c.set_db("./linkd-data");
+  if (c.workers() <= 0) c.set_workers(static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency())));
+  if (c.max_message_mib() <= 0) c.set_max_message_mib(16);
+  if (c.max_batch_records() <= 0) c.set_max_batch_records(10000);
+  if (c.max_candidates() <= 0) c.set_max_candidates(200);
+  if (c.max_block_size() <= 0) c.set_max_block_size(2000);
+  if (c.max_stream_in_flight() <= 0) c.set_max_stream_in_flight(256);
+  if (c.max_queued_calls() <= 0) c.set_max_queued_calls(4096);
+  if (c.shutdown_grace_seconds() <= 0) c.set_shutdown_grace_seconds(10);
+  if (c.block_cache_mib() <= 0) c.set_block_cache_mib(256);
+  return c;
+}
+
+absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("config file ", path, " cannot be read"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  v1::ServerConfig config;
+  google::protobuf::TextFormat::Parser parser;
+  ConfigErrors errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(ss.str(), &config)) {
+    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", errors.first));
+  }
+  return config;
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& raw) {
+  auto s = std::make_unique<ServerImpl>();
+  s->config_ = WithDefaults(raw);
+  const v1::ServerConfig& c = s->config_;
+
+  index::StoreOptions so;
+  so.sync_writes = c.sync_writes();
+  so.block_cache_mib = static_cast<size_t>(c.block_cache_mib());
+  auto store = index::Store::Open(so, c.db());
+  if (!store.ok()) return store.status();
+  s->store_ = *std::move(store);
+
+  // The model in force: the one stored with the data, else the default.
+  v1::Model model = model::DefaultVietnameseModel();
+  auto stored = s->store_->GetMeta(kModelKey);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value() && !model.ParseFromString(**stored)) {
+    return absl::DataLossError(absl::StrCat("the model stored in ", c.db(), " is unreadable"));
+  }
+  engine::EngineOptions eo;
+  eo.max_candidates = static_cast<size_t>(c.max_candidates());
+  eo.max_block_size = static_cast<size_t>(c.max_block_size());
+  eo.normalize.default_unit_version = c.default_unit_version();
+  auto engine = engine::Engine::Create(eo, s->store_.get(), model);
+  if (!engine.ok()) return engine.status();
+  s->engine_ = *std::move(engine);
+  // Build the lazily-initialized tables (gazetteer, charset decoders) now,
+  // not on the first request.
+  v1::PersonRecord warm;
+  warm.set_record_id("warm-up");
+  warm.set_full_name("Lý Kim \xC2\xA7\xC2\xB5i");
+  warm.set_address("Tổ 12, P. Đức Xuân, TP. Bắc Kạn");
+  (void)domain::NormalizeRecord(warm);
+
+  s->pool_ = std::make_unique<WorkerPool>(c.workers(), static_cast<size_t>(c.max_queued_calls()));
+  s->ctx_.engine = s->engine_.get();
+  s->ctx_.pool = s->pool_.get();
+  s->ctx_.config = c;
+  s->linkage_ = std::make_unique<LinkageServiceImpl>(&s->ctx_);
+  s->admin_ = std::make_unique<AdminServiceImpl>(&s->ctx_);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(c.listen(), grpc::InsecureServerCredentials(), &s->port_);
+  builder.RegisterService(s->linkage_.get());
+  builder.RegisterService(s->admin_.get());
+  builder.SetMaxReceiveMessageSize(c.max_message_mib() << 20);
+  builder.SetMaxSendMessageSize(c.max_message_mib() << 20);
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    s->stopped_ = true;
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", c.listen()));
+  }
+  // Serving only now that the database, model and listener are all up.
+  grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
+  if (health != nullptr) {
+    health->SetServingStatus(true);
+    for (const char* name : {"linkage.v1.LinkageService", "linkage.v1.AdminService"}) {
+      health->SetServingStatus(name, true);
+    }
+  }
+  return std::unique_ptr<Server>(std::move(s));
+}
+
+}  // namespace linkage::service

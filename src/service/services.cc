@@ -1,0 +1,386 @@
+#include "services.h"
+
+#include <chrono>
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "linkage/normalize.h"
+#include "linkage/strings.h"
+#include "log.h"
+
+namespace linkage::service {
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+void ServiceContext::Count(const std::string& method) {
+  absl::MutexLock lock(&mu_);
+  ++calls_[method];
+}
+
+std::map<std::string, int64_t> ServiceContext::Counts() const {
+  absl::MutexLock lock(&mu_);
+  return calls_;
+}
+
+namespace {
+
+absl::Status CheckDataset(const std::string& dataset) {
+  if (dataset.empty()) return absl::InvalidArgumentError("dataset is required");
+  if (!domain::IsValidDatasetName(dataset)) {
+    return absl::InvalidArgumentError(absl::StrCat("dataset \"", dataset.substr(0, 80), "\" is not 1..64 of [a-z0-9._-]"));
+  }
+  return absl::OkStatus();
+}
+
+bool DeadlinePassed(grpc::CallbackServerContext* call) {
+  return std::chrono::system_clock::now() > call->deadline();
+}
+
+// Runs `work` (returning absl::Status) on the pool and finishes the call
+// with its status. Nothing heavy runs on gRPC's threads.
+template <typename Work>
+grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+                                 Work work) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  ctx->Count(method);
+  if (ctx->shutting_down.load()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
+    return reactor;
+  }
+  bool queued = ctx->pool->Submit([ctx, call, reactor, method, work = std::move(work)]() mutable {
+    if (call->IsCancelled()) {
+      reactor->Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    if (DeadlinePassed(call)) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the call was served"));
+      return;
+    }
+    absl::Status st = work();
+    if (!st.ok() && st.code() != absl::StatusCode::kInvalidArgument && st.code() != absl::StatusCode::kNotFound) {
+      Log("error", "call_failed", {Str("method", method), Str("code", absl::StatusCodeToString(st.code())),
+                                   Str("message", SV(st.message()))});
+    }
+    (void)ctx;
+    reactor->Finish(ToGrpc(st));
+  });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "linkd is at capacity (worker queue full); retry with backoff"));
+  }
+  return reactor;
+}
+
+engine::MatchOptions MatchOptionsFrom(int32_t top_k, bool include_records, bool omit_explanation) {
+  engine::MatchOptions mo;
+  mo.top_k = top_k == 0 ? 5 : top_k;
+  mo.include_records = include_records;
+  mo.explain = !omit_explanation;
+  return mo;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext* call, const v1::MatchRequest* request,
+                                                    v1::MatchResponse* response) {
+  return OnPool(ctx_, call, "Match", [this, request, response]() -> absl::Status {
+    absl::Status st = CheckDataset(request->dataset());
+    if (!st.ok()) return st;
+    auto result = ctx_->engine->Match(request->record(), request->dataset(),
+                                      MatchOptionsFrom(request->top_k(), request->include_records(),
+                                                       request->omit_explanation()));
+    if (!result.ok()) return result.status();
+    *response->mutable_result() = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LinkageServiceImpl::Verify(grpc::CallbackServerContext* call,
+                                                     const v1::VerifyRequest* request, v1::VerifyResponse* response) {
+  return OnPool(ctx_, call, "Verify", [this, request, response]() -> absl::Status {
+    absl::Status st = CheckDataset(request->dataset());
+    if (!st.ok()) return st;
+    auto v = ctx_->engine->Verify(request->claim(), request->dataset());
+    if (!v.ok()) return v.status();
+    *response->mutable_verification() = *std::move(v);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServerContext* call,
+                                                            const v1::UpsertRecordsRequest* request,
+                                                            v1::UpsertRecordsResponse* response) {
+  return OnPool(ctx_, call, "UpsertRecords", [this, request, response]() -> absl::Status {
+    absl::Status st = CheckDataset(request->dataset());
+    if (!st.ok()) return st;
+    if (request->records_size() > ctx_->config.max_batch_records()) {
+      return absl::ResourceExhaustedError(absl::StrCat("batch of ", request->records_size(),
+                                                       " records exceeds the limit of ",
+                                                       ctx_->config.max_batch_records()));
+    }
+    engine::UpsertOptions uo;
+    uo.allow_partial = request->allow_partial();
+    uo.default_unit_version = request->default_unit_version();
+    std::vector<v1::PersonRecord> records(request->records().begin(), request->records().end());
+    auto results = ctx_->engine->Upsert(request->dataset(), std::move(records), uo);
+    if (!results.ok()) return results.status();
+    for (size_t i = 0; i < results->size(); ++i) {
+      const engine::UpsertResult& r = (*results)[i];
+      v1::RecordWriteResult* out = response->add_results();
+      out->set_index(static_cast<int32_t>(i));
+      out->set_record_id(request->records(static_cast<int>(i)).record_id());
+      if (!r.status.ok()) {
+        out->set_outcome(v1::REJECTED_INVALID);
+        out->set_error(std::string(r.status.message()));
+        continue;
+      }
+      switch (r.outcome) {
+        case index::WriteOutcome::kCreated: out->set_outcome(v1::CREATED); break;
+        case index::WriteOutcome::kUpdated: out->set_outcome(v1::UPDATED); break;
+        case index::WriteOutcome::kUnchanged: out->set_outcome(v1::UNCHANGED); break;
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LinkageServiceImpl::DeleteRecord(grpc::CallbackServerContext* call,
+                                                           const v1::DeleteRecordRequest* request,
+                                                           v1::DeleteRecordResponse* /*response*/) {
+  return OnPool(ctx_, call, "DeleteRecord", [this, request]() -> absl::Status {
+    absl::Status st = CheckDataset(request->dataset());
+    if (!st.ok()) return st;
+    auto deleted = ctx_->engine->Delete(request->dataset(), request->record_id());
+    if (!deleted.ok()) return deleted.status();
+    if (!*deleted) {
+      return absl::NotFoundError(absl::StrCat("record \"", request->record_id(), "\" is not in dataset \"",
+                                              request->dataset(), "\""));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LinkageServiceImpl::GetRecord(grpc::CallbackServerContext* call,
+                                                        const v1::GetRecordRequest* request,
+                                                        v1::GetRecordResponse* response) {
+  return OnPool(ctx_, call, "GetRecord", [this, request, response]() -> absl::Status {
+    absl::Status st = CheckDataset(request->dataset());
+    if (!st.ok()) return st;
+    auto stored = ctx_->engine->Get(request->dataset(), request->record_id());
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) {
+      return absl::NotFoundError(absl::StrCat("record \"", request->record_id(), "\" is not in dataset \"",
+                                              request->dataset(), "\""));
+    }
+    *response->mutable_record() = (*stored)->record();
+    if (request->include_normalized()) *response->mutable_normalized() = (*stored)->normalized();
+    response->set_updated_unix_micros((*stored)->updated_unix_micros());
+    return absl::OkStatus();
+  });
+}
+
+namespace {
+
+// One bidirectional bulk stream. Requests are scored on the pool as they
+// arrive; answers are written one at a time in completion order. Reading
+// pauses while max_stream_in_flight answers are being computed or waiting
+// to be written, which pushes back on the client through gRPC flow control.
+// The reactor deletes itself in OnDone, which gRPC calls only after Finish,
+// and Finish is called only once no pool task refers to it any more.
+class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse> {
+ public:
+  MatchStreamReactor(ServiceContext* ctx, grpc::CallbackServerContext* call)
+      : ctx_(ctx), call_(call), max_in_flight_(static_cast<size_t>(ctx->config.max_stream_in_flight())) {
+    ctx_->Count("MatchStream");
+    if (ctx_->shutting_down.load()) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    if (!ok) {
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    ++outstanding_;
+    auto request = std::make_shared<v1::MatchStreamRequest>(std::move(request_));
+    bool queued = ctx_->pool->Submit([this, request] {
+      v1::MatchStreamResponse response = Process(*request);
+      absl::MutexLock l(&mu_);
+      EnqueueLocked(std::move(response));
+    });
+    if (!queued) {
+      v1::MatchStreamResponse busy;
+      busy.set_request_id(request->request_id());
+      busy.set_error_code(static_cast<int32_t>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+      busy.set_error_message("linkd is at capacity (worker queue full)");
+      EnqueueLocked(std::move(busy));
+    }
+    if (outstanding_ < max_in_flight_) {
+      StartRead(&request_);
+    } else {
+      read_paused_ = true;
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    queue_.pop_front();
+    --outstanding_;
+    if (!ok) {  // The client is gone: drop what is queued.
+      broken_ = true;
+      outstanding_ -= queue_.size();
+      queue_.clear();
+    } else if (!queue_.empty()) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    }
+    if (read_paused_ && !reads_done_ && outstanding_ < max_in_flight_) {
+      read_paused_ = false;
+      StartRead(&request_);
+    }
+    MaybeFinishLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    broken_ = true;
+    if (read_paused_) reads_done_ = true;  // No read is pending to report it.
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override {
+    // gRPC may run OnDone on another thread while the thread that called
+    // Finish still holds mu_: wait for it to let go before deleting.
+    { absl::MutexLock lock(&mu_); }
+    delete this;
+  }
+
+ private:
+  v1::MatchStreamResponse Process(const v1::MatchStreamRequest& req) {
+    v1::MatchStreamResponse resp;
+    resp.set_request_id(req.request_id());
+    absl::Status st = CheckDataset(req.dataset());
+    if (st.ok() && DeadlinePassed(call_)) st = absl::DeadlineExceededError("stream deadline passed");
+    if (st.ok() && req.verify_claimed_id() && !req.record().national_id().empty()) {
+      auto v = ctx_->engine->Verify(req.record(), req.dataset());
+      if (v.ok()) {
+        *resp.mutable_verification() = *std::move(v);
+      } else {
+        st = v.status();
+      }
+    }
+    if (st.ok()) {
+      auto r = ctx_->engine->Match(req.record(), req.dataset(),
+                                   MatchOptionsFrom(req.top_k(), false, req.omit_explanation()));
+      if (r.ok()) {
+        *resp.mutable_result() = *std::move(r);
+      } else {
+        st = r.status();
+      }
+    }
+    if (!st.ok()) {
+      resp.set_error_code(static_cast<int32_t>(st.code()));
+      resp.set_error_message(std::string(st.message()));
+    }
+    return resp;
+  }
+
+  void EnqueueLocked(v1::MatchStreamResponse response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (broken_) {
+      --outstanding_;
+      MaybeFinishLocked();
+      return;
+    }
+    queue_.push_back(std::move(response));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    }
+  }
+
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || !reads_done_ || outstanding_ != 0 || writing_) return;
+    finished_ = true;
+    Finish(broken_ ? grpc::Status::CANCELLED : grpc::Status::OK);
+  }
+
+  ServiceContext* const ctx_;
+  grpc::CallbackServerContext* const call_;
+  const size_t max_in_flight_;
+  absl::Mutex mu_;
+  v1::MatchStreamRequest request_;  // Target of the one pending read.
+  std::deque<v1::MatchStreamResponse> queue_ ABSL_GUARDED_BY(mu_);  // Front is being written.
+  size_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // Read but not yet written.
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>* LinkageServiceImpl::MatchStream(
+    grpc::CallbackServerContext* call) {
+  return new MatchStreamReactor(ctx_, call);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext* call,
+                                                     const v1::GetStatsRequest* /*request*/,
+                                                     v1::GetStatsResponse* response) {
+  return OnPool(ctx_, call, "GetStats", [this, response]() -> absl::Status {
+    index::StoreStats stats = ctx_->engine->store()->Stats();
+    for (const auto& d : stats.datasets) {
+      auto* out = response->add_datasets();
+      out->set_name(d.dataset);
+      out->set_records(d.records);
+    }
+    for (const auto& cf : stats.column_families) {
+      auto* out = response->add_column_families();
+      out->set_name(cf.name);
+      out->set_estimated_keys(cf.estimated_keys);
+      out->set_live_data_bytes(cf.live_data_bytes);
+      out->set_sst_bytes(cf.sst_bytes);
+    }
+    response->set_model_version(ctx_->engine->model()->proto().version());
+    response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - ctx_->started));
+    response->set_server_version(LINKD_VERSION);
+    for (const auto& [method, n] : ctx_->Counts()) (*response->mutable_calls())[method] = n;
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetModel(grpc::CallbackServerContext* call,
+                                                     const v1::GetModelRequest* /*request*/,
+                                                     v1::GetModelResponse* response) {
+  return OnPool(ctx_, call, "GetModel", [this, response]() -> absl::Status {
+    *response->mutable_model() = ctx_->engine->model()->proto();
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CheckIndex(grpc::CallbackServerContext* call,
+                                                       const v1::CheckIndexRequest* /*request*/,
+                                                       v1::CheckIndexResponse* response) {
+  return OnPool(ctx_, call, "CheckIndex", [this, response]() -> absl::Status {
+    auto report = ctx_->engine->store()->Check();
+    if (!report.ok()) return report.status();
+    response->set_records(report->records);
+    response->set_block_entries(report->block_entries);
+    response->set_id_entries(report->id_entries);
+    response->set_problem_count(report->problem_count);
+    for (const auto& p : report->problems) response->add_problems(p);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace linkage::service
