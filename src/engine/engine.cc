@@ -7,6 +7,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "linkage/names.h"
+#include "linkage/similarity.h"
 #include "linkage/strings.h"
 
 namespace linkage::engine {
@@ -309,21 +311,55 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
   const v1::Candidate* target = nullptr;
   if (holder != nullptr) {
     v.set_id_holder(holder->record_id());
-    // A claim whose name is wholly unlike the ID holder's is not the
-    // holder, however strong the ID agreement (a stolen or mistyped ID).
-    bool name_differs = false;
+    // The ID holder's name at the "different" level. That level also takes
+    // one-letter given-name differences (siblings and twins look like that),
+    // so such a holder is never VERIFIED; if the names are wholly unlike
+    // (other family name and given name) the claim is REJECTED; if another
+    // register person fits the claim's name, the ID is probably a
+    // relative's (ID_CONFLICT).
     std::shared_ptr<const model::CompiledModel> m = model();
-    int name_field = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
-    if (name_field >= 0 && name_field < holder->contributions_size()) {
-      const v1::FieldSpec& fs = m->proto().spec().fields(name_field);
+    auto name_is_else = [&m](const v1::Candidate& c) {
+      int f = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
+      if (f < 0 || f >= c.contributions_size()) return false;
+      const v1::FieldSpec& fs = m->proto().spec().fields(f);
       const v1::LevelSpec& last = fs.levels(fs.levels_size() - 1);
       std::string else_label = last.label().empty() ? std::string(model::LevelKindLabel(last.kind())) : last.label();
-      name_differs = holder->contributions(name_field).level() == else_label;
+      return c.contributions(f).level() == else_label;
+    };
+    const bool holder_name_differs = name_is_else(*holder);
+    const v1::Candidate* name_fits = nullptr;  // Best other candidate agreeing on the name.
+    for (const v1::Candidate& c : match->candidates()) {
+      if (&c != holder && !name_is_else(c) && c.band() != v1::BAND_NO_MATCH) {
+        name_fits = &c;
+        break;
+      }
     }
-    if (best == holder && name_differs) {
+    bool wholly_unlike = false;
+    if (holder_name_differs) {
+      auto stored = store_->Get(dataset, holder->record_id());
+      if (!stored.ok()) return stored.status();
+      if (stored->has_value()) {
+        const v1::NormalizedName& a = query->name();
+        const v1::NormalizedName& b = (*stored)->normalized().name();
+        std::string fa = text::FoldedFamily(a), fb = text::FoldedFamily(b);
+        wholly_unlike = fa != fb && !text::AreFamilyVariants(fa, fb) &&
+                        model::DamerauLevenshtein(text::FoldedGiven(a), text::FoldedGiven(b), 1) > 1;
+      }
+    }
+    if (holder_name_differs && name_fits != nullptr) {
+      target = name_fits;
+      flags.insert("ID_CONFLICT");
+      v.set_decision(v1::REVIEW);
+      v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id(), ", but the claimed name fits record ",
+                                 name_fits->record_id(), " (a relative's ID?)"));
+    } else if (holder_name_differs && wholly_unlike) {
       target = holder;
       v.set_decision(v1::REJECTED);
       v.add_reasons("the claimed name is not the ID holder's name");
+    } else if (holder_name_differs && best == holder && match->band() != v1::BAND_NO_MATCH) {
+      target = holder;
+      v.set_decision(v1::REVIEW);
+      v.add_reasons("the claimed given name differs from the ID holder's");
     } else if (best == holder) {
       target = holder;
       if (match->band() == v1::BAND_MATCH) {

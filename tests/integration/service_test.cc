@@ -63,7 +63,9 @@ class ServiceTest : public ::testing::Test {
     ASSERT_TRUE(Upsert({Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148003121", "Phường Đức Xuân, Thái Nguyên", v1::SEX_FEMALE),
                         Person("R2", "Triệu Văn Sơn", "02/02/1930", "006030000517", "Xã Bằng Thành, Thái Nguyên", v1::SEX_MALE),
                         Person("R3", "Triệu Thị Hà", "11/09/1958", "006158002266", "Xã Bằng Thành, Thái Nguyên", v1::SEX_FEMALE),
-                        Person("R4", "Lý Kim Đài", "03/07/1952", "006152004410", "Xã Ba Bể, Thái Nguyên", v1::SEX_FEMALE)})
+                        Person("R4", "Lý Kim Đài", "03/07/1952", "006152004410", "Xã Ba Bể, Thái Nguyên", v1::SEX_FEMALE),
+                        Person("R5", "Nông Văn Toại", "15/08/1945", "006045001982", "Xã Ba Bể, Thái Nguyên", v1::SEX_MALE),
+                        Person("R6", "Nông Văn Thái", "15/08/1945", "006045001983", "Xã Ba Bể, Thái Nguyên", v1::SEX_MALE)})
                     .ok());
   }
 
@@ -296,6 +298,18 @@ TEST_F(ServiceTest, MatchAndVerify) {
 
   v1::Verification wrong = Verify(Person("", "Hoàng Văn Nam", "1980", "006148003121"), &st);
   EXPECT_EQ(wrong.decision(), v1::REJECTED);
+
+  // A twin claiming with the sibling's CCCD: never verified as the sibling.
+  v1::Verification twin = Verify(Person("", "Nông Văn Thái", "15/08/1945", "006045001982", "Xã Ba Bể", v1::SEX_MALE), &st);
+  EXPECT_EQ(twin.decision(), v1::REVIEW);
+  EXPECT_EQ(twin.record_id(), "R6");
+  EXPECT_EQ(twin.id_holder(), "R5");
+  EXPECT_TRUE(has(twin, "ID_CONFLICT"));
+
+  // The holder's own CCCD with a typo in the given name: a clerk decides.
+  v1::Verification typo = Verify(Person("", "Nguyễn Thị Hòq", "12/05/1948", "006148003121", "", v1::SEX_FEMALE), &st);
+  EXPECT_EQ(typo.decision(), v1::REVIEW);
+  EXPECT_EQ(typo.record_id(), "R1");
 }
 
 TEST_F(ServiceTest, MatchStreamAnswersEveryRequest) {
@@ -373,7 +387,7 @@ TEST_F(ServiceTest, AdminCalls) {
   }
   ASSERT_EQ(stats.datasets_size(), 1);
   EXPECT_EQ(stats.datasets(0).name(), "register");
-  EXPECT_EQ(stats.datasets(0).records(), 4);
+  EXPECT_EQ(stats.datasets(0).records(), 6);
   EXPECT_EQ(stats.model_version(), "vn-default-1");
   EXPECT_GT(stats.calls().at("UpsertRecords"), 0);
   v1::GetModelResponse model;
@@ -387,7 +401,7 @@ TEST_F(ServiceTest, AdminCalls) {
     grpc::ClientContext ctx;
     ASSERT_TRUE(admin_->CheckIndex(&ctx, v1::CheckIndexRequest(), &check).ok());
   }
-  EXPECT_EQ(check.records(), 4);
+  EXPECT_EQ(check.records(), 6);
   EXPECT_GT(check.block_entries(), 0);
   EXPECT_EQ(check.problem_count(), 0);
 }

@@ -1,0 +1,86 @@
+#include "client.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_format.h"
+
+namespace linkage::cli {
+
+std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
+}
+
+void SetDeadline(grpc::ClientContext& ctx, double seconds) {
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "linkctl: %s\n", message.c_str());
+  return kFailure;
+}
+
+std::string CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return absl::StrFormat("CODE_%d", static_cast<int>(code));
+  }
+}
+
+int FailRpc(const std::string& what, const grpc::Status& status) {
+  return Fail(absl::StrFormat("%s: %s: %s", what, CodeName(status.error_code()), status.error_message()));
+}
+
+std::string FormatCount(int64_t n) {
+  std::string digits = absl::StrFormat("%d", n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+Progress::Progress(std::string what)
+    : what_(std::move(what)), tty_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()), last_() {}
+
+void Progress::Update(int64_t done, double fraction) {
+  if (!tty_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_ < std::chrono::milliseconds(250)) return;
+  last_ = now;
+  double elapsed = std::chrono::duration<double>(now - start_).count();
+  double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
+  std::string eta;
+  if (fraction > 0.001 && fraction < 1) eta = absl::StrFormat("  %3.0f%%  ETA %.0fs", fraction * 100, elapsed * (1 - fraction) / fraction);
+  std::fprintf(stderr, "\r%s %s (%s/s)%s   ", what_.c_str(), FormatCount(done).c_str(),
+               FormatCount(static_cast<int64_t>(rate)).c_str(), eta.c_str());
+  std::fflush(stderr);
+}
+
+void Progress::Finish() {
+  if (tty_) std::fprintf(stderr, "\r\033[K");
+}
+
+}  // namespace linkage::cli

@@ -1,0 +1,87 @@
+// Plumbing shared by linkctl's commands.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace linkage::cli {
+
+// Exit codes (DESIGN.md §6).
+inline constexpr int kOk = 0;
+inline constexpr int kFailure = 1;
+inline constexpr int kUsage = 2;
+
+struct GlobalOptions {
+  std::string server = "127.0.0.1:50051";
+  double timeout_seconds = 30;  // Per unary call.
+};
+
+std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options);
+void SetDeadline(grpc::ClientContext& ctx, double seconds);
+
+// Prints "linkctl: <message>" to stderr and returns kFailure.
+int Fail(const std::string& message);
+// Prints "linkctl: <what>: CODE: message" and returns kFailure.
+int FailRpc(const std::string& what, const grpc::Status& status);
+std::string CodeName(grpc::StatusCode code);
+
+// A one-line progress report, redrawn in place, only when stderr is a
+// terminal (so logs and pipes stay clean).
+class Progress {
+ public:
+  explicit Progress(std::string what);
+  // `done` items so far; `fraction` of the work (0..1) for the ETA, or < 0.
+  void Update(int64_t done, double fraction);
+  void Finish();
+
+ private:
+  std::string what_;
+  bool tty_;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+// A blocking queue with a capacity: producers wait when it is full.
+template <typename T>
+class BoundedQueue {
+ public:
+  explicit BoundedQueue(size_t capacity) : capacity_(capacity) {}
+  void Push(T item) {
+    std::unique_lock<std::mutex> lock(mu_);
+    not_full_.wait(lock, [this] { return items_.size() < capacity_ || closed_; });
+    items_.push_back(std::move(item));
+    not_empty_.notify_one();
+  }
+  // Empty once closed and drained.
+  std::optional<T> Pop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    not_empty_.wait(lock, [this] { return !items_.empty() || closed_; });
+    if (items_.empty()) return std::nullopt;
+    T item = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return item;
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+
+ private:
+  const size_t capacity_;
+  std::mutex mu_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<T> items_;
+  bool closed_ = false;
+};
+
+std::string FormatCount(int64_t n);  // 12345 -> "12,345"
+
+}  // namespace linkage::cli

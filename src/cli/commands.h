@@ -1,0 +1,60 @@
+// linkctl's commands. Each returns an exit code (kOk, kFailure, kUsage).
+#pragma once
+
+#include <string>
+
+#include "client.h"
+
+namespace linkage::cli {
+
+struct ImportOptions {
+  std::string dataset;
+  std::string file;
+  std::string format;         // "", "csv", "jsonl"
+  std::string errors_file;    // Default: FILE.errors.csv
+  std::string unit_version;   // "", "2025", "pre2025"
+  int batch = 1000;
+  int in_flight = 4;
+  int retries = 5;
+};
+int RunImport(const GlobalOptions& global, const ImportOptions& options);
+
+struct VerifyOptions {
+  std::string against;
+  std::string input;
+  std::string output;
+  std::string format;
+  std::string errors_file;  // Default: OUTPUT.errors.csv
+  int streams = 2;
+  int in_flight = 256;      // Per stream.
+};
+int RunVerify(const GlobalOptions& global, const VerifyOptions& options);
+
+struct MatchCommandOptions {
+  std::string dataset = "register";
+  std::string name, dob, sex, id, old_id, address, commune, unit_version, json_record;
+  int top = 5;
+  bool json = false;
+  bool records = false;
+};
+int RunMatch(const GlobalOptions& global, const MatchCommandOptions& options);
+
+int RunStats(const GlobalOptions& global, bool json);
+int RunGet(const GlobalOptions& global, const std::string& dataset, const std::string& record_id, bool normalized);
+int RunCheck(const GlobalOptions& global);
+int RunModelShow(const GlobalOptions& global, bool json);
+int RunHealth(const GlobalOptions& global, double wait_seconds);
+
+struct GenOptions {
+  uint64_t seed = 1;
+  int64_t size = 50000;
+  std::string province = "19";
+  std::string register_file;
+  std::string list_file;
+  std::string truth_file;
+  int64_t list_size = 5000;
+  uint64_t list_seed = 2;
+};
+int RunGen(const GenOptions& options);
+
+}  // namespace linkage::cli

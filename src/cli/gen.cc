@@ -1,0 +1,64 @@
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/str_join.h"
+#include "commands.h"
+#include "linkage/synth.h"
+
+namespace linkage::cli {
+
+int RunGen(const GenOptions& o) {
+  if (o.size < 1 || o.list_size < 0) return Fail("--size must be at least 1 and --list-size at least 0");
+  const auto start = std::chrono::steady_clock::now();
+  synth::PopulationOptions po;
+  po.seed = o.seed;
+  po.size = o.size;
+  po.province_2025 = o.province;
+  synth::Population population(po);
+  if (population.people().empty()) return Fail("no commune in province \"" + o.province + "\"");
+
+  int64_t in_register = 0;
+  if (!o.register_file.empty()) {
+    std::ofstream out(o.register_file, std::ios::trunc);
+    if (!out) return Fail("cannot write " + o.register_file);
+    out << synth::kPersonCsvHeader << '\n';
+    for (const synth::Person& p : population.people()) {
+      if (!p.in_register) continue;
+      out << synth::ToCsvLine(p.record) << '\n';
+      ++in_register;
+    }
+    if (!out) return Fail("writing " + o.register_file + " failed");
+  }
+  int64_t listed = 0, absent = 0;
+  if (!o.list_file.empty() && o.list_size > 0) {
+    synth::ListOptions lo;
+    lo.seed = o.list_seed;
+    lo.size = o.list_size;
+    std::vector<synth::ListEntry> list = synth::MakeList(population, lo);
+    std::ofstream out(o.list_file, std::ios::trunc);
+    if (!out) return Fail("cannot write " + o.list_file);
+    out << synth::kPersonCsvHeader << '\n';
+    for (const auto& e : list) out << synth::ToCsvLine(e.record) << '\n';
+    if (!o.truth_file.empty()) {
+      std::ofstream truth(o.truth_file, std::ios::trunc);
+      if (!truth) return Fail("cannot write " + o.truth_file);
+      truth << "record_id,truth_record_id,duplicate_of,applied_errors\n";
+      for (const auto& e : list) {
+        truth << e.record.record_id() << ',' << e.truth_register_id << ',' << e.duplicate_of << ','
+              << absl::StrJoin(e.applied, ";") << '\n';
+      }
+    }
+    listed = static_cast<int64_t>(list.size());
+    for (const auto& e : list) absent += e.truth_register_id.empty();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("generated %s people (seed %llu, province %s): %s in the register%s%s; list of %s (%s absent from the register) in %.1fs\n",
+              FormatCount(o.size).c_str(), static_cast<unsigned long long>(o.seed),
+              o.province.empty() ? "all" : o.province.c_str(), FormatCount(in_register).c_str(),
+              o.register_file.empty() ? "" : " -> ", o.register_file.c_str(), FormatCount(listed).c_str(),
+              FormatCount(absent).c_str(), seconds);
+  return kOk;
+}
+
+}  // namespace linkage::cli

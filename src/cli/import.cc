@@ -1,0 +1,160 @@
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "commands.h"
+#include "linkage/person_io.h"
+#include "linkage/v1/service.grpc.pb.h"
+#include "person_reader.h"
+
+namespace linkage::cli {
+namespace {
+
+struct Batch {
+  v1::UpsertRecordsRequest request;
+  std::vector<int64_t> lines;  // Line of each record.
+};
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+bool Transient(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+         code == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+}  // namespace
+
+int RunImport(const GlobalOptions& global, const ImportOptions& options) {
+  auto unit_version = domain::ParseUnitVersion(options.unit_version);
+  if (!unit_version.ok()) return Fail(std::string(unit_version.status().message()));
+  if (options.batch < 1 || options.in_flight < 1) return Fail("--batch and --in-flight must be at least 1");
+  auto reader = PersonReader::Open(options.file, options.format);
+  if (!reader.ok()) return Fail(std::string(reader.status().message()));
+
+  const std::string errors_path = options.errors_file.empty() ? options.file + ".errors.csv" : options.errors_file;
+  std::ofstream errors;
+  std::mutex errors_mu;
+  int64_t rejected = 0;
+  auto reject = [&](int64_t line, const std::string& record_id, const std::string& reason) {
+    std::lock_guard<std::mutex> lock(errors_mu);
+    if (!errors.is_open()) {
+      errors.open(errors_path, std::ios::trunc);
+      errors << "line,record_id,error\n";
+    }
+    errors << line << "," << CsvField(record_id) << "," << CsvField(reason) << "\n";
+    ++rejected;
+  };
+
+  auto channel = Connect(global);
+  auto stub = v1::LinkageService::NewStub(channel);
+  BoundedQueue<Batch> queue(static_cast<size_t>(options.in_flight));
+  std::atomic<int64_t> created{0}, updated{0}, unchanged{0}, acknowledged{0};
+  std::atomic<bool> failed{false};
+  std::string failure;
+  std::mutex failure_mu;
+
+  std::vector<std::thread> senders;
+  for (int t = 0; t < options.in_flight; ++t) {
+    senders.emplace_back([&] {
+      while (auto batch = queue.Pop()) {
+        if (failed.load()) continue;  // Drain without sending.
+        v1::UpsertRecordsResponse response;
+        grpc::Status status;
+        for (int attempt = 0; attempt <= options.retries; ++attempt) {
+          grpc::ClientContext ctx;
+          SetDeadline(ctx, global.timeout_seconds);
+          status = stub->UpsertRecords(&ctx, batch->request, &response);
+          if (status.ok() || !Transient(status.error_code())) break;
+          // Upserts are idempotent: retrying a batch that may have been
+          // written is safe.
+          std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+        }
+        if (!status.ok()) {
+          std::lock_guard<std::mutex> lock(failure_mu);
+          if (!failed.exchange(true)) {
+            failure = absl::StrFormat("UpsertRecords (lines %d..%d): %s: %s", batch->lines.front(), batch->lines.back(),
+                                      CodeName(status.error_code()), status.error_message());
+          }
+          continue;
+        }
+        for (const v1::RecordWriteResult& r : response.results()) {
+          switch (r.outcome()) {
+            case v1::CREATED: ++created; break;
+            case v1::UPDATED: ++updated; break;
+            case v1::UNCHANGED: ++unchanged; break;
+            default:
+              reject(batch->lines[static_cast<size_t>(r.index())], r.record_id(), r.error());
+              continue;
+          }
+          ++acknowledged;
+        }
+      }
+    });
+  }
+
+  Progress progress("imported");
+  const auto start = std::chrono::steady_clock::now();
+  int64_t rows = 0;
+  std::string read_error;
+  std::vector<ReadRow> chunk;
+  bool more = true;
+  while (more && !failed.load()) {
+    chunk.clear();
+    auto next = (*reader)->Next(static_cast<size_t>(options.batch), &chunk);
+    if (!next.ok()) {
+      read_error = std::string(next.status().message());
+      break;
+    }
+    more = *next;
+    Batch batch;
+    batch.request.set_dataset(options.dataset);
+    batch.request.set_allow_partial(true);
+    batch.request.set_default_unit_version(*unit_version);
+    for (ReadRow& row : chunk) {
+      ++rows;
+      if (!row.error.empty()) {
+        reject(row.line, row.record.record_id(), row.error);
+        continue;
+      }
+      batch.lines.push_back(row.line);
+      *batch.request.add_records() = std::move(row.record);
+    }
+    if (batch.request.records_size() > 0) queue.Push(std::move(batch));
+    double fraction = (*reader)->file_size() > 0
+                          ? static_cast<double>((*reader)->bytes_read()) / static_cast<double>((*reader)->file_size())
+                          : -1;
+    progress.Update(acknowledged.load(), fraction);
+  }
+  queue.Close();
+  for (auto& t : senders) t.join();
+  progress.Finish();
+  if (errors.is_open()) errors.close();
+
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("import %s into \"%s\": %s rows read, %s created, %s updated, %s unchanged, %s rejected in %.1fs (%s records/s)\n",
+              options.file.c_str(), options.dataset.c_str(), FormatCount(rows).c_str(),
+              FormatCount(created.load()).c_str(), FormatCount(updated.load()).c_str(),
+              FormatCount(unchanged.load()).c_str(), FormatCount(rejected).c_str(), seconds,
+              FormatCount(static_cast<int64_t>(static_cast<double>(acknowledged.load()) / std::max(seconds, 1e-3))).c_str());
+  if (rejected > 0) std::printf("rejected rows, with line and reason: %s\n", errors_path.c_str());
+  if (!read_error.empty()) return Fail(absl::StrFormat("reading %s stopped: %s (%s records acknowledged)", options.file,
+                                                       read_error, FormatCount(acknowledged.load())));
+  if (failed.load()) {
+    return Fail(absl::StrFormat("%s; %s records were acknowledged before the failure; re-running the import is safe",
+                                failure, FormatCount(acknowledged.load())));
+  }
+  return kOk;
+}
+
+}  // namespace linkage::cli

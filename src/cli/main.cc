@@ -1,0 +1,109 @@
+// linkctl: the operator's command line for linkd.
+//
+//   linkctl --server HOST:PORT import --dataset NAME FILE
+//   linkctl --server HOST:PORT verify --against DATASET --input FILE --output FILE
+//   linkctl --server HOST:PORT match --name "..." --dob ... [--json]
+//   linkctl stats | get | check | model show | health | gen
+//
+// Exit codes: 0 success, 1 failure, 2 usage error.
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  using namespace linkage::cli;
+  CLI::App app{"linkctl: operate a linkd record-linkage server"};
+  app.require_subcommand(1);
+  GlobalOptions global;
+  app.add_option("--server", global.server, "linkd address host:port")->capture_default_str();
+  app.add_option("--timeout", global.timeout_seconds, "Seconds per call")->capture_default_str();
+
+  ImportOptions import;
+  auto* cmd_import = app.add_subcommand("import", "Import person records (CSV or JSON Lines) into a dataset");
+  cmd_import->add_option("--dataset", import.dataset, "Dataset to write, e.g. register")->required();
+  cmd_import->add_option("file", import.file, "Person file (CSV with a header row, or .jsonl)")->required();
+  cmd_import->add_option("--format", import.format, "csv or jsonl (default: from the file name)");
+  cmd_import->add_option("--errors", import.errors_file, "Where rejected rows go (default FILE.errors.csv)");
+  cmd_import->add_option("--unit-version", import.unit_version, "2025 or pre2025: unit list of rows that do not say");
+  cmd_import->add_option("--batch", import.batch, "Records per call")->capture_default_str();
+  cmd_import->add_option("--in-flight", import.in_flight, "Calls in flight")->capture_default_str();
+  cmd_import->add_option("--retries", import.retries, "Retries of a batch on UNAVAILABLE")->capture_default_str();
+
+  VerifyOptions verify;
+  auto* cmd_verify = app.add_subcommand("verify", "Verify a whole list against a dataset, one output row per record");
+  cmd_verify->add_option("--against", verify.against, "Register dataset")->required();
+  cmd_verify->add_option("--input", verify.input, "Person file to verify")->required();
+  cmd_verify->add_option("--output", verify.output, "Result CSV")->required();
+  cmd_verify->add_option("--format", verify.format, "csv or jsonl (default: from the file name)");
+  cmd_verify->add_option("--errors", verify.errors_file, "Records that could not be checked (default OUTPUT.errors.csv)");
+  cmd_verify->add_option("--streams", verify.streams, "Parallel streams")->capture_default_str();
+  cmd_verify->add_option("--in-flight", verify.in_flight, "Requests in flight per stream")->capture_default_str();
+
+  MatchCommandOptions match;
+  auto* cmd_match = app.add_subcommand("match", "Find one person: ranked candidates with each field's contribution");
+  cmd_match->add_option("--dataset", match.dataset, "Dataset to search")->capture_default_str();
+  cmd_match->add_option("--name", match.name, "Full name");
+  cmd_match->add_option("--dob", match.dob, "Date of birth (dd/mm/yyyy, yyyy, ...)");
+  cmd_match->add_option("--sex", match.sex, "Nam/Nữ, M/F");
+  cmd_match->add_option("--id", match.id, "National ID (CCCD)");
+  cmd_match->add_option("--old-id", match.old_id, "Old ID (CMND)");
+  cmd_match->add_option("--address", match.address, "Address text");
+  cmd_match->add_option("--commune", match.commune, "Commune code");
+  cmd_match->add_option("--unit-version", match.unit_version, "2025 or pre2025");
+  cmd_match->add_option("--json-record", match.json_record, "The record as a JSON object (same field names as CSV)");
+  cmd_match->add_option("--top", match.top, "Candidates to show")->capture_default_str();
+  cmd_match->add_flag("--records", match.records, "Include each candidate's stored record (with --json)");
+  cmd_match->add_flag("--json", match.json, "Print the MatchResponse as JSON");
+
+  bool stats_json = false;
+  auto* cmd_stats = app.add_subcommand("stats", "Datasets, index sizes, model, uptime, call counts");
+  cmd_stats->add_flag("--json", stats_json, "Print JSON");
+
+  std::string get_dataset = "register", get_id;
+  bool get_normalized = false;
+  auto* cmd_get = app.add_subcommand("get", "Print one stored record as JSON");
+  cmd_get->add_option("--dataset", get_dataset, "Dataset")->capture_default_str();
+  cmd_get->add_option("record_id", get_id, "Record id")->required();
+  cmd_get->add_flag("--normalized", get_normalized, "Include the normalized form");
+
+  app.add_subcommand("check", "Verify that the index and the records agree (exit 1 on any problem)");
+
+  auto* cmd_model = app.add_subcommand("model", "Model commands");
+  cmd_model->require_subcommand(1);
+  bool model_json = false;
+  auto* cmd_model_show = cmd_model->add_subcommand("show", "Each field's levels with m, u and weight in bits");
+  cmd_model_show->add_flag("--json", model_json, "Print the model as JSON");
+
+  double health_wait = 0;
+  auto* cmd_health = app.add_subcommand("health", "Ask whether linkd is serving (exit 0 if so)");
+  cmd_health->add_option("--wait", health_wait, "Keep asking for up to this many seconds");
+
+  GenOptions gen;
+  auto* cmd_gen = app.add_subcommand("gen", "Generate a synthetic register and beneficiary list with known truth");
+  cmd_gen->add_option("--seed", gen.seed, "Population seed")->capture_default_str();
+  cmd_gen->add_option("--size", gen.size, "People in the population")->capture_default_str();
+  cmd_gen->add_option("--province", gen.province, "2025 province code; empty for the whole country")->capture_default_str();
+  cmd_gen->add_option("--register", gen.register_file, "Register CSV to write");
+  cmd_gen->add_option("--list", gen.list_file, "Beneficiary list CSV to write");
+  cmd_gen->add_option("--truth", gen.truth_file, "Truth CSV for the list");
+  cmd_gen->add_option("--list-size", gen.list_size, "Records in the list")->capture_default_str();
+  cmd_gen->add_option("--list-seed", gen.list_seed, "List seed")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kOk : kUsage;
+  }
+
+  if (*cmd_import) return RunImport(global, import);
+  if (*cmd_verify) return RunVerify(global, verify);
+  if (*cmd_match) return RunMatch(global, match);
+  if (*cmd_stats) return RunStats(global, stats_json);
+  if (*cmd_get) return RunGet(global, get_dataset, get_id, get_normalized);
+  if (app.got_subcommand("check")) return RunCheck(global);
+  if (*cmd_model_show) return RunModelShow(global, model_json);
+  if (*cmd_health) return RunHealth(global, health_wait);
+  if (*cmd_gen) return RunGen(gen);
+  return kUsage;
+}

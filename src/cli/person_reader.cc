@@ -1,0 +1,136 @@
+#include "person_reader.h"
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "linkage/strings.h"
+#include "linkage/text.h"
+
+namespace linkage::cli {
+
+absl::Status CheckUtf8(const v1::PersonRecord& r) {
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"record_id", &r.record_id()},         {"national_id", &r.national_id()},
+      {"old_id", &r.old_id()},               {"full_name", &r.full_name()},
+      {"birth_date", &r.birth_date()},       {"ethnicity", &r.ethnicity()},
+      {"address", &r.address()},             {"commune_code", &r.commune_code()},
+      {"district_code", &r.district_code()}, {"province_code", &r.province_code()},
+      {"phone", &r.phone()}};
+  for (const auto& [name, value] : fields) {
+    if (!text::IsValidUtf8(*value)) return absl::InvalidArgumentError(absl::StrCat(name, " is not valid UTF-8"));
+  }
+  for (const auto& [key, value] : r.attributes()) {
+    if (!text::IsValidUtf8(key) || !text::IsValidUtf8(value)) {
+      return absl::InvalidArgumentError(absl::StrCat("column \"", key, "\" is not valid UTF-8"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<PersonReader>> PersonReader::Open(const std::string& path, const std::string& format) {
+  std::unique_ptr<PersonReader> r(new PersonReader());
+  r->in_.open(path, std::ios::binary);
+  if (!r->in_) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::error_code ec;
+  r->file_size_ = static_cast<int64_t>(std::filesystem::file_size(path, ec));
+  if (format == "jsonl" || (format.empty() && (absl::EndsWith(path, ".jsonl") || absl::EndsWith(path, ".ndjson") ||
+                                               absl::EndsWith(path, ".json")))) {
+    r->format_ = Format::kJsonLines;
+  } else if (format.empty() || format == "csv") {
+    r->format_ = Format::kCsv;
+    PersonReader* self = r.get();
+    r->csv_ = std::make_unique<CsvParser>([self](const CsvRow& row) {
+      self->AddCsvRow(row);
+      return true;
+    });
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("unknown format \"", format, "\" (csv or jsonl)"));
+  }
+  return r;
+}
+
+void PersonReader::AddCsvRow(const CsvRow& row) {
+  if (row.row_index == 0) {
+    auto schema = domain::PersonCsvSchema::Create(row.fields);
+    if (schema.ok()) {
+      schema_ = *std::move(schema);
+    } else {
+      header_error_ = schema.status();
+    }
+    return;
+  }
+  if (!schema_) return;
+  ReadRow out;
+  out.line = row.line_number;
+  auto record = schema_->ToRecord(row);
+  if (!record.ok()) {
+    out.error = std::string(record.status().message());
+  } else {
+    out.record = *std::move(record);
+    absl::Status utf8 = CheckUtf8(out.record);
+    if (!utf8.ok()) out.error = absl::StrCat("line ", row.line_number, ": ", utf8.message());
+  }
+  pending_.push_back(std::move(out));
+}
+
+void PersonReader::AddJsonLine(const std::string& line, int64_t line_number) {
+  if (line.find_first_not_of(" \t\r") == std::string::npos) return;
+  ReadRow out;
+  out.line = line_number;
+  if (!text::IsValidUtf8(line)) {
+    out.error = absl::StrCat("line ", line_number, ": not valid UTF-8");
+  } else {
+    auto record = domain::PersonFromJson(line, line_number);
+    if (!record.ok()) {
+      out.error = std::string(record.status().message());
+    } else {
+      out.record = *std::move(record);
+      if (out.record.record_id().empty()) out.error = absl::StrCat("line ", line_number, ": record_id is empty");
+    }
+  }
+  pending_.push_back(std::move(out));
+}
+
+absl::StatusOr<bool> PersonReader::Next(size_t max, std::vector<ReadRow>* out) {
+  constexpr size_t kChunk = 1 << 16;
+  std::string buffer;
+  while (pending_.size() - pending_pos_ < max && !eof_) {
+    if (format_ == Format::kJsonLines) {
+      std::string line;
+      if (!std::getline(in_, line)) {
+        eof_ = true;
+        break;
+      }
+      bytes_read_ += static_cast<int64_t>(line.size()) + 1;
+      AddJsonLine(line, ++json_line_);
+      continue;
+    }
+    buffer.resize(kChunk);
+    in_.read(buffer.data(), static_cast<std::streamsize>(kChunk));
+    buffer.resize(static_cast<size_t>(in_.gcount()));
+    bytes_read_ += static_cast<int64_t>(buffer.size());
+    if (buffer.empty()) {
+      eof_ = true;
+      absl::Status st = csv_->Finish();
+      if (!st.ok()) return st;
+    } else {
+      absl::Status st = csv_->Feed(buffer);
+      if (!st.ok()) return st;
+    }
+    if (!header_error_.ok()) return header_error_;
+  }
+  if (format_ == Format::kCsv && eof_ && !schema_ && header_error_.ok()) {
+    return absl::InvalidArgumentError("the file is empty: no header row");
+  }
+  size_t n = std::min(max, pending_.size() - pending_pos_);
+  for (size_t i = 0; i < n; ++i) out->push_back(std::move(pending_[pending_pos_ + i]));
+  pending_pos_ += n;
+  if (pending_pos_ == pending_.size()) {
+    pending_.clear();
+    pending_pos_ = 0;
+  }
+  return !(eof_ && pending_.empty());
+}
+
+}  // namespace linkage::cli
