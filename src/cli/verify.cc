@@ -75,9 +75,6 @@ OutputRow FromResponse(const std::string& record_id, const v1::MatchStreamRespon
       row.best = best->record_id();
     }
   }
-  // Not a match: the best candidate is reported for review, but a
-  // NO_MATCH row names nobody as "the" person.
-  if (row.decision == "NO_MATCH" && !r.has_verification()) row.best.clear();
   for (const v1::Candidate& c : m.candidates()) {
     if (c.record_id() != row.best && (best == nullptr || c.record_id() != best->record_id())) {
       row.second = c.record_id();

@@ -557,6 +557,9 @@ std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec, const 
         case v1::KEY_GIVEN_PHONETIC:
           if (name.phonetic_tokens_size() > 0) values.push_back(name.phonetic_tokens(name.phonetic_tokens_size() - 1));
           break;
+        case v1::KEY_FULL_NAME_FOLDED:
+          if (name.folded_tokens_size() > 0) values.push_back(absl::StrJoin(name.folded_tokens(), " "));
+          break;
         case v1::KEY_FAMILY_PHONETIC:
           if (name.family_len() > 0) values.push_back(name.phonetic_tokens(0));
           break;

@@ -164,6 +164,7 @@ TEST(Blocking, KeysPerRule) {
   EXPECT_EQ(by_rule.count("gdob"), 0u);        // Year-only: no full-date key.
   EXPECT_EQ(by_rule.count("oid"), 0u);
   EXPECT_EQ(by_rule["phc"], "ba huin van|01840");
+  EXPECT_EQ(by_rule["name"], "huynh van ba");
 }
 
 }  // namespace

@@ -1,0 +1,291 @@
+// End-to-end: the real linkd and linkctl binaries, on a free port, over a
+// temporary data directory.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+
+#include "linkage/csv.h"
+#include "linkage/v1/service.grpc.pb.h"
+#include "process.h"
+#include "test_util.h"
+
+namespace linkage {
+namespace {
+
+using testing::Process;
+using testing::ReadFile;
+
+std::vector<std::map<std::string, std::string>> ReadCsvFile(const std::string& path) {
+  std::vector<std::map<std::string, std::string>> rows;
+  CsvHeader header;
+  EXPECT_TRUE(CsvParser::ParseAll(ReadFile(path), [&](const CsvRow& row) {
+                if (row.row_index == 0) {
+                  header = CsvHeader(row.fields);
+                  return true;
+                }
+                std::map<std::string, std::string> r;
+                for (const auto& name : header.names()) r[name] = std::string(header.Get(row, name));
+                rows.push_back(std::move(r));
+                return true;
+              }).ok());
+  return rows;
+}
+
+class E2ETest : public ::testing::Test {
+ protected:
+  // Starts linkd on a port it picks itself; returns false if it did not come up.
+  bool StartLinkd() {
+    linkd_ = std::make_unique<Process>(
+        std::vector<std::string>{LINKD_BIN, "--db", dir_.Sub("db"), "--listen", "127.0.0.1:0", "--grace", "5"},
+        dir_.Sub("linkd.out"), dir_.Sub("linkd.log"));
+    port_ = testing::WaitForPort(dir_.Sub("linkd.log"));
+    server_ = "127.0.0.1:" + std::to_string(port_);
+    return port_ > 0;
+  }
+  int StopLinkd(int sig = SIGTERM) {
+    linkd_->Signal(sig);
+    int code = linkd_->Wait();
+    linkd_.reset();
+    return code;
+  }
+  // Runs linkctl against the server; stdout in out_, stderr in err_.
+  int Linkctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {LINKCTL_BIN, "--server", server_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    int code = testing::Run(argv, dir_.Sub("ctl.out"), dir_.Sub("ctl.err"));
+    out_ = ReadFile(dir_.Sub("ctl.out"));
+    err_ = ReadFile(dir_.Sub("ctl.err"));
+    return code;
+  }
+  std::string Gen(int size, const std::string& name) {
+    std::string path = dir_.Sub(name);
+    EXPECT_EQ(Linkctl({"gen", "--size", std::to_string(size), "--register", path}), 0) << err_;
+    return path;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Process> linkd_;
+  int port_ = 0;
+  std::string server_;
+  std::string out_, err_;
+};
+
+TEST_F(E2ETest, ImportAndVerifyTheTrickyFixtureRowByRow) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  std::string filler = Gen(3000, "filler.csv");
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", filler}), 0) << err_;
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", std::string(LINKD_FIXTURE_DIR) + "/tricky_register.csv"}), 0)
+      << err_;
+  EXPECT_NE(out_.find("12 created"), std::string::npos) << out_;
+  const std::string output = dir_.Sub("verify.csv");
+  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input",
+                     std::string(LINKD_FIXTURE_DIR) + "/tricky_queries.csv", "--output", output}),
+            0)
+      << err_;
+  EXPECT_NE(out_.find("12 records"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("MATCH"), std::string::npos) << out_;
+
+  auto rows = ReadCsvFile(output);
+  auto expected = ReadCsvFile(std::string(LINKD_FIXTURE_DIR) + "/tricky_verify_expected.csv");
+  ASSERT_EQ(rows.size(), expected.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& got = rows[i];
+    const auto& want = expected[i];
+    SCOPED_TRACE(want.at("record_id"));
+    EXPECT_EQ(got.at("record_id"), want.at("record_id"));  // Input order kept.
+    EXPECT_EQ(got.at("decision"), want.at("decision"));
+    if (want.at("best_record_id") != "*") {
+      EXPECT_EQ(got.at("best_record_id"), want.at("best_record_id"));
+    }
+    if (!want.at("flag").empty()) {
+      EXPECT_NE(got.at("flags").find(want.at("flag")), std::string::npos) << got.at("flags");
+    }
+    double p = std::stod(got.at("probability"));
+    EXPECT_GE(p, 0.0);
+    EXPECT_LE(p, 1.0);
+  }
+  EXPECT_EQ(StopLinkd(), 0);
+  std::string log = ReadFile(dir_.Sub("linkd.log"));
+  EXPECT_NE(log.find("\"event\":\"stop\""), std::string::npos) << log;
+}
+
+// 10,000 rows, 1% malformed in six ways: the other 99% are imported and
+// each bad row is reported by line and field; importing again changes nothing.
+TEST_F(E2ETest, MalformedRowsAreReportedByLineAndField) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  std::string generated = Gen(11000, "gen.csv");
+  std::istringstream in(ReadFile(generated));
+  std::string header, line;
+  std::getline(in, header);
+  std::ostringstream file;
+  file << header << "\r\n";  // CRLF line ends are tolerated too.
+  std::map<int, std::string> bad;  // line number -> field the error must name
+  for (int i = 0; i < 10000 && std::getline(in, line); ++i) {
+    const int line_number = i + 2;
+    if (i % 100 == 37) {
+      // record_id,national_id,old_id,full_name,sex,birth_date,...
+      std::vector<std::string> f;
+      std::stringstream ls(line);
+      std::string cell;
+      while (std::getline(ls, cell, ',')) f.push_back(cell);
+      switch ((i / 100) % 6) {
+        case 0: f[5] = "31/13/1950"; bad[line_number] = "birth_date"; break;
+        case 1: f[3] = ""; bad[line_number] = "full_name"; break;
+        case 2: f[4] = "abc"; bad[line_number] = "sex"; break;
+        case 3: f[3] = "Nguy\xff"; bad[line_number] = "full_name"; break;
+        case 4: f.resize(4); bad[line_number] = "fields"; break;
+        default: f[0] = ""; bad[line_number] = "record_id"; break;
+      }
+      std::string joined;
+      for (size_t k = 0; k < f.size(); ++k) joined += (k ? "," : "") + f[k];
+      line = joined;
+    }
+    file << line << "\r\n";
+  }
+  const std::string path = dir_.Sub("people.csv");
+  std::ofstream(path) << file.str();
+  ASSERT_EQ(bad.size(), 100u);
+
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", path}), 0) << err_;
+  EXPECT_NE(out_.find("10,000 rows read, 9,900 created"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("100 rejected"), std::string::npos) << out_;
+  auto errors = ReadCsvFile(path + ".errors.csv");
+  ASSERT_EQ(errors.size(), 100u);
+  for (const auto& e : errors) {
+    int line_number = std::stoi(e.at("line"));
+    ASSERT_TRUE(bad.count(line_number)) << "line " << line_number << " was not malformed: " << e.at("error");
+    EXPECT_NE(e.at("error").find(bad[line_number]), std::string::npos) << e.at("error");
+  }
+  // Again: nothing changes.
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", path}), 0) << err_;
+  EXPECT_NE(out_.find("0 created, 0 updated, 9,900 unchanged"), std::string::npos) << out_;
+  ASSERT_EQ(Linkctl({"check"}), 0) << out_ << err_;
+  ASSERT_EQ(Linkctl({"stats"}), 0);
+  EXPECT_NE(out_.find("9,900 records"), std::string::npos) << out_;
+}
+
+// A client writes batches and notes every acknowledged record; the server
+// is stopped in the middle (gracefully, then by kill -9). After a restart
+// every acknowledged record is there and no index entry points to a
+// missing record.
+class StopMidImportTest : public E2ETest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(StopMidImportTest, NoAcknowledgedRecordIsLost) {
+  const int sig = GetParam();
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  std::string generated = Gen(60000, "gen.csv");
+  std::vector<v1::PersonRecord> people;
+  {
+    CsvHeader header;
+    ASSERT_TRUE(CsvParser::ParseAll(ReadFile(generated), [&](const CsvRow& row) {
+                  if (row.row_index == 0) {
+                    header = CsvHeader(row.fields);
+                    return true;
+                  }
+                  v1::PersonRecord r;
+                  r.set_record_id(std::string(header.Get(row, "record_id")));
+                  r.set_full_name(std::string(header.Get(row, "full_name")));
+                  r.set_birth_date(std::string(header.Get(row, "birth_date")));
+                  r.set_national_id(std::string(header.Get(row, "national_id")));
+                  r.set_address(std::string(header.Get(row, "address")));
+                  people.push_back(std::move(r));
+                  return true;
+                }).ok());
+  }
+  auto channel = grpc::CreateChannel(server_, grpc::InsecureChannelCredentials());
+  auto stub = v1::LinkageService::NewStub(channel);
+  std::set<std::string> acknowledged;
+  std::atomic<size_t> acked_count{0};
+  std::thread writer([&] {
+    for (size_t start = 0; start < people.size(); start += 250) {
+      v1::UpsertRecordsRequest req;
+      req.set_dataset("register");
+      for (size_t i = start; i < std::min(people.size(), start + 250); ++i) *req.add_records() = people[i];
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      v1::UpsertRecordsResponse resp;
+      if (!stub->UpsertRecords(&ctx, req, &resp).ok()) break;
+      for (const auto& r : req.records()) acknowledged.insert(r.record_id());
+      acked_count = acknowledged.size();
+    }
+  });
+  while (acked_count.load() < 5000) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  int code = StopLinkd(sig);
+  writer.join();
+  if (sig == SIGTERM) {
+    EXPECT_EQ(code, 0);
+  }
+  ASSERT_GE(acknowledged.size(), 5000u);
+  ASSERT_LT(acknowledged.size(), people.size()) << "the import finished before the stop; nothing was tested";
+
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  channel = grpc::CreateChannel(server_, grpc::InsecureChannelCredentials());
+  stub = v1::LinkageService::NewStub(channel);
+  size_t missing = 0;
+  for (const std::string& id : acknowledged) {
+    v1::GetRecordRequest req;
+    req.set_dataset("register");
+    req.set_record_id(id);
+    v1::GetRecordResponse resp;
+    grpc::ClientContext ctx;
+    if (!stub->GetRecord(&ctx, req, &resp).ok()) ++missing;
+  }
+  EXPECT_EQ(missing, 0u) << "of " << acknowledged.size() << " acknowledged";
+  ASSERT_EQ(Linkctl({"check"}), 0) << out_ << err_;
+  EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, StopMidImportTest, ::testing::Values(SIGTERM, SIGKILL),
+                         [](const ::testing::TestParamInfo<int>& param) {
+                           return param.param == SIGTERM ? std::string("Sigterm") : std::string("Sigkill");
+                         });
+
+TEST_F(E2ETest, LinkctlImportFailsCleanlyWhenTheServerGoesAway) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  std::string generated = Gen(200000, "big.csv");
+  std::vector<std::string> argv = {LINKCTL_BIN, "--server", server_, "import", "--dataset", "register",
+                                   generated, "--retries", "1"};
+  Process import(argv, dir_.Sub("import.out"), dir_.Sub("import.err"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  StopLinkd(SIGKILL);
+  EXPECT_EQ(import.Wait(), 1);
+  std::string err = ReadFile(dir_.Sub("import.err"));
+  EXPECT_NE(err.find("UNAVAILABLE"), std::string::npos) << err;
+  EXPECT_NE(err.find("re-running the import is safe"), std::string::npos) << err;
+}
+
+TEST_F(E2ETest, ExitCodes) {
+  server_ = "127.0.0.1:1";  // Nothing listens there.
+  EXPECT_EQ(Linkctl({"import"}), 2);  // Usage: missing arguments.
+  EXPECT_EQ(Linkctl({"frobnicate"}), 2);
+  EXPECT_EQ(Linkctl({"--help"}), 0);
+  EXPECT_NE(out_.find("import"), std::string::npos);
+  EXPECT_EQ(Linkctl({"--timeout", "1", "stats"}), 1);
+  EXPECT_NE(err_.find("UNAVAILABLE"), std::string::npos) << err_;
+  EXPECT_EQ(Linkctl({"import", "--dataset", "register", dir_.Sub("does-not-exist.csv")}), 1);
+  EXPECT_EQ(testing::Run({LINKD_BIN, "--no-such-flag"}, dir_.Sub("o"), dir_.Sub("e")), 2);
+}
+
+TEST_F(E2ETest, MatchPrintsEachFieldsContribution) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", std::string(LINKD_FIXTURE_DIR) + "/tricky_register.csv"}), 0);
+  ASSERT_EQ(Linkctl({"match", "--name", "NGUYEN THI HOA", "--dob", "12/05/1948", "--address", "P. Duc Xuan, TP Bac Kan"}), 0)
+      << err_;
+  EXPECT_NE(out_.find("#1 R001"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("folded_exact"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("same_commune"), std::string::npos) << out_;
+  ASSERT_EQ(Linkctl({"match", "--name", "Lý Kim §µi", "--json"}), 0) << err_;
+  EXPECT_NE(out_.find("\"record_id\": \"R002\""), std::string::npos) << out_;
+  ASSERT_EQ(Linkctl({"model", "show"}), 0);
+  EXPECT_NE(out_.find("full_name"), std::string::npos);
+  ASSERT_EQ(Linkctl({"get", "R001", "--normalized"}), 0);
+  EXPECT_NE(out_.find("Nguyễn Thị Hòa"), std::string::npos) << out_;
+  EXPECT_EQ(Linkctl({"get", "NOPE"}), 1);
+  EXPECT_NE(err_.find("NOT_FOUND"), std::string::npos) << err_;
+}
+
+}  // namespace
+}  // namespace linkage
