@@ -453,6 +453,11 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
         version = v1::UNIT_VERSION_2025;
       } else if (as_old && !as_new) {
         version = v1::UNIT_VERSION_PRE2025;
+      } else if (as_new && as_old && [&] {
+                   auto targets = CurrentCommunes(as_old->code);
+                   return targets.size() == 1 && targets[0] == as_new->code;
+                 }()) {
+        version = v1::UNIT_VERSION_2025;  // Both readings are the same place today.
       } else {
         version = in.default_version != v1::UNIT_VERSION_UNSPECIFIED ? in.default_version
                                                                      : v1::UNIT_VERSION_2025;

@@ -1,0 +1,206 @@
+// Load generator for linkd over gRPC.
+//
+//   linkd_loadgen --server 127.0.0.1:50051 --input list.csv --rpc match
+//       --mode open --rate 1000 --duration 30
+//
+// Open loop (--mode open): requests are issued on a fixed schedule of
+// --rate per second whatever the server does, and each latency is measured
+// from the request's scheduled time, so a server that falls behind shows it
+// in the tail instead of slowing the generator down (no coordinated
+// omission). Closed loop (--mode closed): --concurrency workers each send
+// the next request when the previous answer arrives (maximum throughput).
+// Requests cycle through the records of --input (a person CSV). The run
+// stops by itself after --duration seconds (plus a bounded drain).
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <optional>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "linkage/csv.h"
+#include "linkage/person_io.h"
+#include "linkage/v1/service.grpc.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Results {
+  std::mutex mu;
+  std::vector<double> latencies_ms;
+  int64_t errors = 0;
+  std::map<int, int64_t> codes;
+  void Add(double ms, const grpc::Status& st) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (st.ok()) {
+      latencies_ms.push_back(ms);
+    } else {
+      ++errors;
+      ++codes[static_cast<int>(st.error_code())];
+    }
+  }
+};
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  size_t k = static_cast<size_t>(p / 100.0 * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"linkd load generator"};
+  std::string server = "127.0.0.1:50051", input, rpc = "match", mode = "open", dataset = "register";
+  double rate = 500, duration = 20, warmup = 2;
+  int concurrency = 8;
+  int64_t max_outstanding = 20000;
+  app.add_option("--server", server)->capture_default_str();
+  app.add_option("--input", input, "Person CSV whose records are the queries")->required();
+  app.add_option("--dataset", dataset)->capture_default_str();
+  app.add_option("--rpc", rpc, "match or verify (verify uses rows with a national_id)")->capture_default_str();
+  app.add_option("--mode", mode, "open (fixed rate) or closed (concurrency)")->capture_default_str();
+  app.add_option("--rate", rate, "Requests per second (open loop)")->capture_default_str();
+  app.add_option("--concurrency", concurrency, "Workers (closed loop)")->capture_default_str();
+  app.add_option("--duration", duration, "Seconds measured")->capture_default_str();
+  app.add_option("--warmup", warmup, "Seconds run before measuring")->capture_default_str();
+  app.add_option("--max-outstanding", max_outstanding, "Open loop: calls in flight before new ones are dropped")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  // Queries.
+  std::vector<linkage::v1::PersonRecord> queries;
+  {
+    std::ifstream in(input);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::optional<linkage::domain::PersonCsvSchema> schema;
+    (void)linkage::CsvParser::ParseAll(ss.str(), [&](const linkage::CsvRow& row) {
+      if (row.row_index == 0) {
+        auto s = linkage::domain::PersonCsvSchema::Create(row.fields);
+        if (!s.ok()) return false;
+        schema = *s;
+        return true;
+      }
+      auto r = schema->ToRecord(row);
+      if (r.ok() && (rpc != "verify" || !r->national_id().empty())) queries.push_back(*r);
+      return true;
+    });
+  }
+  if (queries.empty()) {
+    std::fprintf(stderr, "loadgen: no usable query in %s\n", input.c_str());
+    return 1;
+  }
+
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+  auto stub = linkage::v1::LinkageService::NewStub(channel);
+  Results results;
+  std::atomic<int64_t> outstanding{0}, dropped{0}, issued{0};
+  const auto start = Clock::now();
+  const auto measure_from = start + std::chrono::milliseconds(static_cast<int64_t>(warmup * 1000));
+  const auto stop_at = measure_from + std::chrono::milliseconds(static_cast<int64_t>(duration * 1000));
+
+  // Issues one call; `scheduled` is when it should have started.
+  auto issue = [&](size_t i, Clock::time_point scheduled, std::function<void()> done) {
+    struct Call {
+      grpc::ClientContext ctx;
+      linkage::v1::MatchRequest match;
+      linkage::v1::MatchResponse match_resp;
+      linkage::v1::VerifyRequest verify;
+      linkage::v1::VerifyResponse verify_resp;
+    };
+    auto* call = new Call();
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto on_done = [&, call, scheduled, done](grpc::Status st) {
+      auto now = Clock::now();
+      if (scheduled >= measure_from && scheduled < stop_at) {
+        results.Add(std::chrono::duration<double, std::milli>(now - scheduled).count(), st);
+      }
+      delete call;
+      --outstanding;
+      if (done) done();
+    };
+    ++outstanding;
+    ++issued;
+    const linkage::v1::PersonRecord& q = queries[i % queries.size()];
+    if (rpc == "verify") {
+      call->verify.set_dataset(dataset);
+      *call->verify.mutable_claim() = q;
+      stub->async()->Verify(&call->ctx, &call->verify, &call->verify_resp, on_done);
+    } else {
+      call->match.set_dataset(dataset);
+      *call->match.mutable_record() = q;
+      call->match.set_top_k(5);
+      stub->async()->Match(&call->ctx, &call->match, &call->match_resp, on_done);
+    }
+  };
+
+  if (mode == "open") {
+    const auto period = std::chrono::duration<double>(1.0 / rate);
+    for (size_t i = 0;; ++i) {
+      auto scheduled = start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(i));
+      if (scheduled >= stop_at) break;
+      std::this_thread::sleep_until(scheduled);
+      if (outstanding.load() >= max_outstanding) {
+        ++dropped;
+        continue;
+      }
+      issue(i, scheduled, nullptr);
+    }
+  } else {
+    std::vector<std::thread> workers;
+    std::atomic<size_t> next{0};
+    for (int w = 0; w < concurrency; ++w) {
+      workers.emplace_back([&] {
+        while (Clock::now() < stop_at) {
+          std::mutex m;
+          std::condition_variable cv;
+          bool finished = false;
+          issue(next++, Clock::now(), [&] {
+            std::lock_guard<std::mutex> lock(m);
+            finished = true;
+            cv.notify_one();
+          });
+          std::unique_lock<std::mutex> lock(m);
+          cv.wait(lock, [&] { return finished; });
+        }
+      });
+    }
+    for (auto& t : workers) t.join();
+  }
+  // Drain, bounded by the per-call deadline.
+  auto drain_until = Clock::now() + std::chrono::seconds(15);
+  while (outstanding.load() > 0 && Clock::now() < drain_until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+
+  std::lock_guard<std::mutex> lock(results.mu);
+  std::vector<double>& v = results.latencies_ms;
+  const double achieved = static_cast<double>(v.size()) / duration;
+  std::printf("%s %s-loop%s: %zu ok, %lld errors, %lld dropped in %.0fs = %.0f ok/s\n", rpc.c_str(), mode.c_str(),
+              mode == "open" ? (" at " + std::to_string(static_cast<int>(rate)) + "/s").c_str()
+                             : (" x" + std::to_string(concurrency)).c_str(),
+              v.size(), static_cast<long long>(results.errors), static_cast<long long>(dropped.load()), duration,
+              achieved);
+  for (const auto& [code, n] : results.codes) std::printf("  error code %d: %lld\n", code, static_cast<long long>(n));
+  if (!v.empty()) {
+    double p50 = Percentile(v, 50), p90 = Percentile(v, 90), p99 = Percentile(v, 99), p999 = Percentile(v, 99.9);
+    double max = *std::max_element(v.begin(), v.end());
+    std::printf("  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", p50, p90, p99, p999, max);
+  }
+  return results.errors > 0 || dropped.load() > 0 ? 1 : 0;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The main job on an embedded default, from a fresh Debian 12 machine:
+# installs the packages, builds linkd and linkctl, generates a demo register
+# of 50,000 people (Thái Nguyên, with the former Bắc Kạn) and a beneficiary
+# list of 5,000 written the way provincial lists are (lost diacritics,
+# TCVN3/VNI names, year-only dates, pre-2025 addresses, relatives' IDs...),
+# starts linkd on a free local port, imports both, verifies the list against
+# the register, prints the summary and stops the server cleanly.
+#
+# Files land in ./demo (or $DEMO_DIR): register.csv, beneficiaries.csv,
+# truth.csv (who each list row really is), verified.csv, linkd.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+cmake --build build -j"$(nproc)" --target linkd linkctl
+
+demo=${DEMO_DIR:-demo}
+bin=build/src
+rm -rf "$demo"
+mkdir -p "$demo"
+
+echo "== generating the demo register and beneficiary list"
+"$bin/linkctl" gen --size 50000 --province 19 --register "$demo/register.csv" \
+  --list "$demo/beneficiaries.csv" --truth "$demo/truth.csv" --list-size 5000
+
+echo "== starting linkd"
+"$bin/linkd" --db "$demo/data" --listen 127.0.0.1:0 2> "$demo/linkd.log" &
+pid=$!
+trap 'kill -9 $pid 2> /dev/null || true' EXIT
+port=""
+for _ in $(seq 1 300); do
+  port=$(grep -o '"port":[0-9]*' "$demo/linkd.log" | head -1 | cut -d: -f2 || true)
+  [[ -n $port ]] && break
+  kill -0 $pid 2> /dev/null || { cat "$demo/linkd.log" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -n $port ]] || { echo "linkd did not start" >&2; cat "$demo/linkd.log" >&2; exit 1; }
+server=127.0.0.1:$port
+"$bin/linkctl" --server "$server" health --wait 30
+
+echo "== importing"
+"$bin/linkctl" --server "$server" import --dataset register "$demo/register.csv"
+"$bin/linkctl" --server "$server" import --dataset beneficiaries-2026 "$demo/beneficiaries.csv"
+
+echo "== verifying the beneficiary list against the register"
+"$bin/linkctl" --server "$server" verify --against register --input "$demo/beneficiaries.csv" \
+  --output "$demo/verified.csv"
+
+echo "== stopping linkd"
+kill -TERM $pid
+wait $pid
+trap - EXIT
+tail -1 "$demo/linkd.log"
+echo "results: $demo/verified.csv (truth for checking: $demo/truth.csv)"
