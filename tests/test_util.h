@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <string>
 
+#include "linkage/v1/record.pb.h"
+
 namespace linkage::testing {
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it
@@ -31,5 +33,19 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A person record for tests.
+inline v1::PersonRecord Person(const std::string& id, const std::string& name, const std::string& dob,
+                               const std::string& cccd = "", const std::string& address = "",
+                               v1::Sex sex = v1::SEX_UNSPECIFIED) {
+  v1::PersonRecord r;
+  r.set_record_id(id);
+  r.set_full_name(name);
+  r.set_birth_date(dob);
+  r.set_national_id(cccd);
+  r.set_address(address);
+  r.set_sex(sex);
+  return r;
+}
 
 }  // namespace linkage::testing

@@ -60,4 +60,8 @@ class CsvHeader {
   std::vector<std::string> names_;
 };
 
+// One field quoted for CSV output when it needs it (a comma, quote or line
+// break inside), with quotes doubled (RFC 4180).
+std::string CsvQuote(std::string_view field);
+
 }  // namespace linkage

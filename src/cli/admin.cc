@@ -1,5 +1,3 @@
-#include <google/protobuf/util/json_util.h>
-
 #include <cmath>
 #include <cstdio>
 #include <thread>
@@ -11,15 +9,6 @@
 
 namespace linkage::cli {
 namespace {
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.add_whitespace = true;
-  o.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
-}
 
 std::string Bytes(uint64_t b) {
   if (b >= (1ULL << 30)) return absl::StrFormat("%.1f GiB", static_cast<double>(b) / (1ULL << 30));
@@ -37,7 +26,7 @@ int RunStats(const GlobalOptions& global, bool json) {
   grpc::Status st = stub->GetStats(&ctx, v1::GetStatsRequest(), &s);
   if (!st.ok()) return FailRpc("GetStats", st);
   if (json) {
-    std::printf("%s\n", Json(s).c_str());
+    std::printf("%s\n", ToJson(s).c_str());
     return kOk;
   }
   std::printf("linkd %s, up %lds, model %s\n", s.server_version().c_str(), static_cast<long>(s.uptime_seconds()),
@@ -66,7 +55,7 @@ int RunGet(const GlobalOptions& global, const std::string& dataset, const std::s
   v1::GetRecordResponse resp;
   grpc::Status st = stub->GetRecord(&ctx, req, &resp);
   if (!st.ok()) return FailRpc("GetRecord", st);
-  std::printf("%s\n", Json(resp).c_str());
+  std::printf("%s\n", ToJson(resp).c_str());
   return kOk;
 }
 
@@ -93,7 +82,7 @@ int RunModelShow(const GlobalOptions& global, bool json) {
   if (!st.ok()) return FailRpc("GetModel", st);
   const v1::Model& m = r.model();
   if (json) {
-    std::printf("%s\n", Json(m).c_str());
+    std::printf("%s\n", ToJson(m).c_str());
     return kOk;
   }
   std::printf("model %s (spec %s), prior %s, %s\n", m.version().c_str(), m.spec().name().c_str(),

@@ -1,5 +1,6 @@
 #include "client.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -50,6 +51,15 @@ std::string CodeName(grpc::StatusCode code) {
 
 int FailRpc(const std::string& what, const grpc::Status& status) {
   return Fail(absl::StrFormat("%s: %s: %s", what, CodeName(status.error_code()), status.error_message()));
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, o);
+  return out;
 }
 
 std::string FormatCount(int64_t n) {

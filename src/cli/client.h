@@ -1,6 +1,7 @@
 // Plumbing shared by linkctl's commands.
 #pragma once
 
+#include <google/protobuf/message.h>
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -83,5 +84,8 @@ class BoundedQueue {
 };
 
 std::string FormatCount(int64_t n);  // 12345 -> "12,345"
+
+// A message as indented JSON with the proto field names.
+std::string ToJson(const google::protobuf::Message& message);
 
 }  // namespace linkage::cli

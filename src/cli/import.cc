@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "commands.h"
+#include "linkage/csv.h"
 #include "linkage/person_io.h"
 #include "linkage/v1/service.grpc.pb.h"
 #include "person_reader.h"
@@ -17,16 +18,6 @@ struct Batch {
   v1::UpsertRecordsRequest request;
   std::vector<int64_t> lines;  // Line of each record.
 };
-
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
 
 bool Transient(grpc::StatusCode code) {
   return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
@@ -52,7 +43,7 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
       errors.open(errors_path, std::ios::trunc);
       errors << "line,record_id,error\n";
     }
-    errors << line << "," << CsvField(record_id) << "," << CsvField(reason) << "\n";
+    errors << line << "," << CsvQuote(record_id) << "," << CsvQuote(reason) << "\n";
     ++rejected;
   };
 

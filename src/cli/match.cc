@@ -1,5 +1,3 @@
-#include <google/protobuf/util/json_util.h>
-
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
@@ -11,15 +9,6 @@
 
 namespace linkage::cli {
 namespace {
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.add_whitespace = true;
-  o.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
-}
 
 const char* BandName(v1::Band b) {
   return b == v1::BAND_MATCH ? "MATCH" : b == v1::BAND_REVIEW ? "REVIEW" : "NO_MATCH";
@@ -63,7 +52,7 @@ int RunMatch(const GlobalOptions& global, const MatchCommandOptions& o) {
   grpc::Status st = stub->Match(&ctx, req, &resp);
   if (!st.ok()) return FailRpc("Match", st);
   if (o.json) {
-    std::printf("%s\n", Json(resp).c_str());
+    std::printf("%s\n", ToJson(resp).c_str());
     return kOk;
   }
   const v1::MatchResult& m = resp.result();

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "commands.h"
+#include "linkage/csv.h"
 #include "linkage/v1/service.grpc.pb.h"
 #include "person_reader.h"
 
@@ -28,16 +29,6 @@ struct OutputRow {
   std::string error;  // For the errors file.
   int64_t line = 0;
 };
-
-std::string Csv(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
 
 std::string BandName(v1::Band b) {
   return b == v1::BAND_MATCH ? "MATCH" : b == v1::BAND_REVIEW ? "REVIEW" : "NO_MATCH";
@@ -131,9 +122,9 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
       OutputRow row = std::move(results[next]);
       results.erase(next++);
       lock.unlock();
-      out << Csv(row.record_id) << ',' << row.decision << ',' << absl::StrFormat("%.6f", row.probability) << ','
-          << absl::StrFormat("%.3f", row.match_weight) << ',' << Csv(row.best) << ',' << Csv(row.second) << ','
-          << absl::StrFormat("%.6f", row.second_probability) << ',' << Csv(absl::StrJoin(row.flags, ";")) << '\n';
+      out << CsvQuote(row.record_id) << ',' << row.decision << ',' << absl::StrFormat("%.6f", row.probability) << ','
+          << absl::StrFormat("%.3f", row.match_weight) << ',' << CsvQuote(row.best) << ',' << CsvQuote(row.second) << ','
+          << absl::StrFormat("%.6f", row.second_probability) << ',' << CsvQuote(absl::StrJoin(row.flags, ";")) << '\n';
       ++decisions[row.decision];
       for (const auto& f : row.flags) ++flag_counts[f];
       ++written;
@@ -142,7 +133,7 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
           errors.open(errors_path, std::ios::trunc);
           errors << "line,record_id,error\n";
         }
-        errors << row.line << ',' << Csv(row.record_id) << ',' << Csv(row.error) << '\n';
+        errors << row.line << ',' << CsvQuote(row.record_id) << ',' << CsvQuote(row.error) << '\n';
       }
       double fraction = (*reader)->file_size() > 0 ? static_cast<double>((*reader)->bytes_read()) /
                                                          static_cast<double>((*reader)->file_size())

@@ -156,15 +156,7 @@ const char kPersonCsvHeader[] =
     "province_code,phone,unit_version";
 
 std::string ToCsvLine(const v1::PersonRecord& r) {
-  auto q = [](const std::string& s) {
-    if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-    std::string out = "\"";
-    for (char c : s) {
-      if (c == '"') out.push_back('"');
-      out.push_back(c);
-    }
-    return out + "\"";
-  };
+  auto q = [](const std::string& s) { return CsvQuote(s); };
   std::string sex = r.sex() == v1::SEX_MALE ? "Nam" : r.sex() == v1::SEX_FEMALE ? "Nữ" : "";
   std::string version = r.unit_version() == v1::UNIT_VERSION_2025      ? "2025"
                         : r.unit_version() == v1::UNIT_VERSION_PRE2025 ? "pre2025"

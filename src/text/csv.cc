@@ -101,4 +101,14 @@ std::string_view CsvHeader::Get(const CsvRow& row, std::string_view name) const 
   return row.fields[static_cast<size_t>(i)];
 }
 
+std::string CsvQuote(std::string_view field) {
+  if (field.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(field);
+  std::string out = "\"";
+  for (char c : field) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
 }  // namespace linkage

@@ -14,17 +14,7 @@
 namespace linkage {
 namespace {
 
-v1::PersonRecord Person(const std::string& id, const std::string& name, const std::string& dob,
-                        const std::string& cccd = "", const std::string& address = "", v1::Sex sex = v1::SEX_UNSPECIFIED) {
-  v1::PersonRecord r;
-  r.set_record_id(id);
-  r.set_full_name(name);
-  r.set_birth_date(dob);
-  r.set_national_id(cccd);
-  r.set_address(address);
-  r.set_sex(sex);
-  return r;
-}
+using testing::Person;
 
 class ServiceTest : public ::testing::Test {
  protected:
