@@ -269,6 +269,18 @@ TEST_F(E2ETest, ExitCodes) {
   EXPECT_EQ(testing::Run({LINKD_BIN, "--no-such-flag"}, dir_.Sub("o"), dir_.Sub("e")), 2);
 }
 
+TEST_F(E2ETest, SampleConfigStartsTheServerAndBadConfigIsAUsageError) {
+  Process linkd({LINKD_BIN, "--config", std::string(LINKD_SOURCE_DIR) + "/deploy/linkd.conf", "--db", dir_.Sub("db"),
+                 "--listen", "127.0.0.1:0"},
+                dir_.Sub("o"), dir_.Sub("e"));
+  EXPECT_GT(testing::WaitForPort(dir_.Sub("e")), 0) << ReadFile(dir_.Sub("e"));
+  linkd.Signal(SIGTERM);
+  EXPECT_EQ(linkd.Wait(), 0);
+  std::ofstream(dir_.Sub("bad.conf")) << "listen: \"127.0.0.1:0\"\nmax_batch_records: lots\n";
+  EXPECT_EQ(testing::Run({LINKD_BIN, "--config", dir_.Sub("bad.conf")}, dir_.Sub("o"), dir_.Sub("e")), 2);
+  EXPECT_NE(ReadFile(dir_.Sub("e")).find("line 2"), std::string::npos) << ReadFile(dir_.Sub("e"));
+}
+
 TEST_F(E2ETest, MatchPrintsEachFieldsContribution) {
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
   ASSERT_EQ(Linkctl({"import", "--dataset", "register", std::string(LINKD_FIXTURE_DIR) + "/tricky_register.csv"}), 0);
