@@ -48,9 +48,10 @@ struct UpsertResult {
 };
 
 struct MatchOptions {
-  int top_k = 5;                 // Candidates returned (1..100).
+  int top_k = 5;                 // Candidates returned (1..1000).
   bool include_records = false;  // Attach each candidate's stored record.
   bool explain = true;           // Fill per-field contributions.
+  std::string exclude_record_id; // Never a candidate (self-matching).
 };
 
 class Engine {
@@ -95,7 +96,17 @@ class Engine {
 
   std::shared_ptr<const model::CompiledModel> model() const;
   // Replaces the model atomically; queries in flight finish on the old one.
+  // Not persisted (see InstallModel).
   absl::Status SetModel(const v1::Model& model);
+
+  // Installs `model` for good: validates it, refuses a change of blocking
+  // rules while any dataset has records (FailedPrecondition: the index was
+  // built with the old rules), stores it with the data and switches to it
+  // atomically. Returns the previous model's version.
+  absl::StatusOr<std::string> InstallModel(const v1::Model& model);
+
+  // The model stored with the data by InstallModel, if any.
+  static absl::StatusOr<std::optional<v1::Model>> LoadStoredModel(index::Store* store);
 
   const EngineOptions& options() const { return options_; }
   index::Store* store() const { return store_; }
@@ -105,6 +116,7 @@ class Engine {
 
   const EngineOptions options_;
   index::Store* const store_;
+  absl::Mutex install_mu_;
   mutable absl::Mutex model_mu_;
   std::shared_ptr<const model::CompiledModel> model_ ABSL_GUARDED_BY(model_mu_);
 };

@@ -29,6 +29,10 @@ absl::Status ValidateModel(const v1::Model& model);
 // until `linkctl train` fits them to the data.
 const v1::Model& DefaultVietnameseModel();
 
+// Reads a model file: JSON if the name ends in .json, else text format.
+// Errors name the file and the line. The model is not validated here.
+absl::StatusOr<v1::Model> LoadModelFile(const std::string& path);
+
 // Readable label of a level kind: "exact", "folded_exact", "jaro_winkler", ...
 std::string_view LevelKindLabel(v1::LevelKind kind);
 

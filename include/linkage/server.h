@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "linkage/v1/config.pb.h"
+#include "linkage/v1/spec.pb.h"
 
 namespace linkage::service {
 
@@ -32,6 +33,7 @@ class Server {
   // The port actually bound (useful with port 0).
   virtual int port() const = 0;
   virtual const v1::ServerConfig& config() const = 0;
+  virtual std::string model_version() const = 0;
 
   // Graceful stop: health NOT_SERVING, new calls get UNAVAILABLE, in-flight
   // calls have shutdown_grace_seconds to finish (then are cancelled), the

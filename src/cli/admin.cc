@@ -1,10 +1,12 @@
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_format.h"
 #include "commands.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "linkage/model.h"
 #include "linkage/v1/service.grpc.pb.h"
 
 namespace linkage::cli {
@@ -99,6 +101,40 @@ int RunModelShow(const GlobalOptions& global, bool json) {
   std::printf("\nblocking rules:");
   for (const auto& b : m.spec().blocking_rules()) std::printf(" %s", b.name().c_str());
   std::printf("\n");
+  return kOk;
+}
+
+int RunModelExport(const GlobalOptions& global, const std::string& file) {
+  auto stub = v1::AdminService::NewStub(Connect(global));
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, global.timeout_seconds);
+  v1::GetModelResponse r;
+  grpc::Status st = stub->GetModel(&ctx, v1::GetModelRequest(), &r);
+  if (!st.ok()) return FailRpc("GetModel", st);
+  std::string json = ToJson(r.model());
+  if (file.empty() || file == "-") {
+    std::printf("%s\n", json.c_str());
+    return kOk;
+  }
+  std::ofstream out(file, std::ios::trunc);
+  out << json << "\n";
+  if (!out) return Fail("cannot write " + file);
+  std::printf("model %s written to %s\n", r.model().version().c_str(), file.c_str());
+  return kOk;
+}
+
+int RunModelImport(const GlobalOptions& global, const std::string& file) {
+  auto model = model::LoadModelFile(file);
+  if (!model.ok()) return Fail(std::string(model.status().message()));
+  auto stub = v1::AdminService::NewStub(Connect(global));
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, global.timeout_seconds);
+  v1::SetModelRequest req;
+  *req.mutable_model() = *model;
+  v1::SetModelResponse resp;
+  grpc::Status st = stub->SetModel(&ctx, req, &resp);
+  if (!st.ok()) return FailRpc("SetModel", st);
+  std::printf("model %s installed (was %s)\n", model->version().c_str(), resp.previous_version().c_str());
   return kOk;
 }
 

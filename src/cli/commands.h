@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "client.h"
 
@@ -16,6 +17,10 @@ struct ImportOptions {
   int batch = 1000;
   int in_flight = 4;
   int retries = 5;
+  // Column mappings "target=source" or "target=source1 source2" (sources
+  // joined with a space), e.g. "record_id=rec_id",
+  // "full_name=given_name surname". Sources stay as attributes too.
+  std::vector<std::string> maps;
 };
 int RunImport(const GlobalOptions& global, const ImportOptions& options);
 
@@ -43,6 +48,8 @@ int RunStats(const GlobalOptions& global, bool json);
 int RunGet(const GlobalOptions& global, const std::string& dataset, const std::string& record_id, bool normalized);
 int RunCheck(const GlobalOptions& global);
 int RunModelShow(const GlobalOptions& global, bool json);
+int RunModelExport(const GlobalOptions& global, const std::string& file);
+int RunModelImport(const GlobalOptions& global, const std::string& file);
 int RunHealth(const GlobalOptions& global, double wait_seconds);
 
 struct GenOptions {

@@ -32,6 +32,8 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
   if (options.batch < 1 || options.in_flight < 1) return Fail("--batch and --in-flight must be at least 1");
   auto reader = PersonReader::Open(options.file, options.format);
   if (!reader.ok()) return Fail(std::string(reader.status().message()));
+  absl::Status mapped = (*reader)->SetMappings(options.maps);
+  if (!mapped.ok()) return Fail(std::string(mapped.message()));
 
   const std::string errors_path = options.errors_file.empty() ? options.file + ".errors.csv" : options.errors_file;
   std::ofstream errors;

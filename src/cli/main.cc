@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   cmd_import->add_option("--batch", import.batch, "Records per call")->capture_default_str();
   cmd_import->add_option("--in-flight", import.in_flight, "Calls in flight")->capture_default_str();
   cmd_import->add_option("--retries", import.retries, "Retries of a batch on UNAVAILABLE")->capture_default_str();
+  cmd_import->add_option("--map", import.maps,
+                         "Column mapping target=source or target=\"src1 src2\" (joined with a space), repeatable");
 
   VerifyOptions verify;
   auto* cmd_verify = app.add_subcommand("verify", "Verify a whole list against a dataset, one output row per record");
@@ -73,6 +75,11 @@ int main(int argc, char** argv) {
   bool model_json = false;
   auto* cmd_model_show = cmd_model->add_subcommand("show", "Each field's levels with m, u and weight in bits");
   cmd_model_show->add_flag("--json", model_json, "Print the model as JSON");
+  std::string model_file;
+  auto* cmd_model_export = cmd_model->add_subcommand("export", "Write the model in force as JSON");
+  cmd_model_export->add_option("file", model_file, "Output file (default: stdout)");
+  auto* cmd_model_import = cmd_model->add_subcommand("import", "Install a model (JSON or text format)");
+  cmd_model_import->add_option("file", model_file, "Model file (.json, else text format)")->required();
 
   double health_wait = 0;
   auto* cmd_health = app.add_subcommand("health", "Ask whether linkd is serving (exit 0 if so)");
@@ -103,6 +110,8 @@ int main(int argc, char** argv) {
   if (*cmd_get) return RunGet(global, get_dataset, get_id, get_normalized);
   if (app.got_subcommand("check")) return RunCheck(global);
   if (*cmd_model_show) return RunModelShow(global, model_json);
+  if (*cmd_model_export) return RunModelExport(global, model_file);
+  if (*cmd_model_import) return RunModelImport(global, model_file);
   if (*cmd_health) return RunHealth(global, health_wait);
   if (*cmd_gen) return RunGen(gen);
   return kUsage;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "linkage/strings.h"
 #include "linkage/text.h"
 
@@ -50,8 +51,56 @@ absl::StatusOr<std::unique_ptr<PersonReader>> PersonReader::Open(const std::stri
   return r;
 }
 
-void PersonReader::AddCsvRow(const CsvRow& row) {
+absl::Status PersonReader::SetMappings(const std::vector<std::string>& mappings) {
+  for (const std::string& m : mappings) {
+    size_t eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("--map \"", m, "\": expected target=source[ source...]"));
+    }
+    std::vector<std::string> sources;
+    for (absl::string_view src : absl::StrSplit(m.substr(eq + 1), ' ', absl::SkipEmpty())) sources.emplace_back(src);
+    mappings_.emplace_back(m.substr(0, eq), std::move(sources));
+  }
+  return absl::OkStatus();
+}
+
+void PersonReader::AddCsvRow(const CsvRow& raw) {
+  CsvRow mapped;
+  const CsvRow* use = &raw;
+  if (!mappings_.empty()) {
+    mapped = raw;
+    if (raw.row_index == 0) {
+      CsvHeader h(raw.fields);
+      for (const auto& [target, sources] : mappings_) {
+        std::vector<int> idx;
+        for (const auto& src : sources) idx.push_back(h.Index(src));
+        mapping_sources_.push_back(std::move(idx));
+        mapped.fields.push_back(target);
+      }
+    } else {
+      for (const std::vector<int>& idx : mapping_sources_) {
+        std::string value;
+        for (int i : idx) {
+          if (i < 0 || static_cast<size_t>(i) >= raw.fields.size() || raw.fields[static_cast<size_t>(i)].empty()) continue;
+          if (!value.empty()) value.push_back(' ');
+          value += raw.fields[static_cast<size_t>(i)];
+        }
+        mapped.fields.push_back(std::move(value));
+      }
+    }
+    use = &mapped;
+  }
+  const CsvRow& row = *use;
   if (row.row_index == 0) {
+    for (size_t m = 0; m < mapping_sources_.size(); ++m) {
+      for (size_t k = 0; k < mapping_sources_[m].size(); ++k) {
+        if (mapping_sources_[m][k] < 0) {
+          header_error_ = absl::InvalidArgumentError(
+              absl::StrCat("--map ", mappings_[m].first, ": the file has no column \"", mappings_[m].second[k], "\""));
+          return;
+        }
+      }
+    }
     auto schema = domain::PersonCsvSchema::Create(row.fields);
     if (schema.ok()) {
       schema_ = *std::move(schema);

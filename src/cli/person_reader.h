@@ -34,6 +34,10 @@ class PersonReader {
   // full_name.
   static absl::StatusOr<std::unique_ptr<PersonReader>> Open(const std::string& path, const std::string& format);
 
+  // Column mappings applied before the header is read: "target=source" or
+  // "target=source1 source2" (joined with a space). Errors: bad syntax.
+  absl::Status SetMappings(const std::vector<std::string>& mappings);
+
   // Appends up to `max` rows to `out`; false once the file is exhausted
   // (out may still have received rows). Errors: I/O, or malformed CSV
   // structure (an unterminated quote) that makes the rest unreadable.
@@ -57,6 +61,9 @@ class PersonReader {
   std::optional<domain::PersonCsvSchema> schema_;
   absl::Status header_error_;
   std::vector<ReadRow> pending_;
+  // target column -> source columns, and their indexes once the header is read.
+  std::vector<std::pair<std::string, std::vector<std::string>>> mappings_;
+  std::vector<std::vector<int>> mapping_sources_;
   size_t pending_pos_ = 0;
 };
 

@@ -61,6 +61,41 @@ absl::Status Engine::SetModel(const v1::Model& model) {
   return absl::OkStatus();
 }
 
+namespace {
+constexpr std::string_view kModelKey = "model/current";
+}  // namespace
+
+absl::StatusOr<std::string> Engine::InstallModel(const v1::Model& model) {
+  auto compiled = model::CompiledModel::Create(model);
+  if (!compiled.ok()) return compiled.status();
+  absl::MutexLock install(&install_mu_);  // One installation at a time; queries go on.
+  std::shared_ptr<const model::CompiledModel> current = this->model();
+  const v1::LinkageSpec& old_spec = current->proto().spec();
+  bool same_rules = old_spec.blocking_rules_size() == model.spec().blocking_rules_size();
+  for (int i = 0; same_rules && i < old_spec.blocking_rules_size(); ++i) {
+    same_rules = old_spec.blocking_rules(i).SerializeAsString() == model.spec().blocking_rules(i).SerializeAsString();
+  }
+  if (!same_rules && !store_->Stats().datasets.empty()) {
+    return absl::FailedPreconditionError(
+        "the new model changes the blocking rules, and the index holds records built with the old ones; "
+        "install it on an empty database or reindex");
+  }
+  absl::Status st = store_->PutMeta(kModelKey, model.SerializeAsString());
+  if (!st.ok()) return st;
+  absl::MutexLock lock(&model_mu_);
+  model_ = *std::move(compiled);
+  return current->proto().version();
+}
+
+absl::StatusOr<std::optional<v1::Model>> Engine::LoadStoredModel(index::Store* store) {
+  auto stored = store->GetMeta(kModelKey);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<v1::Model>();
+  v1::Model m;
+  if (!m.ParseFromString(**stored)) return absl::DataLossError("the model stored with the data is unreadable");
+  return std::optional<v1::Model>(std::move(m));
+}
+
 index::IndexEntries Engine::EntriesFor(const v1::NormalizedRecord& n) const {
   std::shared_ptr<const model::CompiledModel> m = model();
   index::IndexEntries e;
@@ -152,7 +187,7 @@ absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query, std
 
 absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedRecord& query, std::string_view dataset,
                                                         const MatchOptions& options) const {
-  if (options.top_k < 1 || options.top_k > 100) return absl::InvalidArgumentError("top_k must be 1..100");
+  if (options.top_k < 1 || options.top_k > 1000) return absl::InvalidArgumentError("top_k must be 1..1000");
   const int64_t population = store_->RecordCount(dataset);
   if (population <= 0) return absl::NotFoundError(absl::StrCat("dataset \"", AV(dataset), "\" has no records"));
   std::shared_ptr<const model::CompiledModel> m = model();
@@ -189,6 +224,7 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
     if (!st.ok()) return st;
   }
   for (const std::string& h : id_holders) found.try_emplace(h);
+  if (!options.exclude_record_id.empty()) found.erase(options.exclude_record_id);
 
   std::vector<std::string> candidate_ids;
   candidate_ids.reserve(found.size());

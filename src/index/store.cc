@@ -43,7 +43,12 @@ constexpr std::array<CfSpec, static_cast<size_t>(Cf::kCount)> kColumnFamilies = 
 }};
 
 constexpr char kSep = '\0';
-constexpr std::string_view kRecordCountTerm = "#records";
+// Per-dataset record counters live in the terms column family under a
+// prefix that starts with the separator, so they sort before every
+// dataset's terms and Stats() reads them without scanning the terms.
+constexpr std::string_view kCountPrefix{"\0records\0", 9};
+constexpr std::string_view kSchemaKey = "schema_version";
+constexpr std::string_view kSchemaVersion = "1";
 constexpr uint32_t kIndexGeneration = 1;  // Bumped by reindex (later).
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -103,6 +108,8 @@ std::string IdPrefix(std::string_view dataset, std::string_view id) {
   return absl::StrCat(AV(dataset), sep, AV(id), sep);
 }
 
+std::string CountKey(std::string_view dataset) { return absl::StrCat(AV(kCountPrefix), AV(dataset)); }
+
 std::string TermKey(std::string_view dataset, std::string_view term) {
   return absl::StrCat(AV(dataset), AV(std::string_view(&kSep, 1)), AV(term));
 }
@@ -149,7 +156,8 @@ class RocksStore final : public Store {
                         std::vector<std::string>* ids) const override;
   int64_t TermCount(std::string_view dataset, std::string_view term) const override;
   int64_t RecordCount(std::string_view dataset) const override {
-    return TermCount(dataset, kRecordCountTerm);
+    std::string value;
+    return db_->Get(rocksdb::ReadOptions(), H(Cf::kTerms), CountKey(dataset), &value).ok() ? DecodeInt64(value) : 0;
   }
   absl::Status ForEachRecord(std::string_view dataset,
                              const std::function<bool(const v1::StoredRecord&)>& fn) const override;
@@ -278,7 +286,7 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     old = std::move(cmp_form);
   }
   if (delta_records != 0) {
-    (void)batch.Merge(H(Cf::kTerms), TermKey(dataset, kRecordCountTerm), EncodeInt64(delta_records));
+    (void)batch.Merge(H(Cf::kTerms), CountKey(dataset), EncodeInt64(delta_records));
   }
   if (batch.Count() > 0) {
     absl::Status st = FromRocks(db_->Write(write_options_, &batch), "write batch");
@@ -299,7 +307,7 @@ absl::StatusOr<bool> RocksStore::Delete(std::string_view dataset, std::string_vi
   rocksdb::WriteBatch batch;
   RemoveEntries(old, dataset, batch);
   (void)batch.Delete(H(Cf::kRecords), key);
-  (void)batch.Merge(H(Cf::kTerms), TermKey(dataset, kRecordCountTerm), EncodeInt64(-1));
+  (void)batch.Merge(H(Cf::kTerms), CountKey(dataset), EncodeInt64(-1));
   absl::Status st = FromRocks(db_->Write(write_options_, &batch), "delete record");
   if (!st.ok()) return st;
   return true;
@@ -399,14 +407,17 @@ absl::Status RocksStore::ForEachRecord(std::string_view dataset,
 
 StoreStats RocksStore::Stats() const {
   StoreStats stats;
-  // Datasets: the record-count counters in the terms column family.
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), H(Cf::kTerms)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+  // Datasets: the record counters, all under one prefix.
+  std::string prefix(kCountPrefix);
+  std::string upper = UpperBound(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, H(Cf::kTerms)));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
     std::string_view k(it->key().data(), it->key().size());
-    size_t sep = k.find(kSep);
-    if (sep == std::string_view::npos || k.substr(sep + 1) != kRecordCountTerm) continue;
     int64_t n = DecodeInt64(std::string_view(it->value().data(), it->value().size()));
-    if (n > 0) stats.datasets.push_back({std::string(k.substr(0, sep)), n});
+    if (n > 0) stats.datasets.push_back({std::string(k.substr(kCountPrefix.size())), n});
   }
   for (const CfSpec& cf : kColumnFamilies) {
     StoreStats::ColumnFamily c;
@@ -485,7 +496,7 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
   // 3. Record counters agree with the records.
   for (const auto& [dataset, n] : counts) {
     std::string value;
-    int64_t counted = db_->Get(ro, H(Cf::kTerms), TermKey(dataset, kRecordCountTerm), &value).ok() ? DecodeInt64(value) : 0;
+    int64_t counted = db_->Get(ro, H(Cf::kTerms), CountKey(dataset), &value).ok() ? DecodeInt64(value) : 0;
     if (counted != n) problem(absl::StrCat("dataset \"", dataset, "\" counts ", counted, " records, holds ", n));
   }
   db_->ReleaseSnapshot(snap);
@@ -525,7 +536,18 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options, 
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &handles, &raw);
   if (!s.ok()) return FromRocks(s, absl::StrCat("open database ", path));
-  return std::unique_ptr<Store>(new RocksStore(options, std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+  auto store = std::make_unique<RocksStore>(options, std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
+  // The key layout's version: refuse a database written by a newer layout.
+  auto schema = store->GetMeta(kSchemaKey);
+  if (!schema.ok()) return schema.status();
+  if (!schema->has_value()) {
+    absl::Status put = store->PutMeta(kSchemaKey, kSchemaVersion);
+    if (!put.ok()) return put;
+  } else if (**schema != kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat("database ", path, " has key layout version ", **schema,
+                                                      "; this linkd reads version ", AV(kSchemaVersion)));
+  }
+  return std::unique_ptr<Store>(std::move(store));
 }
 
 }  // namespace linkage::index

@@ -28,13 +28,14 @@ using linkage::service::Str;
 
 int main(int argc, char** argv) {
   CLI::App app{"linkd: record-linkage gRPC server for social-protection payments"};
-  std::string config_path, listen, db;
+  std::string config_path, listen, db, model_file;
   int workers = 0, max_message_mib = 0, max_batch = 0, max_candidates = 0;
   double grace = 0;
   bool sync_writes = false;
   app.add_option("--config", config_path, "Text-format linkage.v1.ServerConfig file");
   app.add_option("--listen", listen, "host:port to listen on (default 127.0.0.1:50051; port 0 picks one)");
   app.add_option("--db", db, "RocksDB data directory (default ./linkd-data; created if missing)");
+  app.add_option("--model", model_file, "Model to install at start (text format or .json)");
   app.add_option("--workers", workers, "Scoring threads (default: number of cores)");
   app.add_option("--max-message-mib", max_message_mib, "Largest gRPC message, MiB (default 16)");
   app.add_option("--max-batch", max_batch, "Most records per UpsertRecords call (default 10000)");
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
   }
   if (!listen.empty()) config.set_listen(listen);
   if (!db.empty()) config.set_db(db);
+  if (!model_file.empty()) config.set_model_file(model_file);
   if (workers > 0) config.set_workers(workers);
   if (max_message_mib > 0) config.set_max_message_mib(max_message_mib);
   if (max_batch > 0) config.set_max_batch_records(max_batch);
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
   }
   const linkage::v1::ServerConfig& c = (*server)->config();
   Log("info", "start", {Str("listen", c.listen()), Int("port", (*server)->port()), Str("db", c.db()),
+                        Str("model", (*server)->model_version()),
                         Int("workers", c.workers()), Num("startup_seconds", absl::ToDoubleSeconds(absl::Now() - started)),
                         Int("pid", getpid())});
 

@@ -22,8 +22,6 @@
 namespace linkage::service {
 namespace {
 
-constexpr char kModelKey[] = "model/current";
-
 class ConfigErrors : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, int column, const std::string& message) override {
@@ -38,6 +36,7 @@ class ServerImpl final : public Server {
 
   int port() const override { return port_; }
   const v1::ServerConfig& config() const override { return config_; }
+  std::string model_version() const override { return engine_ ? engine_->model()->proto().version() : ""; }
 
   void Shutdown() override {
     if (stopped_.exchange(true)) return;
@@ -113,11 +112,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
 
   // The model in force: the one stored with the data, else the default.
   v1::Model model = model::DefaultVietnameseModel();
-  auto stored = s->store_->GetMeta(kModelKey);
+  auto stored = engine::Engine::LoadStoredModel(s->store_.get());
   if (!stored.ok()) return stored.status();
-  if (stored->has_value() && !model.ParseFromString(**stored)) {
-    return absl::DataLossError(absl::StrCat("the model stored in ", c.db(), " is unreadable"));
-  }
+  if (stored->has_value()) model = **stored;
   engine::EngineOptions eo;
   eo.max_candidates = static_cast<size_t>(c.max_candidates());
   eo.max_block_size = static_cast<size_t>(c.max_block_size());
@@ -125,6 +122,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   auto engine = engine::Engine::Create(eo, s->store_.get(), model);
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);
+  if (!c.model_file().empty()) {
+    auto from_file = model::LoadModelFile(c.model_file());
+    if (!from_file.ok()) return from_file.status();
+    auto installed = s->engine_->InstallModel(*from_file);
+    if (!installed.ok()) {
+      return absl::Status(installed.status().code(),
+                          absl::StrCat("model file ", c.model_file(), ": ", installed.status().message()));
+    }
+  }
   // Build the lazily-initialized tables (gazetteer, charset decoders) now,
   // not on the first request.
   v1::PersonRecord warm;

@@ -74,11 +74,13 @@ grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContex
   return reactor;
 }
 
-engine::MatchOptions MatchOptionsFrom(int32_t top_k, bool include_records, bool omit_explanation) {
+engine::MatchOptions MatchOptionsFrom(int32_t top_k, bool include_records, bool omit_explanation,
+                                      const std::string& exclude_record_id) {
   engine::MatchOptions mo;
   mo.top_k = top_k == 0 ? 5 : top_k;
   mo.include_records = include_records;
   mo.explain = !omit_explanation;
+  mo.exclude_record_id = exclude_record_id;
   return mo;
 }
 
@@ -91,7 +93,7 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext*
     if (!st.ok()) return st;
     auto result = ctx_->engine->Match(request->record(), request->dataset(),
                                       MatchOptionsFrom(request->top_k(), request->include_records(),
-                                                       request->omit_explanation()));
+                                                       request->omit_explanation(), request->exclude_record_id()));
     if (!result.ok()) return result.status();
     *response->mutable_result() = *std::move(result);
     return absl::OkStatus();
@@ -280,7 +282,7 @@ class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamR
     }
     if (st.ok()) {
       auto r = ctx_->engine->Match(req.record(), req.dataset(),
-                                   MatchOptionsFrom(req.top_k(), false, req.omit_explanation()));
+                                   MatchOptionsFrom(req.top_k(), false, req.omit_explanation(), req.exclude_record_id()));
       if (r.ok()) {
         *resp.mutable_result() = *std::move(r);
       } else {
@@ -379,6 +381,18 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CheckIndex(grpc::CallbackServerConte
     response->set_id_entries(report->id_entries);
     response->set_problem_count(report->problem_count);
     for (const auto& p : report->problems) response->add_problems(p);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::SetModel(grpc::CallbackServerContext* call,
+                                                     const v1::SetModelRequest* request,
+                                                     v1::SetModelResponse* response) {
+  return OnPool(ctx_, call, "SetModel", [this, request, response]() -> absl::Status {
+    auto previous = ctx_->engine->InstallModel(request->model());
+    if (!previous.ok()) return previous.status();
+    response->set_previous_version(*previous);
+    Log("info", "model_installed", {Str("version", request->model().version()), Str("previous", *previous)});
     return absl::OkStatus();
   });
 }

@@ -66,6 +66,8 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                      v1::GetModelResponse* response) override;
   grpc::ServerUnaryReactor* CheckIndex(grpc::CallbackServerContext* call, const v1::CheckIndexRequest* request,
                                        v1::CheckIndexResponse* response) override;
+  grpc::ServerUnaryReactor* SetModel(grpc::CallbackServerContext* call, const v1::SetModelRequest* request,
+                                     v1::SetModelResponse* response) override;
 
  private:
   ServiceContext* ctx_;

@@ -396,6 +396,68 @@ TEST_F(ServiceTest, AdminCalls) {
   EXPECT_EQ(check.problem_count(), 0);
 }
 
+TEST_F(ServiceTest, SetModelSwapsAtomicallyAndPersists) {
+  LoadRegister();
+  v1::GetModelResponse current;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin_->GetModel(&ctx, v1::GetModelRequest(), &current).ok());
+  }
+  v1::SetModelRequest req;
+  *req.mutable_model() = current.model();
+  req.mutable_model()->set_version("test-2");
+  req.mutable_model()->mutable_fields(0)->mutable_levels(0)->set_u(0.001);
+  v1::SetModelResponse resp;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = admin_->SetModel(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_EQ(resp.previous_version(), "vn-default-1");
+  grpc::Status st;
+  v1::MatchResponse m = Match(Person("", "Nguyễn Thị Hòa", "12/05/1948"), &st);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(m.result().model_version(), "test-2");
+
+  // Other blocking rules over existing data: refused.
+  v1::SetModelRequest rules = req;
+  rules.mutable_model()->mutable_spec()->mutable_blocking_rules()->RemoveLast();
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(admin_->SetModel(&ctx, rules, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  // An invalid model: refused, naming the field.
+  v1::SetModelRequest bad = req;
+  bad.mutable_model()->mutable_fields(1)->mutable_levels(0)->set_m(0);
+  {
+    grpc::ClientContext ctx;
+    grpc::Status invalid = admin_->SetModel(&ctx, bad, &resp);
+    EXPECT_EQ(invalid.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(invalid.error_message().find("birth_date"), std::string::npos) << invalid.error_message();
+  }
+  // Kept across a restart.
+  server_->Shutdown();
+  server_.reset();
+  StartServer();
+  v1::GetModelResponse after;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(admin_->GetModel(&ctx, v1::GetModelRequest(), &after).ok());
+  EXPECT_EQ(after.model().version(), "test-2");
+}
+
+TEST_F(ServiceTest, ExcludeRecordIdAndLargeTopK) {
+  LoadRegister();
+  v1::MatchRequest req;
+  req.set_dataset("register");
+  *req.mutable_record() = Person("R1", "Nguyễn Thị Hòa", "12/05/1948");
+  req.set_exclude_record_id("R1");
+  req.set_top_k(1000);
+  v1::MatchResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(linkage_->Match(&ctx, req, &resp).ok());
+  for (const auto& c : resp.result().candidates()) EXPECT_NE(c.record_id(), "R1");
+}
+
 TEST_F(ServiceTest, UnavailableAfterShutdown) {
   LoadRegister();
   server_->Shutdown();
