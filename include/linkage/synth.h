@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "linkage/v1/record.pb.h"
 
 namespace linkage::synth {
@@ -84,7 +85,17 @@ struct ListErrorRates {
   double address_missing = 0.05;
   double sex_missing = 0.10;
   double duplicate = 0.01;        // Listed twice (second copy, own errors).
+  // Hard cases: people absent from the register who resemble someone in it.
+  double absent_namesake = 0.005; // Same full name and birth year, other date and commune.
+  double absent_twin = 0.003;     // A registered person's twin: same date and address.
 };
+
+// Sets one rate by its field name ("diacritics_lost", "year_only", ...).
+// Errors: unknown name (the message lists the known ones), rate outside [0, 1].
+absl::Status SetErrorRate(ListErrorRates& rates, std::string_view name, double rate);
+
+// Every rate with its name, for documentation and --help.
+std::vector<std::pair<std::string, double>> ErrorRates(const ListErrorRates& rates);
 
 struct ListOptions {
   uint64_t seed = 2;

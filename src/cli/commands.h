@@ -61,7 +61,19 @@ struct GenOptions {
   std::string truth_file;
   int64_t list_size = 5000;
   uint64_t list_seed = 2;
+  std::vector<std::string> errors;  // "name=rate" overrides of the error model.
+  bool show_errors = false;         // Print the error model and exit.
 };
 int RunGen(const GenOptions& options);
+
+struct EvalOptions {
+  std::string results;  // verify output
+  std::string truth;    // generator truth, or true pairs (rec_id_a, rec_id_b)
+  std::string mode = "link";
+  std::string svg;      // reliability diagram to write
+  std::string input;    // with --against: measure blocking recall through the server
+  std::string against = "register";
+};
+int RunEval(const GlobalOptions& global, const EvalOptions& options);
 
 }  // namespace linkage::cli

@@ -1,5 +1,6 @@
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "absl/strings/str_join.h"
@@ -9,6 +10,20 @@
 namespace linkage::cli {
 
 int RunGen(const GenOptions& o) {
+  synth::ListErrorRates rates;
+  for (const std::string& e : o.errors) {
+    size_t eq = e.find('=');
+    char* end = nullptr;
+    double rate = eq == std::string::npos ? -1 : std::strtod(e.c_str() + eq + 1, &end);
+    if (eq == std::string::npos || end == e.c_str() + eq + 1) return Fail("--error \"" + e + "\": expected name=rate");
+    absl::Status st = synth::SetErrorRate(rates, e.substr(0, eq), rate);
+    if (!st.ok()) return Fail(std::string(st.message()));
+  }
+  if (o.show_errors) {
+    std::printf("list error model (rate per record; each applies independently):\n");
+    for (const auto& [name, rate] : synth::ErrorRates(rates)) std::printf("  %-18s %.3f\n", name.c_str(), rate);
+    return kOk;
+  }
   if (o.size < 1 || o.list_size < 0) return Fail("--size must be at least 1 and --list-size at least 0");
   const auto start = std::chrono::steady_clock::now();
   synth::PopulationOptions po;
@@ -35,6 +50,7 @@ int RunGen(const GenOptions& o) {
     synth::ListOptions lo;
     lo.seed = o.list_seed;
     lo.size = o.list_size;
+    lo.errors = rates;
     std::vector<synth::ListEntry> list = synth::MakeList(population, lo);
     std::ofstream out(o.list_file, std::ios::trunc);
     if (!out) return Fail("cannot write " + o.list_file);

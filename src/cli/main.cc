@@ -95,6 +95,18 @@ int main(int argc, char** argv) {
   cmd_gen->add_option("--truth", gen.truth_file, "Truth CSV for the list");
   cmd_gen->add_option("--list-size", gen.list_size, "Records in the list")->capture_default_str();
   cmd_gen->add_option("--list-seed", gen.list_seed, "List seed")->capture_default_str();
+  cmd_gen->add_option("--error", gen.errors, "Override an error rate: name=rate (repeatable; see --show-errors)");
+  cmd_gen->add_flag("--show-errors", gen.show_errors, "Print the list error model and exit");
+
+  EvalOptions eval;
+  auto* cmd_eval = app.add_subcommand("eval", "Precision, recall, F1, wrong matches, calibration of a verify result");
+  cmd_eval->add_option("--results", eval.results, "verify output CSV")->required();
+  cmd_eval->add_option("--truth", eval.truth, "Truth CSV (from gen) or true pairs (rec_id_a,rec_id_b)")->required();
+  cmd_eval->add_option("--mode", eval.mode, "link (list against register) or dedup (a dataset against itself)")
+      ->capture_default_str();
+  cmd_eval->add_option("--svg", eval.svg, "Write a reliability diagram (SVG)");
+  cmd_eval->add_option("--input", eval.input, "Also measure blocking recall: the list that was verified");
+  cmd_eval->add_option("--against", eval.against, "Dataset it was verified against")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -114,5 +126,6 @@ int main(int argc, char** argv) {
   if (*cmd_model_import) return RunModelImport(global, model_file);
   if (*cmd_health) return RunHealth(global, health_wait);
   if (*cmd_gen) return RunGen(gen);
+  if (*cmd_eval) return RunEval(global, eval);
   return kUsage;
 }

@@ -430,12 +430,33 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
     v.set_decision(v1::REVIEW);
     v.add_reasons("the ID's holder could not be compared with the claim");
   } else {
-    flags.insert("ID_NOT_IN_REGISTER");
-    if (best != nullptr && best->band() != v1::BAND_NO_MATCH) {
+    // The claimant's own register record, with the ID one keystroke off:
+    // a typo, not another person, when everything else makes it a match.
+    bool id_typo = false;
+    if (best != nullptr && match->band() == v1::BAND_MATCH) {
+      std::shared_ptr<const model::CompiledModel> m = model();
+      int f = m->FieldIndex(query->national_id().digits().empty() ? v1::FIELD_SOURCE_OLD_ID : v1::FIELD_SOURCE_NATIONAL_ID);
+      if (f >= 0 && f < best->contributions_size()) {
+        const v1::FieldSpec& fs = m->proto().spec().fields(f);
+        for (const v1::LevelSpec& l : fs.levels()) {
+          std::string label = l.label().empty() ? std::string(model::LevelKindLabel(l.kind())) : l.label();
+          if (l.kind() == v1::LEVEL_ID_ONE_EDIT && label == best->contributions(f).level()) id_typo = true;
+        }
+      }
+    }
+    if (id_typo) {
+      target = best;
+      flags.insert("ID_TYPO");
+      v.set_decision(v1::VERIFIED);
+      v.add_reasons(absl::StrCat("the claim matches record ", best->record_id(),
+                                 ", whose ID differs from the claimed one by one digit"));
+    } else if (best != nullptr && best->band() != v1::BAND_NO_MATCH) {
+      flags.insert("ID_NOT_IN_REGISTER");
       target = best;
       v.set_decision(v1::REVIEW);
       v.add_reasons(absl::StrCat("no register person holds the ID; the claim describes record ", best->record_id()));
     } else {
+      flags.insert("ID_NOT_IN_REGISTER");
       v.set_decision(v1::NOT_FOUND);
       v.add_reasons("neither the ID nor the person is in the register");
     }

@@ -463,6 +463,94 @@ v1::PersonRecord Distort(const Person& person, const std::vector<Person>& people
 
 }  // namespace
 
+namespace {
+
+// The named rates, in one table for setting and listing them.
+std::vector<std::pair<std::string, double ListErrorRates::*>> RateFields() {
+  return {{"diacritics_lost", &ListErrorRates::diacritics_lost}, {"upper_case", &ListErrorRates::upper_case},
+          {"nfd", &ListErrorRates::nfd}, {"tcvn3", &ListErrorRates::tcvn3}, {"vni", &ListErrorRates::vni},
+          {"new_tone_style", &ListErrorRates::new_tone_style}, {"name_typo", &ListErrorRates::name_typo},
+          {"middle_dropped", &ListErrorRates::middle_dropped}, {"name_reordered", &ListErrorRates::name_reordered},
+          {"year_only", &ListErrorRates::year_only}, {"placeholder_date", &ListErrorRates::placeholder_date},
+          {"day_month_swap", &ListErrorRates::day_month_swap}, {"date_digit_typo", &ListErrorRates::date_digit_typo},
+          {"year_off_by_one", &ListErrorRates::year_off_by_one}, {"id_missing", &ListErrorRates::id_missing},
+          {"cmnd_instead", &ListErrorRates::cmnd_instead}, {"id_typo", &ListErrorRates::id_typo},
+          {"relative_id", &ListErrorRates::relative_id}, {"pre2025_address", &ListErrorRates::pre2025_address},
+          {"address_missing", &ListErrorRates::address_missing}, {"sex_missing", &ListErrorRates::sex_missing},
+          {"duplicate", &ListErrorRates::duplicate}, {"absent_namesake", &ListErrorRates::absent_namesake},
+          {"absent_twin", &ListErrorRates::absent_twin}};
+}
+
+// A person absent from the register who resembles `like`: a namesake born
+// the same year elsewhere, or a twin at the same address.
+Person Resembling(const Person& like, bool twin, Rng& rng) {
+  const domain::Gazetteer& g = domain::Gazetteer::Default();
+  Person p;
+  p.in_register = false;
+  p.record = like.record;
+  v1::PersonRecord& r = p.record;
+  auto date = domain::ParsePartialDate(like.record.birth_date());
+  int year = date->year(), month = date->month(), day = date->day();
+  if (twin) {
+    const NameTables& names = Names();
+    std::vector<std::string> tokens = absl::StrSplit(r.full_name(), ' ');
+    bool male = rng.Chance(0.5);
+    std::string given;
+    do {
+      given = (male ? names.given_male : names.given_female).Sample(rng);
+    } while (given == tokens.back());
+    tokens.back() = given;
+    r.set_full_name(absl::StrJoin(tokens, " "));
+    r.set_sex(male ? v1::SEX_MALE : v1::SEX_FEMALE);
+  } else {
+    int m2 = rng.Between(1, 12), d2 = rng.Between(1, 28);
+    if (m2 == month && d2 == day) d2 = day % 28 + 1;
+    month = m2;
+    day = d2;
+    std::vector<std::string> same_province;
+    for (const std::string& c : g.Commune2025Codes()) {
+      const domain::AdminUnit* u = g.Commune2025(c);
+      if (u->province_code == like.record.province_code() && c != like.record.commune_code()) same_province.push_back(c);
+    }
+    if (!same_province.empty()) {
+      const domain::AdminUnit* u = g.Commune2025(same_province[rng.Uniform(same_province.size())]);
+      r.set_commune_code(u->code);
+      r.set_address(absl::StrCat("Thôn ", rng.Between(1, 25), ", ", u->name, ", ",
+                                 ShortProvince(g.ProvinceName2025(u->province_code))));
+    }
+  }
+  r.set_birth_date(absl::StrFormat("%02d/%02d/%04d", day, month, year));
+  // Their own CCCD, which the register does not hold.
+  std::string id = r.national_id();
+  id[3] = static_cast<char>('0' + (year >= 2000 ? 2 : 0) + (r.sex() == v1::SEX_MALE ? 0 : 1));
+  for (size_t k = 6; k < 12; ++k) id[k] = static_cast<char>('0' + rng.Uniform(10));
+  r.set_national_id(id);
+  r.clear_old_id();
+  r.set_record_id(absl::StrCat(like.record.record_id(), twin ? "-twin" : "-namesake"));
+  return p;
+}
+
+}  // namespace
+
+absl::Status SetErrorRate(ListErrorRates& rates, std::string_view name, double rate) {
+  if (!(rate >= 0 && rate <= 1)) return absl::InvalidArgumentError(absl::StrCat("rate for ", AV(name), " must be in [0, 1]"));
+  std::vector<std::string> known;
+  for (const auto& [field, member] : RateFields()) {
+    if (field == name) {
+      rates.*member = rate;
+      return absl::OkStatus();
+    }
+    known.push_back(field);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown error \"", AV(name), "\"; known: ", absl::StrJoin(known, ", ")));
+}
+
+std::vector<std::pair<std::string, double>> ErrorRates(const ListErrorRates& rates) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& [field, member] : RateFields()) out.emplace_back(field, rates.*member);
+  return out;
+}
+
 std::vector<ListEntry> MakeList(const Population& population, const ListOptions& options) {
   const std::vector<Person>& people = population.people();
   Rng rng(options.seed * 0xD1B54A32D192ED03ULL + 5);
@@ -479,12 +567,22 @@ std::vector<ListEntry> MakeList(const Population& population, const ListOptions&
   int64_t next_id = 1;
   int64_t misses = 0;
   while (static_cast<int64_t>(out.size()) < options.size) {
-    bool from_absent = !absent.empty() && rng.Chance(options.absent_share);
-    const std::vector<size_t>& pool = from_absent ? absent : present;
-    size_t idx = pool[rng.Uniform(pool.size())];
-    if (used[idx] && ++misses < 50 * options.size) continue;
-    used[idx] = true;
-    const Person& person = people[idx];
+    // Hard cases first: absent people who resemble a registered one.
+    Person resembling;
+    const Person* chosen = nullptr;
+    if (rng.Chance(options.errors.absent_namesake) || rng.Chance(options.errors.absent_twin)) {
+      bool twin = rng.Chance(options.errors.absent_twin / (options.errors.absent_twin + options.errors.absent_namesake));
+      resembling = Resembling(people[present[rng.Uniform(present.size())]], twin, rng);
+      chosen = &resembling;
+    } else {
+      bool from_absent = !absent.empty() && rng.Chance(options.absent_share);
+      const std::vector<size_t>& pool = from_absent ? absent : present;
+      size_t idx = pool[rng.Uniform(pool.size())];
+      if (used[idx] && ++misses < 50 * options.size) continue;
+      used[idx] = true;
+      chosen = &people[idx];
+    }
+    const Person& person = *chosen;
     const int copies = rng.Chance(options.errors.duplicate) ? 2 : 1;
     std::string first_id;
     for (int c = 0; c < copies && static_cast<int64_t>(out.size()) < options.size; ++c) {
@@ -492,6 +590,7 @@ std::vector<ListEntry> MakeList(const Population& population, const ListOptions&
       entry.record = Distort(person, people, options.errors, rng, entry.applied);
       entry.record.set_record_id(absl::StrFormat("%s%07d", options.id_prefix, next_id++));
       entry.truth_register_id = person.in_register ? person.record.record_id() : "";
+      if (chosen == &resembling) entry.applied.push_back(resembling.record.record_id().find("-twin") != std::string::npos ? "absent_twin" : "absent_namesake");
       if (c == 0) {
         first_id = entry.record.record_id();
       } else {

@@ -282,6 +282,13 @@ TEST_F(ServiceTest, MatchAndVerify) {
   EXPECT_TRUE(has(relative, "ID_CONFLICT"));
   EXPECT_TRUE(has(relative, "ID_INCONSISTENT"));  // 006030... says male, 1930.
 
+  // The claimant's own CCCD with one digit wrong: a typo, verified.
+  v1::Verification typo_id = Verify(Person("", "Nguyễn Thị Hòa", "12/05/1948", "006148003112", "Phường Đức Xuân",
+                                           v1::SEX_FEMALE), &st);
+  EXPECT_EQ(typo_id.decision(), v1::VERIFIED);
+  EXPECT_EQ(typo_id.record_id(), "R1");
+  EXPECT_TRUE(has(typo_id, "ID_TYPO"));
+
   v1::Verification stranger = Verify(Person("", "Phạm Văn Tư", "1940", "001040999999"), &st);
   EXPECT_EQ(stranger.decision(), v1::NOT_FOUND);
   EXPECT_TRUE(has(stranger, "ID_NOT_IN_REGISTER"));

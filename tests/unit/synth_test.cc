@@ -67,7 +67,7 @@ TEST(Synth, ListRecordsAlwaysNormalizeAndCarryTruth) {
     }
   }
   for (const char* kind : {"diacritics_lost", "tcvn3", "vni", "year_only", "pre2025_address", "id_missing",
-                           "middle_dropped", "duplicate", "relative_id"}) {
+                           "middle_dropped", "duplicate", "relative_id", "absent_namesake", "absent_twin"}) {
     EXPECT_GT(applied[kind], 0) << kind;
   }
   // Generated pre-2025 and 2025 addresses resolve to a commune nearly always.

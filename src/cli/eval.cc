@@ -1,0 +1,191 @@
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "commands.h"
+#include "linkage/csv.h"
+#include "linkage/eval.h"
+#include "linkage/v1/service.grpc.pb.h"
+#include "person_reader.h"
+
+namespace linkage::cli {
+namespace {
+
+absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadTable(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot open " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::vector<std::map<std::string, std::string>> rows;
+  CsvHeader header;
+  absl::Status st = CsvParser::ParseAll(ss.str(), [&](const CsvRow& row) {
+    if (row.row_index == 0) {
+      header = CsvHeader(row.fields);
+      return true;
+    }
+    std::map<std::string, std::string> r;
+    for (const auto& name : header.names()) r[name] = std::string(header.Get(row, name));
+    rows.push_back(std::move(r));
+    return true;
+  });
+  if (!st.ok()) return absl::InvalidArgumentError(path + ": " + std::string(st.message()));
+  return rows;
+}
+
+// Blocking recall: every candidate the server scores, for every input row.
+struct BlockingStats {
+  int64_t queries = 0, candidates = 0, true_links = 0, retrieved = 0;
+};
+
+absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const EvalOptions& o,
+                                              const eval::LinkTruth& truth, const std::set<eval::Pair>& pairs) {
+  auto reader = PersonReader::Open(o.input, "");
+  if (!reader.ok()) return reader.status();
+  std::vector<v1::PersonRecord> records;
+  std::vector<ReadRow> chunk;
+  for (bool more = true; more;) {
+    chunk.clear();
+    auto next = (*reader)->Next(4096, &chunk);
+    if (!next.ok()) return next.status();
+    more = *next;
+    for (ReadRow& r : chunk) {
+      if (r.error.empty()) records.push_back(std::move(r.record));
+    }
+  }
+  auto stub = v1::LinkageService::NewStub(Connect(global));
+  grpc::ClientContext ctx;
+  auto stream = stub->MatchStream(&ctx);
+  std::thread writer([&] {
+    for (size_t i = 0; i < records.size(); ++i) {
+      v1::MatchStreamRequest req;
+      req.set_request_id(std::to_string(i));
+      req.set_dataset(o.against);
+      req.set_top_k(1000);
+      req.set_omit_explanation(true);
+      if (o.mode == "dedup") req.set_exclude_record_id(records[i].record_id());
+      *req.mutable_record() = records[i];
+      if (!stream->Write(req)) break;
+    }
+    stream->WritesDone();
+  });
+  std::map<std::string, std::set<std::string>> candidates;
+  BlockingStats stats;
+  v1::MatchStreamResponse resp;
+  while (stream->Read(&resp)) {
+    if (resp.error_code() != 0) continue;
+    const std::string& id = records[std::stoul(resp.request_id())].record_id();
+    ++stats.queries;
+    stats.candidates += resp.result().candidates_scored();
+    auto& set = candidates[id];
+    for (const auto& c : resp.result().candidates()) set.insert(c.record_id());
+  }
+  writer.join();
+  grpc::Status st = stream->Finish();
+  if (!st.ok()) return absl::UnavailableError("MatchStream: " + st.error_message());
+  if (o.mode == "dedup") {
+    for (const auto& [a, b] : pairs) {
+      ++stats.true_links;
+      stats.retrieved += candidates[a].count(b) || candidates[b].count(a);
+    }
+  } else {
+    for (const auto& [id, want] : truth.truth) {
+      if (want.empty() || !candidates.count(id)) continue;
+      ++stats.true_links;
+      stats.retrieved += candidates[id].count(want);
+    }
+  }
+  return stats;
+}
+
+}  // namespace
+
+int RunEval(const GlobalOptions& global, const EvalOptions& o) {
+  if (o.mode != "link" && o.mode != "dedup") return Fail("--mode is link or dedup");
+  auto results = ReadTable(o.results);
+  if (!results.ok()) return Fail(std::string(results.status().message()));
+  auto truth_rows = ReadTable(o.truth);
+  if (!truth_rows.ok()) return Fail(std::string(truth_rows.status().message()));
+
+  std::vector<eval::ResultRow> rows;
+  for (auto& r : *results) {
+    eval::ResultRow row;
+    row.record_id = r["record_id"];
+    row.decision = r["decision"];
+    row.probability = r["probability"].empty() ? 0 : std::stod(r["probability"]);
+    row.best_record_id = r["best_record_id"];
+    rows.push_back(std::move(row));
+  }
+  // Truth: the generator's (record_id, truth_record_id, duplicate_of,
+  // applied_errors) or a list of true pairs (rec_id_a, rec_id_b).
+  eval::LinkTruth truth;
+  std::set<eval::Pair> pairs;
+  const bool pair_file = !truth_rows->empty() && truth_rows->front().count("rec_id_a");
+  if (pair_file) {
+    std::map<std::string, std::string> partner;
+    for (auto& t : *truth_rows) {
+      pairs.insert(eval::MakePair(t["rec_id_a"], t["rec_id_b"]));
+      partner[t["rec_id_a"]] = t["rec_id_b"];
+      partner[t["rec_id_b"]] = t["rec_id_a"];
+    }
+    for (const auto& r : rows) truth.truth[r.record_id] = partner.count(r.record_id) ? partner[r.record_id] : "";
+  } else {
+    for (auto& t : *truth_rows) {
+      truth.truth[t["record_id"]] = t["truth_record_id"];
+      if (!t["duplicate_of"].empty()) pairs.insert(eval::MakePair(t["record_id"], t["duplicate_of"]));
+      for (absl::string_view tag : absl::StrSplit(t["applied_errors"], ';', absl::SkipEmpty())) {
+        truth.tags[t["record_id"]].emplace_back(tag);
+      }
+    }
+  }
+
+  std::printf("eval %s against %s (%s)\n", o.results.c_str(), o.truth.c_str(), o.mode.c_str());
+  if (o.mode == "link") {
+    eval::LinkMetrics m = eval::EvaluateLink(rows, truth);
+    std::printf("  rows %s, in the register %s\n", FormatCount(m.rows).c_str(), FormatCount(m.present).c_str());
+    std::printf("  MATCH decisions: %s right, %s wrong person\n", FormatCount(m.true_matches).c_str(),
+                FormatCount(m.wrong_matches).c_str());
+    std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", m.precision, m.recall, m.f1);
+    std::printf("  wrong-person MATCHes per 10,000 records: %.2f\n", m.wrong_per_10k);
+    std::printf("  top-1 accuracy %.4f   review rate %.4f\n", m.top1_accuracy, m.review_rate);
+    std::printf("  calibration: ECE %.4f, Brier %.4f\n", m.ece, m.brier);
+    std::printf("    bin         rows  stated  correct\n");
+    for (const auto& b : m.bins) {
+      if (b.count == 0) continue;
+      std::printf("    %.1f-%.1f %8s  %6.3f   %6.3f\n", b.lower, b.upper, FormatCount(b.count).c_str(),
+                  b.mean_probability, b.accuracy);
+    }
+    if (!m.recall_by_tag.empty()) {
+      std::printf("  recall of MATCH by generator error (rows in the register with it):\n");
+      for (const auto& [tag, counts] : m.recall_by_tag) {
+        std::printf("    %-18s %7s rows  %.4f\n", tag.c_str(), FormatCount(counts.first).c_str(),
+                    counts.first ? static_cast<double>(counts.second) / static_cast<double>(counts.first) : 0.0);
+      }
+    }
+    if (!m.missing_truth.empty()) std::printf("  %zu result rows have no truth row (ignored)\n", m.missing_truth.size());
+    if (!o.svg.empty()) {
+      std::ofstream(o.svg, std::ios::trunc) << eval::ReliabilitySvg(m.bins, "Reliability: " + o.results);
+      std::printf("  reliability diagram: %s\n", o.svg.c_str());
+    }
+  } else {
+    eval::PairMetrics p = eval::EvaluatePairs(rows, pairs);
+    std::printf("  duplicate pairs: %s predicted (in %s clusters), %s true, %s right\n",
+                FormatCount(p.predicted_pairs).c_str(), FormatCount(p.clusters).c_str(),
+                FormatCount(p.true_pairs).c_str(), FormatCount(p.correct_pairs).c_str());
+    std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", p.precision, p.recall, p.f1);
+  }
+  if (!o.input.empty()) {
+    auto b = MeasureBlocking(global, o, truth, pairs);
+    if (!b.ok()) return Fail("blocking recall: " + std::string(b.status().message()));
+    std::printf("  blocking: recall %.4f (%s of %s true links retrieved), %.1f candidates scored per query\n",
+                b->true_links ? static_cast<double>(b->retrieved) / static_cast<double>(b->true_links) : 0.0,
+                FormatCount(b->retrieved).c_str(), FormatCount(b->true_links).c_str(),
+                b->queries ? static_cast<double>(b->candidates) / static_cast<double>(b->queries) : 0.0);
+  }
+  return kOk;
+}
+
+}  // namespace linkage::cli

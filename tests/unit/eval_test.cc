@@ -1,0 +1,75 @@
+#include <gtest/gtest.h>
+
+#include "linkage/eval.h"
+
+namespace linkage::eval {
+namespace {
+
+TEST(EvaluateLink, CountsAndRates) {
+  LinkTruth truth;
+  truth.truth = {{"a", "R1"}, {"b", "R2"}, {"c", ""}, {"d", "R4"}, {"e", "R5"}};
+  truth.tags = {{"a", {"year_only"}}, {"d", {"year_only"}}};
+  std::vector<ResultRow> rows = {
+      {"a", "MATCH", 0.99, "R1"},     // right
+      {"b", "MATCH", 0.95, "R9"},     // wrong person
+      {"c", "MATCH", 0.97, "R3"},     // absent person matched: wrong
+      {"d", "REVIEW", 0.6, "R4"},     // right person, reviewed
+      {"e", "NO_MATCH", 0.01, "R7"},  // missed
+  };
+  LinkMetrics m = EvaluateLink(rows, truth);
+  EXPECT_EQ(m.rows, 5);
+  EXPECT_EQ(m.present, 4);
+  EXPECT_EQ(m.true_matches, 1);
+  EXPECT_EQ(m.wrong_matches, 2);
+  EXPECT_DOUBLE_EQ(m.precision, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(m.recall, 1.0 / 4);
+  EXPECT_DOUBLE_EQ(m.wrong_per_10k, 4000.0);
+  EXPECT_DOUBLE_EQ(m.top1_accuracy, 2.0 / 4);
+  EXPECT_DOUBLE_EQ(m.review_rate, 1.0 / 5);
+  EXPECT_EQ(m.recall_by_tag["year_only"].first, 2);
+  EXPECT_EQ(m.recall_by_tag["year_only"].second, 1);
+}
+
+TEST(EvaluateLink, PerfectCalibrationHasZeroEce) {
+  LinkTruth truth;
+  std::vector<ResultRow> rows;
+  // In the 0.9-1.0 bin, 95% right at stated 0.95; in 0.0-0.1, 5% right at 0.05.
+  for (int i = 0; i < 100; ++i) {
+    std::string id = "q" + std::to_string(i);
+    truth.truth[id] = "R" + std::to_string(i);
+    rows.push_back({id, "MATCH", 0.95, i < 95 ? truth.truth[id] : "X"});
+  }
+  for (int i = 100; i < 200; ++i) {
+    std::string id = "q" + std::to_string(i);
+    truth.truth[id] = "R" + std::to_string(i);
+    rows.push_back({id, "NO_MATCH", 0.05, i < 105 ? truth.truth[id] : "X"});
+  }
+  LinkMetrics m = EvaluateLink(rows, truth);
+  EXPECT_NEAR(m.ece, 0.0, 1e-12);
+  // Overconfidence shows up.
+  for (auto& r : rows) r.probability = r.probability > 0.5 ? 0.999 : 0.001;
+  EXPECT_NEAR(EvaluateLink(rows, truth).ece, 0.049, 1e-9);
+}
+
+TEST(EvaluatePairs, ClustersByConnectedComponents) {
+  std::set<Pair> truth = {MakePair("a", "b"), MakePair("a", "c"), MakePair("b", "c"), MakePair("x", "y")};
+  std::vector<ResultRow> rows = {{"a", "MATCH", 0.99, "b"}, {"c", "MATCH", 0.99, "b"}, {"x", "REVIEW", 0.7, "y"},
+                                 {"p", "MATCH", 0.99, "q"}};
+  PairMetrics m = EvaluatePairs(rows, truth);
+  EXPECT_EQ(m.clusters, 2);          // {a,b,c} and {p,q}
+  EXPECT_EQ(m.predicted_pairs, 4);   // ab ac bc pq
+  EXPECT_EQ(m.correct_pairs, 3);
+  EXPECT_DOUBLE_EQ(m.precision, 0.75);
+  EXPECT_DOUBLE_EQ(m.recall, 0.75);
+}
+
+TEST(Reliability, SvgIsWellFormedEnough) {
+  LinkMetrics m = EvaluateLink({{"a", "MATCH", 0.9, "R1"}}, LinkTruth{{{"a", "R1"}}, {}});
+  std::string svg = ReliabilitySvg(m.bins, "t");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  EXPECT_NE(svg.find("<circle"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace linkage::eval
