@@ -20,7 +20,12 @@ namespace linkage::domain {
 // possible_placeholder. Errors (InvalidArgument, message names the value):
 // text that is no date at all, a year outside 1880..2100, a month and day
 // both above 12.
-absl::StatusOr<v1::PartialDate> ParsePartialDate(std::string_view text);
+//
+// With `lenient`, text that would be an error keeps what can be read: a
+// year in 1880..2100 (and a month of 1..12) from its usual place, flagged
+// partly_read; otherwise a null date. Bulk lists use this so that one
+// mistyped date does not drop a person.
+absl::StatusOr<v1::PartialDate> ParsePartialDate(std::string_view text, bool lenient = false);
 
 // "dd/mm/yyyy", "mm/yyyy", "yyyy" or "" for a null date.
 std::string FormatPartialDate(const v1::PartialDate& date);

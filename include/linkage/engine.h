@@ -39,6 +39,7 @@ struct UpsertOptions {
   bool allow_partial = false;
   // Overrides EngineOptions::normalize.default_unit_version when set.
   v1::UnitVersion default_unit_version = v1::UNIT_VERSION_UNSPECIFIED;
+  bool lenient_dates = false;  // See domain::NormalizeOptions.
 };
 
 // What happened to one record of an upsert.
@@ -52,6 +53,7 @@ struct MatchOptions {
   bool include_records = false;  // Attach each candidate's stored record.
   bool explain = true;           // Fill per-field contributions.
   std::string exclude_record_id; // Never a candidate (self-matching).
+  bool lenient_dates = false;    // See domain::NormalizeOptions.
 };
 
 class Engine {
@@ -92,7 +94,8 @@ class Engine {
   // the demographic evidence of the claim (see v1::Verification). Errors:
   // InvalidArgument if the claim has no national_id or is invalid, NotFound
   // for an empty dataset.
-  absl::StatusOr<v1::Verification> Verify(const v1::PersonRecord& claim, std::string_view dataset) const;
+  absl::StatusOr<v1::Verification> Verify(const v1::PersonRecord& claim, std::string_view dataset,
+                                          bool lenient_dates = false) const;
 
   std::shared_ptr<const model::CompiledModel> model() const;
   // Replaces the model atomically; queries in flight finish on the old one.

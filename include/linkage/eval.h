@@ -18,6 +18,8 @@ struct ResultRow {
   std::string decision;  // MATCH, REVIEW, NO_MATCH
   double probability = 0;
   std::string best_record_id;
+  std::string second_record_id;
+  double second_probability = 0;
 };
 
 // Truth for a linkage: query record id -> the register record it is, or ""
@@ -57,9 +59,11 @@ struct LinkMetrics {
 
 LinkMetrics EvaluateLink(const std::vector<ResultRow>& rows, const LinkTruth& truth);
 
-// Deduplication: MATCH rows are edges (record_id, best_record_id); their
-// connected components are the predicted clusters; every pair inside a
-// cluster is a predicted duplicate pair. Compared with the true pairs.
+// Deduplication, pairwise: a row's best and second candidates whose
+// probability is at least `threshold` are edges (a person may have several
+// copies, so the one-to-one MATCH decision is not used); the edges'
+// connected components are the predicted clusters, and every pair inside a
+// cluster is a predicted duplicate pair, compared with the true pairs.
 struct PairMetrics {
   int64_t predicted_pairs = 0, true_pairs = 0, correct_pairs = 0;
   double precision = 0, recall = 0, f1 = 0;
@@ -69,7 +73,7 @@ struct PairMetrics {
 using Pair = std::pair<std::string, std::string>;  // Ordered: first < second.
 Pair MakePair(const std::string& a, const std::string& b);
 
-PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pair>& truth_pairs);
+PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pair>& truth_pairs, double threshold);
 
 // A reliability diagram as a self-contained SVG document.
 std::string ReliabilitySvg(const std::vector<CalibrationBin>& bins, const std::string& title);

@@ -25,6 +25,9 @@ struct NormalizeOptions {
   // Version assumed for unit codes when neither the record nor its address
   // text says (an import-wide default).
   v1::UnitVersion default_unit_version = v1::UNIT_VERSION_UNSPECIFIED;
+  // Keep what can be read of an unreadable date (flag DATE_PARTLY_READ)
+  // instead of rejecting the record. For bulk lists.
+  bool lenient_dates = false;
 };
 
 // True if `name` is a valid dataset name: 1..64 of [a-z0-9._-].

@@ -21,6 +21,7 @@ struct ImportOptions {
   // joined with a space), e.g. "record_id=rec_id",
   // "full_name=given_name surname". Sources stay as attributes too.
   std::vector<std::string> maps;
+  bool lenient_dates = false;
 };
 int RunImport(const GlobalOptions& global, const ImportOptions& options);
 
@@ -32,6 +33,9 @@ struct VerifyOptions {
   std::string errors_file;  // Default: OUTPUT.errors.csv
   int streams = 2;
   int in_flight = 256;      // Per stream.
+  std::vector<std::string> maps;  // As in ImportOptions.
+  bool lenient_dates = false;
+  bool exclude_self = false;      // Matching a dataset against itself.
 };
 int RunVerify(const GlobalOptions& global, const VerifyOptions& options);
 
@@ -73,6 +77,7 @@ struct EvalOptions {
   std::string svg;      // reliability diagram to write
   std::string input;    // with --against: measure blocking recall through the server
   std::string against = "register";
+  double threshold = 0.99;  // dedup: edge probability
 };
 int RunEval(const GlobalOptions& global, const EvalOptions& options);
 

@@ -117,19 +117,25 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
     row.decision = r["decision"];
     row.probability = r["probability"].empty() ? 0 : std::stod(r["probability"]);
     row.best_record_id = r["best_record_id"];
+    row.second_record_id = r["second_record_id"];
+    row.second_probability = r["second_probability"].empty() ? 0 : std::stod(r["second_probability"]);
     rows.push_back(std::move(row));
   }
   // Truth: the generator's (record_id, truth_record_id, duplicate_of,
   // applied_errors) or a list of true pairs (rec_id_a, rec_id_b).
   eval::LinkTruth truth;
   std::set<eval::Pair> pairs;
-  const bool pair_file = !truth_rows->empty() && truth_rows->front().count("rec_id_a");
+  // A file of true pairs has two columns, whatever they are called.
+  const bool pair_file = !truth_rows->empty() && truth_rows->front().size() == 2 &&
+                         !truth_rows->front().count("truth_record_id");
   if (pair_file) {
     std::map<std::string, std::string> partner;
     for (auto& t : *truth_rows) {
-      pairs.insert(eval::MakePair(t["rec_id_a"], t["rec_id_b"]));
-      partner[t["rec_id_a"]] = t["rec_id_b"];
-      partner[t["rec_id_b"]] = t["rec_id_a"];
+      const std::string& a = t.begin()->second;
+      const std::string& b = std::next(t.begin())->second;
+      pairs.insert(eval::MakePair(a, b));
+      partner[a] = b;
+      partner[b] = a;
     }
     for (const auto& r : rows) truth.truth[r.record_id] = partner.count(r.record_id) ? partner[r.record_id] : "";
   } else {
@@ -171,7 +177,8 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
       std::printf("  reliability diagram: %s\n", o.svg.c_str());
     }
   } else {
-    eval::PairMetrics p = eval::EvaluatePairs(rows, pairs);
+    eval::PairMetrics p = eval::EvaluatePairs(rows, pairs, o.threshold);
+    std::printf("  edges: best and second candidates with probability >= %.3g\n", o.threshold);
     std::printf("  duplicate pairs: %s predicted (in %s clusters), %s true, %s right\n",
                 FormatCount(p.predicted_pairs).c_str(), FormatCount(p.clusters).c_str(),
                 FormatCount(p.true_pairs).c_str(), FormatCount(p.correct_pairs).c_str());

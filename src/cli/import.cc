@@ -114,6 +114,7 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
     batch.request.set_dataset(options.dataset);
     batch.request.set_allow_partial(true);
     batch.request.set_default_unit_version(*unit_version);
+    batch.request.set_lenient_dates(options.lenient_dates);
     for (ReadRow& row : chunk) {
       ++rows;
       if (!row.error.empty()) {

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   cmd_import->add_option("--retries", import.retries, "Retries of a batch on UNAVAILABLE")->capture_default_str();
   cmd_import->add_option("--map", import.maps,
                          "Column mapping target=source or target=\"src1 src2\" (joined with a space), repeatable");
+  cmd_import->add_flag("--lenient-dates", import.lenient_dates,
+                       "Keep the year of an unreadable birth_date instead of rejecting the row");
 
   VerifyOptions verify;
   auto* cmd_verify = app.add_subcommand("verify", "Verify a whole list against a dataset, one output row per record");
@@ -40,6 +42,10 @@ int main(int argc, char** argv) {
   cmd_verify->add_option("--errors", verify.errors_file, "Records that could not be checked (default OUTPUT.errors.csv)");
   cmd_verify->add_option("--streams", verify.streams, "Parallel streams")->capture_default_str();
   cmd_verify->add_option("--in-flight", verify.in_flight, "Requests in flight per stream")->capture_default_str();
+  cmd_verify->add_option("--map", verify.maps, "Column mapping, as for import (repeatable)");
+  cmd_verify->add_flag("--lenient-dates", verify.lenient_dates, "Keep the year of an unreadable birth_date");
+  cmd_verify->add_flag("--exclude-self", verify.exclude_self,
+                       "Never answer a row with the record of the same id (a dataset against itself)");
 
   MatchCommandOptions match;
   auto* cmd_match = app.add_subcommand("match", "Find one person: ranked candidates with each field's contribution");
@@ -107,6 +113,8 @@ int main(int argc, char** argv) {
   cmd_eval->add_option("--svg", eval.svg, "Write a reliability diagram (SVG)");
   cmd_eval->add_option("--input", eval.input, "Also measure blocking recall: the list that was verified");
   cmd_eval->add_option("--against", eval.against, "Dataset it was verified against")->capture_default_str();
+  cmd_eval->add_option("--threshold", eval.threshold, "dedup: probability that makes a candidate a duplicate")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);

@@ -83,6 +83,8 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   if (options.streams < 1 || options.in_flight < 1) return Fail("--streams and --in-flight must be at least 1");
   auto reader = PersonReader::Open(options.input, options.format);
   if (!reader.ok()) return Fail(std::string(reader.status().message()));
+  absl::Status mapped = (*reader)->SetMappings(options.maps);
+  if (!mapped.ok()) return Fail(std::string(mapped.message()));
   std::ofstream out(options.output, std::ios::trunc);
   if (!out) return Fail("cannot write " + options.output);
   out << "record_id,decision,probability,match_weight,best_record_id,second_record_id,second_probability,flags\n";
@@ -225,6 +227,8 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
       req.set_verify_claimed_id(true);
       req.set_omit_explanation(true);
       req.set_top_k(2);
+      req.set_lenient_dates(options.lenient_dates);
+      if (options.exclude_self) req.set_exclude_record_id(row.record.record_id());
       {
         std::lock_guard<std::mutex> lock(st.ids_mu);
         st.pending[i] = {row.record.record_id(), row.line};

@@ -40,7 +40,46 @@ int DaysInMonth(int year, int month) {
   return month == 2 && leap ? 29 : kDays[month - 1];
 }
 
-absl::StatusOr<v1::PartialDate> ParsePartialDate(std::string_view text) {
+namespace {
+
+absl::StatusOr<v1::PartialDate> ParseStrict(std::string_view text);
+
+// What a lenient read keeps of an unreadable date: the year where dates keep
+// it (first four of eight digits, or a four-digit last or first part) and
+// the month next to it when it is 1..12.
+v1::PartialDate Salvage(std::string_view text) {
+  v1::PartialDate date;
+  std::string_view s = SV(absl::StripAsciiWhitespace(AV(text)));
+  std::vector<absl::string_view> parts = absl::StrSplit(AV(s), absl::ByAnyChar("/-. "), absl::SkipEmpty());
+  int year = 0, month = 0;
+  if (parts.size() == 1 && parts[0].size() == 8 && AllDigits(SV(parts[0]))) {
+    year = ToInt(SV(parts[0]).substr(0, 4));
+    month = ToInt(SV(parts[0]).substr(4, 2));
+  } else if (parts.size() >= 2 && parts.back().size() == 4 && AllDigits(SV(parts.back()))) {
+    year = ToInt(SV(parts.back()));
+    if (parts.size() >= 2 && AllDigits(SV(parts[parts.size() - 2]))) month = ToInt(SV(parts[parts.size() - 2]));
+  } else if (parts.size() >= 2 && parts.front().size() == 4 && AllDigits(SV(parts.front()))) {
+    year = ToInt(SV(parts.front()));
+    if (AllDigits(SV(parts[1]))) month = ToInt(SV(parts[1]));
+  }
+  if (year < 1880 || year > 2100) return date;
+  date.set_year(year);
+  if (month >= 1 && month <= 12) date.set_month(month);
+  date.set_partly_read(true);
+  return date;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::PartialDate> ParsePartialDate(std::string_view text, bool lenient) {
+  auto strict = ParseStrict(text);
+  if (strict.ok() || !lenient) return strict;
+  return Salvage(text);
+}
+
+namespace {
+
+absl::StatusOr<v1::PartialDate> ParseStrict(std::string_view text) {
   v1::PartialDate date;
   std::string_view s = SV(absl::StripAsciiWhitespace(AV(text)));
   if (s.empty()) return date;
@@ -94,6 +133,8 @@ absl::StatusOr<v1::PartialDate> ParsePartialDate(std::string_view text) {
   date.set_possible_placeholder(date.day() == 1 && date.month() == 1);
   return date;
 }
+
+}  // namespace
 
 std::string FormatPartialDate(const v1::PartialDate& d) {
   if (d.year() == 0) return "";

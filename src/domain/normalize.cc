@@ -98,12 +98,15 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
   *n.mutable_name() = *std::move(name);
   if (!n.name().repaired_from().empty()) flags.push_back(absl::StrCat("NAME_LEGACY_", n.name().repaired_from()));
 
-  auto date = ParsePartialDate(r.birth_date());
+  auto date = ParsePartialDate(r.birth_date(), options.lenient_dates);
   if (!date.ok()) return absl::InvalidArgumentError(absl::StrCat("record \"", r.record_id(), "\": ", date.status().message()));
   *n.mutable_birth_date() = *date;
   if (date->impossible_day()) flags.emplace_back("DATE_IMPOSSIBLE_DAY");
   if (date->swapped_day_month()) flags.emplace_back("DATE_SWAPPED");
   if (date->possible_placeholder()) flags.emplace_back("DATE_PLACEHOLDER");
+  if (date->partly_read() || (options.lenient_dates && date->year() == 0 && !r.birth_date().empty())) {
+    flags.emplace_back("DATE_PARTLY_READ");
+  }
 
   n.set_sex(r.sex());
 

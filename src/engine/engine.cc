@@ -136,6 +136,7 @@ absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view datase
   if (options.default_unit_version != v1::UNIT_VERSION_UNSPECIFIED) {
     normalize.default_unit_version = options.default_unit_version;
   }
+  normalize.lenient_dates = normalize.lenient_dates || options.lenient_dates;
   std::vector<UpsertResult> results(records.size());
   std::vector<index::RecordWrite> writes;
   std::vector<size_t> written;  // Index in `records` of each write.
@@ -173,13 +174,15 @@ absl::StatusOr<std::optional<v1::StoredRecord>> Engine::Get(std::string_view dat
 
 absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query, std::string_view dataset,
                                               const MatchOptions& options) const {
+  domain::NormalizeOptions normalize = options_.normalize;
+  normalize.lenient_dates = normalize.lenient_dates || options.lenient_dates;
   absl::StatusOr<v1::NormalizedRecord> n;
   if (query.record_id().empty()) {
     v1::PersonRecord copy = query;
     copy.set_record_id(std::string(kQueryId));
-    n = domain::NormalizeRecord(copy, options_.normalize);
+    n = domain::NormalizeRecord(copy, normalize);
   } else {
-    n = domain::NormalizeRecord(query, options_.normalize);
+    n = domain::NormalizeRecord(query, normalize);
   }
   if (!n.ok()) return n.status();
   return MatchNormalized(*n, dataset, options);
@@ -306,14 +309,17 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
 
 namespace linkage::engine {
 
-absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, std::string_view dataset) const {
+absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, std::string_view dataset,
+                                                bool lenient_dates) const {
   if (claim.national_id().empty() && claim.old_id().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("record \"", claim.record_id(),
                                                    "\": national_id is required to verify a claimed identity"));
   }
   v1::PersonRecord copy = claim;
   if (copy.record_id().empty()) copy.set_record_id(std::string(kQueryId));
-  auto query = domain::NormalizeRecord(copy, options_.normalize);
+  domain::NormalizeOptions normalize = options_.normalize;
+  normalize.lenient_dates = normalize.lenient_dates || lenient_dates;
+  auto query = domain::NormalizeRecord(copy, normalize);
   if (!query.ok()) return query.status();
   std::string id_key = IdKey(query->national_id());
   if (id_key.empty()) id_key = IdKey(query->old_id());

@@ -83,7 +83,7 @@ LinkMetrics EvaluateLink(const std::vector<ResultRow>& rows, const LinkTruth& tr
 
 Pair MakePair(const std::string& a, const std::string& b) { return a < b ? Pair(a, b) : Pair(b, a); }
 
-PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pair>& truth_pairs) {
+PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pair>& truth_pairs, double threshold) {
   // Union-find over MATCH edges.
   std::map<std::string, std::string> parent;
   std::function<std::string(const std::string&)> find = [&](const std::string& x) -> std::string {
@@ -97,10 +97,17 @@ PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pai
     parent[x] = root;
     return root;
   };
-  for (const ResultRow& r : rows) {
-    if (r.decision != "MATCH" || r.best_record_id.empty() || r.best_record_id == r.record_id) continue;
-    std::string a = find(r.record_id), b = find(r.best_record_id);
+  auto link = [&](const std::string& x, const std::string& y) {
+    std::string a = find(x), b = find(y);
     if (a != b) parent[a] = b;
+  };
+  for (const ResultRow& r : rows) {
+    if (!r.best_record_id.empty() && r.best_record_id != r.record_id && r.probability >= threshold) {
+      link(r.record_id, r.best_record_id);
+    }
+    if (!r.second_record_id.empty() && r.second_record_id != r.record_id && r.second_probability >= threshold) {
+      link(r.record_id, r.second_record_id);
+    }
   }
   std::map<std::string, std::vector<std::string>> clusters;
   for (const auto& [x, p] : parent) clusters[find(x)].push_back(x);

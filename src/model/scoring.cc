@@ -536,6 +536,7 @@ std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec, const 
   for (int ri = 0; ri < spec.blocking_rules_size(); ++ri) {
     const v1::BlockingRule& rule = spec.blocking_rules(ri);
     std::vector<std::string> partial = {""};
+    int attribute_part = 0;
     for (int pi = 0; pi < rule.parts_size(); ++pi) {
       std::vector<std::string> values;
       switch (rule.parts(pi)) {
@@ -585,7 +586,10 @@ std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec, const 
           if (!r.address().province_code_2025().empty()) values.push_back(r.address().province_code_2025());
           break;
         case v1::KEY_ATTRIBUTE: {
-          std::string_view v = Attribute(r, rule.attribute());
+          const std::string& attribute = rule.attributes_size() > attribute_part ? rule.attributes(attribute_part)
+                                                                                  : rule.attribute();
+          ++attribute_part;
+          std::string_view v = Attribute(r, attribute);
           if (rule.attribute_prefix() > 0) v = v.substr(0, static_cast<size_t>(rule.attribute_prefix()));
           if (!v.empty()) values.emplace_back(v);
           break;

@@ -75,12 +75,13 @@ grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContex
 }
 
 engine::MatchOptions MatchOptionsFrom(int32_t top_k, bool include_records, bool omit_explanation,
-                                      const std::string& exclude_record_id) {
+                                      const std::string& exclude_record_id, bool lenient_dates) {
   engine::MatchOptions mo;
   mo.top_k = top_k == 0 ? 5 : top_k;
   mo.include_records = include_records;
   mo.explain = !omit_explanation;
   mo.exclude_record_id = exclude_record_id;
+  mo.lenient_dates = lenient_dates;
   return mo;
 }
 
@@ -93,7 +94,8 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext*
     if (!st.ok()) return st;
     auto result = ctx_->engine->Match(request->record(), request->dataset(),
                                       MatchOptionsFrom(request->top_k(), request->include_records(),
-                                                       request->omit_explanation(), request->exclude_record_id()));
+                                                       request->omit_explanation(), request->exclude_record_id(),
+                                                       request->lenient_dates()));
     if (!result.ok()) return result.status();
     *response->mutable_result() = *std::move(result);
     return absl::OkStatus();
@@ -126,6 +128,7 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServer
     engine::UpsertOptions uo;
     uo.allow_partial = request->allow_partial();
     uo.default_unit_version = request->default_unit_version();
+    uo.lenient_dates = request->lenient_dates();
     std::vector<v1::PersonRecord> records(request->records().begin(), request->records().end());
     auto results = ctx_->engine->Upsert(request->dataset(), std::move(records), uo);
     if (!results.ok()) return results.status();
@@ -273,7 +276,7 @@ class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamR
     absl::Status st = CheckDataset(req.dataset());
     if (st.ok() && DeadlinePassed(call_)) st = absl::DeadlineExceededError("stream deadline passed");
     if (st.ok() && req.verify_claimed_id() && !req.record().national_id().empty()) {
-      auto v = ctx_->engine->Verify(req.record(), req.dataset());
+      auto v = ctx_->engine->Verify(req.record(), req.dataset(), req.lenient_dates());
       if (v.ok()) {
         *resp.mutable_verification() = *std::move(v);
       } else {
@@ -282,7 +285,8 @@ class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamR
     }
     if (st.ok()) {
       auto r = ctx_->engine->Match(req.record(), req.dataset(),
-                                   MatchOptionsFrom(req.top_k(), false, req.omit_explanation(), req.exclude_record_id()));
+                                   MatchOptionsFrom(req.top_k(), false, req.omit_explanation(), req.exclude_record_id(),
+                                                    req.lenient_dates()));
       if (r.ok()) {
         *resp.mutable_result() = *std::move(r);
       } else {

@@ -65,13 +65,32 @@ TEST(Dates, GarbageIsAnErrorNamingTheValue) {
   }
 }
 
+TEST(Dates, LenientKeepsWhatCanBeRead) {
+  auto a = ParsePartialDate("19450493", /*lenient=*/true);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->year(), 1945);
+  EXPECT_EQ(a->month(), 4);
+  EXPECT_EQ(a->day(), 0);
+  EXPECT_TRUE(a->partly_read());
+  auto b = ParsePartialDate("31/13/1950", true);
+  EXPECT_EQ(b->year(), 1950);
+  EXPECT_EQ(b->month(), 0);
+  auto c = ParsePartialDate("abc", true);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->year(), 0);
+  EXPECT_FALSE(ParsePartialDate("19450493").ok());  // Strict by default.
+  auto d = ParsePartialDate("05/03/1948", true);     // Good dates are not touched.
+  EXPECT_FALSE(d->partly_read());
+  EXPECT_EQ(d->day(), 5);
+}
+
 TEST(Dates, FuzzNeverCrashes) {
   std::mt19937 rng(7);
   const std::string alphabet = "0123456789/-. a";
   for (int i = 0; i < 5000; ++i) {
     std::string s;
     for (int j = 0, n = static_cast<int>(rng() % 14); j < n; ++j) s += alphabet[rng() % alphabet.size()];
-    auto d = ParsePartialDate(s);
+    auto d = ParsePartialDate(s, i % 2 == 0);
     if (d.ok() && d->year() != 0) {
       EXPECT_GE(d->year(), 1880);
       EXPECT_LE(d->month(), 12);

@@ -5,16 +5,28 @@
 namespace linkage::eval {
 namespace {
 
+ResultRow Row(std::string id, std::string decision, double p, std::string best, std::string second = "",
+              double second_p = 0) {
+  ResultRow r;
+  r.record_id = std::move(id);
+  r.decision = std::move(decision);
+  r.probability = p;
+  r.best_record_id = std::move(best);
+  r.second_record_id = std::move(second);
+  r.second_probability = second_p;
+  return r;
+}
+
 TEST(EvaluateLink, CountsAndRates) {
   LinkTruth truth;
   truth.truth = {{"a", "R1"}, {"b", "R2"}, {"c", ""}, {"d", "R4"}, {"e", "R5"}};
   truth.tags = {{"a", {"year_only"}}, {"d", {"year_only"}}};
   std::vector<ResultRow> rows = {
-      {"a", "MATCH", 0.99, "R1"},     // right
-      {"b", "MATCH", 0.95, "R9"},     // wrong person
-      {"c", "MATCH", 0.97, "R3"},     // absent person matched: wrong
-      {"d", "REVIEW", 0.6, "R4"},     // right person, reviewed
-      {"e", "NO_MATCH", 0.01, "R7"},  // missed
+      Row("a", "MATCH", 0.99, "R1"),     // right
+      Row("b", "MATCH", 0.95, "R9"),     // wrong person
+      Row("c", "MATCH", 0.97, "R3"),     // absent person matched: wrong
+      Row("d", "REVIEW", 0.6, "R4"),     // right person, reviewed
+      Row("e", "NO_MATCH", 0.01, "R7"),  // missed
   };
   LinkMetrics m = EvaluateLink(rows, truth);
   EXPECT_EQ(m.rows, 5);
@@ -37,12 +49,12 @@ TEST(EvaluateLink, PerfectCalibrationHasZeroEce) {
   for (int i = 0; i < 100; ++i) {
     std::string id = "q" + std::to_string(i);
     truth.truth[id] = "R" + std::to_string(i);
-    rows.push_back({id, "MATCH", 0.95, i < 95 ? truth.truth[id] : "X"});
+    rows.push_back(Row(id, "MATCH", 0.95, i < 95 ? truth.truth[id] : "X"));
   }
   for (int i = 100; i < 200; ++i) {
     std::string id = "q" + std::to_string(i);
     truth.truth[id] = "R" + std::to_string(i);
-    rows.push_back({id, "NO_MATCH", 0.05, i < 105 ? truth.truth[id] : "X"});
+    rows.push_back(Row(id, "NO_MATCH", 0.05, i < 105 ? truth.truth[id] : "X"));
   }
   LinkMetrics m = EvaluateLink(rows, truth);
   EXPECT_NEAR(m.ece, 0.0, 1e-12);
@@ -53,9 +65,9 @@ TEST(EvaluateLink, PerfectCalibrationHasZeroEce) {
 
 TEST(EvaluatePairs, ClustersByConnectedComponents) {
   std::set<Pair> truth = {MakePair("a", "b"), MakePair("a", "c"), MakePair("b", "c"), MakePair("x", "y")};
-  std::vector<ResultRow> rows = {{"a", "MATCH", 0.99, "b"}, {"c", "MATCH", 0.99, "b"}, {"x", "REVIEW", 0.7, "y"},
-                                 {"p", "MATCH", 0.99, "q"}};
-  PairMetrics m = EvaluatePairs(rows, truth);
+  std::vector<ResultRow> rows = {Row("a", "REVIEW", 0.995, "b", "", 0), Row("c", "MATCH", 0.99, "b", "x", 0.2),
+                                 Row("x", "REVIEW", 0.7, "y", "", 0), Row("p", "MATCH", 0.99, "q", "", 0)};
+  PairMetrics m = EvaluatePairs(rows, truth, 0.99);
   EXPECT_EQ(m.clusters, 2);          // {a,b,c} and {p,q}
   EXPECT_EQ(m.predicted_pairs, 4);   // ab ac bc pq
   EXPECT_EQ(m.correct_pairs, 3);
@@ -64,7 +76,7 @@ TEST(EvaluatePairs, ClustersByConnectedComponents) {
 }
 
 TEST(Reliability, SvgIsWellFormedEnough) {
-  LinkMetrics m = EvaluateLink({{"a", "MATCH", 0.9, "R1"}}, LinkTruth{{{"a", "R1"}}, {}});
+  LinkMetrics m = EvaluateLink({Row("a", "MATCH", 0.9, "R1")}, LinkTruth{{{"a", "R1"}}, {}});
   std::string svg = ReliabilitySvg(m.bins, "t");
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
