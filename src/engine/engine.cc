@@ -71,9 +71,14 @@ absl::StatusOr<std::string> Engine::InstallModel(const v1::Model& model) {
   absl::MutexLock install(&install_mu_);  // One installation at a time; queries go on.
   std::shared_ptr<const model::CompiledModel> current = this->model();
   const v1::LinkageSpec& old_spec = current->proto().spec();
+  // Only what shapes index keys matters; a query-time block cap does not.
+  auto key_shape = [](v1::BlockingRule rule) {
+    rule.clear_max_block_size();
+    return rule.SerializeAsString();
+  };
   bool same_rules = old_spec.blocking_rules_size() == model.spec().blocking_rules_size();
   for (int i = 0; same_rules && i < old_spec.blocking_rules_size(); ++i) {
-    same_rules = old_spec.blocking_rules(i).SerializeAsString() == model.spec().blocking_rules(i).SerializeAsString();
+    same_rules = key_shape(old_spec.blocking_rules(i)) == key_shape(model.spec().blocking_rules(i));
   }
   if (!same_rules && !store_->Stats().datasets.empty()) {
     return absl::FailedPreconditionError(
@@ -207,7 +212,11 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   std::vector<std::string> ids;
   for (const model::BlockingKey& k : model::ComputeBlockingKeys(spec, query)) {
     ids.clear();
-    auto complete = store_->ScanBlock(dataset, spec.blocking_rules(k.rule).name(), k.key, options_.max_block_size, &ids);
+    const v1::BlockingRule& rule = spec.blocking_rules(k.rule);
+    const size_t cap = rule.max_block_size() > 0 ? std::min<size_t>(static_cast<size_t>(rule.max_block_size()),
+                                                                     options_.max_block_size)
+                                                 : options_.max_block_size;
+    auto complete = store_->ScanBlock(dataset, rule.name(), k.key, cap, &ids);
     if (!complete.ok()) return complete.status();
     if (!*complete) {
       flags.insert("BLOCK_OVERSIZED");

@@ -122,6 +122,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   auto engine = engine::Engine::Create(eo, s->store_.get(), model);
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);
+  // A database keeps the model its index was built with: store the
+  // default on first start, so a later linkd with another default does not
+  // silently query with other blocking rules.
+  if (!stored->has_value()) {
+    auto installed = s->engine_->InstallModel(model);
+    if (!installed.ok()) return installed.status();
+  }
   if (!c.model_file().empty()) {
     auto from_file = model::LoadModelFile(c.model_file());
     if (!from_file.ok()) return from_file.status();

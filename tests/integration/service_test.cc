@@ -385,7 +385,7 @@ TEST_F(ServiceTest, AdminCalls) {
   ASSERT_EQ(stats.datasets_size(), 1);
   EXPECT_EQ(stats.datasets(0).name(), "register");
   EXPECT_EQ(stats.datasets(0).records(), 6);
-  EXPECT_EQ(stats.model_version(), "vn-default-1");
+  EXPECT_EQ(stats.model_version(), "vn-default-2");
   EXPECT_GT(stats.calls().at("UpsertRecords"), 0);
   v1::GetModelResponse model;
   {
@@ -420,7 +420,7 @@ TEST_F(ServiceTest, SetModelSwapsAtomicallyAndPersists) {
     grpc::Status st = admin_->SetModel(&ctx, req, &resp);
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
-  EXPECT_EQ(resp.previous_version(), "vn-default-1");
+  EXPECT_EQ(resp.previous_version(), "vn-default-2");
   grpc::Status st;
   v1::MatchResponse m = Match(Person("", "Nguyễn Thị Hòa", "12/05/1948"), &st);
   ASSERT_TRUE(st.ok());

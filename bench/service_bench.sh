@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Service benchmarks on a generated register of SIZE people (default 1M):
+# import rate, database size and time, bulk verify rate, Match and Verify
+# latency at fixed request rates (open loop) and the maximum closed-loop
+# rate, and linkd's resident memory while serving. Everything runs on this
+# machine over loopback; the load generator shares the cores with linkd.
+#
+#   bench/service_bench.sh [SIZE] [WORKDIR]
+#
+# Expects a built tree (build/src/linkd, build/src/linkctl, build/bench/linkd_loadgen).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-1000000}
+work=${2:-$(mktemp -d)}
+bin=build/src
+loadgen=build/bench/linkd_loadgen
+mkdir -p "$work"
+rm -rf "$work/data"
+
+echo "== register of $size people (whole country), list of 20,000"
+build/src/linkctl gen --size "$size" --province "" --register "$work/register.csv" \
+  --list "$work/list.csv" --truth "$work/truth.csv" --list-size 20000
+
+"$bin/linkd" --db "$work/data" --listen 127.0.0.1:0 2> "$work/linkd.log" &
+pid=$!
+trap 'kill -9 $pid 2> /dev/null || true' EXIT
+port=""
+for _ in $(seq 1 300); do
+  port=$(grep -o '"port":[0-9]*' "$work/linkd.log" | head -1 | cut -d: -f2 || true)
+  [[ -n $port ]] && break
+  sleep 0.1
+done
+server=127.0.0.1:$port
+"$bin/linkctl" --server "$server" health --wait 30 > /dev/null
+
+rss() { awk '/VmRSS|VmHWM/ {printf "%s %.0f MiB  ", $1, $2/1024}' "/proc/$pid/status"; echo; }
+
+echo "== import"
+"$bin/linkctl" --server "$server" import --dataset register "$work/register.csv"
+echo "database on disk: $(du -sh "$work/data" | cut -f1)"
+echo -n "linkd memory after import: "; rss
+
+echo "== bulk verify of 20,000 list records"
+"$bin/linkctl" --server "$server" verify --against register --input "$work/list.csv" --output "$work/verified.csv"
+"$bin/linkctl" --server "$server" eval --results "$work/verified.csv" --truth "$work/truth.csv" --input "$work/list.csv" --against register | grep -v "^    "
+
+echo "== latency over loopback"
+for rate in 500 1000 2000; do
+  "$loadgen" --server "$server" --input "$work/list.csv" --rpc match --mode open --rate $rate --duration 15 || true
+done
+"$loadgen" --server "$server" --input "$work/list.csv" --rpc verify --mode open --rate 1000 --duration 15 || true
+"$loadgen" --server "$server" --input "$work/list.csv" --rpc match --mode closed --concurrency 16 --duration 15 || true
+echo -n "linkd memory while serving: "; rss
+
+kill -TERM $pid
+wait $pid
+trap - EXIT
+echo "work files: $work"
