@@ -47,6 +47,7 @@ echo "== bulk verify of 20,000 list records"
 echo "== latency over loopback"
 for rate in 500 1000 2000; do
   "$loadgen" --server "$server" --input "$work/list.csv" --rpc match --mode open --rate $rate --duration 15 || true
+  sleep 10  # Let an overloaded server drain before the next run.
 done
 "$loadgen" --server "$server" --input "$work/list.csv" --rpc verify --mode open --rate 1000 --duration 15 || true
 "$loadgen" --server "$server" --input "$work/list.csv" --rpc match --mode closed --concurrency 16 --duration 15 || true

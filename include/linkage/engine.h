@@ -6,7 +6,9 @@
 // can be replaced while queries run; each query uses one model throughout.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,6 +48,28 @@ struct UpsertOptions {
 struct UpsertResult {
   index::WriteOutcome outcome = index::WriteOutcome::kUnchanged;
   absl::Status status;  // Not OK only with allow_partial: the record was rejected.
+};
+
+// What Train() fits the model on.
+struct TrainOptions {
+  std::string dataset;       // The register: u is estimated on its records.
+  std::string link_dataset;  // A list to link to it; empty: deduplicate `dataset`.
+  int64_t u_sample_records = 20000;  // Records sampled for random pairs.
+  int64_t u_pairs = 300000;          // Random pairs compared for u.
+  int64_t max_queries = 5000;        // Records whose blocked pairs train m.
+  int max_iterations = 40;
+  double tolerance = 1e-5;           // Largest change of any m that stops EM.
+  uint64_t seed = 1;
+};
+
+struct TrainReport {
+  int64_t u_pairs = 0;
+  int64_t queries = 0;
+  int64_t m_pairs = 0;
+  int max_iterations_run = 0;
+  bool converged = true;
+  // One line per EM session (a blocking rule and the fields it left free).
+  std::vector<std::string> sessions;
 };
 
 struct MatchOptions {
@@ -97,6 +121,14 @@ class Engine {
   absl::StatusOr<v1::Verification> Verify(const v1::PersonRecord& claim, std::string_view dataset,
                                           bool lenient_dates = false) const;
 
+  // Fits the model's m and u to the data, as Splink does: u from random
+  // pairs of `dataset` records, m by expectation-maximisation on the pairs
+  // blocking produces (one EM session per blocking rule, holding out the
+  // fields that rule fixes, estimates combined across sessions). Reads
+  // only; returns the new model (same spec, version "trained-<time>",
+  // uncalibrated) without installing it. Errors: empty datasets.
+  absl::StatusOr<std::pair<v1::Model, TrainReport>> Train(const TrainOptions& options) const;
+
   std::shared_ptr<const model::CompiledModel> model() const;
   // Replaces the model atomically; queries in flight finish on the old one.
   // Not persisted (see InstallModel).
@@ -116,6 +148,17 @@ class Engine {
 
  private:
   Engine(const EngineOptions& options, index::Store* store, std::shared_ptr<const model::CompiledModel> model);
+
+  // Blocking: candidate ids (capped, best-covered first), the rules that
+  // found each, and the holders of the query's identity numbers.
+  struct Retrieved {
+    std::vector<std::string> ids;
+    std::map<std::string, std::vector<int>> rules;
+    std::vector<std::string> id_holders;
+  };
+  absl::StatusOr<Retrieved> Retrieve(const v1::NormalizedRecord& query, std::string_view dataset,
+                                     const model::CompiledModel& m, const std::string& exclude,
+                                     std::set<std::string>* flags) const;
 
   const EngineOptions options_;
   index::Store* const store_;

@@ -41,8 +41,22 @@ std::string_view LevelKindLabel(v1::LevelKind kind);
 inline constexpr int kNullLevel = -1;
 struct FieldOutcome {
   int level = kNullLevel;
-  double bits = 0.0;
+  double bits = 0.0;     // Including tf_bits.
+  double tf_bits = 0.0;  // Term-frequency adjustment.
 };
+
+// Term-frequency information of one query, per field of the model: log2 of
+// the share of the searched dataset holding the query's value, or NaN for
+// fields without term-frequency adjustment (or without a value).
+struct QueryTermFrequencies {
+  std::vector<double> log2_tf;
+};
+
+// The bounds of a term-frequency adjustment, in bits: a very rare value can
+// add at most kMaxTfBits to an agreement, a very common one take away at
+// most -kMinTfBits.
+inline constexpr double kMaxTfBits = 4.0;
+inline constexpr double kMinTfBits = -6.0;
 
 // Immutable and thread-safe once created. Compare() does not allocate.
 class CompiledModel {
@@ -53,9 +67,16 @@ class CompiledModel {
   size_t num_fields() const;
 
   // Compares every field; `out` must have num_fields() entries. Returns the
-  // sum of the fields' weights in bits (the prior not included).
-  double Compare(const v1::NormalizedRecord& query, const v1::NormalizedRecord& candidate,
-                 FieldOutcome* out) const;
+  // sum of the fields' weights in bits (the prior not included). With `tf`,
+  // an agreement on a field with term_frequency weighs log2(m / tf) instead
+  // of log2(m / u), as in Splink: agreeing on a common name is weaker
+  // evidence than agreeing on a rare one (bounded by kMinTfBits..kMaxTfBits).
+  double Compare(const v1::NormalizedRecord& query, const v1::NormalizedRecord& candidate, FieldOutcome* out,
+                 const QueryTermFrequencies* tf = nullptr) const;
+
+  // The term-frequency counter key of a record's value for field `i`, or ""
+  // if the field has no term-frequency adjustment or the record no value.
+  std::string TermKey(size_t field, const v1::NormalizedRecord& record) const;
 
   // Human-readable per-field contributions for outcomes from Compare().
   void Explain(const v1::NormalizedRecord& query, const v1::NormalizedRecord& candidate,

@@ -112,12 +112,9 @@ index::IndexEntries Engine::EntriesFor(const v1::NormalizedRecord& n) const {
     std::string key = IdKey(*id);
     if (!key.empty()) e.ids.push_back(std::move(key));
   }
-  if (n.name().folded_tokens_size() > 0) {
-    std::string full;
-    for (const std::string& t : n.name().folded_tokens()) absl::StrAppend(&full, full.empty() ? "" : " ", t);
-    e.terms.push_back("n:" + full);
-    e.terms.push_back("g:" + n.name().folded_tokens(n.name().folded_tokens_size() - 1));
-    if (n.name().family_len() > 0) e.terms.push_back("f:" + n.name().folded_tokens(0));
+  for (size_t f = 0; f < m->num_fields(); ++f) {
+    std::string key = m->TermKey(f, n);
+    if (!key.empty()) e.terms.push_back(std::move(key));
   }
   return e;
 }
@@ -193,6 +190,52 @@ absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query, std
   return MatchNormalized(*n, dataset, options);
 }
 
+absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& query, std::string_view dataset,
+                                                   const model::CompiledModel& m, const std::string& exclude,
+                                                   std::set<std::string>* flags) const {
+  const v1::LinkageSpec& spec = m.proto().spec();
+  Retrieved out;
+  std::vector<std::string> ids;
+  for (const model::BlockingKey& k : model::ComputeBlockingKeys(spec, query)) {
+    ids.clear();
+    const v1::BlockingRule& rule = spec.blocking_rules(k.rule);
+    const size_t cap = rule.max_block_size() > 0 ? std::min<size_t>(static_cast<size_t>(rule.max_block_size()),
+                                                                     options_.max_block_size)
+                                                 : options_.max_block_size;
+    auto complete = store_->ScanBlock(dataset, rule.name(), k.key, cap, &ids);
+    if (!complete.ok()) return complete.status();
+    if (!*complete) {
+      // A rule's own cap skips its common keys by design; only the
+      // server-wide cap means a block was too big to use.
+      if (flags && cap == options_.max_block_size) flags->insert("BLOCK_OVERSIZED");
+      continue;
+    }
+    for (std::string& id : ids) {
+      std::vector<int>& rules = out.rules[id];
+      if (rules.empty() || rules.back() != k.rule) rules.push_back(k.rule);
+    }
+  }
+  // The query's identity numbers: who holds them.
+  for (const v1::NormalizedId* id : {&query.national_id(), &query.old_id()}) {
+    std::string key = IdKey(*id);
+    if (key.empty()) continue;
+    absl::Status st = store_->LookupId(dataset, key, options_.max_id_holders, &out.id_holders);
+    if (!st.ok()) return st;
+  }
+  for (const std::string& h : out.id_holders) out.rules.try_emplace(h);
+  if (!exclude.empty()) out.rules.erase(exclude);
+  out.ids.reserve(out.rules.size());
+  for (const auto& [id, rules] : out.rules) out.ids.push_back(id);
+  if (out.ids.size() > options_.max_candidates) {
+    if (flags) flags->insert("CANDIDATES_CAPPED");
+    std::stable_sort(out.ids.begin(), out.ids.end(), [&out](const std::string& a, const std::string& b) {
+      return out.rules[a].size() > out.rules[b].size();
+    });
+    out.ids.resize(options_.max_candidates);
+  }
+  return out;
+}
+
 absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedRecord& query, std::string_view dataset,
                                                         const MatchOptions& options) const {
   if (options.top_k < 1 || options.top_k > 1000) return absl::InvalidArgumentError("top_k must be 1..1000");
@@ -207,59 +250,32 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   result.set_uncalibrated(!mp.calibrated());
   std::set<std::string> flags(query.flags().begin(), query.flags().end());
 
-  // Block.
-  std::map<std::string, std::vector<int>> found;  // record id -> rules that found it
-  std::vector<std::string> ids;
-  for (const model::BlockingKey& k : model::ComputeBlockingKeys(spec, query)) {
-    ids.clear();
-    const v1::BlockingRule& rule = spec.blocking_rules(k.rule);
-    const size_t cap = rule.max_block_size() > 0 ? std::min<size_t>(static_cast<size_t>(rule.max_block_size()),
-                                                                     options_.max_block_size)
-                                                 : options_.max_block_size;
-    auto complete = store_->ScanBlock(dataset, rule.name(), k.key, cap, &ids);
-    if (!complete.ok()) return complete.status();
-    if (!*complete) {
-      flags.insert("BLOCK_OVERSIZED");
-      continue;
-    }
-    for (std::string& id : ids) {
-      std::vector<int>& rules = found[id];
-      if (rules.empty() || rules.back() != k.rule) rules.push_back(k.rule);
-    }
-  }
-  // The query's identity numbers: who holds them.
-  std::vector<std::string> id_holders;
-  for (const v1::NormalizedId* id : {&query.national_id(), &query.old_id()}) {
-    std::string key = IdKey(*id);
-    if (key.empty()) continue;
-    absl::Status st = store_->LookupId(dataset, key, options_.max_id_holders, &id_holders);
-    if (!st.ok()) return st;
-  }
-  for (const std::string& h : id_holders) found.try_emplace(h);
-  if (!options.exclude_record_id.empty()) found.erase(options.exclude_record_id);
-
-  std::vector<std::string> candidate_ids;
-  candidate_ids.reserve(found.size());
-  for (const auto& [id, rules] : found) candidate_ids.push_back(id);
-  if (candidate_ids.size() > options_.max_candidates) {
-    flags.insert("CANDIDATES_CAPPED");
-    std::stable_sort(candidate_ids.begin(), candidate_ids.end(), [&found](const std::string& a, const std::string& b) {
-      return found[a].size() > found[b].size();
-    });
-    candidate_ids.resize(options_.max_candidates);
-  }
+  auto retrieved = Retrieve(query, dataset, *m, options.exclude_record_id, &flags);
+  if (!retrieved.ok()) return retrieved.status();
+  std::vector<std::string>& candidate_ids = retrieved->ids;
+  std::vector<std::string>& id_holders = retrieved->id_holders;
+  std::map<std::string, std::vector<int>>& found = retrieved->rules;
 
   // Compare and score.
   auto stored = store_->MultiGet(dataset, candidate_ids);
   if (!stored.ok()) return stored.status();
   const double prior_bits = m->PriorBits(population);
+  // Term frequencies of the query's values in the searched dataset.
+  model::QueryTermFrequencies tf;
+  tf.log2_tf.assign(m->num_fields(), std::nan(""));
+  for (size_t f = 0; f < m->num_fields(); ++f) {
+    std::string key = m->TermKey(f, query);
+    if (key.empty()) continue;
+    int64_t count = std::max<int64_t>(store_->TermCount(dataset, key), 1);
+    tf.log2_tf[f] = std::log2(static_cast<double>(count) / static_cast<double>(population));
+  }
   std::vector<Scored> scored;
   scored.reserve(candidate_ids.size());
   for (size_t i = 0; i < candidate_ids.size(); ++i) {
     const std::optional<v1::StoredRecord>& s = (*stored)[i];
     if (!s.has_value()) continue;  // Deleted since the block was read.
     Scored sc{&*s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()), found[candidate_ids[i]]};
-    sc.weight = prior_bits + m->Compare(query, s->normalized(), sc.outcomes.data());
+    sc.weight = prior_bits + m->Compare(query, s->normalized(), sc.outcomes.data(), &tf);
     scored.push_back(std::move(sc));
   }
   result.set_candidates_scored(static_cast<int32_t>(scored.size()));

@@ -21,11 +21,15 @@ struct CompiledModel::Field {
   std::string name;
   v1::FieldSource source;
   std::string attribute;
+  bool term_frequency = false;
   struct Level {
     v1::LevelKind kind;
     double threshold;
     std::string label;
     double bits;
+    double log2_m = 0;
+    double log2_u = 0;
+    bool value_agrees = false;  // The level means "same value": TF applies.
   };
   std::vector<Level> levels;
 };
@@ -464,20 +468,23 @@ absl::StatusOr<std::shared_ptr<const CompiledModel>> CompiledModel::Create(const
   std::shared_ptr<CompiledModel> c(new CompiledModel(model));
   for (int i = 0; i < model.spec().fields_size(); ++i) {
     const v1::FieldSpec& fs = model.spec().fields(i);
-    Field f{fs.name(), fs.source(), fs.attribute(), {}};
+    Field f{fs.name(), fs.source(), fs.attribute(), fs.term_frequency(), {}};
     for (int j = 0; j < fs.levels_size(); ++j) {
       const v1::LevelSpec& ls = fs.levels(j);
       const v1::LevelParams& lp = model.fields(i).levels(j);
       std::string label = ls.label().empty() ? std::string(LevelKindLabel(ls.kind())) : ls.label();
-      f.levels.push_back({ls.kind(), ls.threshold(), label, std::log2(lp.m() / lp.u())});
+      bool agrees = ls.kind() == v1::LEVEL_NAME_EXACT || ls.kind() == v1::LEVEL_NAME_FOLDED_EXACT ||
+                    ls.kind() == v1::LEVEL_EXACT;
+      f.levels.push_back({ls.kind(), ls.threshold(), label, std::log2(lp.m() / lp.u()), std::log2(lp.m()),
+                          std::log2(lp.u()), agrees});
     }
     c->fields_.push_back(std::move(f));
   }
   return std::shared_ptr<const CompiledModel>(std::move(c));
 }
 
-double CompiledModel::Compare(const v1::NormalizedRecord& q, const v1::NormalizedRecord& c,
-                              FieldOutcome* out) const {
+double CompiledModel::Compare(const v1::NormalizedRecord& q, const v1::NormalizedRecord& c, FieldOutcome* out,
+                              const QueryTermFrequencies* tf) const {
   double total = 0;
   for (size_t i = 0; i < fields_.size(); ++i) {
     const Field& f = fields_[i];
@@ -485,15 +492,43 @@ double CompiledModel::Compare(const v1::NormalizedRecord& q, const v1::Normalize
     o = FieldOutcome{};
     if (IsNull(f, q, c)) continue;
     for (size_t j = 0; j < f.levels.size(); ++j) {
-      if (LevelHolds(f, f.levels[j], q, c)) {
+      const Field::Level& level = f.levels[j];
+      if (LevelHolds(f, level, q, c)) {
         o.level = static_cast<int>(j);
-        o.bits = f.levels[j].bits;
+        o.bits = level.bits;
+        if (tf != nullptr && f.term_frequency && level.value_agrees && i < tf->log2_tf.size() &&
+            !std::isnan(tf->log2_tf[i])) {
+          // log2(m / tf) - log2(m / u) = log2(u) - log2(tf).
+          o.tf_bits = std::clamp(level.log2_u - tf->log2_tf[i], kMinTfBits, kMaxTfBits);
+          o.bits += o.tf_bits;
+        }
         break;
       }
     }
     total += o.bits;
   }
   return total;
+}
+
+std::string CompiledModel::TermKey(size_t field, const v1::NormalizedRecord& r) const {
+  if (field >= fields_.size() || !fields_[field].term_frequency) return "";
+  const Field& f = fields_[field];
+  std::string value;
+  switch (f.source) {
+    case v1::FIELD_SOURCE_FULL_NAME:
+      value = absl::StrJoin(r.name().folded_tokens(), " ");
+      break;
+    case v1::FIELD_SOURCE_ATTRIBUTE:
+      value = std::string(Attribute(r, f.attribute));
+      break;
+    case v1::FIELD_SOURCE_ETHNICITY:
+      value = r.ethnicity();
+      break;
+    default:
+      break;
+  }
+  if (value.empty()) return "";
+  return absl::StrCat("t:", f.name, ":", value);
 }
 
 void CompiledModel::Explain(const v1::NormalizedRecord& q, const v1::NormalizedRecord& c,
@@ -505,6 +540,7 @@ void CompiledModel::Explain(const v1::NormalizedRecord& q, const v1::NormalizedR
     fc->set_field(f.name);
     fc->set_level(outcomes[i].level == kNullLevel ? "null" : f.levels[static_cast<size_t>(outcomes[i].level)].label);
     fc->set_weight_bits(outcomes[i].bits);
+    fc->set_tf_adjustment_bits(outcomes[i].tf_bits);
     fc->set_query_value(DisplayValue(f, q));
     fc->set_candidate_value(DisplayValue(f, c));
   }

@@ -3,6 +3,7 @@
 // and the blocks look like a real register's.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -151,6 +152,56 @@ TEST_F(MatcherTest, ExplanationSumsToTheWeight) {
   double prior = engine_->model()->PriorBits(store_->RecordCount("register"));
   EXPECT_NEAR(sum + prior, c.match_weight(), 1e-9);
   EXPECT_TRUE(r->uncalibrated());
+}
+
+// Agreeing on a name many people share is weaker evidence than agreeing on
+// a rare one (term-frequency adjustment).
+TEST_F(MatcherTest, CommonNameAgreementWeighsLessThanRareName) {
+  std::vector<v1::PersonRecord> common;
+  for (int i = 0; i < 20; ++i) {
+    v1::PersonRecord r;
+    r.set_record_id("TF" + std::to_string(i));
+    r.set_full_name("Nguyễn Văn Hùng");
+    r.set_birth_date(std::to_string(1930 + i));
+    r.set_commune_code(i % 2 ? "01840" : "05443");
+    r.set_unit_version(v1::UNIT_VERSION_2025);
+    common.push_back(r);
+  }
+  v1::PersonRecord rare;
+  rare.set_record_id("TFRARE");
+  rare.set_full_name("Lục Văn Toại");
+  rare.set_birth_date("1950");
+  common.push_back(rare);
+  ASSERT_TRUE(engine_->Upsert("register", common).ok());
+
+  auto name_contribution = [&](const std::string& name, const std::string& year, const std::string& want) {
+    v1::PersonRecord q;
+    q.set_full_name(name);
+    q.set_birth_date(year);
+    auto r = engine_->Match(q, "register", {});
+    EXPECT_TRUE(r.ok());
+    for (const auto& c : r->candidates()) {
+      if (c.record_id() != want) continue;
+      for (const auto& fc : c.contributions()) {
+        if (fc.field() == "full_name") return std::make_pair(fc.weight_bits(), fc.tf_adjustment_bits());
+      }
+    }
+    ADD_FAILURE() << "no candidate " << want;
+    return std::make_pair(0.0, 0.0);
+  };
+  auto [common_bits, common_tf] = name_contribution("Nguyễn Văn Hùng", "1949", "TF19");
+  auto [rare_bits, rare_tf] = name_contribution("Lục Văn Toại", "1950", "TFRARE");
+  // The adjustments differ by log2 of the ratio of holders (22 with the
+  // fixture's two namesakes, against 1), both within the bounds.
+  const int64_t holders = store_->TermCount("register", "t:full_name:nguyen van hung");
+  EXPECT_EQ(holders, 22);
+  EXPECT_EQ(store_->TermCount("register", "t:full_name:luc van toai"), 1);
+  EXPECT_LT(common_tf, 0.0);
+  EXPECT_NEAR(rare_tf - common_tf, std::log2(static_cast<double>(holders)), 1e-9);
+  EXPECT_NEAR(rare_bits - common_bits, std::log2(static_cast<double>(holders)), 1e-9);
+  EXPECT_LE(rare_tf, model::kMaxTfBits);
+  EXPECT_GE(common_tf, model::kMinTfBits);
+  for (const auto& r : common) ASSERT_TRUE(engine_->Delete("register", r.record_id()).ok());
 }
 
 TEST_F(MatcherTest, UnknownDatasetIsNotFound) {

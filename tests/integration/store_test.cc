@@ -55,7 +55,7 @@ TEST_F(StoreTest, UpsertGetAndCounts) {
   EXPECT_EQ((*r1)->record().full_name(), "Nguyễn Thị Hòa");
   EXPECT_EQ((*r1)->normalized().birth_date().year(), 1948);
   EXPECT_EQ(Block("fgy", "nguyen|hoa|1948"), std::vector<std::string>{"R1"});
-  EXPECT_EQ(store_->TermCount("reg", "f:nguyen"), 1);
+  EXPECT_EQ(store_->TermCount("reg", "t:full_name:nguyen thi hoa"), 1);
   ExpectConsistent();
 }
 
@@ -76,8 +76,8 @@ TEST_F(StoreTest, UpsertTwiceLeavesNoStaleEntry) {
   std::vector<std::string> holders;
   ASSERT_TRUE(store_->LookupId("reg", "c:006148012345", 10, &holders).ok());
   EXPECT_TRUE(holders.empty());
-  EXPECT_EQ(store_->TermCount("reg", "f:nguyen"), 0);
-  EXPECT_EQ(store_->TermCount("reg", "f:tran"), 1);
+  EXPECT_EQ(store_->TermCount("reg", "t:full_name:nguyen thi hoa"), 0);
+  EXPECT_EQ(store_->TermCount("reg", "t:full_name:tran van binh"), 1);
   EXPECT_EQ(store_->RecordCount("reg"), 1);
   ExpectConsistent();
 }
@@ -113,7 +113,7 @@ TEST_F(StoreTest, DeleteRemovesEveryEntry) {
   EXPECT_TRUE(Block("fgy", "nguyen|hoa|1948").empty());
   EXPECT_TRUE(Block("phc", "hoa nguien thi|01840").empty());
   EXPECT_EQ(store_->RecordCount("reg"), 1);
-  EXPECT_EQ(store_->TermCount("reg", "n:nguyen thi hoa"), 0);
+  EXPECT_EQ(store_->TermCount("reg", "t:full_name:nguyen thi hoa"), 0);
   ExpectConsistent();
 }
 
