@@ -83,6 +83,10 @@ class CompiledModel {
                const FieldOutcome* outcomes,
                google::protobuf::RepeatedPtrField<v1::FieldContribution>* out) const;
 
+  // The probability stated for a weight: 1 / (1 + 2^-bits), passed through
+  // the model's calibration map when it has one.
+  double Probability(double bits) const;
+
   // Index of the field with this source, or -1.
   int FieldIndex(v1::FieldSource source) const;
   // The level kind of a field's level index (LEVEL_KIND_UNSPECIFIED for null).
@@ -111,5 +115,13 @@ std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec,
 
 // Probability from log2 odds.
 double ProbabilityFromBits(double bits);
+
+// Piecewise-linear interpolation through a calibration's points (flat
+// beyond the ends); `p` itself when the calibration has no points.
+double ApplyCalibration(const v1::Calibration& calibration, double p);
+
+// Fits a calibration by isotonic regression (pool adjacent violators) of
+// `correct` on `raw` probabilities, kept to at most `max_points` points.
+v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> raw_and_correct, size_t max_points = 200);
 
 }  // namespace linkage::model

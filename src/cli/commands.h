@@ -81,4 +81,23 @@ struct EvalOptions {
 };
 int RunEval(const GlobalOptions& global, const EvalOptions& options);
 
+struct TrainCommandOptions {
+  std::string dataset = "register";
+  std::string link;         // list dataset; empty: deduplicate
+  int64_t queries = 5000;
+  int64_t u_pairs = 300000;
+  uint64_t seed = 1;
+  bool dry_run = false;
+  std::string output;       // write the trained model as JSON
+};
+int RunTrain(const GlobalOptions& global, const TrainCommandOptions& options);
+
+struct CalibrateOptions {
+  std::string results;  // verify output with the model to calibrate
+  std::string truth;    // generator truth or clerical labels (record_id,truth_record_id)
+  double max_false_match = 0;  // > 0: choose the MATCH threshold from it
+  bool dry_run = false;
+};
+int RunCalibrate(const GlobalOptions& global, const CalibrateOptions& options);
+
 }  // namespace linkage::cli

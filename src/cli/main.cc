@@ -116,6 +116,24 @@ int main(int argc, char** argv) {
   cmd_eval->add_option("--threshold", eval.threshold, "dedup: probability that makes a candidate a duplicate")
       ->capture_default_str();
 
+  TrainCommandOptions train;
+  auto* cmd_train = app.add_subcommand("train", "Fit m and u to the data (EM on blocked pairs) and install the model");
+  cmd_train->add_option("--dataset", train.dataset, "Register dataset")->capture_default_str();
+  cmd_train->add_option("--link", train.link, "List dataset to link to it (default: deduplicate the register)");
+  cmd_train->add_option("--queries", train.queries, "Records whose blocked pairs train m")->capture_default_str();
+  cmd_train->add_option("--u-pairs", train.u_pairs, "Random pairs for u")->capture_default_str();
+  cmd_train->add_option("--seed", train.seed, "Sampling seed")->capture_default_str();
+  cmd_train->add_flag("--dry-run", train.dry_run, "Show the trained model without installing it");
+  cmd_train->add_option("--output", train.output, "Also write the trained model (JSON)");
+
+  CalibrateOptions calibrate;
+  auto* cmd_calibrate = app.add_subcommand("calibrate", "Fit probabilities to observed match rates on labelled rows");
+  cmd_calibrate->add_option("--results", calibrate.results, "verify output made with the model in force")->required();
+  cmd_calibrate->add_option("--truth", calibrate.truth, "Labels: record_id,truth_record_id")->required();
+  cmd_calibrate->add_option("--max-false-match", calibrate.max_false_match,
+                            "Choose the MATCH threshold so wrong matches per record stay below this, e.g. 1e-4");
+  cmd_calibrate->add_flag("--dry-run", calibrate.dry_run, "Report without installing");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -135,5 +153,7 @@ int main(int argc, char** argv) {
   if (*cmd_health) return RunHealth(global, health_wait);
   if (*cmd_gen) return RunGen(gen);
   if (*cmd_eval) return RunEval(global, eval);
+  if (*cmd_train) return RunTrain(global, train);
+  if (*cmd_calibrate) return RunCalibrate(global, calibrate);
   return kUsage;
 }

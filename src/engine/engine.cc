@@ -291,7 +291,7 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   if (!scored.empty()) {
     const Scored& best = scored[0];
     if (scored.size() > 1) margin = best.weight - scored[1].weight;
-    band = BandFor(model::ProbabilityFromBits(best.weight), policy);
+    band = BandFor(m->Probability(best.weight), policy);
     if (band == v1::BAND_MATCH && margin < policy.min_margin_bits()) {
       band = v1::BAND_REVIEW;
       flags.insert("AMBIGUOUS");
@@ -317,7 +317,7 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
     c->set_record_id(sc.record->record().record_id());
     c->set_dataset(std::string(dataset));
     c->set_match_weight(sc.weight);
-    c->set_probability(model::ProbabilityFromBits(sc.weight));
+    c->set_probability(m->Probability(sc.weight));
     // Only the best candidate can be a match; the others are at most REVIEW.
     v1::Band own = BandFor(c->probability(), policy);
     c->set_band(i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own);

@@ -69,6 +69,9 @@ std::vector<bool> FixedFields(const v1::BlockingRule& rule, const v1::LinkageSpe
 
 // A compared pair: the level of each field (-1 null) and the rules that
 // found it (bit i = rule i).
+// Floor of any fitted m (about -10 bits against u near 1).
+constexpr double kMinM = 1e-3;
+
 struct ComparedPair {
   std::vector<int8_t> levels;
   uint64_t rules = 0;
@@ -85,18 +88,27 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   std::mt19937_64 rng(o.seed);
   TrainReport report;
 
-  // u: random pairs of register records.
+  // u: random pairs, one record from each side of the linkage (a list
+  // record and a register record), so that the list's own quirks (year-only
+  // dates, old addresses) occur in them as they do among non-matches.
   auto sample = Sample(store_, o.dataset, o.u_sample_records, rng);
   if (!sample.ok()) return sample.status();
   if (sample->size() < 2) return absl::NotFoundError(absl::StrCat("dataset \"", o.dataset, "\" has too few records"));
+  absl::StatusOr<std::vector<v1::StoredRecord>> left = *sample;
+  if (!o.link_dataset.empty()) {
+    left = Sample(store_, o.link_dataset, o.u_sample_records, rng);
+    if (!left.ok()) return left.status();
+    if (left->empty()) return absl::NotFoundError(absl::StrCat("dataset \"", o.link_dataset, "\" has no records"));
+  }
   std::vector<std::vector<double>> u_count(nf);
   for (size_t f = 0; f < nf; ++f) u_count[f].assign(static_cast<size_t>(spec.fields(static_cast<int>(f)).levels_size()), 0);
   std::vector<model::FieldOutcome> out(nf);
+  std::uniform_int_distribution<size_t> pick_left(0, left->size() - 1);
   std::uniform_int_distribution<size_t> pick(0, sample->size() - 1);
   for (int64_t k = 0; k < o.u_pairs; ++k) {
-    size_t a = pick(rng), b = pick(rng);
-    if (a == b) continue;
-    m->Compare((*sample)[a].normalized(), (*sample)[b].normalized(), out.data());
+    size_t a = pick_left(rng), b = pick(rng);
+    if (o.link_dataset.empty() && a == b) continue;
+    m->Compare((*left)[a].normalized(), (*sample)[b].normalized(), out.data());
     for (size_t f = 0; f < nf; ++f) {
       if (out[f].level != model::kNullLevel) ++u_count[f][static_cast<size_t>(out[f].level)];
     }
@@ -178,7 +190,9 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
         }
         if (total <= 0) continue;
         for (size_t l = 0; l < c.size(); ++l) {
-          double next = std::max((c[l] + 1e-3) / (total + 1e-3 * static_cast<double>(c.size())), 1e-6);
+          // No level is impossible for a true match in real data, even if
+          // the sample never shows it: m is kept at or above kMinM.
+          double next = std::max((c[l] + 1e-3) / (total + 1e-3 * static_cast<double>(c.size())), kMinM);
           change = std::max(change, std::abs(next - mm[f][l]));
           mm[f][l] = next;
         }
@@ -210,7 +224,7 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
     for (int l = 0; l < params->levels_size(); ++l) {
       v1::LevelParams* lp = params->mutable_levels(l);
       lp->set_u(u[f][static_cast<size_t>(l)]);
-      if (weight_sum[f] > 0) lp->set_m(std::clamp(m_sum[f][static_cast<size_t>(l)] / weight_sum[f], 1e-6, 1.0));
+      if (weight_sum[f] > 0) lp->set_m(std::clamp(m_sum[f][static_cast<size_t>(l)] / weight_sum[f], kMinM, 1.0));
     }
   }
   return std::make_pair(std::move(trained), std::move(report));

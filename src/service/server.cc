@@ -46,6 +46,8 @@ class ServerImpl final : public Server {
     auto grace = std::chrono::milliseconds(static_cast<int64_t>(config_.shutdown_grace_seconds() * 1000));
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_->Wait();
+    // A training thread finishes its call before the engine goes away.
+    while (ctx_.background.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     pool_->Stop();
     absl::Status flushed = store_->Flush();
     if (!flushed.ok()) Log("error", "flush_failed", {Str("message", SV(flushed.message()))});

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <deque>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "linkage/normalize.h"
@@ -387,6 +388,66 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CheckIndex(grpc::CallbackServerConte
     for (const auto& p : report->problems) response->add_problems(p);
     return absl::OkStatus();
   });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerContext* call,
+                                                       const v1::TrainModelRequest* request,
+                                                       v1::TrainModelResponse* response) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  ctx_->Count("TrainModel");
+  if (ctx_->shutting_down.load()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
+    return reactor;
+  }
+  if (ctx_->training.exchange(true)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::ABORTED, "a training is already running"));
+    return reactor;
+  }
+  // Training takes seconds to minutes: it gets its own thread so the
+  // scoring workers keep answering queries.
+  ++ctx_->background;
+  std::thread([this, reactor, request, response] {
+    absl::Status st = CheckDataset(request->dataset());
+    if (st.ok() && !request->link_dataset().empty()) st = CheckDataset(request->link_dataset());
+    if (st.ok()) {
+      engine::TrainOptions o;
+      o.dataset = request->dataset();
+      o.link_dataset = request->link_dataset();
+      if (request->max_queries() > 0) o.max_queries = request->max_queries();
+      if (request->u_pairs() > 0) o.u_pairs = request->u_pairs();
+      if (request->seed() > 0) o.seed = request->seed();
+      const absl::Time start = absl::Now();
+      auto trained = ctx_->engine->Train(o);
+      if (!trained.ok()) {
+        st = trained.status();
+      } else {
+        const engine::TrainReport& r = trained->second;
+        *response->mutable_model() = trained->first;
+        response->set_u_pairs(r.u_pairs);
+        response->set_m_pairs(r.m_pairs);
+        response->set_queries(r.queries);
+        response->set_iterations(r.max_iterations_run);
+        response->set_converged(r.converged);
+        for (const auto& line : r.sessions) response->add_sessions(line);
+        if (!request->dry_run()) {
+          auto previous = ctx_->engine->InstallModel(trained->first);
+          if (previous.ok()) {
+            response->set_installed(true);
+            response->set_previous_version(*previous);
+          } else {
+            st = previous.status();
+          }
+        }
+        Log("info", "model_trained", {Str("version", trained->first.version()), Int("m_pairs", r.m_pairs),
+                                      Num("seconds", absl::ToDoubleSeconds(absl::Now() - start)),
+                                      Str("installed", response->installed() ? "yes" : "no")});
+      }
+    }
+    ctx_->training.store(false);
+    reactor->Finish(ToGrpc(st));
+    --ctx_->background;
+  }).detach();
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::SetModel(grpc::CallbackServerContext* call,

@@ -22,6 +22,8 @@ grpc::Status ToGrpc(const absl::Status& status);
 // What the services share: the core, the pool, limits and counters.
 struct ServiceContext {
   engine::Engine* engine = nullptr;
+  std::atomic<bool> training{false};  // A TrainModel call is running.
+  std::atomic<int> background{0};     // Threads outside the pool still running.
   WorkerPool* pool = nullptr;
   v1::ServerConfig config;  // With defaults filled in.
   absl::Time started = absl::Now();
@@ -68,6 +70,8 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                        v1::CheckIndexResponse* response) override;
   grpc::ServerUnaryReactor* SetModel(grpc::CallbackServerContext* call, const v1::SetModelRequest* request,
                                      v1::SetModelResponse* response) override;
+  grpc::ServerUnaryReactor* TrainModel(grpc::CallbackServerContext* call, const v1::TrainModelRequest* request,
+                                       v1::TrainModelResponse* response) override;
 
  private:
   ServiceContext* ctx_;

@@ -452,6 +452,51 @@ TEST_F(ServiceTest, SetModelSwapsAtomicallyAndPersists) {
   EXPECT_EQ(after.model().version(), "test-2");
 }
 
+TEST_F(ServiceTest, TrainModelDryRunAndInstall) {
+  std::vector<v1::PersonRecord> people;
+  for (int i = 0; i < 300; ++i) {
+    people.push_back(Person("P" + std::to_string(i), i % 2 ? "Nguyễn Văn An" : "Trần Thị Bình",
+                            std::to_string(1940 + i % 30), "", i % 3 ? "Phường Đức Xuân, Thái Nguyên" : ""));
+  }
+  for (size_t i = 0; i < people.size(); i += 100) {
+    ASSERT_TRUE(Upsert(std::vector<v1::PersonRecord>(people.begin() + static_cast<long>(i),
+                                                     people.begin() + static_cast<long>(i + 100)))
+                    .ok());
+  }
+  v1::TrainModelRequest req;
+  req.set_dataset("register");
+  req.set_dry_run(true);
+  req.set_u_pairs(5000);
+  v1::TrainModelResponse resp;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = admin_->TrainModel(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_FALSE(resp.installed());
+  EXPECT_EQ(resp.model().version().rfind("trained-", 0), 0u);
+  EXPECT_GT(resp.u_pairs(), 0);
+  v1::GetStatsResponse stats;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin_->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok());
+  }
+  EXPECT_EQ(stats.model_version(), "vn-default-2");
+  req.set_dry_run(false);
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin_->TrainModel(&ctx, req, &resp).ok());
+  }
+  EXPECT_TRUE(resp.installed());
+  EXPECT_EQ(resp.previous_version(), "vn-default-2");
+  // Unknown dataset: an error, and the next training is not blocked by it.
+  req.set_dataset("nope");
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(admin_->TrainModel(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+}
+
 TEST_F(ServiceTest, ExcludeRecordIdAndLargeTopK) {
   LoadRegister();
   v1::MatchRequest req;

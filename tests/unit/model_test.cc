@@ -146,6 +146,35 @@ TEST_F(LevelsTest, WeightsAreLog2MOverU) {
   EXPECT_NEAR(total, expected, 1e-9);
 }
 
+TEST(Calibration, IsotonicFitIsMonotone) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::vector<std::pair<double, bool>> rows;
+  // Overconfident scores: the true chance is p^3.
+  for (int i = 0; i < 20000; ++i) {
+    double p = unit(rng);
+    rows.emplace_back(p, unit(rng) < p * p * p);
+  }
+  v1::Calibration c = FitIsotonic(rows, 50);
+  ASSERT_GT(c.raw_size(), 2);
+  EXPECT_LE(c.raw_size(), 50);
+  for (int i = 1; i < c.raw_size(); ++i) {
+    EXPECT_GT(c.raw(i), c.raw(i - 1));
+    EXPECT_GE(c.calibrated(i), c.calibrated(i - 1));
+  }
+  double previous = -1;
+  for (double p = 0; p <= 1.0; p += 0.001) {
+    double q = ApplyCalibration(c, p);
+    EXPECT_GE(q, previous);
+    EXPECT_GE(q, 0.0);
+    EXPECT_LE(q, 1.0);
+    previous = q;
+  }
+  // It learned the distortion: 0.5 raw is about 0.125 true.
+  EXPECT_NEAR(ApplyCalibration(c, 0.5), 0.125, 0.04);
+  EXPECT_NEAR(ApplyCalibration(c, 0.9), 0.729, 0.05);
+}
+
 TEST(Blocking, KeysPerRule) {
   v1::PersonRecord r;
   r.set_record_id("x");
