@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <functional>
 #include <memory>
 #include <set>
 #include <optional>
@@ -70,6 +71,13 @@ struct TrainReport {
   bool converged = true;
   // One line per EM session (a blocking rule and the fields it left free).
   std::vector<std::string> sessions;
+};
+
+struct ReindexReport {
+  int64_t records = 0;
+  uint32_t generation = 0;  // Now current.
+  std::string previous_version, version;
+  bool resumed = false;
 };
 
 struct MatchOptions {
@@ -140,6 +148,16 @@ class Engine {
   // atomically. Returns the previous model's version.
   absl::StatusOr<std::string> InstallModel(const v1::Model& model);
 
+  // Rebuilds the blocking index for `model` (or for the model in force when
+  // null) as a new generation beside the current one, while queries keep
+  // using the current one and upserts write both; then switches model and
+  // generation atomically and drops the old generation once no query uses
+  // it. Resumes an interrupted reindex from where it stopped (then `model`
+  // must be null or the same). `progress(done, total)` is called between
+  // steps. Blocks the caller until done.
+  absl::StatusOr<ReindexReport> Reindex(const v1::Model* model,
+                                        const std::function<void(int64_t, int64_t)>& progress = {});
+
   // The model stored with the data by InstallModel, if any.
   static absl::StatusOr<std::optional<v1::Model>> LoadStoredModel(index::Store* store);
 
@@ -149,6 +167,15 @@ class Engine {
  private:
   Engine(const EngineOptions& options, index::Store* store, std::shared_ptr<const model::CompiledModel> model);
 
+  // What queries use, swapped as one unit: rules and the index generation
+  // built with them.
+  struct Serving {
+    std::shared_ptr<const model::CompiledModel> model;
+    uint32_t generation = 1;
+  };
+  std::shared_ptr<const Serving> serving() const;
+  static index::IndexEntries Entries(const model::CompiledModel& m, const v1::NormalizedRecord& n);
+
   // Blocking: candidate ids (capped, best-covered first), the rules that
   // found each, and the holders of the query's identity numbers.
   struct Retrieved {
@@ -157,14 +184,19 @@ class Engine {
     std::vector<std::string> id_holders;
   };
   absl::StatusOr<Retrieved> Retrieve(const v1::NormalizedRecord& query, std::string_view dataset,
-                                     const model::CompiledModel& m, const std::string& exclude,
+                                     const model::CompiledModel& m, uint32_t generation, const std::string& exclude,
                                      std::set<std::string>* flags) const;
 
   const EngineOptions options_;
   index::Store* const store_;
-  absl::Mutex install_mu_;
+  absl::Mutex install_mu_;  // One model installation or reindex at a time.
+  // Upserts hold it shared; starting and finishing a reindex exclusively,
+  // so no write straddles a change of rules or generation.
+  mutable absl::Mutex upsert_mu_;
   mutable absl::Mutex model_mu_;
-  std::shared_ptr<const model::CompiledModel> model_ ABSL_GUARDED_BY(model_mu_);
+  std::shared_ptr<const Serving> serving_ ABSL_GUARDED_BY(model_mu_);
+  // The rules of the generation being built, while a reindex runs.
+  std::shared_ptr<const model::CompiledModel> next_model_ ABSL_GUARDED_BY(model_mu_);
 };
 
 }  // namespace linkage::engine

@@ -47,6 +47,18 @@ struct RecordWrite {
   v1::PersonRecord record;
   v1::NormalizedRecord normalized;
   IndexEntries entries;
+  // While a reindex runs: the record's blocks under the new rules, written
+  // into the next generation too (has_next says they were computed).
+  std::vector<IndexEntries::Block> next_blocks;
+  bool has_next = false;
+};
+
+// An index generation being built beside the current one.
+struct ReindexState {
+  uint32_t target_generation = 0;
+  std::string cursor;   // Records key after which the pass continues.
+  std::string model;    // Serialized v1::Model the new generation is for.
+  int64_t done = 0;     // Records indexed so far.
 };
 
 // What an upsert did to one record.
@@ -112,7 +124,7 @@ class Store {
   // `max_entries` + 1 entries. Returns false (and appends nothing) if the
   // block holds more than `max_entries`: an oversized block is no use for
   // finding candidates and costly to read.
-  virtual absl::StatusOr<bool> ScanBlock(std::string_view dataset, std::string_view rule,
+  virtual absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset, std::string_view rule,
                                          std::string_view key, size_t max_entries,
                                          std::vector<std::string>* ids) const = 0;
 
@@ -134,6 +146,25 @@ class Store {
   // Verifies that every index entry points to a stored record that lists it,
   // and every stored record's entries exist.
   virtual absl::StatusOr<CheckReport> Check() const = 0;
+
+  // Index generations. Block keys carry the generation they belong to;
+  // queries read the current one.
+  virtual uint32_t generation() const = 0;
+  virtual absl::StatusOr<std::optional<ReindexState>> GetReindexState() const = 0;
+  // Begins building generation generation()+1 for `model` (serialized).
+  // Errors: a reindex is already in progress (FailedPrecondition).
+  virtual absl::Status StartReindex(const std::string& model) = 0;
+  // Indexes up to `max` records after the cursor into the next generation,
+  // under the same lock as upserts, and saves the cursor in the same batch.
+  // `blocks_of` gives a record's blocks under the new rules. Returns false
+  // once every record is done.
+  using BlocksOf = std::function<std::vector<IndexEntries::Block>(const v1::StoredRecord&)>;
+  virtual absl::StatusOr<bool> ReindexStep(size_t max, const BlocksOf& blocks_of) = 0;
+  // Makes the next generation current and stores `model_key` -> model in
+  // the same batch. The old generation stays until DropGeneration.
+  virtual absl::Status FinishReindex(std::string_view model_key) = 0;
+  // Deletes every block entry of a generation (one range deletion).
+  virtual absl::Status DropGeneration(uint32_t generation) = 0;
 
   // Small values in the meta column family (models, schema version).
   virtual absl::Status PutMeta(std::string_view key, std::string_view value) = 0;

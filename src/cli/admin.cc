@@ -1,6 +1,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <atomic>
 #include <thread>
 
 #include "absl/strings/str_format.h"
@@ -135,6 +136,45 @@ int RunModelImport(const GlobalOptions& global, const std::string& file) {
   grpc::Status st = stub->SetModel(&ctx, req, &resp);
   if (!st.ok()) return FailRpc("SetModel", st);
   std::printf("model %s installed (was %s)\n", model->version().c_str(), resp.previous_version().c_str());
+  return kOk;
+}
+
+int RunReindex(const GlobalOptions& global, const std::string& model_file) {
+  v1::ReindexRequest req;
+  if (!model_file.empty()) {
+    auto model = model::LoadModelFile(model_file);
+    if (!model.ok()) return Fail(std::string(model.status().message()));
+    *req.mutable_model() = *model;
+  }
+  auto channel = Connect(global);
+  auto stub = v1::AdminService::NewStub(channel);
+  v1::ReindexResponse resp;
+  grpc::Status status;
+  std::atomic<bool> done{false};
+  std::thread call([&] {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, 24 * 3600);
+    status = stub->Reindex(&ctx, req, &resp);
+    done = true;
+  });
+  Progress progress("reindexed");
+  while (!done.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, 5);
+    v1::GetStatsResponse stats;
+    if (stub->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok() && stats.reindex_in_progress()) {
+      progress.Update(stats.reindex_done(), stats.reindex_total() > 0 ? static_cast<double>(stats.reindex_done()) /
+                                                                            static_cast<double>(stats.reindex_total())
+                                                                      : -1);
+    }
+  }
+  call.join();
+  progress.Finish();
+  if (!status.ok()) return FailRpc("Reindex", status);
+  std::printf("%s %s records into index generation %u; model %s (was %s)\n",
+              resp.resumed() ? "resumed and finished:" : "reindexed", FormatCount(resp.records()).c_str(),
+              resp.generation(), resp.version().c_str(), resp.previous_version().c_str());
   return kOk;
 }
 

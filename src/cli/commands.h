@@ -100,4 +100,8 @@ struct CalibrateOptions {
 };
 int RunCalibrate(const GlobalOptions& global, const CalibrateOptions& options);
 
+// Rebuilds the index for a model file's rules (or the model in force, or
+// resumes an interrupted reindex), showing progress.
+int RunReindex(const GlobalOptions& global, const std::string& model_file);
+
 }  // namespace linkage::cli

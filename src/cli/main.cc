@@ -134,6 +134,11 @@ int main(int argc, char** argv) {
                             "Choose the MATCH threshold so wrong matches per record stay below this, e.g. 1e-4");
   cmd_calibrate->add_flag("--dry-run", calibrate.dry_run, "Report without installing");
 
+  std::string reindex_model;
+  auto* cmd_reindex = app.add_subcommand(
+      "reindex", "Rebuild the index for a model's blocking rules while serving (resumes an interrupted one)");
+  cmd_reindex->add_option("--model", reindex_model, "Model file (.json or text); default: the model in force");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -154,6 +159,7 @@ int main(int argc, char** argv) {
   if (*cmd_gen) return RunGen(gen);
   if (*cmd_eval) return RunEval(global, eval);
   if (*cmd_train) return RunTrain(global, train);
+  if (*cmd_reindex) return RunReindex(global, reindex_model);
   if (*cmd_calibrate) return RunCalibrate(global, calibrate);
   return kUsage;
 }

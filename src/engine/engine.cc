@@ -38,26 +38,47 @@ struct Scored {
 }  // namespace
 
 Engine::Engine(const EngineOptions& options, index::Store* store, std::shared_ptr<const model::CompiledModel> model)
-    : options_(options), store_(store), model_(std::move(model)) {}
+    : options_(options), store_(store) {
+  auto serving = std::make_shared<Serving>();
+  serving->model = std::move(model);
+  serving->generation = store->generation();
+  serving_ = std::move(serving);
+}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options, index::Store* store,
                                                        const v1::Model& model) {
   if (store == nullptr) return absl::InvalidArgumentError("engine needs a store");
   auto compiled = model::CompiledModel::Create(model);
   if (!compiled.ok()) return compiled.status();
-  return std::unique_ptr<Engine>(new Engine(options, store, *std::move(compiled)));
+  std::unique_ptr<Engine> engine(new Engine(options, store, *std::move(compiled)));
+  // An interrupted reindex: upserts must keep writing its generation.
+  auto state = store->GetReindexState();
+  if (!state.ok()) return state.status();
+  if (state->has_value()) {
+    v1::Model next;
+    if (!next.ParseFromString((*state)->model)) return absl::DataLossError("the reindex model is unreadable");
+    auto next_compiled = model::CompiledModel::Create(next);
+    if (!next_compiled.ok()) return next_compiled.status();
+    absl::MutexLock lock(&engine->model_mu_);
+    engine->next_model_ = *std::move(next_compiled);
+  }
+  return engine;
 }
 
-std::shared_ptr<const model::CompiledModel> Engine::model() const {
+std::shared_ptr<const Engine::Serving> Engine::serving() const {
   absl::MutexLock lock(&model_mu_);
-  return model_;
+  return serving_;
 }
+
+std::shared_ptr<const model::CompiledModel> Engine::model() const { return serving()->model; }
 
 absl::Status Engine::SetModel(const v1::Model& model) {
   auto compiled = model::CompiledModel::Create(model);
   if (!compiled.ok()) return compiled.status();
   absl::MutexLock lock(&model_mu_);
-  model_ = *std::move(compiled);
+  auto next = std::make_shared<Serving>(*serving_);
+  next->model = *std::move(compiled);
+  serving_ = std::move(next);
   return absl::OkStatus();
 }
 
@@ -85,10 +106,15 @@ absl::StatusOr<std::string> Engine::InstallModel(const v1::Model& model) {
         "the new model changes the blocking rules, and the index holds records built with the old ones; "
         "install it on an empty database or reindex");
   }
+  auto state = store_->GetReindexState();
+  if (!state.ok()) return state.status();
+  if (state->has_value()) return absl::FailedPreconditionError("a reindex is in progress; install the model after it");
   absl::Status st = store_->PutMeta(kModelKey, model.SerializeAsString());
   if (!st.ok()) return st;
   absl::MutexLock lock(&model_mu_);
-  model_ = *std::move(compiled);
+  auto next = std::make_shared<Serving>(*serving_);
+  next->model = *std::move(compiled);
+  serving_ = std::move(next);
   return current->proto().version();
 }
 
@@ -101,10 +127,11 @@ absl::StatusOr<std::optional<v1::Model>> Engine::LoadStoredModel(index::Store* s
   return std::optional<v1::Model>(std::move(m));
 }
 
-index::IndexEntries Engine::EntriesFor(const v1::NormalizedRecord& n) const {
-  std::shared_ptr<const model::CompiledModel> m = model();
+index::IndexEntries Engine::EntriesFor(const v1::NormalizedRecord& n) const { return Entries(*model(), n); }
+
+index::IndexEntries Engine::Entries(const model::CompiledModel& m, const v1::NormalizedRecord& n) {
   index::IndexEntries e;
-  const v1::LinkageSpec& spec = m->proto().spec();
+  const v1::LinkageSpec& spec = m.proto().spec();
   for (model::BlockingKey& k : model::ComputeBlockingKeys(spec, n)) {
     e.blocks.push_back({spec.blocking_rules(k.rule).name(), std::move(k.key)});
   }
@@ -112,8 +139,8 @@ index::IndexEntries Engine::EntriesFor(const v1::NormalizedRecord& n) const {
     std::string key = IdKey(*id);
     if (!key.empty()) e.ids.push_back(std::move(key));
   }
-  for (size_t f = 0; f < m->num_fields(); ++f) {
-    std::string key = m->TermKey(f, n);
+  for (size_t f = 0; f < m.num_fields(); ++f) {
+    std::string key = m.TermKey(f, n);
     if (!key.empty()) e.terms.push_back(std::move(key));
   }
   return e;
@@ -139,6 +166,13 @@ absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view datase
     normalize.default_unit_version = options.default_unit_version;
   }
   normalize.lenient_dates = normalize.lenient_dates || options.lenient_dates;
+  absl::ReaderMutexLock upserting(&upsert_mu_);
+  std::shared_ptr<const model::CompiledModel> current, next;
+  {
+    absl::MutexLock lock(&model_mu_);
+    current = serving_->model;
+    next = next_model_;
+  }
   std::vector<UpsertResult> results(records.size());
   std::vector<index::RecordWrite> writes;
   std::vector<size_t> written;  // Index in `records` of each write.
@@ -152,7 +186,11 @@ absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view datase
       continue;
     }
     index::RecordWrite w;
-    w.entries = EntriesFor(*n);
+    w.entries = Entries(*current, *n);
+    if (next != nullptr) {
+      w.next_blocks = Entries(*next, *n).blocks;
+      w.has_next = true;
+    }
     w.normalized = *std::move(n);
     w.record = std::move(r);
     writes.push_back(std::move(w));
@@ -191,8 +229,8 @@ absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query, std
 }
 
 absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& query, std::string_view dataset,
-                                                   const model::CompiledModel& m, const std::string& exclude,
-                                                   std::set<std::string>* flags) const {
+                                                   const model::CompiledModel& m, uint32_t generation,
+                                                   const std::string& exclude, std::set<std::string>* flags) const {
   const v1::LinkageSpec& spec = m.proto().spec();
   Retrieved out;
   std::vector<std::string> ids;
@@ -202,7 +240,7 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
     const size_t cap = rule.max_block_size() > 0 ? std::min<size_t>(static_cast<size_t>(rule.max_block_size()),
                                                                      options_.max_block_size)
                                                  : options_.max_block_size;
-    auto complete = store_->ScanBlock(dataset, rule.name(), k.key, cap, &ids);
+    auto complete = store_->ScanBlock(generation, dataset, rule.name(), k.key, cap, &ids);
     if (!complete.ok()) return complete.status();
     if (!*complete) {
       // A rule's own cap skips its common keys by design; only the
@@ -241,7 +279,9 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   if (options.top_k < 1 || options.top_k > 1000) return absl::InvalidArgumentError("top_k must be 1..1000");
   const int64_t population = store_->RecordCount(dataset);
   if (population <= 0) return absl::NotFoundError(absl::StrCat("dataset \"", AV(dataset), "\" has no records"));
-  std::shared_ptr<const model::CompiledModel> m = model();
+  // One model and the generation built with it for the whole query.
+  std::shared_ptr<const Serving> serving_now = serving();
+  const std::shared_ptr<const model::CompiledModel>& m = serving_now->model;
   const v1::Model& mp = m->proto();
   const v1::LinkageSpec& spec = mp.spec();
 
@@ -250,7 +290,7 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   result.set_uncalibrated(!mp.calibrated());
   std::set<std::string> flags(query.flags().begin(), query.flags().end());
 
-  auto retrieved = Retrieve(query, dataset, *m, options.exclude_record_id, &flags);
+  auto retrieved = Retrieve(query, dataset, *m, serving_now->generation, options.exclude_record_id, &flags);
   if (!retrieved.ok()) return retrieved.status();
   std::vector<std::string>& candidate_ids = retrieved->ids;
   std::vector<std::string>& id_holders = retrieved->id_holders;

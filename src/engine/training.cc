@@ -80,7 +80,8 @@ struct ComparedPair {
 }  // namespace
 
 absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptions& o) const {
-  std::shared_ptr<const model::CompiledModel> m = model();
+  std::shared_ptr<const Serving> serving_now = serving();
+  const std::shared_ptr<const model::CompiledModel>& m = serving_now->model;
   const v1::Model& current = m->proto();
   const v1::LinkageSpec& spec = current.spec();
   const size_t nf = m->num_fields();
@@ -128,7 +129,8 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   if (queries->empty()) return absl::NotFoundError("no records to train m on");
   std::vector<ComparedPair> pairs;
   for (const v1::StoredRecord& q : *queries) {
-    auto retrieved = Retrieve(q.normalized(), o.dataset, *m, dedupe ? q.record().record_id() : "", nullptr);
+    auto retrieved = Retrieve(q.normalized(), o.dataset, *m, serving_now->generation,
+                              dedupe ? q.record().record_id() : "", nullptr);
     if (!retrieved.ok()) return retrieved.status();
     auto stored = store_->MultiGet(o.dataset, retrieved->ids);
     if (!stored.ok()) return stored.status();

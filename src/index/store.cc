@@ -9,10 +9,12 @@
 #include <rocksdb/write_batch.h>
 
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "absl/base/thread_annotations.h"
@@ -49,7 +51,8 @@ constexpr char kSep = '\0';
 constexpr std::string_view kCountPrefix{"\0records\0", 9};
 constexpr std::string_view kSchemaKey = "schema_version";
 constexpr std::string_view kSchemaVersion = "1";
-constexpr uint32_t kIndexGeneration = 1;  // Bumped by reindex (later).
+constexpr std::string_view kGenerationKey = "index_generation";
+constexpr std::string_view kReindexKey = "reindex";
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -92,15 +95,22 @@ std::string RecordKey(std::string_view dataset, std::string_view record_id) {
   return absl::StrCat(AV(dataset), AV(std::string_view(&kSep, 1)), AV(record_id));
 }
 
-std::string GenerationPrefix() {
+std::string GenerationPrefix(uint32_t generation) {
   std::string g(4, '\0');
-  for (int i = 0; i < 4; ++i) g[static_cast<size_t>(i)] = static_cast<char>((kIndexGeneration >> (8 * (3 - i))) & 0xff);
+  for (int i = 0; i < 4; ++i) g[static_cast<size_t>(i)] = static_cast<char>((generation >> (8 * (3 - i))) & 0xff);
   return g;
 }
 
-std::string BlockPrefix(std::string_view dataset, std::string_view rule, std::string_view key) {
+uint32_t GenerationOf(std::string_view block_key) {
+  if (block_key.size() < 4) return 0;
+  uint32_t g = 0;
+  for (int i = 0; i < 4; ++i) g = (g << 8) | static_cast<unsigned char>(block_key[static_cast<size_t>(i)]);
+  return g;
+}
+
+std::string BlockPrefix(uint32_t generation, std::string_view dataset, std::string_view rule, std::string_view key) {
   std::string sep(1, kSep);
-  return absl::StrCat(GenerationPrefix(), AV(dataset), sep, AV(rule), sep, AV(key), sep);
+  return absl::StrCat(GenerationPrefix(generation), AV(dataset), sep, AV(rule), sep, AV(key), sep);
 }
 
 std::string IdPrefix(std::string_view dataset, std::string_view id) {
@@ -129,6 +139,36 @@ std::string_view TrailingId(std::string_view key) {
 
 bool ContainsNul(std::string_view s) { return s.find(kSep) != std::string_view::npos; }
 
+// The reindex state in meta: target generation, records done, then the
+// cursor and the model, each with an 8-byte length.
+std::string SerializeReindex(const ReindexState& s) {
+  return absl::StrCat(EncodeInt64(s.target_generation), EncodeInt64(s.done), EncodeInt64(static_cast<int64_t>(s.cursor.size())),
+                      s.cursor, EncodeInt64(static_cast<int64_t>(s.model.size())), s.model);
+}
+
+bool ParseReindex(std::string_view in, ReindexState* s) {
+  auto take = [&in](size_t n, std::string_view* out) {
+    if (in.size() < n) return false;
+    *out = in.substr(0, n);
+    in.remove_prefix(n);
+    return true;
+  };
+  std::string_view v;
+  if (!take(8, &v)) return false;
+  s->target_generation = static_cast<uint32_t>(DecodeInt64(v));
+  if (!take(8, &v)) return false;
+  s->done = DecodeInt64(v);
+  if (!take(8, &v)) return false;
+  size_t n = static_cast<size_t>(DecodeInt64(v));
+  if (!take(n, &v)) return false;
+  s->cursor = std::string(v);
+  if (!take(8, &v)) return false;
+  n = static_cast<size_t>(DecodeInt64(v));
+  if (!take(n, &v)) return false;
+  s->model = std::string(v);
+  return in.empty();
+}
+
 class RocksStore final : public Store {
  public:
   RocksStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db,
@@ -136,6 +176,30 @@ class RocksStore final : public Store {
       : options_(options), db_(std::move(db)), handles_(std::move(handles)) {
     write_options_.sync = options_.sync_writes;
   }
+
+  // Loads the generation and any reindex in progress (called once by Open).
+  absl::Status LoadGenerations() {
+    auto g = GetMeta(kGenerationKey);
+    if (!g.ok()) return g.status();
+    generation_.store(g->has_value() ? static_cast<uint32_t>(std::stoul(**g)) : 1);
+    auto r = GetMeta(kReindexKey);
+    if (!r.ok()) return r.status();
+    if (r->has_value()) {
+      ReindexState state;
+      if (!ParseReindex(**r, &state)) return absl::DataLossError("the reindex state is unreadable");
+      reindex_ = state;
+    }
+    return absl::OkStatus();
+  }
+
+  uint32_t generation() const override { return generation_.load(); }
+  absl::StatusOr<std::optional<ReindexState>> GetReindexState() const override {
+    absl::MutexLock lock(&write_mu_);
+    return reindex_;
+  }
+  absl::Status StartReindex(const std::string& model) override;
+  absl::StatusOr<bool> ReindexStep(size_t max, const BlocksOf& blocks_of) override;
+  absl::Status FinishReindex(std::string_view model_key) override;
 
   ~RocksStore() override {
     (void)db_->FlushWAL(true);
@@ -150,8 +214,13 @@ class RocksStore final : public Store {
                                                       std::string_view record_id) const override;
   absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> MultiGet(
       std::string_view dataset, const std::vector<std::string>& record_ids) const override;
-  absl::StatusOr<bool> ScanBlock(std::string_view dataset, std::string_view rule, std::string_view key,
-                                 size_t max_entries, std::vector<std::string>* ids) const override;
+  absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset, std::string_view rule,
+                                 std::string_view key, size_t max_entries, std::vector<std::string>* ids) const override;
+  absl::Status DropGeneration(uint32_t generation) override {
+    rocksdb::WriteBatch drop;
+    (void)drop.DeleteRange(H(Cf::kBlocks), GenerationPrefix(generation), GenerationPrefix(generation + 1));
+    return FromRocks(db_->Write(write_options_, &drop), "drop index generation");
+  }
   absl::Status LookupId(std::string_view dataset, std::string_view id_key, size_t max,
                         std::vector<std::string>* ids) const override;
   int64_t TermCount(std::string_view dataset, std::string_view term) const override;
@@ -190,32 +259,58 @@ class RocksStore final : public Store {
   rocksdb::WriteOptions write_options_;
   // Serializes read-modify-write of index entries; reads take no lock.
   mutable absl::Mutex write_mu_;
+  std::atomic<uint32_t> generation_{1};  // Written under write_mu_.
+  std::optional<ReindexState> reindex_ ABSL_GUARDED_BY(write_mu_);
 };
 
 void RocksStore::RemoveEntries(const v1::StoredRecord& old, std::string_view dataset,
                                rocksdb::WriteBatch& batch) const {
   for (const std::string& k : old.block_keys()) (void)batch.Delete(H(Cf::kBlocks), k);
+  for (const std::string& k : old.next_block_keys()) (void)batch.Delete(H(Cf::kBlocks), k);
   for (const std::string& k : old.id_keys()) (void)batch.Delete(H(Cf::kIds), k);
   for (const std::string& t : old.tf_keys()) (void)batch.Merge(H(Cf::kTerms), TermKey(dataset, t), EncodeInt64(-1));
 }
 
 absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view dataset,
                                                              std::vector<RecordWrite> writes) {
-  // Build the new stored forms and validate keys before touching anything.
-  std::vector<v1::StoredRecord> fresh(writes.size());
-  for (size_t i = 0; i < writes.size(); ++i) {
-    RecordWrite& w = writes[i];
+  // Validate before touching anything.
+  for (const RecordWrite& w : writes) {
     if (w.record.record_id().empty() || ContainsNul(w.record.record_id())) {
       return absl::InvalidArgumentError(absl::StrCat("record \"", w.record.record_id(), "\": record_id is empty or has NUL"));
     }
+    for (const auto* blocks : {&w.entries.blocks, &w.next_blocks}) {
+      for (const auto& b : *blocks) {
+        if (ContainsNul(b.rule) || ContainsNul(b.key)) {
+          return absl::InvalidArgumentError(absl::StrCat("record \"", w.record.record_id(), "\": blocking key has NUL"));
+        }
+      }
+    }
+  }
+
+  absl::MutexLock lock(&write_mu_);
+  if (reindex_.has_value()) {
+    for (const RecordWrite& w : writes) {
+      if (!w.has_next) {
+        return absl::InternalError("upsert during a reindex without the next generation's entries");
+      }
+    }
+  }
+  // The stored forms, with the keys of the current (and next) generation.
+  std::vector<v1::StoredRecord> fresh(writes.size());
+  for (size_t i = 0; i < writes.size(); ++i) {
+    RecordWrite& w = writes[i];
     v1::StoredRecord& s = fresh[i];
     std::set<std::string> seen;
     for (const auto& b : w.entries.blocks) {
-      if (ContainsNul(b.rule) || ContainsNul(b.key)) {
-        return absl::InvalidArgumentError(absl::StrCat("record \"", w.record.record_id(), "\": blocking key has NUL"));
-      }
-      std::string k = absl::StrCat(BlockPrefix(dataset, b.rule, b.key), w.record.record_id());
+      std::string k = absl::StrCat(BlockPrefix(generation_, dataset, b.rule, b.key), w.record.record_id());
       if (seen.insert(k).second) s.add_block_keys(std::move(k));
+    }
+    if (reindex_.has_value()) {
+      for (const auto& b : w.next_blocks) {
+        std::string k = absl::StrCat(BlockPrefix(reindex_->target_generation, dataset, b.rule, b.key),
+                                     w.record.record_id());
+        if (seen.insert(k).second) s.add_next_block_keys(std::move(k));
+      }
     }
     for (const auto& id : w.entries.ids) {
       std::string k = absl::StrCat(IdPrefix(dataset, id), w.record.record_id());
@@ -228,7 +323,6 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     *s.mutable_normalized() = std::move(w.normalized);
   }
 
-  absl::MutexLock lock(&write_mu_);
   // Current state of every id in the batch: stored, or written earlier in it.
   std::map<std::string, std::optional<v1::StoredRecord>> current;
   {
@@ -277,6 +371,7 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
       ++delta_records;
     }
     for (const std::string& k : s.block_keys()) (void)batch.Put(H(Cf::kBlocks), k, rocksdb::Slice());
+    for (const std::string& k : s.next_block_keys()) (void)batch.Put(H(Cf::kBlocks), k, rocksdb::Slice());
     for (const std::string& k : s.id_keys()) (void)batch.Put(H(Cf::kIds), k, rocksdb::Slice());
     for (const std::string& t : s.tf_keys()) (void)batch.Merge(H(Cf::kTerms), TermKey(dataset, t), EncodeInt64(1));
     v1::StoredRecord cmp_form = s;  // Compared without the timestamp next time.
@@ -344,9 +439,10 @@ absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> RocksStore::MultiGe
   return out;
 }
 
-absl::StatusOr<bool> RocksStore::ScanBlock(std::string_view dataset, std::string_view rule, std::string_view key,
-                                           size_t max_entries, std::vector<std::string>* ids) const {
-  std::string prefix = BlockPrefix(dataset, rule, key);
+absl::StatusOr<bool> RocksStore::ScanBlock(uint32_t generation, std::string_view dataset, std::string_view rule,
+                                           std::string_view key, size_t max_entries,
+                                           std::vector<std::string>* ids) const {
+  std::string prefix = BlockPrefix(generation, dataset, rule, key);
   std::string upper = UpperBound(prefix);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
@@ -430,12 +526,96 @@ StoreStats RocksStore::Stats() const {
   return stats;
 }
 
+absl::Status RocksStore::StartReindex(const std::string& model) {
+  absl::MutexLock lock(&write_mu_);
+  if (reindex_.has_value()) return absl::FailedPreconditionError("a reindex is already in progress");
+  ReindexState state;
+  state.target_generation = generation_.load() + 1;
+  state.model = model;
+  // Leftovers of an abandoned attempt at this generation would be stale.
+  rocksdb::WriteBatch batch;
+  std::string from = GenerationPrefix(state.target_generation), to = GenerationPrefix(state.target_generation + 1);
+  (void)batch.DeleteRange(H(Cf::kBlocks), from, to);
+  (void)batch.Put(H(Cf::kMeta), kReindexKey, SerializeReindex(state));
+  absl::Status st = FromRocks(db_->Write(write_options_, &batch), "start reindex");
+  if (!st.ok()) return st;
+  reindex_ = state;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> RocksStore::ReindexStep(size_t max, const BlocksOf& blocks_of) {
+  absl::MutexLock lock(&write_mu_);
+  if (!reindex_.has_value()) return absl::FailedPreconditionError("no reindex in progress");
+  ReindexState& state = *reindex_;
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, H(Cf::kRecords)));
+  if (state.cursor.empty()) {
+    it->SeekToFirst();
+  } else {
+    it->Seek(state.cursor);
+    if (it->Valid() && it->key().ToString() == state.cursor) it->Next();
+  }
+  rocksdb::WriteBatch batch;
+  size_t n = 0;
+  std::string last;
+  for (; it->Valid() && n < max; it->Next(), ++n) {
+    v1::StoredRecord r;
+    if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("unreadable record at key ", it->key().ToString(true)));
+    }
+    std::string key = it->key().ToString();
+    std::string dataset = key.substr(0, key.find(kSep));
+    for (const std::string& k : r.next_block_keys()) (void)batch.Delete(H(Cf::kBlocks), k);
+    r.clear_next_block_keys();
+    std::set<std::string> seen;
+    for (const IndexEntries::Block& b : blocks_of(r)) {
+      std::string k = absl::StrCat(BlockPrefix(state.target_generation, dataset, b.rule, b.key), r.record().record_id());
+      if (seen.insert(k).second) {
+        (void)batch.Put(H(Cf::kBlocks), k, rocksdb::Slice());
+        r.add_next_block_keys(std::move(k));
+      }
+    }
+    (void)batch.Put(H(Cf::kRecords), key, r.SerializeAsString());
+    last = std::move(key);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reindex scan");
+  const bool more = it->Valid();
+  ReindexState next = state;
+  if (n > 0) next.cursor = last;
+  next.done += static_cast<int64_t>(n);
+  (void)batch.Put(H(Cf::kMeta), kReindexKey, SerializeReindex(next));
+  absl::Status st = FromRocks(db_->Write(write_options_, &batch), "reindex step");
+  if (!st.ok()) return st;
+  state = next;
+  return more;
+}
+
+absl::Status RocksStore::FinishReindex(std::string_view model_key) {
+  absl::MutexLock lock(&write_mu_);
+  if (!reindex_.has_value()) return absl::FailedPreconditionError("no reindex in progress");
+  rocksdb::WriteBatch batch;
+  (void)batch.Put(H(Cf::kMeta), kGenerationKey, absl::StrCat(reindex_->target_generation));
+  (void)batch.Put(H(Cf::kMeta), model_key, reindex_->model);
+  (void)batch.Delete(H(Cf::kMeta), kReindexKey);
+  absl::Status st = FromRocks(db_->Write(write_options_, &batch), "switch index generation");
+  if (!st.ok()) return st;
+  generation_.store(reindex_->target_generation);
+  reindex_.reset();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CheckReport> RocksStore::Check() const {
   CheckReport report;
   auto problem = [&report](std::string p) {
     if (report.problems.size() < 100) report.problems.push_back(std::move(p));
     ++report.problem_count;
   };
+  uint32_t current, target;
+  {
+    absl::MutexLock lock(&write_mu_);
+    current = generation_.load();
+    target = reindex_.has_value() ? reindex_->target_generation : 0;
+  }
   const rocksdb::Snapshot* snap = db_->GetSnapshot();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
@@ -454,9 +634,15 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
         continue;
       }
       ++counts[key.substr(0, key.find(kSep))];
-      for (const std::string& k : r.block_keys()) {
-        if (!db_->Get(ro, H(Cf::kBlocks), k, &ignored).ok()) {
-          problem(absl::StrCat("record \"", r.record().record_id(), "\" misses a block entry"));
+      // Keys of the current generation (and of the one being built) must
+      // exist; keys of a dropped generation are listed until the next write.
+      for (const auto* list : {&r.block_keys(), &r.next_block_keys()}) {
+        for (const std::string& k : *list) {
+          uint32_t g = GenerationOf(k);
+          if (g != current && g != target) continue;
+          if (!db_->Get(ro, H(Cf::kBlocks), k, &ignored).ok()) {
+            problem(absl::StrCat("record \"", r.record().record_id(), "\" misses a block entry"));
+          }
         }
       }
       for (const std::string& k : r.id_keys()) {
@@ -484,8 +670,14 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
                              AV(id), "\" in dataset \"", AV(dataset), "\""));
         continue;
       }
+      if (cf == Cf::kBlocks && GenerationOf(k) != current && GenerationOf(k) != target) {
+        problem(absl::StrCat("block entry of generation ", GenerationOf(k), " (current ", current, ")"));
+        continue;
+      }
       const auto& listed = cf == Cf::kBlocks ? r.block_keys() : r.id_keys();
-      if (std::find(listed.begin(), listed.end(), std::string(k)) == listed.end()) {
+      const auto& next = r.next_block_keys();
+      if (std::find(listed.begin(), listed.end(), std::string(k)) == listed.end() &&
+          (cf != Cf::kBlocks || std::find(next.begin(), next.end(), std::string(k)) == next.end())) {
         problem(absl::StrCat(kColumnFamilies[static_cast<size_t>(cf)].name, " entry not owned by record \"",
                              AV(id), "\" (stale)"));
       }
@@ -537,6 +729,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options, 
   rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &handles, &raw);
   if (!s.ok()) return FromRocks(s, absl::StrCat("open database ", path));
   auto store = std::make_unique<RocksStore>(options, std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
+  absl::Status loaded = store->LoadGenerations();
+  if (!loaded.ok()) return loaded;
   // The key layout's version: refuse a database written by a newer layout.
   auto schema = store->GetMeta(kSchemaKey);
   if (!schema.ok()) return schema.status();

@@ -362,6 +362,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext
     response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - ctx_->started));
     response->set_server_version(LINKD_VERSION);
     for (const auto& [method, n] : ctx_->Counts()) (*response->mutable_calls())[method] = n;
+    response->set_index_generation(ctx_->engine->store()->generation());
+    auto state = ctx_->engine->store()->GetReindexState();
+    if (state.ok() && state->has_value()) {
+      response->set_reindex_in_progress(true);
+      response->set_reindex_done((*state)->done);
+      response->set_reindex_total(ctx_->reindex_total.load());
+    }
     return absl::OkStatus();
   });
 }
@@ -400,7 +407,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerConte
     return reactor;
   }
   if (ctx_->training.exchange(true)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::ABORTED, "a training is already running"));
+    reactor->Finish(grpc::Status(grpc::StatusCode::ABORTED, "a training or reindex is already running"));
     return reactor;
   }
   // Training takes seconds to minutes: it gets its own thread so the
@@ -443,6 +450,50 @@ grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerConte
                                       Str("installed", response->installed() ? "yes" : "no")});
       }
     }
+    ctx_->training.store(false);
+    reactor->Finish(ToGrpc(st));
+    --ctx_->background;
+  }).detach();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext* call,
+                                                    const v1::ReindexRequest* request,
+                                                    v1::ReindexResponse* response) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  ctx_->Count("Reindex");
+  if (ctx_->shutting_down.load()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
+    return reactor;
+  }
+  if (ctx_->training.exchange(true)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::ABORTED, "a training or reindex is already running"));
+    return reactor;
+  }
+  ++ctx_->background;
+  std::thread([this, reactor, request, response] {
+    const absl::Time start = absl::Now();
+    Log("info", "reindex_start", {Str("model", request->has_model() ? request->model().version() : "in force")});
+    int64_t last_logged = 0;
+    auto result = ctx_->engine->Reindex(request->has_model() ? &request->model() : nullptr,
+                                        [this, &last_logged](int64_t done, int64_t total) {
+                                          ctx_->reindex_total.store(total);
+                                          if (done - last_logged >= 100000) {
+                                            last_logged = done;
+                                            Log("info", "reindex_progress", {Int("done", done), Int("total", total)});
+                                          }
+                                        });
+    absl::Status st = result.status();
+    if (result.ok()) {
+      response->set_records(result->records);
+      response->set_generation(result->generation);
+      response->set_previous_version(result->previous_version);
+      response->set_version(result->version);
+      response->set_resumed(result->resumed);
+      Log("info", "reindex_done", {Int("records", result->records), Int("generation", result->generation),
+                                   Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+    }
+    ctx_->reindex_total.store(0);
     ctx_->training.store(false);
     reactor->Finish(ToGrpc(st));
     --ctx_->background;

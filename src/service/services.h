@@ -22,7 +22,8 @@ grpc::Status ToGrpc(const absl::Status& status);
 // What the services share: the core, the pool, limits and counters.
 struct ServiceContext {
   engine::Engine* engine = nullptr;
-  std::atomic<bool> training{false};  // A TrainModel call is running.
+  std::atomic<bool> training{false};  // A TrainModel or Reindex call is running.
+  std::atomic<int64_t> reindex_total{0};
   std::atomic<int> background{0};     // Threads outside the pool still running.
   WorkerPool* pool = nullptr;
   v1::ServerConfig config;  // With defaults filled in.
@@ -72,6 +73,8 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                      v1::SetModelResponse* response) override;
   grpc::ServerUnaryReactor* TrainModel(grpc::CallbackServerContext* call, const v1::TrainModelRequest* request,
                                        v1::TrainModelResponse* response) override;
+  grpc::ServerUnaryReactor* Reindex(grpc::CallbackServerContext* call, const v1::ReindexRequest* request,
+                                    v1::ReindexResponse* response) override;
 
  private:
   ServiceContext* ctx_;

@@ -34,7 +34,7 @@ class StoreTest : public ::testing::Test {
   }
   std::vector<std::string> Block(const std::string& rule, const std::string& key) {
     std::vector<std::string> ids;
-    auto ok = store_->ScanBlock("reg", rule, key, 100, &ids);
+    auto ok = store_->ScanBlock(store_->generation(), "reg", rule, key, 100, &ids);
     EXPECT_TRUE(ok.ok() && *ok);
     return ids;
   }
@@ -140,11 +140,11 @@ TEST_F(StoreTest, OversizedBlockIsReportedNotRead) {
   for (int i = 0; i < 30; ++i) many.push_back(Person("R" + std::to_string(i), "Nguyễn Văn Hùng", "1950"));
   ASSERT_TRUE(engine_->Upsert("reg", many).ok());
   std::vector<std::string> ids;
-  auto complete = store_->ScanBlock("reg", "fgy", "nguyen|hung|1950", 10, &ids);
+  auto complete = store_->ScanBlock(store_->generation(), "reg", "fgy", "nguyen|hung|1950", 10, &ids);
   ASSERT_TRUE(complete.ok());
   EXPECT_FALSE(*complete);
   EXPECT_TRUE(ids.empty());
-  complete = store_->ScanBlock("reg", "fgy", "nguyen|hung|1950", 30, &ids);
+  complete = store_->ScanBlock(store_->generation(), "reg", "fgy", "nguyen|hung|1950", 30, &ids);
   EXPECT_TRUE(*complete);
   EXPECT_EQ(ids.size(), 30u);
 }

@@ -1,0 +1,92 @@
+// Rebuilding the blocking index for new rules while the service runs.
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "linkage/engine.h"
+
+namespace linkage::engine {
+namespace {
+constexpr std::string_view kModelKey = "model/current";  // As in engine.cc.
+constexpr size_t kStep = 1000;                            // Records per step.
+}  // namespace
+
+absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
+                                              const std::function<void(int64_t, int64_t)>& progress) {
+  absl::MutexLock install(&install_mu_);
+  ReindexReport report;
+  std::shared_ptr<const model::CompiledModel> target;
+  {
+    // Start (or resume) with no upsert in flight, so every write from now
+    // on carries the new generation's entries.
+    absl::WriterMutexLock no_upserts(&upsert_mu_);
+    auto state = store_->GetReindexState();
+    if (!state.ok()) return state.status();
+    if (state->has_value()) {
+      v1::Model in_progress;
+      if (!in_progress.ParseFromString((*state)->model)) return absl::DataLossError("the reindex model is unreadable");
+      if (model != nullptr && model->SerializeAsString() != (*state)->model) {
+        return absl::FailedPreconditionError(absl::StrCat("a reindex for model ", in_progress.version(),
+                                                          " is in progress: resume it first"));
+      }
+      auto compiled = model::CompiledModel::Create(in_progress);
+      if (!compiled.ok()) return compiled.status();
+      target = *std::move(compiled);
+      report.resumed = true;
+    } else {
+      v1::Model wanted = model != nullptr ? *model : this->model()->proto();
+      auto compiled = model::CompiledModel::Create(wanted);
+      if (!compiled.ok()) return compiled.status();
+      target = *std::move(compiled);
+      absl::Status st = store_->StartReindex(wanted.SerializeAsString());
+      if (!st.ok()) return st;
+    }
+    absl::MutexLock lock(&model_mu_);
+    next_model_ = target;
+  }
+
+  // Index every record into the new generation, a step at a time; queries
+  // and upserts go on between steps.
+  int64_t total = 0;
+  for (const auto& d : store_->Stats().datasets) total += d.records;
+  const index::Store::BlocksOf blocks_of = [&target](const v1::StoredRecord& r) {
+    return Entries(*target, r.normalized()).blocks;
+  };
+  for (;;) {
+    auto more = store_->ReindexStep(kStep, blocks_of);
+    if (!more.ok()) return more.status();
+    auto state = store_->GetReindexState();
+    if (state.ok() && state->has_value()) report.records = (*state)->done;
+    if (progress) progress(report.records, total);
+    if (!*more) break;
+  }
+
+  // Switch rules and generation together.
+  std::shared_ptr<const Serving> old;
+  {
+    absl::WriterMutexLock no_upserts(&upsert_mu_);
+    absl::Status st = store_->FinishReindex(kModelKey);
+    if (!st.ok()) return st;
+    absl::MutexLock lock(&model_mu_);
+    old = serving_;
+    auto now = std::make_shared<Serving>();
+    now->model = target;
+    now->generation = store_->generation();
+    serving_ = now;
+    next_model_.reset();
+    report.generation = now->generation;
+  }
+  report.previous_version = old->model->proto().version();
+  report.version = target->proto().version();
+  // Queries that started on the old generation finish on it: drop it once
+  // none holds it (bounded wait; a leftover generation is harmless).
+  const uint32_t old_generation = old->generation;
+  std::weak_ptr<const Serving> watch = old;
+  old.reset();
+  for (int i = 0; i < 600 && !watch.expired(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  absl::Status dropped = store_->DropGeneration(old_generation);
+  if (!dropped.ok()) return dropped;
+  return report;
+}
+
+}  // namespace linkage::engine
