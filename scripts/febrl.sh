@@ -32,6 +32,14 @@ start_linkd "$work/febrl4"
 "$bin/linkctl" --server "$server" verify --against febrl4a --input data/febrl/dataset4b.csv --lenient-dates "${maps[@]}" \
   --output "$work/febrl4.csv"
 "$bin/linkctl" --server "$server" eval --results "$work/febrl4.csv" --truth data/febrl/dataset4_true_pairs.csv
+
+echo "== FEBRL4 after unsupervised training (EM on the blocked pairs; no labels)"
+"$bin/linkctl" --server "$server" import --dataset febrl4b data/febrl/dataset4b.csv --lenient-dates "${maps[@]}" \
+  --errors "$work/4b.errors.csv" > /dev/null
+"$bin/linkctl" --server "$server" train --dataset febrl4a --link febrl4b | head -1
+"$bin/linkctl" --server "$server" verify --against febrl4a --input data/febrl/dataset4b.csv --lenient-dates "${maps[@]}" \
+  --output "$work/febrl4-trained.csv" > /dev/null
+"$bin/linkctl" --server "$server" eval --results "$work/febrl4-trained.csv" --truth data/febrl/dataset4_true_pairs.csv
 kill -TERM $pid; wait $pid
 
 echo "== FEBRL3: dataset3 against itself"

@@ -336,6 +336,15 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
       band = v1::BAND_REVIEW;
       flags.insert("AMBIGUOUS");
     }
+    // Names that disagree entirely never make an automatic match, however
+    // strong the rest: a twin or sibling at the same address with the same
+    // date of birth looks exactly like that.
+    const int name_field = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
+    if (name_field >= 0 && m->LevelKindOf(static_cast<size_t>(name_field), best.outcomes[static_cast<size_t>(name_field)].level) ==
+                               v1::LEVEL_ELSE) {
+      flags.insert("NAME_DIFFERS");
+      if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
+    }
     // The claimed identity number belongs to someone other than the best
     // candidate: never an automatic match.
     const std::string& best_id = best.record->record().record_id();

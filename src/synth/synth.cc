@@ -526,6 +526,9 @@ Person Resembling(const Person& like, bool twin, Rng& rng) {
   for (size_t k = 6; k < 12; ++k) id[k] = static_cast<char>('0' + rng.Uniform(10));
   r.set_national_id(id);
   r.clear_old_id();
+  // A namesake elsewhere has a phone of their own (a twin at the same
+  // address may share the household's).
+  if (!twin && !r.phone().empty()) r.set_phone(absl::StrFormat("09%08d", static_cast<int>(rng.Uniform(100000000))));
   r.set_record_id(absl::StrCat(like.record.record_id(), twin ? "-twin" : "-namesake"));
   return p;
 }

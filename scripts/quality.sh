@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Quality on generated Vietnamese data with known truth, as in docs/QUALITY.md:
+# a register of SIZE people, a training list (list seed 2) and a held-out
+# list (list seed 3) drawn from the same population with independent errors.
+#   1. the default model on the held-out list;
+#   2. `linkctl train` (EM, no labels) on the training list, held-out again;
+#   3. `linkctl calibrate` on the training list's results, held-out again.
+# Expects a built tree.    scripts/quality.sh [SIZE] [PROVINCE] [WORKDIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-100000}
+province=${2:-}
+work=${3:-$(mktemp -d)}
+bin=build/src
+mkdir -p "$work"
+rm -rf "$work/data"
+gen=("$bin/linkctl" gen --size "$size" --province "$province" --list-size 10000)
+"${gen[@]}" --register "$work/register.csv" --list "$work/train.csv" --truth "$work/train-truth.csv" --list-seed 2
+"${gen[@]}" --list "$work/held.csv" --truth "$work/held-truth.csv" --list-seed 3
+
+"$bin/linkd" --db "$work/data" --listen 127.0.0.1:0 2> "$work/linkd.log" &
+pid=$!
+trap 'kill -9 $pid 2> /dev/null || true' EXIT
+port=""
+for _ in $(seq 1 300); do
+  port=$(grep -o '"port":[0-9]*' "$work/linkd.log" | head -1 | cut -d: -f2 || true)
+  [[ -n $port ]] && break
+  sleep 0.1
+done
+ctl=("$bin/linkctl" --server "127.0.0.1:$port")
+"${ctl[@]}" health --wait 30 > /dev/null
+"${ctl[@]}" import --dataset register "$work/register.csv"
+"${ctl[@]}" import --dataset list-train "$work/train.csv" --lenient-dates
+
+evaluate() {  # $1 = label
+  "${ctl[@]}" verify --against register --input "$work/held.csv" --output "$work/held-$1.csv" > /dev/null
+  echo "== $1: held-out list"
+  "${ctl[@]}" eval --results "$work/held-$1.csv" --truth "$work/held-truth.csv" --svg "$work/held-$1.svg" \
+    | grep -v "^    "
+}
+evaluate untrained
+"${ctl[@]}" train --dataset register --link list-train | head -1
+evaluate trained
+"${ctl[@]}" verify --against register --input "$work/train.csv" --output "$work/train-trained.csv" > /dev/null
+"${ctl[@]}" calibrate --results "$work/train-trained.csv" --truth "$work/train-truth.csv"
+evaluate calibrated
+"${ctl[@]}" model show > "$work/model.txt"
+kill -TERM $pid
+wait $pid
+trap - EXIT
+echo "work files: $work"
