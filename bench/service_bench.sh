@@ -42,7 +42,9 @@ echo -n "linkd memory after import: "; rss
 
 echo "== bulk verify of 20,000 list records"
 "$bin/linkctl" --server "$server" verify --against register --input "$work/list.csv" --output "$work/verified.csv"
-"$bin/linkctl" --server "$server" eval --results "$work/verified.csv" --truth "$work/truth.csv" --input "$work/list.csv" --against register | grep -v "^    "
+"$bin/linkctl" --server "$server" eval --results "$work/verified.csv" --truth "$work/truth.csv" --input "$work/list.csv" \
+  --against register > "$work/eval.txt"
+grep -v "^    " "$work/eval.txt"
 
 echo "== latency over loopback"
 for rate in 500 1000 2000; do

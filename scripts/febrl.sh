@@ -14,6 +14,7 @@ maps=(--map record_id=rec_id --map "full_name=given_name surname" --map birth_da
 start_linkd() {  # $1 = data dir; sets $server and $pid
   "$bin/linkd" --db "$1" --listen 127.0.0.1:0 --model data/models/febrl.textproto 2> "$1.log" &
   pid=$!
+  trap 'kill -9 $pid 2> /dev/null || true' EXIT
   local port=""
   for _ in $(seq 1 300); do
     port=$(grep -o '"port":[0-9]*' "$1.log" | head -1 | cut -d: -f2 || true)
@@ -36,7 +37,8 @@ start_linkd "$work/febrl4"
 echo "== FEBRL4 after unsupervised training (EM on the blocked pairs; no labels)"
 "$bin/linkctl" --server "$server" import --dataset febrl4b data/febrl/dataset4b.csv --lenient-dates "${maps[@]}" \
   --errors "$work/4b.errors.csv" > /dev/null
-"$bin/linkctl" --server "$server" train --dataset febrl4a --link febrl4b | head -1
+"$bin/linkctl" --server "$server" train --dataset febrl4a --link febrl4b > "$work/train.txt"
+head -1 "$work/train.txt"
 "$bin/linkctl" --server "$server" verify --against febrl4a --input data/febrl/dataset4b.csv --lenient-dates "${maps[@]}" \
   --output "$work/febrl4-trained.csv" > /dev/null
 "$bin/linkctl" --server "$server" eval --results "$work/febrl4-trained.csv" --truth data/febrl/dataset4_true_pairs.csv
@@ -50,4 +52,5 @@ start_linkd "$work/febrl3"
   "${maps[@]}" --output "$work/febrl3.csv"
 "$bin/linkctl" --server "$server" eval --mode dedup --results "$work/febrl3.csv" --truth data/febrl/dataset3_true_pairs.csv
 kill -TERM $pid; wait $pid
+trap - EXIT
 echo "work files: $work"

@@ -36,10 +36,12 @@ evaluate() {  # $1 = label
   "${ctl[@]}" verify --against register --input "$work/held.csv" --output "$work/held-$1.csv" > /dev/null
   echo "== $1: held-out list"
   "${ctl[@]}" eval --results "$work/held-$1.csv" --truth "$work/held-truth.csv" --svg "$work/held-$1.svg" \
-    | grep -v "^    "
+    > "$work/eval-$1.txt"
+  grep -v "^    " "$work/eval-$1.txt"
 }
 evaluate untrained
-"${ctl[@]}" train --dataset register --link list-train | head -1
+"${ctl[@]}" train --dataset register --link list-train > "$work/train.txt"
+head -1 "$work/train.txt"
 evaluate trained
 "${ctl[@]}" verify --against register --input "$work/train.csv" --output "$work/train-trained.csv" > /dev/null
 "${ctl[@]}" calibrate --results "$work/train-trained.csv" --truth "$work/train-truth.csv"

@@ -69,6 +69,9 @@ struct TrainReport {
   int64_t m_pairs = 0;
   int max_iterations_run = 0;
   bool converged = true;
+  // Estimated share of queries whose person is in the dataset; the model's
+  // prior is this share / dataset size.
+  double match_share = 1;
   // One line per EM session (a blocking rule and the fields it left free).
   std::vector<std::string> sessions;
 };

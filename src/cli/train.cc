@@ -57,6 +57,8 @@ int RunTrain(const GlobalOptions& global, const TrainCommandOptions& o) {
               FormatCount(resp.u_pairs()).c_str(), FormatCount(resp.m_pairs()).c_str(),
               FormatCount(resp.queries()).c_str(), resp.iterations(), resp.converged() ? "converged" : "NOT converged");
   for (const auto& s : resp.sessions()) std::printf("  %s\n", s.c_str());
+  std::printf("estimated share of records whose person is there: %.4f (prior %.3g per pair)\n", resp.match_share(),
+              resp.model().prior());
   PrintParams(before.model(), resp.model());
   if (resp.installed()) {
     std::printf("\ninstalled (was %s); probabilities are uncalibrated until `linkctl calibrate`\n",

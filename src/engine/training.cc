@@ -75,6 +75,7 @@ constexpr double kMinM = 1e-3;
 struct ComparedPair {
   std::vector<int8_t> levels;
   uint64_t rules = 0;
+  size_t query = 0;  // Which training query it came from.
 };
 
 }  // namespace
@@ -140,6 +141,7 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
       m->Compare(q.normalized(), (*stored)[i]->normalized(), out.data());
       for (size_t f = 0; f < nf; ++f) p.levels.push_back(static_cast<int8_t>(out[f].level));
       for (int r : retrieved->rules[retrieved->ids[i]]) p.rules |= uint64_t{1} << r;
+      p.query = static_cast<size_t>(report.queries);
       pairs.push_back(std::move(p));
     }
     ++report.queries;
@@ -218,9 +220,6 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   }
 
   v1::Model trained = current;
-  trained.set_version(absl::StrCat("trained-", absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone())));
-  trained.set_calibrated(false);
-  trained.clear_calibration();
   for (size_t f = 0; f < nf; ++f) {
     v1::FieldParams* params = trained.mutable_fields(static_cast<int>(f));
     for (int l = 0; l < params->levels_size(); ++l) {
@@ -229,6 +228,31 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
       if (weight_sum[f] > 0) lp->set_m(std::clamp(m_sum[f][static_cast<size_t>(l)] / weight_sum[f], kMinM, 1.0));
     }
   }
+  // The prior: the share of queries that have their person in the dataset,
+  // estimated as the mean over training queries of their best pair's
+  // posterior under the fitted model with a prior of 1 / dataset size,
+  // spread over the dataset's records.
+  const int64_t population = std::max<int64_t>(store_->RecordCount(o.dataset), 2);
+  std::vector<double> best(static_cast<size_t>(report.queries), 0);
+  const double prior_logit = std::log(1.0 / static_cast<double>(population - 1));
+  for (const ComparedPair& p : pairs) {
+    double logit = prior_logit;
+    for (size_t f = 0; f < nf; ++f) {
+      int l = p.levels[f];
+      if (l < 0) continue;
+      const v1::LevelParams& lp = trained.fields(static_cast<int>(f)).levels(l);
+      logit += std::log(lp.m() / lp.u());
+    }
+    best[p.query] = std::max(best[p.query], 1 / (1 + std::exp(-std::clamp(logit, -50.0, 50.0))));
+  }
+  double share = 0;
+  for (double b : best) share += b;
+  share = report.queries > 0 ? std::clamp(share / static_cast<double>(report.queries), 0.01, 1.0) : 1.0;
+  report.match_share = share;
+  trained.set_prior(share / static_cast<double>(population));
+  trained.set_version(absl::StrCat("trained-", absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone())));
+  trained.set_calibrated(false);
+  trained.clear_calibration();
   return std::make_pair(std::move(trained), std::move(report));
 }
 

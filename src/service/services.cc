@@ -435,6 +435,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerConte
         response->set_queries(r.queries);
         response->set_iterations(r.max_iterations_run);
         response->set_converged(r.converged);
+        response->set_match_share(r.match_share);
         for (const auto& line : r.sessions) response->add_sessions(line);
         if (!request->dry_run()) {
           auto previous = ctx_->engine->InstallModel(trained->first);

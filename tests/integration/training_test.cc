@@ -106,6 +106,11 @@ TEST_F(TrainingTest, EmRecoversTheLevelSharesOfTruePairs) {
       EXPECT_NEAR(fit, truth, 0.05) << "true share " << truth;
     }
   }
+  // The prior: the share of list records whose person is in the register.
+  double present = 0;
+  for (const auto& e : *list_) present += !e.truth_register_id.empty();
+  EXPECT_NEAR(trained->second.match_share, present / static_cast<double>(list_->size()), 0.03);
+  EXPECT_NEAR(fitted.prior(), trained->second.match_share / static_cast<double>(store_->RecordCount("register")), 1e-12);
   // u of an exact agreement is small; of a disagreement near 1.
   EXPECT_LT(fitted.fields(0).levels(0).u(), 0.001);
   EXPECT_GT(fitted.fields(0).levels(fitted.fields(0).levels_size() - 1).u(), 0.9);
