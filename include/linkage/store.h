@@ -15,6 +15,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include <google/protobuf/arena.h>
+
 #include "linkage/v1/record.pb.h"
 
 namespace linkage::index {
@@ -115,6 +117,12 @@ class Store {
   // Reads one record; nullopt if it does not exist.
   virtual absl::StatusOr<std::optional<v1::StoredRecord>> Get(std::string_view dataset,
                                                               std::string_view record_id) const = 0;
+
+  // Reads several records at once into `arena` (no per-string heap
+  // allocation; freed with the arena); missing ones are null.
+  virtual absl::StatusOr<std::vector<const v1::StoredRecord*>> MultiGet(std::string_view dataset,
+                                                                       const std::vector<std::string>& record_ids,
+                                                                       google::protobuf::Arena* arena) const = 0;
 
   // Reads several records at once; missing ones are nullopt.
   virtual absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> MultiGet(

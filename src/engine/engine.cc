@@ -296,8 +296,14 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   std::vector<std::string>& id_holders = retrieved->id_holders;
   std::map<std::string, std::vector<int>>& found = retrieved->rules;
 
-  // Compare and score.
-  auto stored = store_->MultiGet(dataset, candidate_ids);
+  // Compare and score. Candidates are parsed into an arena for this query:
+  // at 1M records, heap allocation and destruction of their strings took a
+  // third of the CPU.
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.start_block_size = 64 << 10;
+  arena_options.max_block_size = 1 << 20;
+  google::protobuf::Arena arena(arena_options);
+  auto stored = store_->MultiGet(dataset, candidate_ids, &arena);
   if (!stored.ok()) return stored.status();
   const double prior_bits = m->PriorBits(population);
   // Term frequencies of the query's values in the searched dataset.
@@ -312,9 +318,9 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   std::vector<Scored> scored;
   scored.reserve(candidate_ids.size());
   for (size_t i = 0; i < candidate_ids.size(); ++i) {
-    const std::optional<v1::StoredRecord>& s = (*stored)[i];
-    if (!s.has_value()) continue;  // Deleted since the block was read.
-    Scored sc{&*s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()), found[candidate_ids[i]]};
+    const v1::StoredRecord* s = (*stored)[i];
+    if (s == nullptr) continue;  // Deleted since the block was read.
+    Scored sc{s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()), found[candidate_ids[i]]};
     sc.weight = prior_bits + m->Compare(query, s->normalized(), sc.outcomes.data(), &tf);
     scored.push_back(std::move(sc));
   }

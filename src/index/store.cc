@@ -214,6 +214,9 @@ class RocksStore final : public Store {
                                                       std::string_view record_id) const override;
   absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> MultiGet(
       std::string_view dataset, const std::vector<std::string>& record_ids) const override;
+  absl::StatusOr<std::vector<const v1::StoredRecord*>> MultiGet(std::string_view dataset,
+                                                               const std::vector<std::string>& record_ids,
+                                                               google::protobuf::Arena* arena) const override;
   absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset, std::string_view rule,
                                  std::string_view key, size_t max_entries, std::vector<std::string>* ids) const override;
   absl::Status DropGeneration(uint32_t generation) override {
@@ -435,6 +438,28 @@ absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> RocksStore::MultiGe
     v1::StoredRecord r;
     if (!r.ParseFromString(values[i])) return absl::DataLossError(absl::StrCat("stored record \"", record_ids[i], "\" is unreadable"));
     out[i] = std::move(r);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<const v1::StoredRecord*>> RocksStore::MultiGet(
+    std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const {
+  std::vector<std::string> keys;
+  keys.reserve(record_ids.size());
+  for (const auto& id : record_ids) keys.push_back(RecordKey(dataset, id));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet(rocksdb::ReadOptions(), H(Cf::kRecords), keys.size(), slices.data(), values.data(), statuses.data());
+  std::vector<const v1::StoredRecord*> out(keys.size(), nullptr);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget records");
+    auto* r = google::protobuf::Arena::CreateMessage<v1::StoredRecord>(arena);
+    if (!r->ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
+      return absl::DataLossError(absl::StrCat("stored record \"", record_ids[i], "\" is unreadable"));
+    }
+    out[i] = r;
   }
   return out;
 }
