@@ -124,6 +124,11 @@ class Store {
                                                                        const std::vector<std::string>& record_ids,
                                                                        google::protobuf::Arena* arena) const = 0;
 
+  // The normalized forms alone (what comparison reads), into `arena`;
+  // missing ones are null.
+  virtual absl::StatusOr<std::vector<const v1::NormalizedRecord*>> MultiGetNormalized(
+      std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const = 0;
+
   // Reads several records at once; missing ones are nullopt.
   virtual absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> MultiGet(
       std::string_view dataset, const std::vector<std::string>& record_ids) const = 0;

@@ -29,7 +29,8 @@ v1::Band BandFor(double p, const v1::DecisionPolicy& policy) {
 }
 
 struct Scored {
-  const v1::StoredRecord* record;
+  const std::string* record_id;
+  const v1::NormalizedRecord* normalized;
   double weight;
   std::vector<model::FieldOutcome> outcomes;
   std::vector<int> rules;
@@ -303,7 +304,7 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   arena_options.start_block_size = 64 << 10;
   arena_options.max_block_size = 1 << 20;
   google::protobuf::Arena arena(arena_options);
-  auto stored = store_->MultiGet(dataset, candidate_ids, &arena);
+  auto stored = store_->MultiGetNormalized(dataset, candidate_ids, &arena);
   if (!stored.ok()) return stored.status();
   const double prior_bits = m->PriorBits(population);
   // Term frequencies of the query's values in the searched dataset.
@@ -318,16 +319,16 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   std::vector<Scored> scored;
   scored.reserve(candidate_ids.size());
   for (size_t i = 0; i < candidate_ids.size(); ++i) {
-    const v1::StoredRecord* s = (*stored)[i];
+    const v1::NormalizedRecord* s = (*stored)[i];
     if (s == nullptr) continue;  // Deleted since the block was read.
-    Scored sc{s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()), found[candidate_ids[i]]};
-    sc.weight = prior_bits + m->Compare(query, s->normalized(), sc.outcomes.data(), &tf);
+    Scored sc{&candidate_ids[i], s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()), found[candidate_ids[i]]};
+    sc.weight = prior_bits + m->Compare(query, *s, sc.outcomes.data(), &tf);
     scored.push_back(std::move(sc));
   }
   result.set_candidates_scored(static_cast<int32_t>(scored.size()));
   std::sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) {
     if (a.weight != b.weight) return a.weight > b.weight;
-    return a.record->record().record_id() < b.record->record().record_id();
+    return *a.record_id < *b.record_id;
   });
 
   // Decide.
@@ -353,7 +354,7 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
     }
     // The claimed identity number belongs to someone other than the best
     // candidate: never an automatic match.
-    const std::string& best_id = best.record->record().record_id();
+    const std::string& best_id = *best.record_id;
     bool conflict = std::any_of(id_holders.begin(), id_holders.end(),
                                 [&best_id](const std::string& h) { return h != best_id; });
     if (conflict) {
@@ -366,18 +367,27 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
   result.set_margin_bits(margin);
 
   const size_t k = std::min(scored.size(), static_cast<size_t>(options.top_k));
+  // Full stored records only for the candidates returned, and only if asked.
+  std::vector<const v1::StoredRecord*> full(k, nullptr);
+  if (options.include_records && k > 0) {
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < k; ++i) ids.push_back(*scored[i].record_id);
+    auto records = store_->MultiGet(dataset, ids, &arena);
+    if (!records.ok()) return records.status();
+    full = *std::move(records);
+  }
   for (size_t i = 0; i < k; ++i) {
     const Scored& sc = scored[i];
     v1::Candidate* c = result.add_candidates();
-    c->set_record_id(sc.record->record().record_id());
+    c->set_record_id(*sc.record_id);
     c->set_dataset(std::string(dataset));
     c->set_match_weight(sc.weight);
     c->set_probability(m->Probability(sc.weight));
     // Only the best candidate can be a match; the others are at most REVIEW.
     v1::Band own = BandFor(c->probability(), policy);
     c->set_band(i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own);
-    if (options.explain) m->Explain(query, sc.record->normalized(), sc.outcomes.data(), c->mutable_contributions());
-    if (options.include_records) *c->mutable_record() = sc.record->record();
+    if (options.explain) m->Explain(query, *sc.normalized, sc.outcomes.data(), c->mutable_contributions());
+    if (full[i] != nullptr) *c->mutable_record() = full[i]->record();
     for (int r : sc.rules) c->add_blocking_rules(spec.blocking_rules(r).name());
   }
   for (const std::string& f : flags) result.add_flags(f);

@@ -26,7 +26,7 @@ namespace linkage::index {
 namespace {
 
 // Column families, declared once. The order is the handle order.
-enum class Cf : size_t { kDefault, kRecords, kBlocks, kIds, kTerms, kMeta, kCount };
+enum class Cf : size_t { kDefault, kRecords, kBlocks, kIds, kTerms, kMeta, kMatch, kCount };
 
 struct CfSpec {
   Cf id;
@@ -42,6 +42,8 @@ constexpr std::array<CfSpec, static_cast<size_t>(Cf::kCount)> kColumnFamilies = 
     {Cf::kIds, "ids", false, false},
     {Cf::kTerms, "terms", true, true},
     {Cf::kMeta, "meta", false, true},
+    // What comparison reads: the normalized form alone, keyed like records.
+    {Cf::kMatch, "match", false, true},
 }};
 
 constexpr char kSep = '\0';
@@ -50,7 +52,8 @@ constexpr char kSep = '\0';
 // dataset's terms and Stats() reads them without scanning the terms.
 constexpr std::string_view kCountPrefix{"\0records\0", 9};
 constexpr std::string_view kSchemaKey = "schema_version";
-constexpr std::string_view kSchemaVersion = "1";
+// 1: first layout. 2: adds the match column family (migrated on open).
+constexpr std::string_view kSchemaVersion = "2";
 constexpr std::string_view kGenerationKey = "index_generation";
 constexpr std::string_view kReindexKey = "reindex";
 
@@ -217,6 +220,28 @@ class RocksStore final : public Store {
   absl::StatusOr<std::vector<const v1::StoredRecord*>> MultiGet(std::string_view dataset,
                                                                const std::vector<std::string>& record_ids,
                                                                google::protobuf::Arena* arena) const override;
+  absl::StatusOr<std::vector<const v1::NormalizedRecord*>> MultiGetNormalized(
+      std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const override;
+  // Schema 1 -> 2: fills the match column family from the records.
+  absl::Status MigrateToMatchFamily() {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), H(Cf::kRecords)));
+    rocksdb::WriteBatch batch;
+    v1::StoredRecord r;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return absl::DataLossError(absl::StrCat("unreadable record at key ", it->key().ToString(true)));
+      }
+      (void)batch.Put(H(Cf::kMatch), it->key(), r.normalized().SerializeAsString());
+      if (batch.Count() >= 10000) {
+        absl::Status st = FromRocks(db_->Write(write_options_, &batch), "migrate");
+        if (!st.ok()) return st;
+        batch.Clear();
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "migrate");
+    (void)batch.Put(H(Cf::kMeta), kSchemaKey, kSchemaVersion);
+    return FromRocks(db_->Write(write_options_, &batch), "migrate");
+  }
   absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset, std::string_view rule,
                                  std::string_view key, size_t max_entries, std::vector<std::string>* ids) const override;
   absl::Status DropGeneration(uint32_t generation) override {
@@ -380,6 +405,7 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     v1::StoredRecord cmp_form = s;  // Compared without the timestamp next time.
     s.set_updated_unix_micros(now);
     (void)batch.Put(H(Cf::kRecords), key, s.SerializeAsString());
+    (void)batch.Put(H(Cf::kMatch), key, s.normalized().SerializeAsString());
     s.set_updated_unix_micros(0);
     old = std::move(cmp_form);
   }
@@ -405,6 +431,7 @@ absl::StatusOr<bool> RocksStore::Delete(std::string_view dataset, std::string_vi
   rocksdb::WriteBatch batch;
   RemoveEntries(old, dataset, batch);
   (void)batch.Delete(H(Cf::kRecords), key);
+  (void)batch.Delete(H(Cf::kMatch), key);
   (void)batch.Merge(H(Cf::kTerms), CountKey(dataset), EncodeInt64(-1));
   absl::Status st = FromRocks(db_->Write(write_options_, &batch), "delete record");
   if (!st.ok()) return st;
@@ -458,6 +485,28 @@ absl::StatusOr<std::vector<const v1::StoredRecord*>> RocksStore::MultiGet(
     auto* r = google::protobuf::Arena::CreateMessage<v1::StoredRecord>(arena);
     if (!r->ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
       return absl::DataLossError(absl::StrCat("stored record \"", record_ids[i], "\" is unreadable"));
+    }
+    out[i] = r;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<const v1::NormalizedRecord*>> RocksStore::MultiGetNormalized(
+    std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const {
+  std::vector<std::string> keys;
+  keys.reserve(record_ids.size());
+  for (const auto& id : record_ids) keys.push_back(RecordKey(dataset, id));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet(rocksdb::ReadOptions(), H(Cf::kMatch), keys.size(), slices.data(), values.data(), statuses.data());
+  std::vector<const v1::NormalizedRecord*> out(keys.size(), nullptr);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget normalized records");
+    auto* r = google::protobuf::Arena::CreateMessage<v1::NormalizedRecord>(arena);
+    if (!r->ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
+      return absl::DataLossError(absl::StrCat("normalized record \"", record_ids[i], "\" is unreadable"));
     }
     out[i] = r;
   }
@@ -659,6 +708,9 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
         continue;
       }
       ++counts[key.substr(0, key.find(kSep))];
+      if (!db_->Get(ro, H(Cf::kMatch), key, &ignored).ok()) {
+        problem(absl::StrCat("record \"", r.record().record_id(), "\" has no match entry"));
+      }
       // Keys of the current generation (and of the one being built) must
       // exist; keys of a dropped generation are listed until the next write.
       for (const auto* list : {&r.block_keys(), &r.next_block_keys()}) {
@@ -762,6 +814,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options, 
   if (!schema->has_value()) {
     absl::Status put = store->PutMeta(kSchemaKey, kSchemaVersion);
     if (!put.ok()) return put;
+  } else if (**schema == "1") {
+    absl::Status migrated = store->MigrateToMatchFamily();
+    if (!migrated.ok()) return migrated;
   } else if (**schema != kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat("database ", path, " has key layout version ", **schema,
                                                       "; this linkd reads version ", AV(kSchemaVersion)));

@@ -2,6 +2,8 @@
 // engine so index entries come from the real linkage spec.
 #include <gtest/gtest.h>
 
+#include <rocksdb/db.h>
+
 #include <thread>
 
 #include "linkage/engine.h"
@@ -155,6 +157,40 @@ TEST_F(StoreTest, SurvivesReopen) {
   EXPECT_EQ(store_->RecordCount("reg"), 1);
   EXPECT_EQ(Block("fgy", "nguyen|hoa|1948"), std::vector<std::string>{"R1"});
   ExpectConsistent();
+}
+
+TEST_F(StoreTest, OldLayoutIsMigratedOnOpen) {
+  ASSERT_TRUE(engine_->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948"), Person("R2", "Lý Kim Đài", "1952")}).ok());
+  // Make it look like a layout-1 database: no match entries.
+  ASSERT_TRUE(store_->PutMeta("schema_version", "1").ok());
+  // In SST files, so the raw session below (without linkd's merge operator)
+  // need not replay the write-ahead log.
+  ASSERT_TRUE(store_->Flush().ok());
+  engine_.reset();
+  store_.reset();
+  {
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "records", "blocks", "ids", "terms", "meta", "match"}) {
+      rocksdb::ColumnFamilyOptions o;
+      if (std::string(name) == "terms") o.merge_operator = nullptr;
+      cfs.emplace_back(name, o);
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.Sub("db"), cfs, &handles, &raw).ok());
+    ASSERT_TRUE(raw->DeleteRange(rocksdb::WriteOptions(), handles[6], "", "\xff").ok());
+
+    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  Open();
+  EXPECT_EQ(*store_->GetMeta("schema_version"), std::optional<std::string>("2"));
+  ExpectConsistent();
+  google::protobuf::Arena arena;
+  auto n = store_->MultiGetNormalized("reg", {"R1", "R2"}, &arena);
+  ASSERT_TRUE(n.ok());
+  ASSERT_NE((*n)[0], nullptr);
+  EXPECT_EQ((*n)[0]->birth_date().year(), 1948);
 }
 
 TEST_F(StoreTest, DatasetsAreSeparate) {
