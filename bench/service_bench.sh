@@ -21,17 +21,8 @@ echo "== register of $size people (whole country), list of 20,000"
 build/src/linkctl gen --size "$size" --province "" --register "$work/register.csv" \
   --list "$work/list.csv" --truth "$work/truth.csv" --list-size 20000
 
-"$bin/linkd" --db "$work/data" --listen 127.0.0.1:0 2> "$work/linkd.log" &
-pid=$!
-trap 'kill -9 $pid 2> /dev/null || true' EXIT
-port=""
-for _ in $(seq 1 300); do
-  port=$(grep -o '"port":[0-9]*' "$work/linkd.log" | head -1 | cut -d: -f2 || true)
-  [[ -n $port ]] && break
-  sleep 0.1
-done
-server=127.0.0.1:$port
-"$bin/linkctl" --server "$server" health --wait 30 > /dev/null
+source scripts/lib.sh
+start_linkd "$work/data"
 
 rss() { awk '/VmRSS|VmHWM/ {printf "%s %.0f MiB  ", $1, $2/1024}' "/proc/$pid/status"; echo; }
 
@@ -55,7 +46,5 @@ done
 "$loadgen" --server "$server" --input "$work/list.csv" --rpc match --mode closed --concurrency 16 --duration 15 || true
 echo -n "linkd memory while serving: "; rss
 
-kill -TERM $pid
-wait $pid
-trap - EXIT
+stop_linkd
 echo "work files: $work"

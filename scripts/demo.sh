@@ -8,7 +8,7 @@
 # the register, prints the summary and stops the server cleanly.
 #
 # Files land in ./demo (or $DEMO_DIR): register.csv, beneficiaries.csv,
-# truth.csv (who each list row really is), verified.csv, linkd.log.
+# truth.csv (who each list row really is), verified.csv, data.log (linkd's log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,19 +26,8 @@ echo "== generating the demo register and beneficiary list"
   --list "$demo/beneficiaries.csv" --truth "$demo/truth.csv" --list-size 5000
 
 echo "== starting linkd"
-"$bin/linkd" --db "$demo/data" --listen 127.0.0.1:0 2> "$demo/linkd.log" &
-pid=$!
-trap 'kill -9 $pid 2> /dev/null || true' EXIT
-port=""
-for _ in $(seq 1 300); do
-  port=$(grep -o '"port":[0-9]*' "$demo/linkd.log" | head -1 | cut -d: -f2 || true)
-  [[ -n $port ]] && break
-  kill -0 $pid 2> /dev/null || { cat "$demo/linkd.log" >&2; exit 1; }
-  sleep 0.1
-done
-[[ -n $port ]] || { echo "linkd did not start" >&2; cat "$demo/linkd.log" >&2; exit 1; }
-server=127.0.0.1:$port
-"$bin/linkctl" --server "$server" health --wait 30
+source scripts/lib.sh
+start_linkd "$demo/data"
 
 echo "== importing"
 "$bin/linkctl" --server "$server" import --dataset register "$demo/register.csv"
@@ -49,8 +38,6 @@ echo "== verifying the beneficiary list against the register"
   --output "$demo/verified.csv"
 
 echo "== stopping linkd"
-kill -TERM $pid
-wait $pid
-trap - EXIT
-tail -1 "$demo/linkd.log"
+stop_linkd
+tail -1 "$demo/data.log"
 echo "results: $demo/verified.csv (truth for checking: $demo/truth.csv)"

@@ -11,23 +11,10 @@ work=${FEBRL_DIR:-$(mktemp -d)}
 mkdir -p "$work"
 maps=(--map record_id=rec_id --map "full_name=given_name surname" --map birth_date=date_of_birth)
 
-start_linkd() {  # $1 = data dir; sets $server and $pid
-  "$bin/linkd" --db "$1" --listen 127.0.0.1:0 --model data/models/febrl.textproto 2> "$1.log" &
-  pid=$!
-  trap 'kill -9 $pid 2> /dev/null || true' EXIT
-  local port=""
-  for _ in $(seq 1 300); do
-    port=$(grep -o '"port":[0-9]*' "$1.log" | head -1 | cut -d: -f2 || true)
-    [[ -n $port ]] && break
-    sleep 0.1
-  done
-  [[ -n $port ]] || { cat "$1.log" >&2; exit 1; }
-  server=127.0.0.1:$port
-  "$bin/linkctl" --server "$server" health --wait 30 > /dev/null
-}
+source scripts/lib.sh
 
 echo "== FEBRL4: dataset4b against dataset4a"
-start_linkd "$work/febrl4"
+start_linkd "$work/febrl4" --model data/models/febrl.textproto
 "$bin/linkctl" --server "$server" import --dataset febrl4a data/febrl/dataset4a.csv --lenient-dates "${maps[@]}" \
   --errors "$work/4a.errors.csv"
 "$bin/linkctl" --server "$server" verify --against febrl4a --input data/febrl/dataset4b.csv --lenient-dates "${maps[@]}" \
@@ -42,15 +29,14 @@ head -1 "$work/train.txt"
 "$bin/linkctl" --server "$server" verify --against febrl4a --input data/febrl/dataset4b.csv --lenient-dates "${maps[@]}" \
   --output "$work/febrl4-trained.csv" > /dev/null
 "$bin/linkctl" --server "$server" eval --results "$work/febrl4-trained.csv" --truth data/febrl/dataset4_true_pairs.csv
-kill -TERM $pid; wait $pid
+stop_linkd
 
 echo "== FEBRL3: dataset3 against itself"
-start_linkd "$work/febrl3"
+start_linkd "$work/febrl3" --model data/models/febrl.textproto
 "$bin/linkctl" --server "$server" import --dataset febrl3 data/febrl/dataset3.csv --lenient-dates "${maps[@]}" \
   --errors "$work/3.errors.csv"
 "$bin/linkctl" --server "$server" verify --against febrl3 --input data/febrl/dataset3.csv --lenient-dates --exclude-self \
   "${maps[@]}" --output "$work/febrl3.csv"
 "$bin/linkctl" --server "$server" eval --mode dedup --results "$work/febrl3.csv" --truth data/febrl/dataset3_true_pairs.csv
-kill -TERM $pid; wait $pid
-trap - EXIT
+stop_linkd
 echo "work files: $work"

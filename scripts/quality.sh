@@ -18,17 +18,9 @@ gen=("$bin/linkctl" gen --size "$size" --province "$province" --list-size 10000)
 "${gen[@]}" --register "$work/register.csv" --list "$work/train.csv" --truth "$work/train-truth.csv" --list-seed 2
 "${gen[@]}" --list "$work/held.csv" --truth "$work/held-truth.csv" --list-seed 3
 
-"$bin/linkd" --db "$work/data" --listen 127.0.0.1:0 2> "$work/linkd.log" &
-pid=$!
-trap 'kill -9 $pid 2> /dev/null || true' EXIT
-port=""
-for _ in $(seq 1 300); do
-  port=$(grep -o '"port":[0-9]*' "$work/linkd.log" | head -1 | cut -d: -f2 || true)
-  [[ -n $port ]] && break
-  sleep 0.1
-done
-ctl=("$bin/linkctl" --server "127.0.0.1:$port")
-"${ctl[@]}" health --wait 30 > /dev/null
+source scripts/lib.sh
+start_linkd "$work/data"
+ctl=("$bin/linkctl" --server "$server")
 "${ctl[@]}" import --dataset register "$work/register.csv"
 "${ctl[@]}" import --dataset list-train "$work/train.csv" --lenient-dates
 
@@ -47,7 +39,5 @@ evaluate trained
 "${ctl[@]}" calibrate --results "$work/train-trained.csv" --truth "$work/train-truth.csv"
 evaluate calibrated
 "${ctl[@]}" model show > "$work/model.txt"
-kill -TERM $pid
-wait $pid
-trap - EXIT
+stop_linkd
 echo "work files: $work"

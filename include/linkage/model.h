@@ -29,6 +29,9 @@ absl::Status ValidateModel(const v1::Model& model);
 // until `linkctl train` fits them to the data.
 const v1::Model& DefaultVietnameseModel();
 
+// Parses protobuf text format; the error names the line and column.
+absl::Status ParseTextFormat(const std::string& text, google::protobuf::Message* message);
+
 // Reads a model file: JSON if the name ends in .json, else text format.
 // Errors name the file and the line. The model is not validated here.
 absl::StatusOr<v1::Model> LoadModelFile(const std::string& path);

@@ -4,6 +4,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "linkage/csv.h"
 
 #include "absl/strings/str_format.h"
 
@@ -51,6 +55,27 @@ std::string CodeName(grpc::StatusCode code) {
 
 int FailRpc(const std::string& what, const grpc::Status& status) {
   return Fail(absl::StrFormat("%s: %s: %s", what, CodeName(status.error_code()), status.error_message()));
+}
+
+absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot open " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::vector<std::map<std::string, std::string>> rows;
+  CsvHeader header;
+  absl::Status st = CsvParser::ParseAll(ss.str(), [&](const CsvRow& row) {
+    if (row.row_index == 0) {
+      header = CsvHeader(row.fields);
+      return true;
+    }
+    std::map<std::string, std::string> r;
+    for (const auto& name : header.names()) r[name] = std::string(header.Get(row, name));
+    rows.push_back(std::move(r));
+    return true;
+  });
+  if (!st.ok()) return absl::InvalidArgumentError(path + ": " + std::string(st.message()));
+  return rows;
 }
 
 std::string ToJson(const google::protobuf::Message& message) {

@@ -7,6 +7,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
+#include <vector>
+
+#include "absl/status/statusor.h"
 #include <mutex>
 #include <optional>
 #include <string>
@@ -84,6 +88,9 @@ class BoundedQueue {
 };
 
 std::string FormatCount(int64_t n);  // 12345 -> "12,345"
+
+// A whole CSV file as rows of column -> value. Errors: cannot open, bad CSV.
+absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(const std::string& path);
 
 // A message as indented JSON with the proto field names.
 std::string ToJson(const google::protobuf::Message& message);

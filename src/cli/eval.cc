@@ -15,27 +15,6 @@
 namespace linkage::cli {
 namespace {
 
-absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadTable(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError("cannot open " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::vector<std::map<std::string, std::string>> rows;
-  CsvHeader header;
-  absl::Status st = CsvParser::ParseAll(ss.str(), [&](const CsvRow& row) {
-    if (row.row_index == 0) {
-      header = CsvHeader(row.fields);
-      return true;
-    }
-    std::map<std::string, std::string> r;
-    for (const auto& name : header.names()) r[name] = std::string(header.Get(row, name));
-    rows.push_back(std::move(r));
-    return true;
-  });
-  if (!st.ok()) return absl::InvalidArgumentError(path + ": " + std::string(st.message()));
-  return rows;
-}
-
 // Blocking recall: every candidate the server scores, for every input row.
 struct BlockingStats {
   int64_t queries = 0, candidates = 0, true_links = 0, retrieved = 0;
@@ -105,9 +84,9 @@ absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const
 
 int RunEval(const GlobalOptions& global, const EvalOptions& o) {
   if (o.mode != "link" && o.mode != "dedup") return Fail("--mode is link or dedup");
-  auto results = ReadTable(o.results);
+  auto results = ReadCsvTable(o.results);
   if (!results.ok()) return Fail(std::string(results.status().message()));
-  auto truth_rows = ReadTable(o.truth);
+  auto truth_rows = ReadCsvTable(o.truth);
   if (!truth_rows.ok()) return Fail(std::string(truth_rows.status().message()));
 
   std::vector<eval::ResultRow> rows;

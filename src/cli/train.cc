@@ -77,26 +77,12 @@ int RunCalibrate(const GlobalOptions& global, const CalibrateOptions& o) {
   // Labelled rows: the raw probability of each row's best candidate (from
   // its match_weight, so an already calibrated model is not calibrated
   // twice) and whether that candidate was the person.
-  auto read = [](const std::string& path) -> std::vector<std::map<std::string, std::string>> {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::vector<std::map<std::string, std::string>> rows;
-    CsvHeader header;
-    (void)CsvParser::ParseAll(ss.str(), [&](const CsvRow& row) {
-      if (row.row_index == 0) {
-        header = CsvHeader(row.fields);
-        return true;
-      }
-      std::map<std::string, std::string> r;
-      for (const auto& name : header.names()) r[name] = std::string(header.Get(row, name));
-      rows.push_back(std::move(r));
-      return true;
-    });
-    return rows;
-  };
-  auto results = read(o.results);
-  auto truth_rows = read(o.truth);
+  auto results_or = ReadCsvTable(o.results);
+  if (!results_or.ok()) return Fail(std::string(results_or.status().message()));
+  auto truth_or = ReadCsvTable(o.truth);
+  if (!truth_or.ok()) return Fail(std::string(truth_or.status().message()));
+  auto& results = *results_or;
+  auto& truth_rows = *truth_or;
   if (results.empty() || truth_rows.empty()) return Fail("no rows in " + o.results + " or " + o.truth);
   std::map<std::string, std::string> truth;
   for (auto& t : truth_rows) truth[t["record_id"]] = t["truth_record_id"];

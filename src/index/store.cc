@@ -277,6 +277,10 @@ class RocksStore final : public Store {
 
  private:
   rocksdb::ColumnFamilyHandle* H(Cf cf) const { return handles_[static_cast<size_t>(cf)]; }
+  template <typename M>
+  absl::StatusOr<std::vector<const M*>> MultiGetInto(Cf cf, std::string_view dataset,
+                                                     const std::vector<std::string>& record_ids,
+                                                     google::protobuf::Arena* arena) const;
 
   // Adds to `batch` the removal of everything `old` wrote.
   void RemoveEntries(const v1::StoredRecord& old, std::string_view dataset, rocksdb::WriteBatch& batch) const;
@@ -469,20 +473,23 @@ absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> RocksStore::MultiGe
   return out;
 }
 
-absl::StatusOr<std::vector<const v1::StoredRecord*>> RocksStore::MultiGet(
-    std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const {
+// Reads `record_ids` of one column family into arena messages of type M.
+template <typename M>
+absl::StatusOr<std::vector<const M*>> RocksStore::MultiGetInto(Cf cf, std::string_view dataset,
+                                                               const std::vector<std::string>& record_ids,
+                                                               google::protobuf::Arena* arena) const {
   std::vector<std::string> keys;
   keys.reserve(record_ids.size());
   for (const auto& id : record_ids) keys.push_back(RecordKey(dataset, id));
   std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<rocksdb::PinnableSlice> values(keys.size());
   std::vector<rocksdb::Status> statuses(keys.size());
-  db_->MultiGet(rocksdb::ReadOptions(), H(Cf::kRecords), keys.size(), slices.data(), values.data(), statuses.data());
-  std::vector<const v1::StoredRecord*> out(keys.size(), nullptr);
+  db_->MultiGet(rocksdb::ReadOptions(), H(cf), keys.size(), slices.data(), values.data(), statuses.data());
+  std::vector<const M*> out(keys.size(), nullptr);
   for (size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].IsNotFound()) continue;
-    if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget records");
-    auto* r = google::protobuf::Arena::CreateMessage<v1::StoredRecord>(arena);
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget");
+    auto* r = google::protobuf::Arena::CreateMessage<M>(arena);
     if (!r->ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
       return absl::DataLossError(absl::StrCat("stored record \"", record_ids[i], "\" is unreadable"));
     }
@@ -491,26 +498,14 @@ absl::StatusOr<std::vector<const v1::StoredRecord*>> RocksStore::MultiGet(
   return out;
 }
 
+absl::StatusOr<std::vector<const v1::StoredRecord*>> RocksStore::MultiGet(
+    std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const {
+  return MultiGetInto<v1::StoredRecord>(Cf::kRecords, dataset, record_ids, arena);
+}
+
 absl::StatusOr<std::vector<const v1::NormalizedRecord*>> RocksStore::MultiGetNormalized(
     std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const {
-  std::vector<std::string> keys;
-  keys.reserve(record_ids.size());
-  for (const auto& id : record_ids) keys.push_back(RecordKey(dataset, id));
-  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-  std::vector<rocksdb::PinnableSlice> values(keys.size());
-  std::vector<rocksdb::Status> statuses(keys.size());
-  db_->MultiGet(rocksdb::ReadOptions(), H(Cf::kMatch), keys.size(), slices.data(), values.data(), statuses.data());
-  std::vector<const v1::NormalizedRecord*> out(keys.size(), nullptr);
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (statuses[i].IsNotFound()) continue;
-    if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget normalized records");
-    auto* r = google::protobuf::Arena::CreateMessage<v1::NormalizedRecord>(arena);
-    if (!r->ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
-      return absl::DataLossError(absl::StrCat("normalized record \"", record_ids[i], "\" is unreadable"));
-    }
-    out[i] = r;
-  }
-  return out;
+  return MultiGetInto<v1::NormalizedRecord>(Cf::kMatch, dataset, record_ids, arena);
 }
 
 absl::StatusOr<bool> RocksStore::ScanBlock(uint32_t generation, std::string_view dataset, std::string_view rule,

@@ -22,6 +22,14 @@ class FirstError : public google::protobuf::io::ErrorCollector {
 
 }  // namespace
 
+absl::Status ParseTextFormat(const std::string& text, google::protobuf::Message* message) {
+  google::protobuf::TextFormat::Parser parser;
+  FirstError errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, message)) return absl::InvalidArgumentError(errors.first);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::Model> LoadModelFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("model file ", path, " cannot be read"));
@@ -33,12 +41,8 @@ absl::StatusOr<v1::Model> LoadModelFile(const std::string& path) {
     if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("model file ", path, ": ", st.message().as_string()));
     return model;
   }
-  google::protobuf::TextFormat::Parser parser;
-  FirstError errors;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(ss.str(), &model)) {
-    return absl::InvalidArgumentError(absl::StrCat("model file ", path, ": ", errors.first));
-  }
+  absl::Status st = ParseTextFormat(ss.str(), &model);
+  if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("model file ", path, ": ", st.message()));
   return model;
 }
 

@@ -1,7 +1,5 @@
 #include "linkage/server.h"
 
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/text_format.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -21,14 +19,6 @@
 
 namespace linkage::service {
 namespace {
-
-class ConfigErrors : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, int column, const std::string& message) override {
-    if (first.empty()) first = absl::StrCat("line ", line + 1, " column ", column + 1, ": ", message);
-  }
-  std::string first;
-};
 
 class ServerImpl final : public Server {
  public:
@@ -91,12 +81,8 @@ absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   v1::ServerConfig config;
-  google::protobuf::TextFormat::Parser parser;
-  ConfigErrors errors;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(ss.str(), &config)) {
-    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", errors.first));
-  }
+  absl::Status st = model::ParseTextFormat(ss.str(), &config);
+  if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", st.message()));
   return config;
 }
 

@@ -397,23 +397,39 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CheckIndex(grpc::CallbackServerConte
   });
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerContext* call,
-                                                       const v1::TrainModelRequest* request,
-                                                       v1::TrainModelResponse* response) {
+namespace {
+
+// Runs a long admin job (training, reindex) on its own thread so the
+// scoring workers keep answering queries; one such job at a time.
+template <typename Job>
+grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+                                       Job job) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
-  ctx_->Count("TrainModel");
-  if (ctx_->shutting_down.load()) {
+  ctx->Count(method);
+  if (ctx->shutting_down.load()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
     return reactor;
   }
-  if (ctx_->training.exchange(true)) {
+  if (ctx->training.exchange(true)) {
     reactor->Finish(grpc::Status(grpc::StatusCode::ABORTED, "a training or reindex is already running"));
     return reactor;
   }
-  // Training takes seconds to minutes: it gets its own thread so the
-  // scoring workers keep answering queries.
-  ++ctx_->background;
-  std::thread([this, reactor, request, response] {
+  ++ctx->background;
+  std::thread([ctx, reactor, job = std::move(job)]() mutable {
+    absl::Status st = job();
+    ctx->training.store(false);
+    reactor->Finish(ToGrpc(st));
+    --ctx->background;
+  }).detach();
+  return reactor;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerContext* call,
+                                                       const v1::TrainModelRequest* request,
+                                                       v1::TrainModelResponse* response) {
+  return InBackground(ctx_, call, "TrainModel", [this, request, response]() -> absl::Status {
     absl::Status st = CheckDataset(request->dataset());
     if (st.ok() && !request->link_dataset().empty()) st = CheckDataset(request->link_dataset());
     if (st.ok()) {
@@ -451,28 +467,14 @@ grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerConte
                                       Str("installed", response->installed() ? "yes" : "no")});
       }
     }
-    ctx_->training.store(false);
-    reactor->Finish(ToGrpc(st));
-    --ctx_->background;
-  }).detach();
-  return reactor;
+    return st;
+  });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext* call,
                                                     const v1::ReindexRequest* request,
                                                     v1::ReindexResponse* response) {
-  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
-  ctx_->Count("Reindex");
-  if (ctx_->shutting_down.load()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
-    return reactor;
-  }
-  if (ctx_->training.exchange(true)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::ABORTED, "a training or reindex is already running"));
-    return reactor;
-  }
-  ++ctx_->background;
-  std::thread([this, reactor, request, response] {
+  return InBackground(ctx_, call, "Reindex", [this, request, response]() -> absl::Status {
     const absl::Time start = absl::Now();
     Log("info", "reindex_start", {Str("model", request->has_model() ? request->model().version() : "in force")});
     int64_t last_logged = 0;
@@ -495,11 +497,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext*
                                    Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
     }
     ctx_->reindex_total.store(0);
-    ctx_->training.store(false);
-    reactor->Finish(ToGrpc(st));
-    --ctx_->background;
-  }).detach();
-  return reactor;
+    return st;
+  });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::SetModel(grpc::CallbackServerContext* call,
