@@ -36,6 +36,9 @@ struct VerifyOptions {
   std::vector<std::string> maps;  // As in ImportOptions.
   bool lenient_dates = false;
   bool exclude_self = false;      // Matching a dataset against itself.
+  // Continue an interrupted run: keep the complete rows already in the
+  // output (dropping a torn last line), skip that many input records, append.
+  bool resume = false;
 };
 int RunVerify(const GlobalOptions& global, const VerifyOptions& options);
 

@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
   cmd_verify->add_option("--in-flight", verify.in_flight, "Requests in flight per stream")->capture_default_str();
   cmd_verify->add_option("--map", verify.maps, "Column mapping, as for import (repeatable)");
   cmd_verify->add_flag("--lenient-dates", verify.lenient_dates, "Keep the year of an unreadable birth_date");
+  cmd_verify->add_flag("--resume", verify.resume,
+                       "Continue an interrupted run: keep the rows already in the output, append the rest");
   cmd_verify->add_flag("--exclude-self", verify.exclude_self,
                        "Never answer a row with the record of the same id (a dataset against itself)");
 

@@ -1,7 +1,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <semaphore>
 #include <set>
@@ -9,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "commands.h"
 #include "linkage/csv.h"
 #include "linkage/v1/service.grpc.pb.h"
@@ -77,6 +80,25 @@ OutputRow FromResponse(const std::string& record_id, const v1::MatchStreamRespon
   return row;
 }
 
+// Keeps the header and the complete rows of an interrupted output file
+// (truncating a torn last line) and returns how many rows it holds.
+absl::StatusOr<int64_t> KeepCompleteRows(const std::string& path, std::string_view header) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string content = ss.str();
+  if (content.empty()) return 0;
+  if (content.compare(0, header.size(), header) != 0) {
+    return absl::FailedPreconditionError(path + " is not a verify output file: refusing to resume into it");
+  }
+  // Rows are one line each (quoted fields never hold line breaks here).
+  const size_t end = content.rfind('\n') + 1;
+  int64_t rows = -1;  // The header.
+  for (size_t i = 0; i < end; ++i) rows += content[i] == '\n';
+  std::filesystem::resize_file(path, end);
+  return rows;
+}
+
 }  // namespace
 
 int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
@@ -85,9 +107,20 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   if (!reader.ok()) return Fail(std::string(reader.status().message()));
   absl::Status mapped = (*reader)->SetMappings(options.maps);
   if (!mapped.ok()) return Fail(std::string(mapped.message()));
-  std::ofstream out(options.output, std::ios::trunc);
+  static constexpr char kHeader[] =
+      "record_id,decision,probability,match_weight,best_record_id,second_record_id,second_probability,flags\n";
+  // Rows are written in input order, so an interrupted output file is a
+  // prefix of the full one: a resumed run keeps its complete lines and
+  // skips as many input records.
+  int64_t skip = 0;
+  if (options.resume && std::filesystem::exists(options.output)) {
+    auto kept = KeepCompleteRows(options.output, kHeader);
+    if (!kept.ok()) return Fail(std::string(kept.status().message()));
+    skip = *kept;
+  }
+  std::ofstream out(options.output, skip > 0 || options.resume ? std::ios::app : std::ios::trunc);
   if (!out) return Fail("cannot write " + options.output);
-  out << "record_id,decision,probability,match_weight,best_record_id,second_record_id,second_probability,flags\n";
+  if (out.tellp() == 0) out << kHeader;
   const std::string errors_path = options.errors_file.empty() ? options.output + ".errors.csv" : options.errors_file;
   std::ofstream errors;
 
@@ -99,7 +132,6 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   bool input_done = false;
   std::atomic<bool> failed{false};
   std::string failure;
-  std::map<std::string, int64_t> decisions, flag_counts;
   int64_t written = 0;
 
   auto put = [&](int64_t index, OutputRow row) {
@@ -124,16 +156,19 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
       OutputRow row = std::move(results[next]);
       results.erase(next++);
       lock.unlock();
+      // One line per row, always (resume counts lines): an unreadable row's
+      // id may hold control characters.
+      for (char& c : row.record_id) {
+        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+      }
       out << CsvQuote(row.record_id) << ',' << row.decision << ',' << absl::StrFormat("%.6f", row.probability) << ','
           << absl::StrFormat("%.3f", row.match_weight) << ',' << CsvQuote(row.best) << ',' << CsvQuote(row.second) << ','
           << absl::StrFormat("%.6f", row.second_probability) << ',' << CsvQuote(absl::StrJoin(row.flags, ";")) << '\n';
-      ++decisions[row.decision];
-      for (const auto& f : row.flags) ++flag_counts[f];
-      ++written;
+      if (++written % 500 == 0) out.flush();  // Progress a resumed run can keep.
       if (!row.error.empty()) {
         if (!errors.is_open()) {
-          errors.open(errors_path, std::ios::trunc);
-          errors << "line,record_id,error\n";
+          errors.open(errors_path, options.resume ? std::ios::app : std::ios::trunc);
+          if (errors.tellp() == 0) errors << "line,record_id,error\n";
         }
         errors << row.line << ',' << CsvQuote(row.record_id) << ',' << CsvQuote(row.error) << '\n';
       }
@@ -203,6 +238,10 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
     }
     more = *next;
     for (ReadRow& row : chunk) {
+      if (skip > 0) {  // Already in the output from an earlier run.
+        --skip;
+        continue;
+      }
       const int64_t i = index++;
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -260,13 +299,26 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   out.close();
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("verify %s against \"%s\": %s records in %.1fs (%s records/s)\n", options.input.c_str(),
-              options.against.c_str(), FormatCount(written).c_str(), seconds,
+  // The summary covers the whole output file, so a resumed job ends with
+  // the same summary as an uninterrupted one.
+  std::map<std::string, int64_t> decisions, flag_counts;
+  int64_t total = 0;
+  {
+    auto table = ReadCsvTable(options.output);
+    if (!table.ok()) return Fail(std::string(table.status().message()));
+    for (auto& row : *table) {
+      ++total;
+      ++decisions[row["decision"]];
+      for (absl::string_view f : absl::StrSplit(row["flags"], ';', absl::SkipEmpty())) ++flag_counts[std::string(f)];
+    }
+  }
+  std::printf("verify %s against \"%s\": %s records (%s in this run) in %.1fs (%s records/s)\n", options.input.c_str(),
+              options.against.c_str(), FormatCount(total).c_str(), FormatCount(written).c_str(), seconds,
               FormatCount(static_cast<int64_t>(static_cast<double>(written) / std::max(seconds, 1e-3))).c_str());
   for (const char* d : {"MATCH", "REVIEW", "NO_MATCH"}) {
     int64_t n = decisions[d];
     std::printf("  %-9s %10s  %5.1f%%\n", d, FormatCount(n).c_str(),
-                written > 0 ? 100.0 * static_cast<double>(n) / static_cast<double>(written) : 0.0);
+                total > 0 ? 100.0 * static_cast<double>(n) / static_cast<double>(total) : 0.0);
   }
   if (!flag_counts.empty()) {
     std::vector<std::pair<int64_t, std::string>> sorted;
@@ -279,7 +331,9 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   std::printf("results: %s\n", options.output.c_str());
   if (errors.is_open()) std::printf("records that could not be checked, with line and reason: %s\n", errors_path.c_str());
   if (!read_error.empty()) return Fail("reading " + options.input + " stopped: " + read_error);
-  if (failed.load()) return Fail(failure + absl::StrFormat(" (%s rows written)", FormatCount(written)));
+  if (failed.load()) {
+    return Fail(failure + absl::StrFormat(" (%s rows written; continue with --resume)", FormatCount(total)));
+  }
   return kOk;
 }
 

@@ -55,6 +55,11 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
     return absl::InvalidArgumentError(
         absl::StrCat("record with full_name \"", r.full_name().substr(0, 64), "\": record_id is empty"));
   }
+  for (char c : r.record_id()) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError("record_id has a control character (line break, tab...)");
+    }
+  }
   if (r.record_id().size() > lim.max_record_id_bytes || !text::IsValidUtf8(r.record_id())) {
     return absl::InvalidArgumentError(absl::StrCat("record_id \"", r.record_id().substr(0, 32),
                                                    "...\" is not 1..", lim.max_record_id_bytes,

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <set>
@@ -255,6 +256,69 @@ TEST_F(E2ETest, LinkctlImportFailsCleanlyWhenTheServerGoesAway) {
   std::string err = ReadFile(dir_.Sub("import.err"));
   EXPECT_NE(err.find("UNAVAILABLE"), std::string::npos) << err;
   EXPECT_NE(err.find("re-running the import is safe"), std::string::npos) << err;
+}
+
+// A verify job killed at any moment continues with --resume: each input
+// record is written exactly once and the summary equals an uninterrupted
+// run's. Killed once on the client side and once on the server side.
+TEST_F(E2ETest, VerifyResumesAfterTheClientOrTheServerIsKilled) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  const std::string reg = dir_.Sub("reg.csv"), list = dir_.Sub("list.csv");
+  ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--list-size", "12000"}), 0) << err_;
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", reg}), 0) << err_;
+  const std::string full = dir_.Sub("full.csv");
+  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", list, "--output", full}), 0) << err_;
+  auto summary = [](const std::string& out) {  // The decision and flag lines.
+    std::string lines;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("  ", 0) == 0) lines += line + "\n";
+    }
+    return lines;
+  };
+  const std::string full_summary = summary(out_);
+  ASSERT_NE(full_summary.find("MATCH"), std::string::npos);
+  auto wait_for_rows = [&](const std::string& path, size_t rows) {
+    for (int i = 0; i < 600; ++i) {
+      std::string content = ReadFile(path);
+      if (static_cast<size_t>(std::count(content.begin(), content.end(), '\n')) > rows) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+
+  // 1. The client dies.
+  const std::string part = dir_.Sub("part.csv");
+  {
+    Process verify({LINKCTL_BIN, "--server", server_, "verify", "--against", "register", "--input", list, "--output",
+                    part, "--in-flight", "64"},
+                   dir_.Sub("v.out"), dir_.Sub("v.err"));
+    ASSERT_TRUE(wait_for_rows(part, 1500));
+    verify.Signal(SIGKILL);
+    verify.Wait();
+  }
+  const std::string partial = ReadFile(part);
+  const size_t before = static_cast<size_t>(std::count(partial.begin(), partial.end(), '\n'));
+  ASSERT_LT(before, 12001u) << "the job finished before it was killed; nothing was tested";
+  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", list, "--output", part, "--resume"}), 0) << err_;
+  EXPECT_EQ(ReadFile(part), ReadFile(full));
+  EXPECT_EQ(summary(out_), full_summary);
+
+  // 2. The server dies: the client fails, the job resumes after a restart.
+  const std::string part2 = dir_.Sub("part2.csv");
+  {
+    Process verify({LINKCTL_BIN, "--server", server_, "verify", "--against", "register", "--input", list, "--output",
+                    part2, "--in-flight", "64"},
+                   dir_.Sub("v2.out"), dir_.Sub("v2.err"));
+    ASSERT_TRUE(wait_for_rows(part2, 1500));
+    StopLinkd(SIGKILL);
+    EXPECT_EQ(verify.Wait(), 1);
+    EXPECT_NE(ReadFile(dir_.Sub("v2.err")).find("--resume"), std::string::npos) << ReadFile(dir_.Sub("v2.err"));
+  }
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", list, "--output", part2, "--resume"}), 0) << err_;
+  EXPECT_EQ(ReadFile(part2), ReadFile(full));
+  EXPECT_EQ(summary(out_), full_summary);
 }
 
 TEST_F(E2ETest, ExitCodes) {

@@ -267,6 +267,9 @@ TEST(Normalize, ErrorsNameRecordAndField) {
   EXPECT_NE(NormalizeRecord(r).status().message().find("not valid UTF-8"), std::string::npos);
   r.set_full_name(std::string(300, 'a'));
   EXPECT_NE(NormalizeRecord(r).status().message().find("limit"), std::string::npos);
+  r.set_full_name("Nguyễn Văn A");
+  r.set_record_id("B00\n42");
+  EXPECT_NE(NormalizeRecord(r).status().message().find("control character"), std::string::npos);
 }
 
 TEST(Normalize, FullRecord) {
