@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <set>
@@ -158,8 +159,11 @@ class Engine {
   // it. Resumes an interrupted reindex from where it stopped (then `model`
   // must be null or the same). `progress(done, total)` is called between
   // steps. Blocks the caller until done.
+  // If `stop` becomes true, the pass stops between steps with Cancelled
+  // (the state is saved: calling Reindex again resumes).
   absl::StatusOr<ReindexReport> Reindex(const v1::Model* model,
-                                        const std::function<void(int64_t, int64_t)>& progress = {});
+                                        const std::function<void(int64_t, int64_t)>& progress = {},
+                                        const std::atomic<bool>* stop = nullptr);
 
   // The model stored with the data by InstallModel, if any.
   static absl::StatusOr<std::optional<v1::Model>> LoadStoredModel(index::Store* store);

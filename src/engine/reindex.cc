@@ -12,7 +12,8 @@ constexpr size_t kStep = 1000;                            // Records per step.
 }  // namespace
 
 absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
-                                              const std::function<void(int64_t, int64_t)>& progress) {
+                                              const std::function<void(int64_t, int64_t)>& progress,
+                                              const std::atomic<bool>* stop) {
   absl::MutexLock install(&install_mu_);
   ReindexReport report;
   std::shared_ptr<const model::CompiledModel> target;
@@ -53,6 +54,9 @@ absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
     return Entries(*target, r.normalized()).blocks;
   };
   for (;;) {
+    if (stop != nullptr && stop->load()) {
+      return absl::CancelledError("reindex interrupted; run it again to resume where it stopped");
+    }
     auto more = store_->ReindexStep(kStep, blocks_of);
     if (!more.ok()) return more.status();
     auto state = store_->GetReindexState();

@@ -485,7 +485,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext*
                                             last_logged = done;
                                             Log("info", "reindex_progress", {Int("done", done), Int("total", total)});
                                           }
-                                        });
+                                        },
+                                        &ctx_->shutting_down);  // Resumable: a stop must not wait for it.
     absl::Status st = result.status();
     if (result.ok()) {
       response->set_records(result->records);

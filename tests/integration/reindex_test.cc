@@ -169,6 +169,18 @@ TEST_F(ReindexTest, AnInterruptedReindexResumes) {
   ASSERT_TRUE(*store_->ScanBlock(store_->generation(), "register", "gy", key, 2000, &ids));
   EXPECT_NE(std::find(ids.begin(), ids.end(), "LATE"), ids.end());
   ExpectConsistent();
+  // A stop request interrupts the pass between steps; it resumes later.
+  std::atomic<bool> stop{true};
+  v1::Model again = model::DefaultVietnameseModel();
+  auto interrupted = engine_->Reindex(&again, {}, &stop);
+  EXPECT_EQ(interrupted.status().code(), absl::StatusCode::kCancelled);
+  auto stopped_state = store_->GetReindexState();
+  ASSERT_TRUE(stopped_state.ok() && stopped_state->has_value());
+  auto resumed = engine_->Reindex(nullptr);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_TRUE(resumed->resumed);
+  EXPECT_EQ(engine_->model()->proto().version(), model::DefaultVietnameseModel().version());
+  ExpectConsistent();
   // A different model while one is in progress is refused.
   ASSERT_TRUE(store_->StartReindex(other.SerializeAsString()).ok());
   v1::Model third = model::DefaultVietnameseModel();
