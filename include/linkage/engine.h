@@ -110,8 +110,6 @@ class Engine {
   absl::StatusOr<std::vector<UpsertResult>> Upsert(std::string_view dataset, std::vector<v1::PersonRecord> records,
                                                    const UpsertOptions& options) const;
 
-  // The index entries a normalized record gets under the current model.
-  index::IndexEntries EntriesFor(const v1::NormalizedRecord& normalized) const;
 
   absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id) const;
   absl::StatusOr<std::optional<v1::StoredRecord>> Get(std::string_view dataset, std::string_view record_id) const;

@@ -77,13 +77,9 @@ int RunCheck(const GlobalOptions& global) {
 }
 
 int RunModelShow(const GlobalOptions& global, bool json) {
-  auto stub = v1::AdminService::NewStub(Connect(global));
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, global.timeout_seconds);
-  v1::GetModelResponse r;
-  grpc::Status st = stub->GetModel(&ctx, v1::GetModelRequest(), &r);
-  if (!st.ok()) return FailRpc("GetModel", st);
-  const v1::Model& m = r.model();
+  std::optional<v1::Model> fetched = FetchModel(global);
+  if (!fetched) return kFailure;
+  const v1::Model& m = *fetched;
   if (json) {
     std::printf("%s\n", ToJson(m).c_str());
     return kOk;
@@ -106,13 +102,9 @@ int RunModelShow(const GlobalOptions& global, bool json) {
 }
 
 int RunModelExport(const GlobalOptions& global, const std::string& file) {
-  auto stub = v1::AdminService::NewStub(Connect(global));
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, global.timeout_seconds);
-  v1::GetModelResponse r;
-  grpc::Status st = stub->GetModel(&ctx, v1::GetModelRequest(), &r);
-  if (!st.ok()) return FailRpc("GetModel", st);
-  std::string json = ToJson(r.model());
+  std::optional<v1::Model> model = FetchModel(global);
+  if (!model) return kFailure;
+  std::string json = ToJson(*model);
   if (file.empty() || file == "-") {
     std::printf("%s\n", json.c_str());
     return kOk;
@@ -120,7 +112,7 @@ int RunModelExport(const GlobalOptions& global, const std::string& file) {
   std::ofstream out(file, std::ios::trunc);
   out << json << "\n";
   if (!out) return Fail("cannot write " + file);
-  std::printf("model %s written to %s\n", r.model().version().c_str(), file.c_str());
+  std::printf("model %s written to %s\n", model->version().c_str(), file.c_str());
   return kOk;
 }
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "linkage/csv.h"
+#include "linkage/v1/service.grpc.pb.h"
 
 #include "absl/strings/str_format.h"
 
@@ -55,6 +56,19 @@ std::string CodeName(grpc::StatusCode code) {
 
 int FailRpc(const std::string& what, const grpc::Status& status) {
   return Fail(absl::StrFormat("%s: %s: %s", what, CodeName(status.error_code()), status.error_message()));
+}
+
+std::optional<v1::Model> FetchModel(const GlobalOptions& global) {
+  auto stub = v1::AdminService::NewStub(Connect(global));
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, global.timeout_seconds);
+  v1::GetModelResponse r;
+  grpc::Status st = stub->GetModel(&ctx, v1::GetModelRequest(), &r);
+  if (!st.ok()) {
+    FailRpc("GetModel", st);
+    return std::nullopt;
+  }
+  return std::move(*r.mutable_model());
 }
 
 absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(const std::string& path) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "linkage/v1/spec.pb.h"
 #include <mutex>
 #include <optional>
 #include <string>
@@ -88,6 +89,10 @@ class BoundedQueue {
 };
 
 std::string FormatCount(int64_t n);  // 12345 -> "12,345"
+
+// The model in force on the server; on failure prints the error and returns
+// nullopt (the caller returns kFailure).
+std::optional<v1::Model> FetchModel(const GlobalOptions& global);
 
 // A whole CSV file as rows of column -> value. Errors: cannot open, bad CSV.
 absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(const std::string& path);

@@ -30,14 +30,9 @@ void PrintParams(const v1::Model& before, const v1::Model& after) {
 }  // namespace
 
 int RunTrain(const GlobalOptions& global, const TrainCommandOptions& o) {
+  std::optional<v1::Model> before = FetchModel(global);
+  if (!before) return kFailure;
   auto stub = v1::AdminService::NewStub(Connect(global));
-  v1::GetModelResponse before;
-  {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, global.timeout_seconds);
-    grpc::Status st = stub->GetModel(&ctx, v1::GetModelRequest(), &before);
-    if (!st.ok()) return FailRpc("GetModel", st);
-  }
   v1::TrainModelRequest req;
   req.set_dataset(o.dataset);
   req.set_link_dataset(o.link);
@@ -59,7 +54,7 @@ int RunTrain(const GlobalOptions& global, const TrainCommandOptions& o) {
   for (const auto& s : resp.sessions()) std::printf("  %s\n", s.c_str());
   std::printf("estimated share of records whose person is there: %.4f (prior %.3g per pair)\n", resp.match_share(),
               resp.model().prior());
-  PrintParams(before.model(), resp.model());
+  PrintParams(*before, resp.model());
   if (resp.installed()) {
     std::printf("\ninstalled (was %s); probabilities are uncalibrated until `linkctl calibrate`\n",
                 resp.previous_version().c_str());
@@ -117,15 +112,10 @@ int RunCalibrate(const GlobalOptions& global, const CalibrateOptions& o) {
               FormatCount(static_cast<int64_t>(labelled.size())).c_str(), cal.raw_size(), cal.ece_before(),
               cal.ece_after());
 
+  std::optional<v1::Model> current = FetchModel(global);
+  if (!current) return kFailure;
   auto stub = v1::AdminService::NewStub(Connect(global));
-  v1::GetModelResponse current;
-  {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, global.timeout_seconds);
-    grpc::Status st = stub->GetModel(&ctx, v1::GetModelRequest(), &current);
-    if (!st.ok()) return FailRpc("GetModel", st);
-  }
-  v1::Model m = current.model();
+  v1::Model m = *current;
   *m.mutable_calibration() = cal;
   m.set_calibrated(true);
   std::string base = m.version().substr(0, m.version().find("+cal"));

@@ -128,8 +128,6 @@ absl::StatusOr<std::optional<v1::Model>> Engine::LoadStoredModel(index::Store* s
   return std::optional<v1::Model>(std::move(m));
 }
 
-index::IndexEntries Engine::EntriesFor(const v1::NormalizedRecord& n) const { return Entries(*model(), n); }
-
 index::IndexEntries Engine::Entries(const model::CompiledModel& m, const v1::NormalizedRecord& n) {
   index::IndexEntries e;
   const v1::LinkageSpec& spec = m.proto().spec();
