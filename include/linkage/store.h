@@ -30,6 +30,12 @@ struct StoreOptions {
   bool sync_writes = false;
   // Shared block cache for all column families, in MiB.
   size_t block_cache_mib = 256;
+  // Keep a memory-resident match view of every dataset (normalized forms,
+  // the current generation's blocks, identity numbers), loaded in the
+  // background on open and kept in step with every write; queries read it
+  // instead of RocksDB once it is ready. Costs ~400 MiB per million
+  // records; makes a query against a 1M register several times cheaper.
+  bool match_view = false;
 };
 
 // Index entries of one record, in the store's terms. The caller (the engine)
@@ -81,6 +87,15 @@ struct StoreStats {
     uint64_t sst_bytes = 0;
   };
   std::vector<ColumnFamily> column_families;
+  // Match views (StoreOptions::match_view), one per dataset.
+  struct View {
+    std::string dataset;
+    bool ready = false;
+    int64_t records = 0;
+    int64_t block_keys = 0;
+    int64_t bytes = 0;  // Approximate memory held.
+  };
+  std::vector<View> views;
 };
 
 // Result of Check(): every problem found, empty if the store is consistent.
@@ -182,6 +197,10 @@ class Store {
   // Small values in the meta column family (models, schema version).
   virtual absl::Status PutMeta(std::string_view key, std::string_view value) = 0;
   virtual absl::StatusOr<std::optional<std::string>> GetMeta(std::string_view key) const = 0;
+
+  // Blocks until every match view scheduled so far is loaded (no-op
+  // without match views). For tests and tools that want the fast path.
+  virtual void AwaitMatchViews() const = 0;
 
   // Flushes memtables to disk (used on shutdown and by tests).
   virtual absl::Status Flush() = 0;

@@ -42,6 +42,14 @@ int RunStats(const GlobalOptions& global, bool json) {
     std::printf("  %-18s %12s %12s %11s\n", cf.name().c_str(), FormatCount(static_cast<int64_t>(cf.estimated_keys())).c_str(),
                 Bytes(cf.live_data_bytes()).c_str(), Bytes(cf.sst_bytes()).c_str());
   }
+  if (s.match_views_size() > 0) {
+    std::printf("\nmatch views (memory)      records   block keys      memory\n");
+    for (const auto& v : s.match_views()) {
+      std::printf("  %-18s %12s %12s %11s%s\n", v.dataset().c_str(), FormatCount(v.records()).c_str(),
+                  FormatCount(v.block_keys()).c_str(), Bytes(static_cast<uint64_t>(v.bytes())).c_str(),
+                  v.ready() ? "" : "  (loading)");
+    }
+  }
   std::printf("\ncalls since start\n");
   for (const auto& [method, n] : s.calls()) std::printf("  %-16s %12s\n", method.c_str(), FormatCount(n).c_str());
   return kOk;

@@ -15,12 +15,15 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <deque>
 #include <set>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "linkage/strings.h"
+#include "match_view.h"
 
 namespace linkage::index {
 namespace {
@@ -205,6 +208,12 @@ class RocksStore final : public Store {
   absl::Status FinishReindex(std::string_view model_key) override;
 
   ~RocksStore() override {
+    {
+      absl::MutexLock lock(&views_mu_);
+      stopping_ = true;
+    }
+    if (loader_.joinable()) loader_.join();
+    for (LoadJob& job : load_queue_) db_->ReleaseSnapshot(job.snapshot);
     (void)db_->FlushWAL(true);
     for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
     (void)db_->Close();
@@ -270,6 +279,22 @@ class RocksStore final : public Store {
     if (!s.ok()) return FromRocks(s, "get meta");
     return std::optional<std::string>(std::move(value));
   }
+  void AwaitMatchViews() const override {
+    absl::MutexLock lock(&views_mu_);
+    views_mu_.Await(absl::Condition(
+        +[](const RocksStore* s) ABSL_NO_THREAD_SAFETY_ANALYSIS { return s->load_queue_.empty() && !s->loading_; },
+        this));
+  }
+
+  // With match views: schedules a view of every dataset (called once by
+  // Open) and starts the loader.
+  void StartMatchViews() {
+    if (!options_.match_view) return;
+    absl::MutexLock lock(&write_mu_);
+    for (const DatasetStats& d : Stats().datasets) EnsureViewLocked(d.dataset);
+    loader_ = std::thread([this] { LoadViews(); });
+  }
+
   absl::Status Flush() override {
     rocksdb::FlushOptions fo;
     return FromRocks(db_->Flush(fo, handles_), "flush");
@@ -285,6 +310,34 @@ class RocksStore final : public Store {
   // Adds to `batch` the removal of everything `old` wrote.
   void RemoveEntries(const v1::StoredRecord& old, std::string_view dataset, rocksdb::WriteBatch& batch) const;
 
+  // Match views. A view is created (under write_mu_, with a snapshot taken
+  // at the same instant) before any write to its dataset, and loaded from
+  // the snapshot by the loader thread; writes made meanwhile are queued in
+  // the view and replayed, so it ends exactly in step.
+  struct LoadJob {
+    std::string dataset;
+    std::shared_ptr<MatchView> view;
+    const rocksdb::Snapshot* snapshot;
+  };
+  std::shared_ptr<MatchView> ViewFor(std::string_view dataset) const {
+    if (!options_.match_view) return nullptr;
+    absl::MutexLock lock(&views_mu_);
+    auto it = views_.find(std::string(dataset));
+    return it == views_.end() ? nullptr : it->second;
+  }
+  std::shared_ptr<MatchView> EnsureViewLocked(std::string_view dataset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    if (!options_.match_view) return nullptr;
+    absl::MutexLock lock(&views_mu_);
+    std::shared_ptr<MatchView>& view = views_[std::string(dataset)];
+    if (view == nullptr || view->generation() != generation_.load()) {
+      view = std::make_shared<MatchView>(generation_.load());
+      load_queue_.push_back({std::string(dataset), view, db_->GetSnapshot()});
+    }
+    return view;
+  }
+  void LoadViews();
+  absl::Status LoadView(const LoadJob& job);
+
   const StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -293,7 +346,76 @@ class RocksStore final : public Store {
   mutable absl::Mutex write_mu_;
   std::atomic<uint32_t> generation_{1};  // Written under write_mu_.
   std::optional<ReindexState> reindex_ ABSL_GUARDED_BY(write_mu_);
+  mutable absl::Mutex views_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
+  std::map<std::string, std::shared_ptr<MatchView>> views_ ABSL_GUARDED_BY(views_mu_);
+  std::deque<LoadJob> load_queue_ ABSL_GUARDED_BY(views_mu_);
+  bool loading_ ABSL_GUARDED_BY(views_mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(views_mu_) = false;
+  std::thread loader_;
 };
+
+void RocksStore::LoadViews() {
+  while (true) {
+    LoadJob job;
+    {
+      absl::MutexLock lock(&views_mu_);
+      views_mu_.Await(absl::Condition(
+          +[](RocksStore* s) ABSL_NO_THREAD_SAFETY_ANALYSIS { return s->stopping_ || !s->load_queue_.empty(); },
+          this));
+      if (stopping_) return;
+      job = std::move(load_queue_.front());
+      load_queue_.pop_front();
+      loading_ = true;
+    }
+    absl::Status st = LoadView(job);
+    db_->ReleaseSnapshot(job.snapshot);
+    absl::MutexLock lock(&views_mu_);
+    loading_ = false;
+    if (!st.ok() && !stopping_) {
+      // The view stays not ready: queries read RocksDB, as without views.
+      auto it = views_.find(job.dataset);
+      if (it != views_.end() && it->second == job.view) views_.erase(it);
+    }
+  }
+}
+
+absl::Status RocksStore::LoadView(const LoadJob& job) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = job.snapshot;
+  ro.fill_cache = false;
+  auto stopped = [this] {
+    absl::MutexLock lock(&views_mu_);
+    return stopping_;
+  };
+  int64_t n = 0;
+  auto scan = [&](Cf cf, const std::string& prefix, const std::function<void(rocksdb::Iterator&)>& fn) {
+    std::string upper = UpperBound(prefix);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions scan_ro = ro;
+    scan_ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan_ro, H(cf)));
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      fn(*it);
+      if (++n % 65536 == 0 && stopped()) return absl::CancelledError("shutting down");
+    }
+    return FromRocks(it->status(), "load match view");
+  };
+  const std::string& dataset = job.dataset;
+  const std::string record_prefix = RecordKey(dataset, "");
+  absl::Status st = scan(Cf::kMatch, record_prefix, [&](rocksdb::Iterator& it) {
+    std::string_view key(it.key().data(), it.key().size());
+    job.view->LoadRecord(key.substr(record_prefix.size()), it.value().ToString());
+  });
+  if (!st.ok()) return st;
+  st = scan(Cf::kBlocks, absl::StrCat(GenerationPrefix(job.view->generation()), record_prefix),
+            [&](rocksdb::Iterator& it) { job.view->LoadBlockKey(dataset, std::string_view(it.key().data(), it.key().size())); });
+  if (!st.ok()) return st;
+  st = scan(Cf::kIds, record_prefix,
+            [&](rocksdb::Iterator& it) { job.view->LoadIdKey(dataset, std::string_view(it.key().data(), it.key().size())); });
+  if (!st.ok()) return st;
+  job.view->FinishLoad();
+  return absl::OkStatus();
+}
 
 void RocksStore::RemoveEntries(const v1::StoredRecord& old, std::string_view dataset,
                                rocksdb::WriteBatch& batch) const {
@@ -384,6 +506,21 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
   rocksdb::WriteBatch batch;
   std::vector<WriteOutcome> outcomes(fresh.size());
   int64_t delta_records = 0;
+  // What the match view applies once the batch is written.
+  struct ViewPut {
+    std::string record_id;
+    MatchView::RecordKeys old, keys;
+    std::string normalized;
+  };
+  std::shared_ptr<MatchView> view = EnsureViewLocked(dataset);
+  std::vector<ViewPut> view_puts;
+  auto keys_of = [](const v1::StoredRecord& r) {
+    MatchView::RecordKeys k;
+    k.blocks.assign(r.block_keys().begin(), r.block_keys().end());
+    k.blocks.insert(k.blocks.end(), r.next_block_keys().begin(), r.next_block_keys().end());
+    k.ids.assign(r.id_keys().begin(), r.id_keys().end());
+    return k;
+  };
   const int64_t now = absl::ToUnixMicros(absl::Now());
   for (size_t i = 0; i < fresh.size(); ++i) {
     v1::StoredRecord& s = fresh[i];
@@ -409,7 +546,12 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     v1::StoredRecord cmp_form = s;  // Compared without the timestamp next time.
     s.set_updated_unix_micros(now);
     (void)batch.Put(H(Cf::kRecords), key, s.SerializeAsString());
-    (void)batch.Put(H(Cf::kMatch), key, s.normalized().SerializeAsString());
+    std::string normalized = s.normalized().SerializeAsString();
+    (void)batch.Put(H(Cf::kMatch), key, normalized);
+    if (view != nullptr) {
+      view_puts.push_back({s.record().record_id(), old.has_value() ? keys_of(*old) : MatchView::RecordKeys{},
+                           keys_of(s), std::move(normalized)});
+    }
     s.set_updated_unix_micros(0);
     old = std::move(cmp_form);
   }
@@ -420,6 +562,7 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     absl::Status st = FromRocks(db_->Write(write_options_, &batch), "write batch");
     if (!st.ok()) return st;
   }
+  for (ViewPut& p : view_puts) view->Put(dataset, p.record_id, p.old, p.keys, std::move(p.normalized));
   return outcomes;
 }
 
@@ -432,6 +575,7 @@ absl::StatusOr<bool> RocksStore::Delete(std::string_view dataset, std::string_vi
   if (!s.ok()) return FromRocks(s, "read record before delete");
   v1::StoredRecord old;
   if (!old.ParseFromString(value)) return absl::DataLossError(absl::StrCat("stored record \"", AV(record_id), "\" is unreadable"));
+  std::shared_ptr<MatchView> view = EnsureViewLocked(dataset);
   rocksdb::WriteBatch batch;
   RemoveEntries(old, dataset, batch);
   (void)batch.Delete(H(Cf::kRecords), key);
@@ -439,6 +583,13 @@ absl::StatusOr<bool> RocksStore::Delete(std::string_view dataset, std::string_vi
   (void)batch.Merge(H(Cf::kTerms), CountKey(dataset), EncodeInt64(-1));
   absl::Status st = FromRocks(db_->Write(write_options_, &batch), "delete record");
   if (!st.ok()) return st;
+  if (view != nullptr) {
+    MatchView::RecordKeys keys;
+    keys.blocks.assign(old.block_keys().begin(), old.block_keys().end());
+    keys.blocks.insert(keys.blocks.end(), old.next_block_keys().begin(), old.next_block_keys().end());
+    keys.ids.assign(old.id_keys().begin(), old.id_keys().end());
+    view->Remove(dataset, record_id, keys);
+  }
   return true;
 }
 
@@ -505,12 +656,31 @@ absl::StatusOr<std::vector<const v1::StoredRecord*>> RocksStore::MultiGet(
 
 absl::StatusOr<std::vector<const v1::NormalizedRecord*>> RocksStore::MultiGetNormalized(
     std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const {
+  if (auto view = ViewFor(dataset); view != nullptr) {
+    std::vector<const v1::NormalizedRecord*> out(record_ids.size(), nullptr);
+    bool parsed = true;
+    if (view->ForEachNormalized(record_ids, [&](size_t i, std::string_view bytes) {
+          auto* r = google::protobuf::Arena::CreateMessage<v1::NormalizedRecord>(arena);
+          if (r->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+            out[i] = r;
+          } else {
+            parsed = false;
+          }
+        })) {
+      if (!parsed) return absl::DataLossError("a normalized record in the match view is unreadable");
+      return out;
+    }
+  }
   return MultiGetInto<v1::NormalizedRecord>(Cf::kMatch, dataset, record_ids, arena);
 }
 
 absl::StatusOr<bool> RocksStore::ScanBlock(uint32_t generation, std::string_view dataset, std::string_view rule,
                                            std::string_view key, size_t max_entries,
                                            std::vector<std::string>* ids) const {
+  if (auto view = ViewFor(dataset); view != nullptr && view->generation() == generation) {
+    bool complete = true;
+    if (view->ScanBlock(rule, key, max_entries, ids, &complete)) return complete;
+  }
   std::string prefix = BlockPrefix(generation, dataset, rule, key);
   std::string upper = UpperBound(prefix);
   rocksdb::Slice upper_slice(upper);
@@ -532,6 +702,7 @@ absl::StatusOr<bool> RocksStore::ScanBlock(uint32_t generation, std::string_view
 
 absl::Status RocksStore::LookupId(std::string_view dataset, std::string_view id_key, size_t max,
                                   std::vector<std::string>* ids) const {
+  if (auto view = ViewFor(dataset); view != nullptr && view->LookupId(id_key, max, ids)) return absl::OkStatus();
   std::string prefix = IdPrefix(dataset, id_key);
   std::string upper = UpperBound(prefix);
   rocksdb::Slice upper_slice(upper);
@@ -591,6 +762,15 @@ StoreStats RocksStore::Stats() const {
     (void)db_->GetIntProperty(H(cf.id), "rocksdb.estimate-live-data-size", &c.live_data_bytes);
     (void)db_->GetIntProperty(H(cf.id), "rocksdb.total-sst-files-size", &c.sst_bytes);
     stats.column_families.push_back(std::move(c));
+  }
+  std::map<std::string, std::shared_ptr<MatchView>> views;
+  {
+    absl::MutexLock lock(&views_mu_);
+    views = views_;
+  }
+  for (const auto& [dataset, view] : views) {
+    MatchView::Usage u = view->usage();
+    stats.views.push_back({dataset, view->ready(), u.records, u.block_keys, u.bytes});
   }
   return stats;
 }
@@ -670,6 +850,15 @@ absl::Status RocksStore::FinishReindex(std::string_view model_key) {
   if (!st.ok()) return st;
   generation_.store(reindex_->target_generation);
   reindex_.reset();
+  // The views mirror the old generation's blocks: rebuild them.
+  if (options_.match_view) {
+    std::vector<std::string> datasets;
+    {
+      absl::MutexLock views(&views_mu_);
+      for (const auto& [dataset, view] : views_) datasets.push_back(dataset);
+    }
+    for (const std::string& d : datasets) EnsureViewLocked(d);
+  }
   return absl::OkStatus();
 }
 
@@ -816,6 +1005,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options, 
     return absl::FailedPreconditionError(absl::StrCat("database ", path, " has key layout version ", **schema,
                                                       "; this linkd reads version ", AV(kSchemaVersion)));
   }
+  store->StartMatchViews();
   return std::unique_ptr<Store>(std::move(store));
 }
 

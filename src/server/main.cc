@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   int workers = 0, max_message_mib = 0, max_batch = 0, max_candidates = 0;
   double grace = 0;
   bool sync_writes = false;
+  bool no_match_view = false;
   app.add_option("--config", config_path, "Text-format linkage.v1.ServerConfig file");
   app.add_option("--listen", listen, "host:port to listen on (default 127.0.0.1:50051; port 0 picks one)");
   app.add_option("--db", db, "RocksDB data directory (default ./linkd-data; created if missing)");
@@ -42,6 +43,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-candidates", max_candidates, "Candidates scored per query (default 200)");
   app.add_option("--grace", grace, "Seconds in-flight calls get on shutdown (default 10)");
   app.add_flag("--sync-writes", sync_writes, "fsync the write-ahead log on every write");
+  app.add_flag("--no-match-view", no_match_view,
+               "serve from RocksDB alone, without the in-memory match view (saves ~400 MiB per 1M records)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -67,6 +70,7 @@ int main(int argc, char** argv) {
   if (max_candidates > 0) config.set_max_candidates(max_candidates);
   if (grace > 0) config.set_shutdown_grace_seconds(grace);
   if (sync_writes) config.set_sync_writes(true);
+  if (no_match_view) config.set_no_match_view(true);
 
   // Block the stop signals in every thread (gRPC's and RocksDB's inherit
   // the mask) and take them synchronously below.

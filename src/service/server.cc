@@ -94,6 +94,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   index::StoreOptions so;
   so.sync_writes = c.sync_writes();
   so.block_cache_mib = static_cast<size_t>(c.block_cache_mib());
+  so.match_view = !c.no_match_view();
   auto store = index::Store::Open(so, c.db());
   if (!store.ok()) return store.status();
   s->store_ = *std::move(store);
