@@ -131,6 +131,18 @@ class Engine {
   absl::StatusOr<v1::Verification> Verify(const v1::PersonRecord& claim, std::string_view dataset,
                                           bool lenient_dates = false) const;
 
+  // Same, also handing back the ranking the decision was made on (so a
+  // caller that wants both pays for one search).
+  struct VerifyOptions {
+    bool lenient_dates = false;
+    std::string exclude_record_id;  // As in MatchOptions.
+    v1::MatchResult* match = nullptr;  // If set, receives the ranking:
+    int match_top_k = 5;               // this many candidates,
+    bool match_explain = true;         // with per-field contributions.
+  };
+  absl::StatusOr<v1::Verification> Verify(const v1::PersonRecord& claim, std::string_view dataset,
+                                          const VerifyOptions& options) const;
+
   // Fits the model's m and u to the data, as Splink does: u from random
   // pairs of `dataset` records, m by expectation-maximisation on the pairs
   // blocking produces (one EM session per blocking rule, holding out the

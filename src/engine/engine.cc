@@ -399,6 +399,14 @@ namespace linkage::engine {
 
 absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, std::string_view dataset,
                                                 bool lenient_dates) const {
+  VerifyOptions options;
+  options.lenient_dates = lenient_dates;
+  return Verify(claim, dataset, options);
+}
+
+absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, std::string_view dataset,
+                                                const VerifyOptions& options) const {
+  const bool lenient_dates = options.lenient_dates;
   if (claim.national_id().empty() && claim.old_id().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("record \"", claim.record_id(),
                                                    "\": national_id is required to verify a claimed identity"));
@@ -416,7 +424,8 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
                                                    claim.national_id(), "\" is neither a 12-digit CCCD nor a 9-digit CMND"));
   }
   MatchOptions mo;
-  mo.top_k = 20;
+  mo.top_k = std::max(20, options.match_top_k);
+  mo.exclude_record_id = options.exclude_record_id;
   auto match = MatchNormalized(*query, dataset, mo);
   if (!match.ok()) return match.status();
 
@@ -570,6 +579,15 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
     }
   }
   for (const std::string& f : flags) v.add_flags(f);
+  if (options.match != nullptr) {
+    *options.match = *std::move(match);
+    v1::MatchResult& out = *options.match;
+    const int k = std::max(1, std::min(options.match_top_k, 1000));
+    if (out.candidates_size() > k) out.mutable_candidates()->DeleteSubrange(k, out.candidates_size() - k);
+    if (!options.match_explain) {
+      for (v1::Candidate& c : *out.mutable_candidates()) c.clear_contributions();
+    }
+  }
   return v;
 }
 

@@ -276,15 +276,23 @@ class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamR
     resp.set_request_id(req.request_id());
     absl::Status st = CheckDataset(req.dataset());
     if (st.ok() && DeadlinePassed(call_)) st = absl::DeadlineExceededError("stream deadline passed");
+    if (st.ok() && (req.top_k() < 0 || req.top_k() > 1000)) st = absl::InvalidArgumentError("top_k must be 1..1000");
     if (st.ok() && req.verify_claimed_id() && !req.record().national_id().empty()) {
-      auto v = ctx_->engine->Verify(req.record(), req.dataset(), req.lenient_dates());
+      // One search serves both the verification and the ranking.
+      engine::Engine::VerifyOptions vo;
+      vo.lenient_dates = req.lenient_dates();
+      vo.exclude_record_id = req.exclude_record_id();
+      vo.match = resp.mutable_result();
+      vo.match_top_k = req.top_k() == 0 ? 5 : req.top_k();
+      vo.match_explain = !req.omit_explanation();
+      auto v = ctx_->engine->Verify(req.record(), req.dataset(), vo);
       if (v.ok()) {
         *resp.mutable_verification() = *std::move(v);
       } else {
         st = v.status();
+        resp.clear_result();
       }
-    }
-    if (st.ok()) {
+    } else if (st.ok()) {
       auto r = ctx_->engine->Match(req.record(), req.dataset(),
                                    MatchOptionsFrom(req.top_k(), false, req.omit_explanation(), req.exclude_record_id(),
                                                     req.lenient_dates()));
@@ -357,6 +365,14 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext
       out->set_estimated_keys(cf.estimated_keys);
       out->set_live_data_bytes(cf.live_data_bytes);
       out->set_sst_bytes(cf.sst_bytes);
+    }
+    for (const auto& v : stats.views) {
+      auto* out = response->add_match_views();
+      out->set_dataset(v.dataset);
+      out->set_ready(v.ready);
+      out->set_records(v.records);
+      out->set_block_keys(v.block_keys);
+      out->set_bytes(v.bytes);
     }
     response->set_model_version(ctx_->engine->model()->proto().version());
     response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - ctx_->started));
