@@ -32,7 +32,8 @@ struct VerifyOptions {
   std::string format;
   std::string errors_file;  // Default: OUTPUT.errors.csv
   int streams = 2;
-  int in_flight = 256;      // Per stream.
+  int in_flight = 256;      // Records per stream.
+  int batch = 64;           // Records per message.
   std::vector<std::string> maps;  // As in ImportOptions.
   bool lenient_dates = false;
   bool exclude_self = false;      // Matching a dataset against itself.

@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
   cmd_verify->add_option("--format", verify.format, "csv or jsonl (default: from the file name)");
   cmd_verify->add_option("--errors", verify.errors_file, "Records that could not be checked (default OUTPUT.errors.csv)");
   cmd_verify->add_option("--streams", verify.streams, "Parallel streams")->capture_default_str();
-  cmd_verify->add_option("--in-flight", verify.in_flight, "Requests in flight per stream")->capture_default_str();
+  cmd_verify->add_option("--in-flight", verify.in_flight, "Records in flight per stream")->capture_default_str();
+  cmd_verify->add_option("--batch", verify.batch, "Records per stream message")->capture_default_str();
   cmd_verify->add_option("--map", verify.maps, "Column mapping, as for import (repeatable)");
   cmd_verify->add_flag("--lenient-dates", verify.lenient_dates, "Keep the year of an unreadable birth_date");
   cmd_verify->add_flag("--resume", verify.resume,

@@ -102,7 +102,9 @@ absl::StatusOr<int64_t> KeepCompleteRows(const std::string& path, std::string_vi
 }  // namespace
 
 int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
-  if (options.streams < 1 || options.in_flight < 1) return Fail("--streams and --in-flight must be at least 1");
+  if (options.streams < 1 || options.in_flight < 1 || options.batch < 1 || options.batch > 10000) {
+    return Fail("--streams and --in-flight must be at least 1, --batch 1..10000");
+  }
   auto reader = PersonReader::Open(options.input, options.format);
   if (!reader.ok()) return Fail(std::string(reader.status().message()));
   absl::Status mapped = (*reader)->SetMappings(options.maps);
@@ -179,37 +181,40 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
     }
   });
 
-  // One stream per --streams, each with a writer (this thread, through a
-  // queue) and a reader thread.
+  // One stream per --streams, each with a writer (this thread) and a reader
+  // thread. Records go in batches of --batch, one message each.
   struct Stream {
     grpc::ClientContext ctx;
-    std::unique_ptr<grpc::ClientReaderWriter<v1::MatchStreamRequest, v1::MatchStreamResponse>> rw;
-    std::unique_ptr<std::counting_semaphore<1 << 20>> permits;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::MatchBatchRequest, v1::MatchBatchResponse>> rw;
+    std::unique_ptr<std::counting_semaphore<1 << 20>> permits;  // Batches in flight.
     std::mutex ids_mu;
     std::map<int64_t, std::pair<std::string, int64_t>> pending;  // index -> (record_id, line)
     std::thread reader;
   };
+  const int batches_in_flight = std::max(1, options.in_flight / options.batch);
   auto channel = Connect(global);
   auto stub = v1::LinkageService::NewStub(channel);
   std::vector<std::unique_ptr<Stream>> streams;
   for (int s = 0; s < options.streams; ++s) {
     auto st = std::make_unique<Stream>();
-    st->rw = stub->MatchStream(&st->ctx);
-    st->permits = std::make_unique<std::counting_semaphore<1 << 20>>(options.in_flight);
+    st->rw = stub->MatchBatchStream(&st->ctx);
+    st->permits = std::make_unique<std::counting_semaphore<1 << 20>>(batches_in_flight);
     Stream* raw = st.get();
     st->reader = std::thread([&, raw] {
-      v1::MatchStreamResponse response;
-      while (raw->rw->Read(&response)) {
-        int64_t index = std::stoll(response.request_id());
-        std::pair<std::string, int64_t> meta;
-        {
-          std::lock_guard<std::mutex> lock(raw->ids_mu);
-          meta = raw->pending[index];
-          raw->pending.erase(index);
+      v1::MatchBatchResponse batch;
+      while (raw->rw->Read(&batch)) {
+        for (const v1::MatchStreamResponse& response : batch.responses()) {
+          int64_t index = std::stoll(response.request_id());
+          std::pair<std::string, int64_t> meta;
+          {
+            std::lock_guard<std::mutex> lock(raw->ids_mu);
+            meta = raw->pending[index];
+            raw->pending.erase(index);
+          }
+          OutputRow row = FromResponse(meta.first, response);
+          row.line = meta.second;
+          put(index, std::move(row));
         }
-        OutputRow row = FromResponse(meta.first, response);
-        row.line = meta.second;
-        put(index, std::move(row));
         raw->permits->release();
       }
       // The stream ended. If requests are still unanswered the server went
@@ -220,14 +225,33 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
         unanswered = !raw->pending.empty();
       }
       if (unanswered) fail("the server closed a verification stream before answering every record");
-      raw->permits->release(options.in_flight);
+      raw->permits->release(batches_in_flight);
     });
     streams.push_back(std::move(st));
   }
 
   int64_t index = 0;
+  int64_t batches_sent = 0;
   std::string read_error;
   std::vector<ReadRow> chunk;
+  v1::MatchBatchRequest batch;
+  std::vector<std::pair<int64_t, std::pair<std::string, int64_t>>> batch_meta;  // index -> (record_id, line)
+  // Sends the batch being filled on the next stream; false if that failed.
+  auto send = [&]() {
+    if (batch.requests_size() == 0) return true;
+    Stream& st = *streams[static_cast<size_t>(batches_sent++ % options.streams)];
+    st.permits->acquire();
+    if (failed.load()) return false;
+    {
+      std::lock_guard<std::mutex> lock(st.ids_mu);
+      for (auto& [i, meta] : batch_meta) st.pending[i] = std::move(meta);
+    }
+    bool ok = st.rw->Write(batch);
+    batch.clear_requests();
+    batch_meta.clear();
+    if (!ok) fail("the server closed a verification stream");
+    return ok;
+  };
   bool more = true;
   while (more && !failed.load()) {
     chunk.clear();
@@ -257,36 +281,28 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
         put(i, std::move(bad));
         continue;
       }
-      Stream& st = *streams[static_cast<size_t>(i % options.streams)];
-      st.permits->acquire();
-      if (failed.load()) break;
-      v1::MatchStreamRequest req;
-      req.set_request_id(std::to_string(i));
-      req.set_dataset(options.against);
-      req.set_verify_claimed_id(true);
-      req.set_omit_explanation(true);
-      req.set_top_k(2);
-      req.set_lenient_dates(options.lenient_dates);
-      if (options.exclude_self) req.set_exclude_record_id(row.record.record_id());
-      {
-        std::lock_guard<std::mutex> lock(st.ids_mu);
-        st.pending[i] = {row.record.record_id(), row.line};
-      }
-      *req.mutable_record() = std::move(row.record);
-      if (!st.rw->Write(req)) {
-        fail("the server closed a verification stream");
-        break;
-      }
+      v1::MatchStreamRequest* req = batch.add_requests();
+      req->set_request_id(std::to_string(i));
+      req->set_dataset(options.against);
+      req->set_verify_claimed_id(true);
+      req->set_omit_explanation(true);
+      req->set_top_k(2);
+      req->set_lenient_dates(options.lenient_dates);
+      if (options.exclude_self) req->set_exclude_record_id(row.record.record_id());
+      batch_meta.push_back({i, {row.record.record_id(), row.line}});
+      *req->mutable_record() = std::move(row.record);
+      if (batch.requests_size() >= options.batch && !send()) break;
     }
   }
+  if (!failed.load()) send();
   for (auto& st : streams) st->rw->WritesDone();
   for (auto& st : streams) {
     st->reader.join();
     grpc::Status status = st->rw->Finish();
     if (!status.ok()) {
-      fail(absl::StrFormat("MatchStream: %s: %s", CodeName(status.error_code()), status.error_message()));
+      fail(absl::StrFormat("MatchBatchStream: %s: %s", CodeName(status.error_code()), status.error_message()));
     } else if (!st->pending.empty()) {
-      fail(absl::StrFormat("MatchStream ended with %d requests unanswered", st->pending.size()));
+      fail(absl::StrFormat("MatchBatchStream ended with %d requests unanswered", st->pending.size()));
     }
   }
   {

@@ -190,22 +190,35 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::GetRecord(grpc::CallbackServerCont
 
 namespace {
 
-// One bidirectional bulk stream. Requests are scored on the pool as they
+// Answers one stream request (match, or verify and match).
+v1::MatchStreamResponse ProcessStreamRequest(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                             const v1::MatchStreamRequest& req);
+
+// One bidirectional bulk stream of Req messages (one request, or a batch),
+// each answered by one Resp. Requests are processed on the pool as they
 // arrive; answers are written one at a time in completion order. Reading
 // pauses while max_stream_in_flight answers are being computed or waiting
 // to be written, which pushes back on the client through gRPC flow control.
 // The reactor deletes itself in OnDone, which gRPC calls only after Finish,
 // and Finish is called only once no pool task refers to it any more.
-class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse> {
+template <typename Req, typename Resp>
+class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
  public:
-  MatchStreamReactor(ServiceContext* ctx, grpc::CallbackServerContext* call)
-      : ctx_(ctx), call_(call), max_in_flight_(static_cast<size_t>(ctx->config.max_stream_in_flight())) {
-    ctx_->Count("MatchStream");
+  using Process = Resp (*)(ServiceContext*, grpc::CallbackServerContext*, const Req&);
+  // `busy` answers a request the pool has no room for.
+  using Busy = Resp (*)(const Req&, const std::string& message);
+  StreamReactor(ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method, Process process, Busy busy)
+      : ctx_(ctx),
+        call_(call),
+        max_in_flight_(static_cast<size_t>(ctx->config.max_stream_in_flight())),
+        process_(process),
+        busy_(busy) {
+    ctx_->Count(method);
     if (ctx_->shutting_down.load()) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
+      this->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
       return;
     }
-    StartRead(&request_);
+    this->StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
@@ -216,21 +229,15 @@ class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamR
       return;
     }
     ++outstanding_;
-    auto request = std::make_shared<v1::MatchStreamRequest>(std::move(request_));
+    auto request = std::make_shared<Req>(std::move(request_));
     bool queued = ctx_->pool->Submit([this, request] {
-      v1::MatchStreamResponse response = Process(*request);
+      Resp response = process_(ctx_, call_, *request);
       absl::MutexLock l(&mu_);
       EnqueueLocked(std::move(response));
     });
-    if (!queued) {
-      v1::MatchStreamResponse busy;
-      busy.set_request_id(request->request_id());
-      busy.set_error_code(static_cast<int32_t>(grpc::StatusCode::RESOURCE_EXHAUSTED));
-      busy.set_error_message("linkd is at capacity (worker queue full)");
-      EnqueueLocked(std::move(busy));
-    }
+    if (!queued) EnqueueLocked(busy_(*request, "linkd is at capacity (worker queue full)"));
     if (outstanding_ < max_in_flight_) {
-      StartRead(&request_);
+      this->StartRead(&request_);
     } else {
       read_paused_ = true;
     }
@@ -247,11 +254,11 @@ class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamR
       queue_.clear();
     } else if (!queue_.empty()) {
       writing_ = true;
-      StartWrite(&queue_.front());
+      this->StartWrite(&queue_.front());
     }
     if (read_paused_ && !reads_done_ && outstanding_ < max_in_flight_) {
       read_paused_ = false;
-      StartRead(&request_);
+      this->StartRead(&request_);
     }
     MaybeFinishLocked();
   }
@@ -271,45 +278,7 @@ class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamR
   }
 
  private:
-  v1::MatchStreamResponse Process(const v1::MatchStreamRequest& req) {
-    v1::MatchStreamResponse resp;
-    resp.set_request_id(req.request_id());
-    absl::Status st = CheckDataset(req.dataset());
-    if (st.ok() && DeadlinePassed(call_)) st = absl::DeadlineExceededError("stream deadline passed");
-    if (st.ok() && (req.top_k() < 0 || req.top_k() > 1000)) st = absl::InvalidArgumentError("top_k must be 1..1000");
-    if (st.ok() && req.verify_claimed_id() && !req.record().national_id().empty()) {
-      // One search serves both the verification and the ranking.
-      engine::Engine::VerifyOptions vo;
-      vo.lenient_dates = req.lenient_dates();
-      vo.exclude_record_id = req.exclude_record_id();
-      vo.match = resp.mutable_result();
-      vo.match_top_k = req.top_k() == 0 ? 5 : req.top_k();
-      vo.match_explain = !req.omit_explanation();
-      auto v = ctx_->engine->Verify(req.record(), req.dataset(), vo);
-      if (v.ok()) {
-        *resp.mutable_verification() = *std::move(v);
-      } else {
-        st = v.status();
-        resp.clear_result();
-      }
-    } else if (st.ok()) {
-      auto r = ctx_->engine->Match(req.record(), req.dataset(),
-                                   MatchOptionsFrom(req.top_k(), false, req.omit_explanation(), req.exclude_record_id(),
-                                                    req.lenient_dates()));
-      if (r.ok()) {
-        *resp.mutable_result() = *std::move(r);
-      } else {
-        st = r.status();
-      }
-    }
-    if (!st.ok()) {
-      resp.set_error_code(static_cast<int32_t>(st.code()));
-      resp.set_error_message(std::string(st.message()));
-    }
-    return resp;
-  }
-
-  void EnqueueLocked(v1::MatchStreamResponse response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void EnqueueLocked(Resp response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (broken_) {
       --outstanding_;
       MaybeFinishLocked();
@@ -318,22 +287,24 @@ class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamR
     queue_.push_back(std::move(response));
     if (!writing_) {
       writing_ = true;
-      StartWrite(&queue_.front());
+      this->StartWrite(&queue_.front());
     }
   }
 
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_ || !reads_done_ || outstanding_ != 0 || writing_) return;
     finished_ = true;
-    Finish(broken_ ? grpc::Status::CANCELLED : grpc::Status::OK);
+    this->Finish(broken_ ? grpc::Status::CANCELLED : grpc::Status::OK);
   }
 
   ServiceContext* const ctx_;
   grpc::CallbackServerContext* const call_;
   const size_t max_in_flight_;
   absl::Mutex mu_;
-  v1::MatchStreamRequest request_;  // Target of the one pending read.
-  std::deque<v1::MatchStreamResponse> queue_ ABSL_GUARDED_BY(mu_);  // Front is being written.
+  const Process process_;
+  const Busy busy_;
+  Req request_;  // Target of the one pending read.
+  std::deque<Resp> queue_ ABSL_GUARDED_BY(mu_);  // Front is being written.
   size_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // Read but not yet written.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
@@ -342,11 +313,89 @@ class MatchStreamReactor final : public grpc::ServerBidiReactor<v1::MatchStreamR
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+v1::MatchStreamResponse ProcessStreamRequest(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                           const v1::MatchStreamRequest& req) {
+  v1::MatchStreamResponse resp;
+  resp.set_request_id(req.request_id());
+  absl::Status st = CheckDataset(req.dataset());
+  if (st.ok() && DeadlinePassed(call)) st = absl::DeadlineExceededError("stream deadline passed");
+  if (st.ok() && (req.top_k() < 0 || req.top_k() > 1000)) st = absl::InvalidArgumentError("top_k must be 1..1000");
+  if (st.ok() && req.verify_claimed_id() && !req.record().national_id().empty()) {
+    // One search serves both the verification and the ranking.
+    engine::Engine::VerifyOptions vo;
+    vo.lenient_dates = req.lenient_dates();
+    vo.exclude_record_id = req.exclude_record_id();
+    vo.match = resp.mutable_result();
+    vo.match_top_k = req.top_k() == 0 ? 5 : req.top_k();
+    vo.match_explain = !req.omit_explanation();
+    auto v = ctx->engine->Verify(req.record(), req.dataset(), vo);
+    if (v.ok()) {
+      *resp.mutable_verification() = *std::move(v);
+    } else {
+      st = v.status();
+      resp.clear_result();
+    }
+  } else if (st.ok()) {
+    auto r = ctx->engine->Match(req.record(), req.dataset(),
+                                 MatchOptionsFrom(req.top_k(), false, req.omit_explanation(), req.exclude_record_id(),
+                                                  req.lenient_dates()));
+    if (r.ok()) {
+      *resp.mutable_result() = *std::move(r);
+    } else {
+      st = r.status();
+    }
+  }
+  if (!st.ok()) {
+    resp.set_error_code(static_cast<int32_t>(st.code()));
+    resp.set_error_message(std::string(st.message()));
+  }
+  return resp;
+}
+
+
+v1::MatchStreamResponse BusyAnswer(const v1::MatchStreamRequest& req, const std::string& message) {
+  v1::MatchStreamResponse busy;
+  busy.set_request_id(req.request_id());
+  busy.set_error_code(static_cast<int32_t>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  busy.set_error_message(message);
+  return busy;
+}
+
+v1::MatchBatchResponse ProcessBatch(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                    const v1::MatchBatchRequest& batch) {
+  v1::MatchBatchResponse out;
+  const int max = ctx->config.max_batch_records();
+  for (const v1::MatchStreamRequest& req : batch.requests()) {
+    if (out.responses_size() >= max) {
+      v1::MatchStreamResponse* r = out.add_responses();
+      r->set_request_id(req.request_id());
+      r->set_error_code(static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+      r->set_error_message(absl::StrCat("more than max_batch_records (", max, ") requests in one batch"));
+      continue;
+    }
+    *out.add_responses() = ProcessStreamRequest(ctx, call, req);
+  }
+  return out;
+}
+
+v1::MatchBatchResponse BusyBatch(const v1::MatchBatchRequest& batch, const std::string& message) {
+  v1::MatchBatchResponse out;
+  for (const v1::MatchStreamRequest& req : batch.requests()) *out.add_responses() = BusyAnswer(req, message);
+  return out;
+}
+
 }  // namespace
 
 grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>* LinkageServiceImpl::MatchStream(
     grpc::CallbackServerContext* call) {
-  return new MatchStreamReactor(ctx_, call);
+  return new StreamReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>(ctx_, call, "MatchStream",
+                                                                            &ProcessStreamRequest, &BusyAnswer);
+}
+
+grpc::ServerBidiReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>* LinkageServiceImpl::MatchBatchStream(
+    grpc::CallbackServerContext* call) {
+  return new StreamReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>(ctx_, call, "MatchBatchStream",
+                                                                          &ProcessBatch, &BusyBatch);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext* call,

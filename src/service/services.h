@@ -48,6 +48,8 @@ class LinkageServiceImpl final : public v1::LinkageService::CallbackService {
                                    v1::VerifyResponse* response) override;
   grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>* MatchStream(
       grpc::CallbackServerContext* call) override;
+  grpc::ServerBidiReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>* MatchBatchStream(
+      grpc::CallbackServerContext* call) override;
   grpc::ServerUnaryReactor* UpsertRecords(grpc::CallbackServerContext* call, const v1::UpsertRecordsRequest* request,
                                           v1::UpsertRecordsResponse* response) override;
   grpc::ServerUnaryReactor* DeleteRecord(grpc::CallbackServerContext* call, const v1::DeleteRecordRequest* request,
