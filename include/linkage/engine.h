@@ -87,7 +87,8 @@ struct ReindexReport {
 struct MatchOptions {
   int top_k = 5;                 // Candidates returned (1..1000).
   bool include_records = false;  // Attach each candidate's stored record.
-  bool explain = true;           // Fill per-field contributions.
+  bool explain = true;           // Fill per-field contributions,
+  bool explain_values = true;    // with the compared values displayed.
   std::string exclude_record_id; // Never a candidate (self-matching).
   bool lenient_dates = false;    // See domain::NormalizeOptions.
 };

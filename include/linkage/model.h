@@ -81,10 +81,11 @@ class CompiledModel {
   // if the field has no term-frequency adjustment or the record no value.
   std::string TermKey(size_t field, const v1::NormalizedRecord& record) const;
 
-  // Human-readable per-field contributions for outcomes from Compare().
+  // Human-readable per-field contributions for outcomes from Compare();
+  // without `values`, only field, level and weights (no display values).
   void Explain(const v1::NormalizedRecord& query, const v1::NormalizedRecord& candidate,
-               const FieldOutcome* outcomes,
-               google::protobuf::RepeatedPtrField<v1::FieldContribution>* out) const;
+               const FieldOutcome* outcomes, google::protobuf::RepeatedPtrField<v1::FieldContribution>* out,
+               bool values = true) const;
 
   // The probability stated for a weight: 1 / (1 + 2^-bits), passed through
   // the model's calibration map when it has one.

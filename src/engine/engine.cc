@@ -384,7 +384,9 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
     // Only the best candidate can be a match; the others are at most REVIEW.
     v1::Band own = BandFor(c->probability(), policy);
     c->set_band(i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own);
-    if (options.explain) m->Explain(query, *sc.normalized, sc.outcomes.data(), c->mutable_contributions());
+    if (options.explain) {
+      m->Explain(query, *sc.normalized, sc.outcomes.data(), c->mutable_contributions(), options.explain_values);
+    }
     if (full[i] != nullptr) *c->mutable_record() = full[i]->record();
     for (int r : sc.rules) c->add_blocking_rules(spec.blocking_rules(r).name());
   }
@@ -426,6 +428,9 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
   MatchOptions mo;
   mo.top_k = std::max(20, options.match_top_k);
   mo.exclude_record_id = options.exclude_record_id;
+  // The decision reads levels only; values are shown only if the caller
+  // wants the ranking explained.
+  mo.explain_values = options.match != nullptr && options.match_explain;
   auto match = MatchNormalized(*query, dataset, mo);
   if (!match.ok()) return match.status();
 

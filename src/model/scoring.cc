@@ -532,8 +532,8 @@ std::string CompiledModel::TermKey(size_t field, const v1::NormalizedRecord& r) 
 }
 
 void CompiledModel::Explain(const v1::NormalizedRecord& q, const v1::NormalizedRecord& c,
-                            const FieldOutcome* outcomes,
-                            google::protobuf::RepeatedPtrField<v1::FieldContribution>* out) const {
+                            const FieldOutcome* outcomes, google::protobuf::RepeatedPtrField<v1::FieldContribution>* out,
+                            bool values) const {
   for (size_t i = 0; i < fields_.size(); ++i) {
     const Field& f = fields_[i];
     v1::FieldContribution* fc = out->Add();
@@ -541,6 +541,7 @@ void CompiledModel::Explain(const v1::NormalizedRecord& q, const v1::NormalizedR
     fc->set_level(outcomes[i].level == kNullLevel ? "null" : f.levels[static_cast<size_t>(outcomes[i].level)].label);
     fc->set_weight_bits(outcomes[i].bits);
     fc->set_tf_adjustment_bits(outcomes[i].tf_bits);
+    if (!values) continue;
     fc->set_query_value(DisplayValue(f, q));
     fc->set_candidate_value(DisplayValue(f, c));
   }
