@@ -84,6 +84,48 @@ struct ReindexReport {
   bool resumed = false;
 };
 
+// What FindDuplicates() looks for.
+struct DedupeOptions {
+  std::string dataset;  // Every record of it is a query...
+  std::string against;  // ...against this dataset; empty: against itself.
+  // A pair whose probability is at least this is a duplicate link; 0: the
+  // model's review probability (a link is for a reviewer to confirm; on
+  // generated lists this balances precision and recall, docs/QUALITY.md).
+  double threshold = 0;
+  int top_k = 10;  // Candidates considered per record.
+  int threads = 2;
+  // Called with (records done, total) between chunks; `stop` ends the job
+  // early with Cancelled.
+  std::function<void(int64_t, int64_t)> progress;
+  const std::atomic<bool>* stop = nullptr;
+};
+
+struct DuplicateLink {
+  std::string dataset_a, record_a, dataset_b, record_b;
+  double probability = 0;
+  double match_weight = 0;
+};
+
+// Records held together by links above the threshold (a connected
+// component). Links are taken strongest first; `tree` holds the links that
+// joined the members (a maximum spanning tree), strongest first, and
+// `weakest` is the tree link the cluster hangs on, explained field by field so a
+// reviewer sees why the cluster is not two.
+struct DuplicateCluster {
+  std::vector<std::pair<std::string, std::string>> members;  // (dataset, record_id).
+  std::vector<DuplicateLink> tree;                           // members.size() - 1 links.
+  DuplicateLink weakest;
+  std::vector<v1::FieldContribution> weakest_explanation;
+};
+
+struct DedupeReport {
+  int64_t records = 0;  // Queries made.
+  int64_t links = 0;    // Distinct pairs above the threshold.
+  double threshold = 0;
+  std::string model_version;
+  std::vector<DuplicateCluster> clusters;  // Most doubtful (weakest link) first.
+};
+
 struct MatchOptions {
   int top_k = 5;                 // Candidates returned (1..1000).
   bool include_records = false;  // Attach each candidate's stored record.
@@ -151,6 +193,12 @@ class Engine {
   // only; returns the new model (same spec, version "trained-<time>",
   // uncalibrated) without installing it. Errors: empty datasets.
   absl::StatusOr<std::pair<v1::Model, TrainReport>> Train(const TrainOptions& options) const;
+
+  // Finds the records of `dataset` that are the same person as another of
+  // its records (or, with `against`, as a record of that dataset): every
+  // record is matched with the model in force, pairs above the threshold
+  // are linked and the links clustered. Reads only. Errors: empty datasets.
+  absl::StatusOr<DedupeReport> FindDuplicates(const DedupeOptions& options) const;
 
   std::shared_ptr<const model::CompiledModel> model() const;
   // Replaces the model atomically; queries in flight finish on the old one.

@@ -4,6 +4,7 @@
 // and a reliability diagram.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -74,6 +75,12 @@ using Pair = std::pair<std::string, std::string>;  // Ordered: first < second.
 Pair MakePair(const std::string& a, const std::string& b);
 
 PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pair>& truth_pairs, double threshold);
+
+// Pairwise metrics of given clusters (e.g. `linkctl dedupe` output): every
+// pair inside a cluster is a predicted pair; `counts`, if set, says which
+// pairs are in scope (across two datasets: only pairs spanning both).
+PairMetrics EvaluateClusters(const std::vector<std::vector<std::string>>& clusters, const std::set<Pair>& truth_pairs,
+                             const std::function<bool(const std::string&, const std::string&)>& counts);
 
 // A reliability diagram as a self-contained SVG document.
 std::string ReliabilitySvg(const std::vector<CalibrationBin>& bins, const std::string& title);

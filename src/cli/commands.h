@@ -82,6 +82,8 @@ struct EvalOptions {
   std::string input;    // with --against: measure blocking recall through the server
   std::string against = "register";
   double threshold = 0.99;  // dedup: edge probability
+  std::string other_truth;    // clusters across two lists: the second list's truth
+  std::string other_dataset;  // and its dataset name
 };
 int RunEval(const GlobalOptions& global, const EvalOptions& options);
 
@@ -95,6 +97,15 @@ struct TrainCommandOptions {
   std::string output;       // write the trained model as JSON
 };
 int RunTrain(const GlobalOptions& global, const TrainCommandOptions& options);
+
+struct DedupeCommandOptions {
+  std::string dataset;
+  std::string against;     // empty: duplicates within the dataset
+  double threshold = 0;    // 0: the model's review probability
+  int top_k = 10;
+  std::string output = "clusters.csv";
+};
+int RunDedupe(const GlobalOptions& global, const DedupeCommandOptions& options);
 
 struct CalibrateOptions {
   std::string results;  // verify output with the model to calibrate

@@ -80,6 +80,69 @@ absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const
   return stats;
 }
 
+// A clusters file from `linkctl dedupe`: pairs inside its clusters against
+// the generator's truth. Within one list the true pairs are the copies of
+// one person (duplicate_of); across two lists (--other-truth), records of
+// the two datasets that are the same register person (pairs with a person
+// absent from the register are out of scope: the truth cannot tell them).
+int EvalClusters(const EvalOptions& o, std::vector<std::map<std::string, std::string>>& rows,
+                 std::vector<std::map<std::string, std::string>>& truth_rows) {
+  const bool cross = !o.other_truth.empty();
+  if (cross && o.other_dataset.empty()) return Fail("--other-truth needs --other-dataset (its dataset's name)");
+  std::set<eval::Pair> pairs;
+  std::map<std::string, std::string> person;  // Key -> register id, across two lists.
+  auto key = [&](const std::string& dataset, const std::string& id) {
+    if (!cross) return id;
+    return (dataset == o.other_dataset ? "2/" : "1/") + id;
+  };
+  if (!cross) {
+    std::map<std::string, std::vector<std::string>> copies;  // First copy -> all copies.
+    for (auto& t : truth_rows) copies[t["duplicate_of"].empty() ? t["record_id"] : t["duplicate_of"]].push_back(t["record_id"]);
+    for (const auto& [first, all] : copies) {
+      for (size_t i = 0; i < all.size(); ++i) {
+        for (size_t j = i + 1; j < all.size(); ++j) pairs.insert(eval::MakePair(all[i], all[j]));
+      }
+    }
+  } else {
+    auto other = ReadCsvTable(o.other_truth);
+    if (!other.ok()) return Fail(std::string(other.status().message()));
+    std::map<std::string, std::vector<std::string>> by_person[2];
+    for (int side = 0; side < 2; ++side) {
+      for (auto& t : side == 0 ? truth_rows : *other) {
+        if (t["truth_record_id"].empty()) continue;
+        std::string k = (side == 0 ? "1/" : "2/") + t["record_id"];
+        person[k] = t["truth_record_id"];
+        by_person[side][t["truth_record_id"]].push_back(k);
+      }
+    }
+    for (const auto& [p, a_keys] : by_person[0]) {
+      auto it = by_person[1].find(p);
+      if (it == by_person[1].end()) continue;
+      for (const auto& a : a_keys) {
+        for (const auto& b : it->second) pairs.insert(eval::MakePair(a, b));
+      }
+    }
+  }
+  std::map<std::string, std::vector<std::string>> clusters;
+  for (auto& r : rows) clusters[r["cluster_id"]].push_back(key(r["dataset"], r["record_id"]));
+  std::vector<std::vector<std::string>> list;
+  for (auto& [id, members] : clusters) list.push_back(std::move(members));
+  std::function<bool(const std::string&, const std::string&)> in_scope;
+  if (cross) {
+    in_scope = [&person](const std::string& a, const std::string& b) {
+      return a.substr(0, 2) != b.substr(0, 2) && person.count(a) && person.count(b);
+    };
+  }
+  eval::PairMetrics p = eval::EvaluateClusters(list, pairs, in_scope);
+  std::printf("eval %s against %s%s (clusters)\n", o.results.c_str(), o.truth.c_str(),
+              cross ? (" and " + o.other_truth).c_str() : "");
+  std::printf("  %s pairs: %s predicted (in %s clusters), %s true, %s right\n", cross ? "cross-list" : "duplicate",
+              FormatCount(p.predicted_pairs).c_str(), FormatCount(p.clusters).c_str(), FormatCount(p.true_pairs).c_str(),
+              FormatCount(p.correct_pairs).c_str());
+  std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", p.precision, p.recall, p.f1);
+  return kOk;
+}
+
 }  // namespace
 
 int RunEval(const GlobalOptions& global, const EvalOptions& o) {
@@ -88,6 +151,7 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
   if (!results.ok()) return Fail(std::string(results.status().message()));
   auto truth_rows = ReadCsvTable(o.truth);
   if (!truth_rows.ok()) return Fail(std::string(truth_rows.status().message()));
+  if (!results->empty() && results->front().count("cluster_id")) return EvalClusters(o, *results, *truth_rows);
 
   std::vector<eval::ResultRow> rows;
   for (auto& r : *results) {

@@ -109,7 +109,9 @@ int main(int argc, char** argv) {
 
   EvalOptions eval;
   auto* cmd_eval = app.add_subcommand("eval", "Precision, recall, F1, wrong matches, calibration of a verify result");
-  cmd_eval->add_option("--results", eval.results, "verify output CSV")->required();
+  cmd_eval->add_option("--results", eval.results, "verify output CSV, or a dedupe clusters CSV")->required();
+  cmd_eval->add_option("--other-truth", eval.other_truth, "Clusters across two lists: the second list's truth CSV");
+  cmd_eval->add_option("--other-dataset", eval.other_dataset, "Clusters across two lists: the second list's dataset");
   cmd_eval->add_option("--truth", eval.truth, "Truth CSV (from gen) or true pairs (rec_id_a,rec_id_b)")->required();
   cmd_eval->add_option("--mode", eval.mode, "link (list against register) or dedup (a dataset against itself)")
       ->capture_default_str();
@@ -118,6 +120,14 @@ int main(int argc, char** argv) {
   cmd_eval->add_option("--against", eval.against, "Dataset it was verified against")->capture_default_str();
   cmd_eval->add_option("--threshold", eval.threshold, "dedup: probability that makes a candidate a duplicate")
       ->capture_default_str();
+
+  DedupeCommandOptions dedupe;
+  auto* cmd_dedupe = app.add_subcommand("dedupe", "Find records of a dataset that are the same person (or a person in two)");
+  cmd_dedupe->add_option("--dataset", dedupe.dataset, "Dataset to deduplicate")->required();
+  cmd_dedupe->add_option("--against", dedupe.against, "Another dataset: find people in both instead");
+  cmd_dedupe->add_option("--threshold", dedupe.threshold, "Link probability (default: the model's review probability)");
+  cmd_dedupe->add_option("--top-k", dedupe.top_k, "Candidates considered per record")->capture_default_str();
+  cmd_dedupe->add_option("--output", dedupe.output, "Clusters CSV to write")->capture_default_str();
 
   TrainCommandOptions train;
   auto* cmd_train = app.add_subcommand("train", "Fit m and u to the data (EM on blocked pairs) and install the model");
@@ -162,6 +172,7 @@ int main(int argc, char** argv) {
   if (*cmd_gen) return RunGen(gen);
   if (*cmd_eval) return RunEval(global, eval);
   if (*cmd_train) return RunTrain(global, train);
+  if (*cmd_dedupe) return RunDedupe(global, dedupe);
   if (*cmd_reindex) return RunReindex(global, reindex_model);
   if (*cmd_calibrate) return RunCalibrate(global, calibrate);
   return kUsage;

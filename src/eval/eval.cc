@@ -111,13 +111,21 @@ PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pai
   }
   std::map<std::string, std::vector<std::string>> clusters;
   for (const auto& [x, p] : parent) clusters[find(x)].push_back(x);
+  std::vector<std::vector<std::string>> list;
+  for (auto& [root, members] : clusters) list.push_back(std::move(members));
+  return EvaluateClusters(list, truth_pairs, nullptr);
+}
+
+PairMetrics EvaluateClusters(const std::vector<std::vector<std::string>>& clusters, const std::set<Pair>& truth_pairs,
+                             const std::function<bool(const std::string&, const std::string&)>& counts) {
   PairMetrics m;
   m.true_pairs = static_cast<int64_t>(truth_pairs.size());
-  for (const auto& [root, members] : clusters) {
+  for (const std::vector<std::string>& members : clusters) {
     if (members.size() < 2) continue;
     ++m.clusters;
     for (size_t i = 0; i < members.size(); ++i) {
       for (size_t j = i + 1; j < members.size(); ++j) {
+        if (counts && !counts(members[i], members[j])) continue;
         ++m.predicted_pairs;
         m.correct_pairs += truth_pairs.count(MakePair(members[i], members[j]));
       }

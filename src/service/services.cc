@@ -476,7 +476,7 @@ grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServer
     return reactor;
   }
   if (ctx->training.exchange(true)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::ABORTED, "a training or reindex is already running"));
+    reactor->Finish(grpc::Status(grpc::StatusCode::ABORTED, "another admin job (training, reindex, duplicate search) is running"));
     return reactor;
   }
   ++ctx->background;
@@ -575,6 +575,54 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetModel(grpc::CallbackServerContext
     if (!previous.ok()) return previous.status();
     response->set_previous_version(*previous);
     Log("info", "model_installed", {Str("version", request->model().version()), Str("previous", *previous)});
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerContext* call,
+                                                           const v1::FindDuplicatesRequest* request,
+                                                           v1::FindDuplicatesResponse* response) {
+  return InBackground(ctx_, call, "FindDuplicates", [this, request, response]() -> absl::Status {
+    absl::Status st = CheckDataset(request->dataset());
+    if (st.ok() && !request->against().empty()) st = CheckDataset(request->against());
+    if (!st.ok()) return st;
+    engine::DedupeOptions o;
+    o.dataset = request->dataset();
+    o.against = request->against();
+    o.threshold = request->threshold();
+    if (request->top_k() != 0) o.top_k = request->top_k();
+    o.threads = std::max(1, ctx_->config.workers());
+    o.stop = &ctx_->shutting_down;
+    const absl::Time start = absl::Now();
+    auto report = ctx_->engine->FindDuplicates(o);
+    if (!report.ok()) return report.status();
+    response->set_records(report->records);
+    response->set_links(report->links);
+    response->set_threshold(report->threshold);
+    response->set_model_version(report->model_version);
+    auto set_link = [](const engine::DuplicateLink& l, v1::DuplicateLink* out) {
+      out->set_dataset_a(l.dataset_a);
+      out->set_record_a(l.record_a);
+      out->set_dataset_b(l.dataset_b);
+      out->set_record_b(l.record_b);
+      out->set_probability(l.probability);
+      out->set_match_weight(l.match_weight);
+    };
+    for (const engine::DuplicateCluster& c : report->clusters) {
+      v1::DuplicateCluster* out = response->add_clusters();
+      for (const auto& [dataset, id] : c.members) {
+        v1::DuplicateCluster::Member* m = out->add_members();
+        m->set_dataset(dataset);
+        m->set_record_id(id);
+      }
+      for (const engine::DuplicateLink& l : c.tree) set_link(l, out->add_tree());
+      set_link(c.weakest, out->mutable_weakest());
+      for (const v1::FieldContribution& f : c.weakest_explanation) *out->add_weakest_contributions() = f;
+    }
+    Log("info", "duplicates_found", {Str("dataset", o.dataset), Str("against", o.against),
+                                     Int("records", report->records), Int("links", report->links),
+                                     Int("clusters", static_cast<int64_t>(report->clusters.size())),
+                                     Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
     return absl::OkStatus();
   });
 }

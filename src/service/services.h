@@ -77,6 +77,8 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                        v1::TrainModelResponse* response) override;
   grpc::ServerUnaryReactor* Reindex(grpc::CallbackServerContext* call, const v1::ReindexRequest* request,
                                     v1::ReindexResponse* response) override;
+  grpc::ServerUnaryReactor* FindDuplicates(grpc::CallbackServerContext* call, const v1::FindDuplicatesRequest* request,
+                                           v1::FindDuplicatesResponse* response) override;
 
  private:
   ServiceContext* ctx_;

@@ -321,6 +321,51 @@ TEST_F(E2ETest, VerifyResumesAfterTheClientOrTheServerIsKilled) {
   EXPECT_EQ(summary(out_), full_summary);
 }
 
+// Planted duplicates in a generated list: linkctl dedupe finds them and
+// linkctl eval scores the clusters file, within one list and across two.
+TEST_F(E2ETest, DedupeFindsPlantedDuplicatesWithinAndAcrossLists) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  const std::string reg = dir_.Sub("reg.csv");
+  for (const auto& [name, seed] : {std::pair{"a", "2"}, std::pair{"b", "7"}}) {
+    const std::string list = dir_.Sub(std::string(name) + ".csv"), truth = dir_.Sub(std::string(name) + "-truth.csv");
+    ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--truth", truth, "--list-size",
+                       "4000", "--list-seed", seed, "--error", "duplicate=0.05"}),
+              0)
+        << err_;
+    ASSERT_EQ(Linkctl({"import", "--dataset", std::string("list-") + name, list}), 0) << err_;
+  }
+  auto metric = [this](const std::string& name) {
+    size_t at = out_.find(name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(out_.substr(at + name.size() + 1));
+  };
+  const std::string clusters = dir_.Sub("clusters.csv");
+  ASSERT_EQ(Linkctl({"dedupe", "--dataset", "list-a", "--output", clusters}), 0) << err_;
+  EXPECT_NE(out_.find("clusters of 2"), std::string::npos) << out_;
+  auto rows = ReadCsvFile(clusters);
+  ASSERT_GT(rows.size(), 100u);
+  for (const auto& r : rows) {
+    EXPECT_EQ(r.at("dataset"), "list-a");
+    EXPECT_NE(r.at("weakest_fields").find("full_name="), std::string::npos);
+    EXPECT_GE(std::stod(r.at("weakest_probability")), 0.5);
+  }
+  ASSERT_EQ(Linkctl({"eval", "--mode", "dedup", "--results", clusters, "--truth", dir_.Sub("a-truth.csv")}), 0) << err_;
+  EXPECT_GE(metric("precision"), 0.97) << out_;
+  EXPECT_GE(metric("recall"), 0.95) << out_;
+
+  const std::string cross = dir_.Sub("cross.csv");
+  ASSERT_EQ(Linkctl({"dedupe", "--dataset", "list-a", "--against", "list-b", "--output", cross}), 0) << err_;
+  ASSERT_EQ(Linkctl({"eval", "--mode", "dedup", "--results", cross, "--truth", dir_.Sub("a-truth.csv"), "--other-truth",
+                     dir_.Sub("b-truth.csv"), "--other-dataset", "list-b"}),
+            0)
+      << err_;
+  EXPECT_NE(out_.find("cross-list pairs"), std::string::npos) << out_;
+  EXPECT_GE(metric("precision"), 0.97) << out_;
+  EXPECT_GE(metric("recall"), 0.9) << out_;
+
+  EXPECT_EQ(Linkctl({"dedupe", "--dataset", "no-such"}), 1);
+  EXPECT_NE(err_.find("no-such"), std::string::npos) << err_;
+}
+
 TEST_F(E2ETest, ExitCodes) {
   server_ = "127.0.0.1:1";  // Nothing listens there.
   EXPECT_EQ(Linkctl({"import"}), 2);  // Usage: missing arguments.
