@@ -126,6 +126,37 @@ struct DedupeReport {
   std::vector<DuplicateCluster> clusters;  // Most doubtful (weakest link) first.
 };
 
+// What FindConflicts() reports: identity conflicts of a beneficiary list
+// against the register, for an officer to work through.
+struct Conflict {
+  enum class Kind {
+    kIdHeldByOther,     // The claimed ID's register holder is someone else.
+    kIdClaimedTwice,    // Two list records claim one ID and are different people.
+    kMatchedTwice,      // One register person is the answer for two list records.
+  };
+  Kind kind;
+  std::string national_id;  // The ID in question (digits), if any.
+  std::string record_id;    // The list record.
+  std::string other_dataset, other_record_id;  // Whom it conflicts with.
+  double probability = 0;   // That they are the same person.
+  std::string detail;       // One sentence.
+  std::vector<v1::FieldContribution> fields;  // Field by field, values shown.
+};
+std::string_view ConflictKindName(Conflict::Kind kind);
+
+struct ConflictOptions {
+  std::string dataset;  // The list.
+  std::string against;  // The register.
+  int threads = 2;
+  const std::atomic<bool>* stop = nullptr;
+};
+
+struct ConflictReport {
+  int64_t records = 0;
+  std::string model_version;
+  std::vector<Conflict> conflicts;  // Grouped by kind, then ID / register person.
+};
+
 struct MatchOptions {
   int top_k = 5;                 // Candidates returned (1..1000).
   bool include_records = false;  // Attach each candidate's stored record.
@@ -199,6 +230,11 @@ class Engine {
   // record is matched with the model in force, pairs above the threshold
   // are linked and the links clustered. Reads only. Errors: empty datasets.
   absl::StatusOr<DedupeReport> FindDuplicates(const DedupeOptions& options) const;
+
+  // Identity conflicts of `dataset` against `against`: every record is
+  // verified (or matched, without an ID) and the answers cross-checked.
+  // Reads only. Errors: empty datasets.
+  absl::StatusOr<ConflictReport> FindConflicts(const ConflictOptions& options) const;
 
   std::shared_ptr<const model::CompiledModel> model() const;
   // Replaces the model atomically; queries in flight finish on the old one.

@@ -107,6 +107,13 @@ struct DedupeCommandOptions {
 };
 int RunDedupe(const GlobalOptions& global, const DedupeCommandOptions& options);
 
+struct ConflictsCommandOptions {
+  std::string dataset;  // the list
+  std::string against = "register";
+  std::string output = "conflicts.csv";
+};
+int RunConflicts(const GlobalOptions& global, const ConflictsCommandOptions& options);
+
 struct CalibrateOptions {
   std::string results;  // verify output with the model to calibrate
   std::string truth;    // generator truth or clerical labels (record_id,truth_record_id)

@@ -1,5 +1,6 @@
-// linkctl dedupe: duplicate clusters of a dataset (or across two), as a CSV
-// a reviewer works through, most doubtful cluster first.
+// linkctl dedupe and linkctl conflicts: duplicate clusters of a dataset (or
+// across two) and identity conflicts of a list against the register, as CSV
+// files an officer works through.
 #include <cstdio>
 #include <deque>
 #include <fstream>
@@ -22,7 +23,51 @@ std::string Explain(const google::protobuf::RepeatedPtrField<v1::FieldContributi
   return absl::StrJoin(parts, " ");
 }
 
+// Fields with the two values, for an officer: name=else(-5.0) "a" | "b".
+std::string ExplainWithValues(
+    const google::protobuf::RepeatedPtrField<v1::FieldContribution>& fields) {
+  std::vector<std::string> parts;
+  for (const v1::FieldContribution& f : fields) {
+    if (f.level() == "null") continue;
+    parts.push_back(absl::StrFormat("%s=%s(%+.1f) \"%s\" | \"%s\"", f.field(), f.level(),
+                                    f.weight_bits(), f.query_value(), f.candidate_value()));
+  }
+  return absl::StrJoin(parts, "; ");
+}
+
 }  // namespace
+
+int RunConflicts(const GlobalOptions& global, const ConflictsCommandOptions& o) {
+  auto stub = v1::AdminService::NewStub(Connect(global));
+  v1::FindConflictsRequest req;
+  req.set_dataset(o.dataset);
+  req.set_against(o.against);
+  v1::FindConflictsResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, std::max(global.timeout_seconds, 3600.0));
+  grpc::Status st = stub->FindConflicts(&ctx, req, &resp);
+  if (!st.ok()) return FailRpc("FindConflicts", st);
+  std::ofstream out(o.output, std::ios::trunc);
+  if (!out) return Fail("cannot write " + o.output);
+  out << "kind,national_id,record_id,other_dataset,other_record_id,probability,detail,fields\n";
+  std::map<std::string, int64_t> kinds;
+  for (const v1::IdentityConflict& c : resp.conflicts()) {
+    ++kinds[c.kind()];
+    out << c.kind() << ',' << CsvQuote(c.national_id()) << ',' << CsvQuote(c.record_id()) << ','
+        << CsvQuote(c.other_dataset()) << ',' << CsvQuote(c.other_record_id()) << ','
+        << absl::StrFormat("%.6f", c.probability()) << ',' << CsvQuote(c.detail()) << ','
+        << CsvQuote(ExplainWithValues(c.fields())) << '\n';
+  }
+  out.close();
+  std::printf(
+      "identity conflicts of \"%s\" against \"%s\" (model %s): %s records checked, %s rows\n",
+      o.dataset.c_str(), o.against.c_str(), resp.model_version().c_str(),
+      FormatCount(resp.records()).c_str(), FormatCount(resp.conflicts_size()).c_str());
+  for (const auto& [kind, n] : kinds)
+    std::printf("  %-18s %8s\n", kind.c_str(), FormatCount(n).c_str());
+  std::printf("conflicts: %s\n", o.output.c_str());
+  return kOk;
+}
 
 int RunDedupe(const GlobalOptions& global, const DedupeCommandOptions& o) {
   auto stub = v1::AdminService::NewStub(Connect(global));

@@ -129,6 +129,13 @@ int main(int argc, char** argv) {
   cmd_dedupe->add_option("--top-k", dedupe.top_k, "Candidates considered per record")->capture_default_str();
   cmd_dedupe->add_option("--output", dedupe.output, "Clusters CSV to write")->capture_default_str();
 
+  ConflictsCommandOptions conflicts;
+  auto* cmd_conflicts = app.add_subcommand(
+      "conflicts", "Identity conflicts of a list: IDs held by someone else, claimed twice, register people matched twice");
+  cmd_conflicts->add_option("--dataset", conflicts.dataset, "The list dataset")->required();
+  cmd_conflicts->add_option("--against", conflicts.against, "The register dataset")->capture_default_str();
+  cmd_conflicts->add_option("--output", conflicts.output, "Conflicts CSV to write")->capture_default_str();
+
   TrainCommandOptions train;
   auto* cmd_train = app.add_subcommand("train", "Fit m and u to the data (EM on blocked pairs) and install the model");
   cmd_train->add_option("--dataset", train.dataset, "Register dataset")->capture_default_str();
@@ -173,6 +180,7 @@ int main(int argc, char** argv) {
   if (*cmd_eval) return RunEval(global, eval);
   if (*cmd_train) return RunTrain(global, train);
   if (*cmd_dedupe) return RunDedupe(global, dedupe);
+  if (*cmd_conflicts) return RunConflicts(global, conflicts);
   if (*cmd_reindex) return RunReindex(global, reindex_model);
   if (*cmd_calibrate) return RunCalibrate(global, calibrate);
   return kUsage;

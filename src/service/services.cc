@@ -627,4 +627,40 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerC
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::FindConflicts(grpc::CallbackServerContext* call,
+                                                          const v1::FindConflictsRequest* request,
+                                                          v1::FindConflictsResponse* response) {
+  return InBackground(ctx_, call, "FindConflicts", [this, request, response]() -> absl::Status {
+    absl::Status st = CheckDataset(request->dataset());
+    if (st.ok()) st = CheckDataset(request->against());
+    if (!st.ok()) return st;
+    engine::ConflictOptions o;
+    o.dataset = request->dataset();
+    o.against = request->against();
+    o.threads = std::max(1, ctx_->config.workers());
+    o.stop = &ctx_->shutting_down;
+    const absl::Time start = absl::Now();
+    auto report = ctx_->engine->FindConflicts(o);
+    if (!report.ok()) return report.status();
+    response->set_records(report->records);
+    response->set_model_version(report->model_version);
+    for (const engine::Conflict& c : report->conflicts) {
+      v1::IdentityConflict* out = response->add_conflicts();
+      out->set_kind(std::string(engine::ConflictKindName(c.kind)));
+      out->set_national_id(c.national_id);
+      out->set_record_id(c.record_id);
+      out->set_other_dataset(c.other_dataset);
+      out->set_other_record_id(c.other_record_id);
+      out->set_probability(c.probability);
+      out->set_detail(c.detail);
+      for (const v1::FieldContribution& f : c.fields) *out->add_fields() = f;
+    }
+    Log("info", "conflicts_found", {Str("dataset", o.dataset), Str("against", o.against),
+                                    Int("records", report->records),
+                                    Int("conflicts", static_cast<int64_t>(report->conflicts.size())),
+                                    Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace linkage::service

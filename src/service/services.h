@@ -79,6 +79,8 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                     v1::ReindexResponse* response) override;
   grpc::ServerUnaryReactor* FindDuplicates(grpc::CallbackServerContext* call, const v1::FindDuplicatesRequest* request,
                                            v1::FindDuplicatesResponse* response) override;
+  grpc::ServerUnaryReactor* FindConflicts(grpc::CallbackServerContext* call, const v1::FindConflictsRequest* request,
+                                          v1::FindConflictsResponse* response) override;
 
  private:
   ServiceContext* ctx_;

@@ -366,6 +366,48 @@ TEST_F(E2ETest, DedupeFindsPlantedDuplicatesWithinAndAcrossLists) {
   EXPECT_NE(err_.find("no-such"), std::string::npos) << err_;
 }
 
+// linkctl conflicts on a generated list with relatives' IDs and people
+// listed twice planted: each kind of conflict is found, and the rows point
+// at the planted cases.
+TEST_F(E2ETest, ConflictsReportFindsRelativesIdsAndPeopleListedTwice) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  const std::string reg = dir_.Sub("reg.csv"), list = dir_.Sub("list.csv"), truth = dir_.Sub("truth.csv");
+  ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--truth", truth, "--list-size", "3000",
+                     "--error", "relative_id=0.05", "--error", "duplicate=0.03"}),
+            0)
+      << err_;
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", reg}), 0) << err_;
+  ASSERT_EQ(Linkctl({"import", "--dataset", "list", list}), 0) << err_;
+  const std::string out = dir_.Sub("conflicts.csv");
+  ASSERT_EQ(Linkctl({"conflicts", "--dataset", "list", "--against", "register", "--output", out}), 0) << err_;
+  std::map<std::string, std::string> errors, duplicate_of;
+  for (const auto& t : ReadCsvFile(truth)) {
+    errors[t.at("record_id")] = t.at("applied_errors");
+    duplicate_of[t.at("record_id")] = t.at("duplicate_of");
+  }
+  std::map<std::string, int> kinds, planted;
+  for (const auto& r : ReadCsvFile(out)) {
+    const std::string& kind = r.at("kind");
+    ++kinds[kind];
+    EXPECT_FALSE(r.at("detail").empty());
+    EXPECT_NE(r.at("fields").find("full_name="), std::string::npos) << r.at("fields");
+    const std::string& id = r.at("record_id");
+    if (kind == "ID_HELD_BY_OTHER") planted[kind] += errors[id].find("relative_id") != std::string::npos;
+    if (kind == "MATCHED_TWICE") {
+      planted[kind] += !duplicate_of[id].empty() || errors[id].find("duplicate") != std::string::npos;
+      bool listed_twice = false;
+      for (const auto& [other, first] : duplicate_of) listed_twice |= first == id;
+      planted[kind] += listed_twice;
+    }
+  }
+  ASSERT_GT(kinds["ID_HELD_BY_OTHER"], 50) << out_;
+  ASSERT_GT(kinds["MATCHED_TWICE"], 100) << out_;
+  // Most rows are the planted cases (the rest: namesakes, one-letter typos).
+  EXPECT_GE(planted["ID_HELD_BY_OTHER"], kinds["ID_HELD_BY_OTHER"] * 8 / 10);
+  EXPECT_GE(planted["MATCHED_TWICE"], kinds["MATCHED_TWICE"] * 9 / 10);
+  EXPECT_NE(out_.find("ID_HELD_BY_OTHER"), std::string::npos) << out_;
+}
+
 TEST_F(E2ETest, ExitCodes) {
   server_ = "127.0.0.1:1";  // Nothing listens there.
   EXPECT_EQ(Linkctl({"import"}), 2);  // Usage: missing arguments.
