@@ -1,8 +1,12 @@
 // linkctl's commands. Each returns an exit code (kOk, kFailure, kUsage).
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "absl/status/statusor.h"
 
 #include "client.h"
 
@@ -113,6 +117,19 @@ struct ConflictsCommandOptions {
   std::string output = "conflicts.csv";
 };
 int RunConflicts(const GlobalOptions& global, const ConflictsCommandOptions& options);
+
+struct ReviewOptions {
+  std::string results;  // export: verify output
+  std::string input;    // export: the list verified; labels: the review file
+  std::string against = "register";
+  std::string output;
+};
+int RunReviewExport(const GlobalOptions& global, const ReviewOptions& options);
+int RunReviewLabels(const ReviewOptions& options);
+// The label of one review-file row: the candidate's id ("same"), a label
+// matching no record ("different"), nullopt (not decided yet). Errors: any
+// other decision, naming the record.
+absl::StatusOr<std::optional<std::string>> ReviewLabel(std::map<std::string, std::string>& row);
 
 struct CalibrateOptions {
   std::string results;  // verify output with the model to calibrate

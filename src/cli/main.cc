@@ -136,6 +136,20 @@ int main(int argc, char** argv) {
   cmd_conflicts->add_option("--against", conflicts.against, "The register dataset")->capture_default_str();
   cmd_conflicts->add_option("--output", conflicts.output, "Conflicts CSV to write")->capture_default_str();
 
+  ReviewOptions review;
+  auto* cmd_review = app.add_subcommand("review", "Clerical review queue: export REVIEW results, import decisions");
+  cmd_review->require_subcommand(1);
+  auto* cmd_review_export =
+      cmd_review->add_subcommand("export", "REVIEW results side by side with each field's contribution, to decide");
+  cmd_review_export->add_option("--results", review.results, "verify output")->required();
+  cmd_review_export->add_option("--input", review.input, "The list that was verified")->required();
+  cmd_review_export->add_option("--against", review.against, "The register dataset")->capture_default_str();
+  cmd_review_export->add_option("--output", review.output, "Review file to write")->required();
+  auto* cmd_review_labels =
+      cmd_review->add_subcommand("labels", "The officer's decisions as calibration labels (record_id,truth_record_id)");
+  cmd_review_labels->add_option("--input", review.input, "Review file with officer_decision filled")->required();
+  cmd_review_labels->add_option("--output", review.output, "Labels CSV to write")->required();
+
   TrainCommandOptions train;
   auto* cmd_train = app.add_subcommand("train", "Fit m and u to the data (EM on blocked pairs) and install the model");
   cmd_train->add_option("--dataset", train.dataset, "Register dataset")->capture_default_str();
@@ -181,6 +195,8 @@ int main(int argc, char** argv) {
   if (*cmd_train) return RunTrain(global, train);
   if (*cmd_dedupe) return RunDedupe(global, dedupe);
   if (*cmd_conflicts) return RunConflicts(global, conflicts);
+  if (*cmd_review_export) return RunReviewExport(global, review);
+  if (*cmd_review_labels) return RunReviewLabels(review);
   if (*cmd_reindex) return RunReindex(global, reindex_model);
   if (*cmd_calibrate) return RunCalibrate(global, calibrate);
   return kUsage;

@@ -17,12 +17,13 @@ namespace {
 
 void PrintParams(const v1::Model& before, const v1::Model& after) {
   for (int f = 0; f < after.fields_size(); ++f) {
-    std::printf("\n%-20s %9s %9s %8s   (before: m, u, bits)\n", after.fields(f).field().c_str(), "m", "u", "bits");
+    std::printf("\n%-20s %9s %9s %8s   (before: m, u, bits)\n", after.fields(f).field().c_str(),
+                "m", "u", "bits");
     for (int l = 0; l < after.fields(f).levels_size(); ++l) {
       const auto& a = after.fields(f).levels(l);
       const auto& b = before.fields(f).levels(l);
-      std::printf("  %-18s %9.4g %9.3g %+8.2f   (%.4g, %.3g, %+.2f)\n", a.label().c_str(), a.m(), a.u(),
-                  std::log2(a.m() / a.u()), b.m(), b.u(), std::log2(b.m() / b.u()));
+      std::printf("  %-18s %9.4g %9.3g %+8.2f   (%.4g, %.3g, %+.2f)\n", a.label().c_str(), a.m(),
+                  a.u(), std::log2(a.m() / a.u()), b.m(), b.u(), std::log2(b.m() / b.u()));
     }
   }
 }
@@ -45,15 +46,18 @@ int RunTrain(const GlobalOptions& global, const TrainCommandOptions& o) {
   SetDeadline(ctx, std::max(global.timeout_seconds, 3600.0));
   grpc::Status st = stub->TrainModel(&ctx, req, &resp);
   if (!st.ok()) return FailRpc("TrainModel", st);
-  std::printf("trained %s on %s: u from %s random pairs; m by EM on %s blocked pairs of %s records "
-              "(at most %d iterations, %s)\n",
-              resp.model().version().c_str(), o.link.empty() ? ("\"" + o.dataset + "\" against itself").c_str()
-                                                             : ("\"" + o.link + "\" against \"" + o.dataset + "\"").c_str(),
-              FormatCount(resp.u_pairs()).c_str(), FormatCount(resp.m_pairs()).c_str(),
-              FormatCount(resp.queries()).c_str(), resp.iterations(), resp.converged() ? "converged" : "NOT converged");
+  std::printf(
+      "trained %s on %s: u from %s random pairs; m by EM on %s blocked pairs of %s records "
+      "(at most %d iterations, %s)\n",
+      resp.model().version().c_str(),
+      o.link.empty() ? ("\"" + o.dataset + "\" against itself").c_str()
+                     : ("\"" + o.link + "\" against \"" + o.dataset + "\"").c_str(),
+      FormatCount(resp.u_pairs()).c_str(), FormatCount(resp.m_pairs()).c_str(),
+      FormatCount(resp.queries()).c_str(), resp.iterations(),
+      resp.converged() ? "converged" : "NOT converged");
   for (const auto& s : resp.sessions()) std::printf("  %s\n", s.c_str());
-  std::printf("estimated share of records whose person is there: %.4f (prior %.3g per pair)\n", resp.match_share(),
-              resp.model().prior());
+  std::printf("estimated share of records whose person is there: %.4f (prior %.3g per pair)\n",
+              resp.match_share(), resp.model().prior());
   PrintParams(*before, resp.model());
   if (resp.installed()) {
     std::printf("\ninstalled (was %s); probabilities are uncalibrated until `linkctl calibrate`\n",
@@ -78,9 +82,21 @@ int RunCalibrate(const GlobalOptions& global, const CalibrateOptions& o) {
   if (!truth_or.ok()) return Fail(std::string(truth_or.status().message()));
   auto& results = *results_or;
   auto& truth_rows = *truth_or;
-  if (results.empty() || truth_rows.empty()) return Fail("no rows in " + o.results + " or " + o.truth);
+  if (results.empty() || truth_rows.empty())
+    return Fail("no rows in " + o.results + " or " + o.truth);
+  // Labels: record_id,truth_record_id (generator truth or clerical labels),
+  // or a review file from `linkctl review export` with officer decisions.
   std::map<std::string, std::string> truth;
-  for (auto& t : truth_rows) truth[t["record_id"]] = t["truth_record_id"];
+  const bool review_file = truth_rows.front().count("officer_decision") > 0;
+  for (auto& t : truth_rows) {
+    if (!review_file) {
+      truth[t["record_id"]] = t["truth_record_id"];
+      continue;
+    }
+    auto label = ReviewLabel(t);
+    if (!label.ok()) return Fail(std::string(label.status().message()));
+    if (label->has_value()) truth[t["record_id"]] = **label;
+  }
   std::vector<std::pair<double, bool>> labelled;
   for (auto& r : results) {
     if (r["best_record_id"].empty() || !truth.count(r["record_id"])) continue;
@@ -101,16 +117,20 @@ int RunCalibrate(const GlobalOptions& global, const CalibrateOptions& o) {
     }
     double e = 0;
     for (int b = 0; b < 10; ++b) {
-      if (n[b]) e += static_cast<double>(n[b]) / static_cast<double>(labelled.size()) * std::abs(sum_p[b] - sum_y[b]) / static_cast<double>(n[b]);
+      if (n[b])
+        e += static_cast<double>(n[b]) / static_cast<double>(labelled.size()) *
+             std::abs(sum_p[b] - sum_y[b]) / static_cast<double>(n[b]);
     }
     return e;
   };
   cal.set_ece_before(ece([](double p) { return p; }));
   cal.set_ece_after(ece([&cal](double p) { return model::ApplyCalibration(cal, p); }));
   cal.set_fitted_on(absl::StrCat(o.results, " + ", o.truth));
-  std::printf("calibration fitted on %s labelled rows (%d points): ECE %.4f before, %.4f after (on the same rows)\n",
-              FormatCount(static_cast<int64_t>(labelled.size())).c_str(), cal.raw_size(), cal.ece_before(),
-              cal.ece_after());
+  std::printf(
+      "calibration fitted on %s labelled rows (%d points): ECE %.4f before, %.4f after (on the "
+      "same rows)\n",
+      FormatCount(static_cast<int64_t>(labelled.size())).c_str(), cal.raw_size(), cal.ece_before(),
+      cal.ece_after());
 
   std::optional<v1::Model> current = FetchModel(global);
   if (!current) return kFailure;
@@ -124,7 +144,8 @@ int RunCalibrate(const GlobalOptions& global, const CalibrateOptions& o) {
     // The lowest MATCH threshold at which wrong best candidates above it
     // stay within the target share of all rows.
     std::vector<std::pair<double, bool>> calibrated;
-    for (const auto& [raw, y] : labelled) calibrated.emplace_back(model::ApplyCalibration(cal, raw), y);
+    for (const auto& [raw, y] : labelled)
+      calibrated.emplace_back(model::ApplyCalibration(cal, raw), y);
     std::sort(calibrated.begin(), calibrated.end(), std::greater<>());
     const double allowed = o.max_false_match * static_cast<double>(results.size());
     double threshold = 0.999999;
@@ -132,14 +153,17 @@ int RunCalibrate(const GlobalOptions& global, const CalibrateOptions& o) {
     for (size_t i = 0; i < calibrated.size(); ++i) {
       wrong += !calibrated[i].second;
       if (static_cast<double>(wrong) > allowed) break;
-      if (i + 1 == calibrated.size() || calibrated[i + 1].first < calibrated[i].first) threshold = calibrated[i].first;
+      if (i + 1 == calibrated.size() || calibrated[i + 1].first < calibrated[i].first)
+        threshold = calibrated[i].first;
     }
     threshold = std::max(threshold, m.policy().review_probability());
     if (static_cast<double>(results.size()) * o.max_false_match < 10) {
-      std::printf("warning: %s rows can show a wrong-match rate of %.2g only roughly (want >= %s rows): the "
-                  "threshold sits just above the highest-scoring wrong row\n",
-                  FormatCount(static_cast<int64_t>(results.size())).c_str(), o.max_false_match,
-                  FormatCount(static_cast<int64_t>(10 / o.max_false_match)).c_str());
+      std::printf(
+          "warning: %s rows can show a wrong-match rate of %.2g only roughly (want >= %s rows): "
+          "the "
+          "threshold sits just above the highest-scoring wrong row\n",
+          FormatCount(static_cast<int64_t>(results.size())).c_str(), o.max_false_match,
+          FormatCount(static_cast<int64_t>(10 / o.max_false_match)).c_str());
     }
     std::printf("MATCH threshold for at most %.2g wrong matches per record: p >= %.6f (was %.6f)\n",
                 o.max_false_match, threshold, m.policy().match_probability());

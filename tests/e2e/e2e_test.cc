@@ -408,6 +408,65 @@ TEST_F(E2ETest, ConflictsReportFindsRelativesIdsAndPeopleListedTwice) {
   EXPECT_NE(out_.find("ID_HELD_BY_OTHER"), std::string::npos) << out_;
 }
 
+// The review queue: REVIEW results exported side by side, the officer's
+// decisions (here: from the generator's truth) turned into labels and used
+// by calibrate.
+TEST_F(E2ETest, ReviewQueueRoundTripsOfficerDecisionsIntoCalibration) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  const std::string reg = dir_.Sub("reg.csv"), list = dir_.Sub("list.csv"), truth = dir_.Sub("truth.csv");
+  ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--truth", truth, "--list-size",
+                     "3000"}),
+            0)
+      << err_;
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", reg}), 0) << err_;
+  const std::string verified = dir_.Sub("verified.csv"), queue = dir_.Sub("review.csv");
+  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", list, "--output", verified}), 0) << err_;
+  ASSERT_EQ(Linkctl({"review", "export", "--results", verified, "--input", list, "--output", queue}), 0) << err_;
+  std::set<std::string> review_ids;
+  for (const auto& r : ReadCsvFile(verified)) {
+    if (r.at("decision") == "REVIEW") review_ids.insert(r.at("record_id"));
+  }
+  std::map<std::string, std::map<std::string, std::string>> input;
+  for (const auto& r : ReadCsvFile(list)) input[r.at("record_id")] = r;
+  std::map<std::string, std::string> want;
+  for (const auto& t : ReadCsvFile(truth)) want[t.at("record_id")] = t.at("truth_record_id");
+  auto rows = ReadCsvFile(queue);
+  ASSERT_GT(rows.size(), 100u);
+  std::set<std::string> exported;
+  std::string decided = "record_id,candidate_record_id,officer_decision\n";
+  for (const auto& r : rows) {
+    const std::string& id = r.at("record_id");
+    exported.insert(id);
+    EXPECT_EQ(r.at("list_full_name"), input[id].at("full_name"));
+    if (!r.at("candidate_record_id").empty()) {
+      EXPECT_FALSE(r.at("register_full_name").empty()) << id;
+      EXPECT_NE(r.at("contributions").find("full_name="), std::string::npos);
+    }
+    EXPECT_TRUE(r.at("officer_decision").empty());
+    decided += id + "," + r.at("candidate_record_id") + "," +
+               (want[id] == r.at("candidate_record_id") ? "same" : "different") + "\n";
+  }
+  EXPECT_EQ(exported, review_ids);
+  const std::string decisions = dir_.Sub("decisions.csv");
+  testing::WriteFile(decisions, decided);
+  const std::string labels = dir_.Sub("labels.csv");
+  ASSERT_EQ(Linkctl({"review", "labels", "--input", decisions, "--output", labels}), 0) << err_;
+  EXPECT_NE(out_.find("same"), std::string::npos) << out_;
+  auto label_rows = ReadCsvFile(labels);
+  ASSERT_EQ(label_rows.size(), rows.size());
+  for (const auto& l : label_rows) {
+    if (!l.at("truth_record_id").empty() && l.at("truth_record_id")[0] != '(') {
+      EXPECT_EQ(l.at("truth_record_id"), want[l.at("record_id")]);
+    }
+  }
+  ASSERT_EQ(Linkctl({"calibrate", "--results", verified, "--truth", decisions, "--dry-run"}), 0) << err_;
+  EXPECT_NE(out_.find("calibration fitted on"), std::string::npos) << out_;
+  // A decision that is neither is refused, naming the record.
+  testing::WriteFile(decisions, "record_id,candidate_record_id,officer_decision\nB1,P1,maybe\n");
+  EXPECT_EQ(Linkctl({"review", "labels", "--input", decisions, "--output", labels}), 1);
+  EXPECT_NE(err_.find("B1"), std::string::npos) << err_;
+}
+
 TEST_F(E2ETest, ExitCodes) {
   server_ = "127.0.0.1:1";  // Nothing listens there.
   EXPECT_EQ(Linkctl({"import"}), 2);  // Usage: missing arguments.

@@ -26,6 +26,10 @@ inline std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+inline void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::trunc) << content;
+}
+
 class Process {
  public:
   // Starts argv[0] with stdout and stderr redirected to the given files.

@@ -1,0 +1,187 @@
+// linkctl review: the clerical review queue. `export` writes each REVIEW
+// result of a verify run with the list record and the register record side
+// by side and each field's contribution, and columns for the officer's
+// decision; `labels` turns the officer's decisions into labels that
+// `linkctl calibrate` reads (calibrate also reads the review file itself).
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "commands.h"
+#include "linkage/csv.h"
+#include "linkage/v1/service.grpc.pb.h"
+#include "person_reader.h"
+
+namespace linkage::cli {
+namespace {
+
+std::string SexName(v1::Sex s) {
+  return s == v1::SEX_MALE ? "Nam" : s == v1::SEX_FEMALE ? "Nữ" : "";
+}
+
+// The raw fields shown side by side.
+const std::vector<std::pair<std::string, std::function<std::string(const v1::PersonRecord&)>>>&
+ShownFields() {
+  static const auto* fields =
+      new std::vector<std::pair<std::string, std::function<std::string(const v1::PersonRecord&)>>>{
+          {"full_name", [](const v1::PersonRecord& r) { return r.full_name(); }},
+          {"birth_date", [](const v1::PersonRecord& r) { return r.birth_date(); }},
+          {"sex", [](const v1::PersonRecord& r) { return SexName(r.sex()); }},
+          {"national_id", [](const v1::PersonRecord& r) { return r.national_id(); }},
+          {"old_id", [](const v1::PersonRecord& r) { return r.old_id(); }},
+          {"address", [](const v1::PersonRecord& r) { return r.address(); }},
+          {"phone", [](const v1::PersonRecord& r) { return r.phone(); }},
+      };
+  return *fields;
+}
+
+}  // namespace
+
+int RunReviewExport(const GlobalOptions& global, const ReviewOptions& o) {
+  auto results = ReadCsvTable(o.results);
+  if (!results.ok()) return Fail(std::string(results.status().message()));
+  std::map<std::string, std::map<std::string, std::string>> review;  // record_id -> result row
+  for (auto& r : *results) {
+    if (r["decision"] == "REVIEW") review[r["record_id"]] = r;
+  }
+  auto reader = PersonReader::Open(o.input, "");
+  if (!reader.ok()) return Fail(std::string(reader.status().message()));
+  std::vector<v1::PersonRecord> records;
+  std::vector<ReadRow> chunk;
+  for (bool more = true; more;) {
+    chunk.clear();
+    auto next = (*reader)->Next(4096, &chunk);
+    if (!next.ok()) return Fail(std::string(next.status().message()));
+    more = *next;
+    for (ReadRow& r : chunk) {
+      if (r.error.empty() && review.count(r.record.record_id()))
+        records.push_back(std::move(r.record));
+    }
+  }
+
+  // Verify each again with explanations (values shown), on one stream.
+  auto channel = Connect(global);
+  auto stub = v1::LinkageService::NewStub(channel);
+  grpc::ClientContext ctx;
+  auto stream = stub->MatchStream(&ctx);
+  std::thread writer([&] {
+    for (size_t i = 0; i < records.size(); ++i) {
+      v1::MatchStreamRequest req;
+      req.set_request_id(std::to_string(i));
+      req.set_dataset(o.against);
+      req.set_top_k(2);
+      req.set_verify_claimed_id(true);
+      *req.mutable_record() = records[i];
+      if (!stream->Write(req)) break;
+    }
+    stream->WritesDone();
+  });
+  std::vector<v1::MatchStreamResponse> answers(records.size());
+  v1::MatchStreamResponse resp;
+  while (stream->Read(&resp)) answers[std::stoul(resp.request_id())] = std::move(resp);
+  writer.join();
+  grpc::Status st = stream->Finish();
+  if (!st.ok()) return FailRpc("MatchStream", st);
+
+  std::ofstream out(o.output, std::ios::trunc);
+  if (!out) return Fail("cannot write " + o.output);
+  out << "record_id,candidate_record_id,probability,reasons,flags";
+  for (const auto& [name, get] : ShownFields()) out << ",list_" << name << ",register_" << name;
+  out << ",contributions,officer_decision,officer_note\n";
+  int64_t written = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const v1::PersonRecord& list = records[i];
+    const v1::MatchStreamResponse& a = answers[i];
+    if (a.error_code() != 0) continue;
+    std::string target = a.has_verification() ? a.verification().record_id() : "";
+    if (target.empty() && a.result().candidates_size() > 0)
+      target = a.result().candidates(0).record_id();
+    const v1::Candidate* cand = nullptr;
+    for (const v1::Candidate& c : a.result().candidates()) {
+      if (c.record_id() == target) cand = &c;
+    }
+    v1::PersonRecord reg;
+    if (!target.empty()) {
+      v1::GetRecordRequest get;
+      get.set_dataset(o.against);
+      get.set_record_id(target);
+      v1::GetRecordResponse got;
+      grpc::ClientContext gctx;
+      SetDeadline(gctx, global.timeout_seconds);
+      grpc::Status gs = stub->GetRecord(&gctx, get, &got);
+      if (!gs.ok() && gs.error_code() != grpc::StatusCode::NOT_FOUND)
+        return FailRpc("GetRecord", gs);
+      reg = got.record();
+    }
+    std::vector<std::string> reasons, flags, contributions;
+    if (a.has_verification()) {
+      reasons.assign(a.verification().reasons().begin(), a.verification().reasons().end());
+      flags.assign(a.verification().flags().begin(), a.verification().flags().end());
+    } else {
+      flags.assign(a.result().flags().begin(), a.result().flags().end());
+    }
+    if (cand != nullptr) {
+      for (const v1::FieldContribution& f : cand->contributions()) {
+        contributions.push_back(
+            absl::StrFormat("%s=%s(%+.1f)", f.field(), f.level(), f.weight_bits()));
+      }
+    }
+    const double p = a.has_verification() ? a.verification().probability()
+                     : cand               ? cand->probability()
+                                          : 0;
+    out << CsvQuote(list.record_id()) << ',' << CsvQuote(target) << ','
+        << absl::StrFormat("%.6f", p) << ',' << CsvQuote(absl::StrJoin(reasons, "; ")) << ','
+        << CsvQuote(absl::StrJoin(flags, ";"));
+    for (const auto& [name, get] : ShownFields())
+      out << ',' << CsvQuote(get(list)) << ',' << CsvQuote(get(reg));
+    out << ',' << CsvQuote(absl::StrJoin(contributions, " ")) << ",,\n";
+    ++written;
+  }
+  std::printf("review queue: %s REVIEW results of %s -> %s\n", FormatCount(written).c_str(),
+              o.results.c_str(), o.output.c_str());
+  std::printf(
+      "fill officer_decision with \"same\" or \"different\", then: linkctl calibrate --results %s "
+      "--truth %s\n",
+      o.results.c_str(), o.output.c_str());
+  return kOk;
+}
+
+int RunReviewLabels(const ReviewOptions& o) {
+  auto rows = ReadCsvTable(o.input);
+  if (!rows.ok()) return Fail(std::string(rows.status().message()));
+  std::ofstream out(o.output, std::ios::trunc);
+  if (!out) return Fail("cannot write " + o.output);
+  out << "record_id,truth_record_id\n";
+  int64_t same = 0, different = 0, skipped = 0;
+  for (auto& r : *rows) {
+    auto label = ReviewLabel(r);
+    if (!label.ok()) return Fail(std::string(label.status().message()));
+    if (!label->has_value()) {
+      ++skipped;
+      continue;
+    }
+    (**label == r["candidate_record_id"] ? same : different) += 1;
+    out << CsvQuote(r["record_id"]) << ',' << CsvQuote(**label) << '\n';
+  }
+  std::printf("labels: %s same, %s different, %s not decided -> %s\n", FormatCount(same).c_str(),
+              FormatCount(different).c_str(), FormatCount(skipped).c_str(), o.output.c_str());
+  return kOk;
+}
+
+absl::StatusOr<std::optional<std::string>> ReviewLabel(std::map<std::string, std::string>& row) {
+  std::string d = row["officer_decision"];
+  for (char& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (d.empty()) return std::optional<std::string>();
+  if (d == "same" || d == "s" || d == "yes")
+    return std::optional<std::string>(row["candidate_record_id"]);
+  // The candidate is not the person: a label that matches no record.
+  if (d == "different" || d == "d" || d == "no")
+    return std::optional<std::string>("(not " + row["candidate_record_id"] + ")");
+  return absl::InvalidArgumentError("record \"" + row["record_id"] + "\": officer_decision \"" +
+                                    row["officer_decision"] + "\" is neither same nor different");
+}
+
+}  // namespace linkage::cli
