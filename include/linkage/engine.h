@@ -162,6 +162,7 @@ struct MatchOptions {
   bool include_records = false;  // Attach each candidate's stored record.
   bool explain = true;           // Fill per-field contributions,
   bool explain_values = true;    // with the compared values displayed.
+  bool include_query = true;     // Fill MatchResult.query.
   std::string exclude_record_id; // Never a candidate (self-matching).
   bool lenient_dates = false;    // See domain::NormalizeOptions.
 };
@@ -277,6 +278,18 @@ class Engine {
   };
   std::shared_ptr<const Serving> serving() const;
   static index::IndexEntries Entries(const model::CompiledModel& m, const v1::NormalizedRecord& n);
+
+  // One ranked candidate with its per-field outcomes, for decisions made
+  // on levels (Verify) without building explanations.
+  struct Ranked {
+    std::string record_id;
+    double probability = 0;
+    v1::Band band = v1::BAND_NO_MATCH;
+    std::vector<model::FieldOutcome> outcomes;
+  };
+  // MatchNormalized, also handing back the first `keep` ranked candidates.
+  absl::StatusOr<v1::MatchResult> Rank(const v1::NormalizedRecord& query, std::string_view dataset,
+                                       const MatchOptions& options, size_t keep, std::vector<Ranked>* ranked) const;
 
   // Blocking: candidate ids (capped, best-covered first), the rules that
   // found each, and the holders of the query's identity numbers.

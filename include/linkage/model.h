@@ -86,6 +86,9 @@ class CompiledModel {
   void Explain(const v1::NormalizedRecord& query, const v1::NormalizedRecord& candidate,
                const FieldOutcome* outcomes, google::protobuf::RepeatedPtrField<v1::FieldContribution>* out,
                bool values = true) const;
+  // Field, level and weights alone, from the outcomes.
+  void ExplainLevels(const FieldOutcome* outcomes,
+                     google::protobuf::RepeatedPtrField<v1::FieldContribution>* out) const;
 
   // The probability stated for a weight: 1 / (1 + 2^-bits), passed through
   // the model's calibration map when it has one.

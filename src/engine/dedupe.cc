@@ -74,6 +74,7 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
         MatchOptions mo;
         mo.top_k = options.top_k;
         mo.explain = false;
+        mo.include_query = false;
         std::vector<DuplicateLink> found;
         for (size_t i = t; i < chunk.size(); i += threads) {
           const auto& [id, q] = chunk[i];

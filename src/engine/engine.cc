@@ -275,6 +275,12 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
 
 absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedRecord& query, std::string_view dataset,
                                                         const MatchOptions& options) const {
+  return Rank(query, dataset, options, 0, nullptr);
+}
+
+absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query, std::string_view dataset,
+                                             const MatchOptions& options, size_t keep,
+                                             std::vector<Ranked>* ranked) const {
   if (options.top_k < 1 || options.top_k > 1000) return absl::InvalidArgumentError("top_k must be 1..1000");
   const int64_t population = store_->RecordCount(dataset);
   if (population <= 0) return absl::NotFoundError(absl::StrCat("dataset \"", AV(dataset), "\" has no records"));
@@ -390,8 +396,19 @@ absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedReco
     if (full[i] != nullptr) *c->mutable_record() = full[i]->record();
     for (int r : sc.rules) c->add_blocking_rules(spec.blocking_rules(r).name());
   }
+  if (ranked != nullptr) {
+    const size_t n = std::min(scored.size(), keep);
+    ranked->clear();
+    ranked->reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const Scored& sc = scored[i];
+      const double p = m->Probability(sc.weight);
+      const v1::Band own = BandFor(p, policy);
+      ranked->push_back({*sc.record_id, p, i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own, sc.outcomes});
+    }
+  }
   for (const std::string& f : flags) result.add_flags(f);
-  *result.mutable_query() = query;
+  if (options.include_query) *result.mutable_query() = query;
   return result;
 }
 
@@ -425,14 +442,17 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
     return absl::InvalidArgumentError(absl::StrCat("record \"", claim.record_id(), "\": national_id \"",
                                                    claim.national_id(), "\" is neither a 12-digit CCCD nor a 9-digit CMND"));
   }
+  // The decision reads the first 20 candidates' levels; explanations are
+  // built only for the candidates handed back.
   MatchOptions mo;
-  mo.top_k = std::max(20, options.match_top_k);
+  mo.top_k = std::max(1, std::min(options.match_top_k, 1000));
   mo.exclude_record_id = options.exclude_record_id;
-  // The decision reads levels only; values are shown only if the caller
-  // wants the ranking explained.
-  mo.explain_values = options.match != nullptr && options.match_explain;
-  auto match = MatchNormalized(*query, dataset, mo);
+  mo.explain = options.match != nullptr && options.match_explain;
+  mo.include_query = options.match != nullptr && options.match_explain;
+  std::vector<Ranked> ranked;
+  auto match = Rank(*query, dataset, mo, 20, &ranked);
   if (!match.ok()) return match.status();
+  std::shared_ptr<const model::CompiledModel> m = model();
 
   std::vector<std::string> holders;
   absl::Status st = store_->LookupId(dataset, id_key, options_.max_id_holders, &holders);
@@ -444,43 +464,40 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
   std::set<std::string> flags(match->flags().begin(), match->flags().end());
   flags.erase("ID_CONFLICT");  // Re-derived below against the holder.
 
-  const v1::Candidate* best = match->candidates_size() > 0 ? &match->candidates(0) : nullptr;
-  const v1::Candidate* holder = nullptr;
-  for (const v1::Candidate& c : match->candidates()) {
-    if (std::find(holders.begin(), holders.end(), c.record_id()) != holders.end()) {
+  const Ranked* best = ranked.empty() ? nullptr : &ranked[0];
+  const Ranked* holder = nullptr;
+  for (const Ranked& c : ranked) {
+    if (std::find(holders.begin(), holders.end(), c.record_id) != holders.end()) {
       holder = &c;  // The best-scoring holder (candidates are ranked).
       break;
     }
   }
-  const v1::Candidate* target = nullptr;
+  const int name_field = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
+  auto name_is_else = [&m, name_field](const Ranked& c) {
+    return name_field >= 0 &&
+           m->LevelKindOf(static_cast<size_t>(name_field), c.outcomes[static_cast<size_t>(name_field)].level) ==
+               v1::LEVEL_ELSE;
+  };
+  const Ranked* target = nullptr;
   if (holder != nullptr) {
-    v.set_id_holder(holder->record_id());
+    v.set_id_holder(holder->record_id);
     // The ID holder's name at the "different" level. That level also takes
     // one-letter given-name differences (siblings and twins look like that),
     // so such a holder is never VERIFIED; if the names are wholly unlike
     // (other family name and given name) the claim is REJECTED; if another
     // register person fits the claim's name, the ID is probably a
     // relative's (ID_CONFLICT).
-    std::shared_ptr<const model::CompiledModel> m = model();
-    auto name_is_else = [&m](const v1::Candidate& c) {
-      int f = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
-      if (f < 0 || f >= c.contributions_size()) return false;
-      const v1::FieldSpec& fs = m->proto().spec().fields(f);
-      const v1::LevelSpec& last = fs.levels(fs.levels_size() - 1);
-      std::string else_label = last.label().empty() ? std::string(model::LevelKindLabel(last.kind())) : last.label();
-      return c.contributions(f).level() == else_label;
-    };
     const bool holder_name_differs = name_is_else(*holder);
-    const v1::Candidate* name_fits = nullptr;  // Best other candidate agreeing on the name.
-    for (const v1::Candidate& c : match->candidates()) {
-      if (&c != holder && !name_is_else(c) && c.band() != v1::BAND_NO_MATCH) {
+    const Ranked* name_fits = nullptr;  // Best other candidate agreeing on the name.
+    for (const Ranked& c : ranked) {
+      if (&c != holder && !name_is_else(c) && c.band != v1::BAND_NO_MATCH) {
         name_fits = &c;
         break;
       }
     }
     bool wholly_unlike = false;
     if (holder_name_differs) {
-      auto stored = store_->Get(dataset, holder->record_id());
+      auto stored = store_->Get(dataset, holder->record_id);
       if (!stored.ok()) return stored.status();
       if (stored->has_value()) {
         const v1::NormalizedName& a = query->name();
@@ -494,8 +511,8 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
       target = name_fits;
       flags.insert("ID_CONFLICT");
       v.set_decision(v1::REVIEW);
-      v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id(), ", but the claimed name fits record ",
-                                 name_fits->record_id(), " (a relative's ID?)"));
+      v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id, ", but the claimed name fits record ",
+                                 name_fits->record_id, " (a relative's ID?)"));
     } else if (holder_name_differs && wholly_unlike) {
       target = holder;
       v.set_decision(v1::REJECTED);
@@ -519,15 +536,15 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
       }
     } else {
       flags.insert("ID_CONFLICT");
-      if (best->band() != v1::BAND_NO_MATCH) {
+      if (best->band != v1::BAND_NO_MATCH) {
         target = best;
         v.set_decision(v1::REVIEW);
-        v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id(),
-                                   ", but the claim describes record ", best->record_id()));
+        v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id,
+                                   ", but the claim describes record ", best->record_id));
       } else {
         target = holder;
         v.set_decision(v1::REJECTED);
-        v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id(),
+        v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id,
                                    ", whom the claim does not describe"));
       }
     }
@@ -542,27 +559,21 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
     // a typo, not another person, when everything else makes it a match.
     bool id_typo = false;
     if (best != nullptr && match->band() == v1::BAND_MATCH) {
-      std::shared_ptr<const model::CompiledModel> m = model();
       int f = m->FieldIndex(query->national_id().digits().empty() ? v1::FIELD_SOURCE_OLD_ID : v1::FIELD_SOURCE_NATIONAL_ID);
-      if (f >= 0 && f < best->contributions_size()) {
-        const v1::FieldSpec& fs = m->proto().spec().fields(f);
-        for (const v1::LevelSpec& l : fs.levels()) {
-          std::string label = l.label().empty() ? std::string(model::LevelKindLabel(l.kind())) : l.label();
-          if (l.kind() == v1::LEVEL_ID_ONE_EDIT && label == best->contributions(f).level()) id_typo = true;
-        }
-      }
+      id_typo = f >= 0 && m->LevelKindOf(static_cast<size_t>(f), best->outcomes[static_cast<size_t>(f)].level) ==
+                              v1::LEVEL_ID_ONE_EDIT;
     }
     if (id_typo) {
       target = best;
       flags.insert("ID_TYPO");
       v.set_decision(v1::VERIFIED);
-      v.add_reasons(absl::StrCat("the claim matches record ", best->record_id(),
+      v.add_reasons(absl::StrCat("the claim matches record ", best->record_id,
                                  ", whose ID differs from the claimed one by one digit"));
-    } else if (best != nullptr && best->band() != v1::BAND_NO_MATCH) {
+    } else if (best != nullptr && best->band != v1::BAND_NO_MATCH) {
       flags.insert("ID_NOT_IN_REGISTER");
       target = best;
       v.set_decision(v1::REVIEW);
-      v.add_reasons(absl::StrCat("no register person holds the ID; the claim describes record ", best->record_id()));
+      v.add_reasons(absl::StrCat("no register person holds the ID; the claim describes record ", best->record_id));
     } else {
       flags.insert("ID_NOT_IN_REGISTER");
       v.set_decision(v1::NOT_FOUND);
@@ -574,25 +585,12 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
     v.add_reasons("the ID's digits disagree with the claimed sex or birth year");
   }
   if (target != nullptr) {
-    v.set_record_id(target->record_id());
-    v.set_probability(target->probability());
-    for (const v1::FieldContribution& fc : target->contributions()) {
-      v1::FieldContribution* out = v.add_contributions();
-      out->set_field(fc.field());
-      out->set_level(fc.level());
-      out->set_weight_bits(fc.weight_bits());
-    }
+    v.set_record_id(target->record_id);
+    v.set_probability(target->probability);
+    m->ExplainLevels(target->outcomes.data(), v.mutable_contributions());
   }
   for (const std::string& f : flags) v.add_flags(f);
-  if (options.match != nullptr) {
-    *options.match = *std::move(match);
-    v1::MatchResult& out = *options.match;
-    const int k = std::max(1, std::min(options.match_top_k, 1000));
-    if (out.candidates_size() > k) out.mutable_candidates()->DeleteSubrange(k, out.candidates_size() - k);
-    if (!options.match_explain) {
-      for (v1::Candidate& c : *out.mutable_candidates()) c.clear_contributions();
-    }
-  }
+  if (options.match != nullptr) *options.match = *std::move(match);
   return v;
 }
 

@@ -547,6 +547,17 @@ void CompiledModel::Explain(const v1::NormalizedRecord& q, const v1::NormalizedR
   }
 }
 
+void CompiledModel::ExplainLevels(const FieldOutcome* outcomes,
+                                  google::protobuf::RepeatedPtrField<v1::FieldContribution>* out) const {
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    const Field& f = fields_[i];
+    v1::FieldContribution* fc = out->Add();
+    fc->set_field(f.name);
+    fc->set_level(outcomes[i].level == kNullLevel ? "null" : f.levels[static_cast<size_t>(outcomes[i].level)].label);
+    fc->set_weight_bits(outcomes[i].bits);
+  }
+}
+
 int CompiledModel::FieldIndex(v1::FieldSource source) const {
   for (size_t i = 0; i < fields_.size(); ++i) {
     if (fields_[i].source == source) return static_cast<int>(i);

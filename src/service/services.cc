@@ -81,6 +81,7 @@ engine::MatchOptions MatchOptionsFrom(int32_t top_k, bool include_records, bool 
   mo.top_k = top_k == 0 ? 5 : top_k;
   mo.include_records = include_records;
   mo.explain = !omit_explanation;
+  mo.include_query = !omit_explanation;
   mo.exclude_record_id = exclude_record_id;
   mo.lenient_dates = lenient_dates;
   return mo;
