@@ -90,62 +90,45 @@ uint32_t MatchView::OrdinalLocked(std::string_view record_id) {
   return ordinal;
 }
 
-void MatchView::PutLocked(std::string_view dataset, std::string_view record_id,
-                          const RecordKeys& old, const RecordKeys& keys, std::string normalized) {
+void MatchView::PutLocked(std::string_view record_id, const RecordKeys& old, const RecordKeys& keys,
+                          std::string normalized) {
   const uint32_t ordinal = OrdinalLocked(record_id);
-  uint64_t h;
-  for (const std::string& k : old.blocks) {
-    if (BlockHash(dataset, k, &h)) Unlink(blocks_, h, ordinal);
-  }
-  for (const std::string& k : old.ids) {
-    if (IdHash(dataset, k, &h)) Unlink(ids_, h, ordinal);
-  }
-  for (const std::string& k : keys.blocks) {
-    if (BlockHash(dataset, k, &h)) Link(blocks_, h, ordinal);
-  }
-  for (const std::string& k : keys.ids) {
-    if (IdHash(dataset, k, &h)) Link(ids_, h, ordinal);
-  }
+  for (uint64_t h : old.blocks) Unlink(blocks_, h, ordinal);
+  for (uint64_t h : old.ids) Unlink(ids_, h, ordinal);
+  for (uint64_t h : keys.blocks) Link(blocks_, h, ordinal);
+  for (uint64_t h : keys.ids) Link(ids_, h, ordinal);
   normalized_[ordinal] = std::move(normalized);
 }
 
-void MatchView::RemoveLocked(std::string_view dataset, std::string_view record_id,
-                             const RecordKeys& old) {
+void MatchView::RemoveLocked(std::string_view record_id, const RecordKeys& old) {
   auto it = ordinals_.find(AV(record_id));
   if (it == ordinals_.end()) return;
   const uint32_t ordinal = it->second;
-  uint64_t h;
-  for (const std::string& k : old.blocks) {
-    if (BlockHash(dataset, k, &h)) Unlink(blocks_, h, ordinal);
-  }
-  for (const std::string& k : old.ids) {
-    if (IdHash(dataset, k, &h)) Unlink(ids_, h, ordinal);
-  }
+  for (uint64_t h : old.blocks) Unlink(blocks_, h, ordinal);
+  for (uint64_t h : old.ids) Unlink(ids_, h, ordinal);
   ordinals_.erase(it);
   record_ids_[ordinal].clear();
   std::string().swap(normalized_[ordinal]);
   free_.push_back(ordinal);
 }
 
-void MatchView::Put(std::string_view dataset, std::string_view record_id, const RecordKeys& old,
-                    const RecordKeys& keys, std::string normalized) {
+void MatchView::Put(std::string_view record_id, const RecordKeys& old, const RecordKeys& keys,
+                    std::string normalized) {
   absl::MutexLock lock(&mu_);
   if (!ready_) {
-    pending_.push_back(
-        {false, std::string(dataset), std::string(record_id), old, keys, std::move(normalized)});
+    pending_.push_back({false, std::string(record_id), old, keys, std::move(normalized)});
     return;
   }
-  PutLocked(dataset, record_id, old, keys, std::move(normalized));
+  PutLocked(record_id, old, keys, std::move(normalized));
 }
 
-void MatchView::Remove(std::string_view dataset, std::string_view record_id,
-                       const RecordKeys& old) {
+void MatchView::Remove(std::string_view record_id, const RecordKeys& old) {
   absl::MutexLock lock(&mu_);
   if (!ready_) {
-    pending_.push_back({true, std::string(dataset), std::string(record_id), old, {}, {}});
+    pending_.push_back({true, std::string(record_id), old, {}, {}});
     return;
   }
-  RemoveLocked(dataset, record_id, old);
+  RemoveLocked(record_id, old);
 }
 
 void MatchView::LoadRecord(std::string_view record_id, std::string normalized) {
@@ -173,9 +156,9 @@ void MatchView::FinishLoad() {
   absl::MutexLock lock(&mu_);
   for (Pending& p : pending_) {
     if (p.remove) {
-      RemoveLocked(p.dataset, p.record_id, p.old);
+      RemoveLocked(p.record_id, p.old);
     } else {
-      PutLocked(p.dataset, p.record_id, p.old, p.keys, std::move(p.normalized));
+      PutLocked(p.record_id, p.old, p.keys, std::move(p.normalized));
     }
   }
   std::vector<Pending>().swap(pending_);

@@ -37,16 +37,33 @@ class MatchView {
   // --- Writes. The store calls them in commit order. While the view is
   // loading they are queued and replayed once the load is done.
 
-  // A record's stored keys, as the store writes them: full block keys (any
-  // generation; only this view's are used) and full identity keys.
+  // A record's keys in this view: hashes of its blocks of this view's
+  // generation and of its identity numbers (see KeysOf).
   struct RecordKeys {
-    std::vector<std::string> blocks;
-    std::vector<std::string> ids;
+    std::vector<uint64_t> blocks;
+    std::vector<uint64_t> ids;
   };
+  // The keys of a record from its stored keys, as the store writes them:
+  // full block keys (any generation; only this view's count) and full
+  // identity keys.
+  template <typename Strings>
+  void AddBlockKeys(std::string_view dataset, const Strings& block_keys, RecordKeys* out) const {
+    uint64_t h;
+    for (const auto& k : block_keys) {
+      if (BlockHash(dataset, k, &h)) out->blocks.push_back(h);
+    }
+  }
+  template <typename Strings>
+  void AddIdKeys(std::string_view dataset, const Strings& id_keys, RecordKeys* out) const {
+    uint64_t h;
+    for (const auto& k : id_keys) {
+      if (IdHash(dataset, k, &h)) out->ids.push_back(h);
+    }
+  }
   // Adds or replaces a record. `old` are the keys it had (empty if new).
-  void Put(std::string_view dataset, std::string_view record_id, const RecordKeys& old,
-           const RecordKeys& keys, std::string normalized);
-  void Remove(std::string_view dataset, std::string_view record_id, const RecordKeys& old);
+  void Put(std::string_view record_id, const RecordKeys& old, const RecordKeys& keys,
+           std::string normalized);
+  void Remove(std::string_view record_id, const RecordKeys& old);
 
   // --- Loading, by the store: Begin* on an empty, not-ready view, then
   // Finish() replays the writes queued meanwhile and makes it ready.
@@ -89,14 +106,14 @@ class MatchView {
  private:
   struct Pending {
     bool remove = false;
-    std::string dataset, record_id;
+    std::string record_id;
     RecordKeys old, keys;
     std::string normalized;
   };
 
-  void PutLocked(std::string_view dataset, std::string_view record_id, const RecordKeys& old,
-                 const RecordKeys& keys, std::string normalized) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RemoveLocked(std::string_view dataset, std::string_view record_id, const RecordKeys& old)
+  void PutLocked(std::string_view record_id, const RecordKeys& old, const RecordKeys& keys,
+                 std::string normalized) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveLocked(std::string_view record_id, const RecordKeys& old)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t OrdinalLocked(std::string_view record_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // "rule\0key" or the identity key of a stored key of this view, else empty.

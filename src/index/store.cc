@@ -1,21 +1,21 @@
 #include "linkage/store.h"
 
+#include <google/protobuf/util/message_differencer.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/table.h>
-#include <google/protobuf/util/message_differencer.h>
 #include <rocksdb/write_batch.h>
 
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <deque>
 #include <set>
 #include <thread>
 
@@ -74,7 +74,8 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 std::string EncodeInt64(int64_t v) {
   std::string out(8, '\0');
   uint64_t u = static_cast<uint64_t>(v);
-  for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((u >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<size_t>(i)] = static_cast<char>((u >> (8 * i)) & 0xff);
   return out;
 }
 
@@ -88,8 +89,9 @@ int64_t DecodeInt64(std::string_view s) {
 // Counters: values are little-endian int64, merges add.
 class Int64AddOperator : public rocksdb::AssociativeMergeOperator {
  public:
-  bool Merge(const rocksdb::Slice& /*key*/, const rocksdb::Slice* existing, const rocksdb::Slice& value,
-             std::string* new_value, rocksdb::Logger* /*logger*/) const override {
+  bool Merge(const rocksdb::Slice& /*key*/, const rocksdb::Slice* existing,
+             const rocksdb::Slice& value, std::string* new_value,
+             rocksdb::Logger* /*logger*/) const override {
     int64_t base = existing ? DecodeInt64(std::string_view(existing->data(), existing->size())) : 0;
     *new_value = EncodeInt64(base + DecodeInt64(std::string_view(value.data(), value.size())));
     return true;
@@ -103,18 +105,21 @@ std::string RecordKey(std::string_view dataset, std::string_view record_id) {
 
 std::string GenerationPrefix(uint32_t generation) {
   std::string g(4, '\0');
-  for (int i = 0; i < 4; ++i) g[static_cast<size_t>(i)] = static_cast<char>((generation >> (8 * (3 - i))) & 0xff);
+  for (int i = 0; i < 4; ++i)
+    g[static_cast<size_t>(i)] = static_cast<char>((generation >> (8 * (3 - i))) & 0xff);
   return g;
 }
 
 uint32_t GenerationOf(std::string_view block_key) {
   if (block_key.size() < 4) return 0;
   uint32_t g = 0;
-  for (int i = 0; i < 4; ++i) g = (g << 8) | static_cast<unsigned char>(block_key[static_cast<size_t>(i)]);
+  for (int i = 0; i < 4; ++i)
+    g = (g << 8) | static_cast<unsigned char>(block_key[static_cast<size_t>(i)]);
   return g;
 }
 
-std::string BlockPrefix(uint32_t generation, std::string_view dataset, std::string_view rule, std::string_view key) {
+std::string BlockPrefix(uint32_t generation, std::string_view dataset, std::string_view rule,
+                        std::string_view key) {
   std::string sep(1, kSep);
   return absl::StrCat(GenerationPrefix(generation), AV(dataset), sep, AV(rule), sep, AV(key), sep);
 }
@@ -124,7 +129,9 @@ std::string IdPrefix(std::string_view dataset, std::string_view id) {
   return absl::StrCat(AV(dataset), sep, AV(id), sep);
 }
 
-std::string CountKey(std::string_view dataset) { return absl::StrCat(AV(kCountPrefix), AV(dataset)); }
+std::string CountKey(std::string_view dataset) {
+  return absl::StrCat(AV(kCountPrefix), AV(dataset));
+}
 
 std::string TermKey(std::string_view dataset, std::string_view term) {
   return absl::StrCat(AV(dataset), AV(std::string_view(&kSep, 1)), AV(term));
@@ -148,8 +155,9 @@ bool ContainsNul(std::string_view s) { return s.find(kSep) != std::string_view::
 // The reindex state in meta: target generation, records done, then the
 // cursor and the model, each with an 8-byte length.
 std::string SerializeReindex(const ReindexState& s) {
-  return absl::StrCat(EncodeInt64(s.target_generation), EncodeInt64(s.done), EncodeInt64(static_cast<int64_t>(s.cursor.size())),
-                      s.cursor, EncodeInt64(static_cast<int64_t>(s.model.size())), s.model);
+  return absl::StrCat(EncodeInt64(s.target_generation), EncodeInt64(s.done),
+                      EncodeInt64(static_cast<int64_t>(s.cursor.size())), s.cursor,
+                      EncodeInt64(static_cast<int64_t>(s.model.size())), s.model);
 }
 
 bool ParseReindex(std::string_view in, ReindexState* s) {
@@ -226,19 +234,22 @@ class RocksStore final : public Store {
                                                       std::string_view record_id) const override;
   absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> MultiGet(
       std::string_view dataset, const std::vector<std::string>& record_ids) const override;
-  absl::StatusOr<std::vector<const v1::StoredRecord*>> MultiGet(std::string_view dataset,
-                                                               const std::vector<std::string>& record_ids,
-                                                               google::protobuf::Arena* arena) const override;
+  absl::StatusOr<std::vector<const v1::StoredRecord*>> MultiGet(
+      std::string_view dataset, const std::vector<std::string>& record_ids,
+      google::protobuf::Arena* arena) const override;
   absl::StatusOr<std::vector<const v1::NormalizedRecord*>> MultiGetNormalized(
-      std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const override;
+      std::string_view dataset, const std::vector<std::string>& record_ids,
+      google::protobuf::Arena* arena) const override;
   // Schema 1 -> 2: fills the match column family from the records.
   absl::Status MigrateToMatchFamily() {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), H(Cf::kRecords)));
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), H(Cf::kRecords)));
     rocksdb::WriteBatch batch;
     v1::StoredRecord r;
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-        return absl::DataLossError(absl::StrCat("unreadable record at key ", it->key().ToString(true)));
+        return absl::DataLossError(
+            absl::StrCat("unreadable record at key ", it->key().ToString(true)));
       }
       (void)batch.Put(H(Cf::kMatch), it->key(), r.normalized().SerializeAsString());
       if (batch.Count() >= 10000) {
@@ -251,11 +262,13 @@ class RocksStore final : public Store {
     (void)batch.Put(H(Cf::kMeta), kSchemaKey, kSchemaVersion);
     return FromRocks(db_->Write(write_options_, &batch), "migrate");
   }
-  absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset, std::string_view rule,
-                                 std::string_view key, size_t max_entries, std::vector<std::string>* ids) const override;
+  absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset,
+                                 std::string_view rule, std::string_view key, size_t max_entries,
+                                 std::vector<std::string>* ids) const override;
   absl::Status DropGeneration(uint32_t generation) override {
     rocksdb::WriteBatch drop;
-    (void)drop.DeleteRange(H(Cf::kBlocks), GenerationPrefix(generation), GenerationPrefix(generation + 1));
+    (void)drop.DeleteRange(H(Cf::kBlocks), GenerationPrefix(generation),
+                           GenerationPrefix(generation + 1));
     return FromRocks(db_->Write(write_options_, &drop), "drop index generation");
   }
   absl::Status LookupId(std::string_view dataset, std::string_view id_key, size_t max,
@@ -263,7 +276,9 @@ class RocksStore final : public Store {
   int64_t TermCount(std::string_view dataset, std::string_view term) const override;
   int64_t RecordCount(std::string_view dataset) const override {
     std::string value;
-    return db_->Get(rocksdb::ReadOptions(), H(Cf::kTerms), CountKey(dataset), &value).ok() ? DecodeInt64(value) : 0;
+    return db_->Get(rocksdb::ReadOptions(), H(Cf::kTerms), CountKey(dataset), &value).ok()
+               ? DecodeInt64(value)
+               : 0;
   }
   absl::Status ForEachRecord(std::string_view dataset,
                              const std::function<bool(const v1::StoredRecord&)>& fn) const override;
@@ -282,7 +297,8 @@ class RocksStore final : public Store {
   void AwaitMatchViews() const override {
     absl::MutexLock lock(&views_mu_);
     views_mu_.Await(absl::Condition(
-        +[](const RocksStore* s) ABSL_NO_THREAD_SAFETY_ANALYSIS { return s->load_queue_.empty() && !s->loading_; },
+        +[](const RocksStore* s)
+             ABSL_NO_THREAD_SAFETY_ANALYSIS { return s->load_queue_.empty() && !s->loading_; },
         this));
   }
 
@@ -308,7 +324,8 @@ class RocksStore final : public Store {
                                                      google::protobuf::Arena* arena) const;
 
   // Adds to `batch` the removal of everything `old` wrote.
-  void RemoveEntries(const v1::StoredRecord& old, std::string_view dataset, rocksdb::WriteBatch& batch) const;
+  void RemoveEntries(const v1::StoredRecord& old, std::string_view dataset,
+                     rocksdb::WriteBatch& batch) const;
 
   // Match views. A view is created (under write_mu_, with a snapshot taken
   // at the same instant) before any write to its dataset, and loaded from
@@ -325,7 +342,8 @@ class RocksStore final : public Store {
     auto it = views_.find(std::string(dataset));
     return it == views_.end() ? nullptr : it->second;
   }
-  std::shared_ptr<MatchView> EnsureViewLocked(std::string_view dataset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+  std::shared_ptr<MatchView> EnsureViewLocked(std::string_view dataset)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
     if (!options_.match_view) return nullptr;
     absl::MutexLock lock(&views_mu_);
     std::shared_ptr<MatchView>& view = views_[std::string(dataset)];
@@ -360,7 +378,8 @@ void RocksStore::LoadViews() {
     {
       absl::MutexLock lock(&views_mu_);
       views_mu_.Await(absl::Condition(
-          +[](RocksStore* s) ABSL_NO_THREAD_SAFETY_ANALYSIS { return s->stopping_ || !s->load_queue_.empty(); },
+          +[](RocksStore* s)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return s->stopping_ || !s->load_queue_.empty(); },
           this));
       if (stopping_) return;
       job = std::move(load_queue_.front());
@@ -388,7 +407,8 @@ absl::Status RocksStore::LoadView(const LoadJob& job) {
     return stopping_;
   };
   int64_t n = 0;
-  auto scan = [&](Cf cf, const std::string& prefix, const std::function<void(rocksdb::Iterator&)>& fn) {
+  auto scan = [&](Cf cf, const std::string& prefix,
+                  const std::function<void(rocksdb::Iterator&)>& fn) {
     std::string upper = UpperBound(prefix);
     rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions scan_ro = ro;
@@ -408,10 +428,13 @@ absl::Status RocksStore::LoadView(const LoadJob& job) {
   });
   if (!st.ok()) return st;
   st = scan(Cf::kBlocks, absl::StrCat(GenerationPrefix(job.view->generation()), record_prefix),
-            [&](rocksdb::Iterator& it) { job.view->LoadBlockKey(dataset, std::string_view(it.key().data(), it.key().size())); });
+            [&](rocksdb::Iterator& it) {
+              job.view->LoadBlockKey(dataset, std::string_view(it.key().data(), it.key().size()));
+            });
   if (!st.ok()) return st;
-  st = scan(Cf::kIds, record_prefix,
-            [&](rocksdb::Iterator& it) { job.view->LoadIdKey(dataset, std::string_view(it.key().data(), it.key().size())); });
+  st = scan(Cf::kIds, record_prefix, [&](rocksdb::Iterator& it) {
+    job.view->LoadIdKey(dataset, std::string_view(it.key().data(), it.key().size()));
+  });
   if (!st.ok()) return st;
   job.view->FinishLoad();
   return absl::OkStatus();
@@ -422,7 +445,8 @@ void RocksStore::RemoveEntries(const v1::StoredRecord& old, std::string_view dat
   for (const std::string& k : old.block_keys()) (void)batch.Delete(H(Cf::kBlocks), k);
   for (const std::string& k : old.next_block_keys()) (void)batch.Delete(H(Cf::kBlocks), k);
   for (const std::string& k : old.id_keys()) (void)batch.Delete(H(Cf::kIds), k);
-  for (const std::string& t : old.tf_keys()) (void)batch.Merge(H(Cf::kTerms), TermKey(dataset, t), EncodeInt64(-1));
+  for (const std::string& t : old.tf_keys())
+    (void)batch.Merge(H(Cf::kTerms), TermKey(dataset, t), EncodeInt64(-1));
 }
 
 absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view dataset,
@@ -430,12 +454,14 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
   // Validate before touching anything.
   for (const RecordWrite& w : writes) {
     if (w.record.record_id().empty() || ContainsNul(w.record.record_id())) {
-      return absl::InvalidArgumentError(absl::StrCat("record \"", w.record.record_id(), "\": record_id is empty or has NUL"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("record \"", w.record.record_id(), "\": record_id is empty or has NUL"));
     }
     for (const auto* blocks : {&w.entries.blocks, &w.next_blocks}) {
       for (const auto& b : *blocks) {
         if (ContainsNul(b.rule) || ContainsNul(b.key)) {
-          return absl::InvalidArgumentError(absl::StrCat("record \"", w.record.record_id(), "\": blocking key has NUL"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("record \"", w.record.record_id(), "\": blocking key has NUL"));
         }
       }
     }
@@ -456,13 +482,14 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     v1::StoredRecord& s = fresh[i];
     std::set<std::string> seen;
     for (const auto& b : w.entries.blocks) {
-      std::string k = absl::StrCat(BlockPrefix(generation_, dataset, b.rule, b.key), w.record.record_id());
+      std::string k =
+          absl::StrCat(BlockPrefix(generation_, dataset, b.rule, b.key), w.record.record_id());
       if (seen.insert(k).second) s.add_block_keys(std::move(k));
     }
     if (reindex_.has_value()) {
       for (const auto& b : w.next_blocks) {
-        std::string k = absl::StrCat(BlockPrefix(reindex_->target_generation, dataset, b.rule, b.key),
-                                     w.record.record_id());
+        std::string k = absl::StrCat(
+            BlockPrefix(reindex_->target_generation, dataset, b.rule, b.key), w.record.record_id());
         if (seen.insert(k).second) s.add_next_block_keys(std::move(k));
       }
     }
@@ -484,9 +511,9 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     for (const auto& s : fresh) keys.push_back(RecordKey(dataset, s.record().record_id()));
     std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
     std::vector<std::string> values(keys.size());
-    std::vector<rocksdb::Status> statuses =
-        db_->MultiGet(rocksdb::ReadOptions(), std::vector<rocksdb::ColumnFamilyHandle*>(keys.size(), H(Cf::kRecords)),
-                      slices, &values);
+    std::vector<rocksdb::Status> statuses = db_->MultiGet(
+        rocksdb::ReadOptions(),
+        std::vector<rocksdb::ColumnFamilyHandle*>(keys.size(), H(Cf::kRecords)), slices, &values);
     for (size_t i = 0; i < keys.size(); ++i) {
       if (current.count(keys[i])) continue;
       if (statuses[i].IsNotFound()) {
@@ -496,7 +523,8 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
       } else {
         v1::StoredRecord old;
         if (!old.ParseFromString(values[i])) {
-          return absl::DataLossError(absl::StrCat("stored record \"", fresh[i].record().record_id(), "\" is unreadable"));
+          return absl::DataLossError(
+              absl::StrCat("stored record \"", fresh[i].record().record_id(), "\" is unreadable"));
         }
         current[keys[i]] = std::move(old);
       }
@@ -514,11 +542,11 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
   };
   std::shared_ptr<MatchView> view = EnsureViewLocked(dataset);
   std::vector<ViewPut> view_puts;
-  auto keys_of = [](const v1::StoredRecord& r) {
+  auto keys_of = [&](const v1::StoredRecord& r) {
     MatchView::RecordKeys k;
-    k.blocks.assign(r.block_keys().begin(), r.block_keys().end());
-    k.blocks.insert(k.blocks.end(), r.next_block_keys().begin(), r.next_block_keys().end());
-    k.ids.assign(r.id_keys().begin(), r.id_keys().end());
+    view->AddBlockKeys(dataset, r.block_keys(), &k);
+    view->AddBlockKeys(dataset, r.next_block_keys(), &k);
+    view->AddIdKeys(dataset, r.id_keys(), &k);
     return k;
   };
   const int64_t now = absl::ToUnixMicros(absl::Now());
@@ -539,18 +567,22 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
       outcomes[i] = WriteOutcome::kCreated;
       ++delta_records;
     }
-    for (const std::string& k : s.block_keys()) (void)batch.Put(H(Cf::kBlocks), k, rocksdb::Slice());
-    for (const std::string& k : s.next_block_keys()) (void)batch.Put(H(Cf::kBlocks), k, rocksdb::Slice());
+    for (const std::string& k : s.block_keys())
+      (void)batch.Put(H(Cf::kBlocks), k, rocksdb::Slice());
+    for (const std::string& k : s.next_block_keys())
+      (void)batch.Put(H(Cf::kBlocks), k, rocksdb::Slice());
     for (const std::string& k : s.id_keys()) (void)batch.Put(H(Cf::kIds), k, rocksdb::Slice());
-    for (const std::string& t : s.tf_keys()) (void)batch.Merge(H(Cf::kTerms), TermKey(dataset, t), EncodeInt64(1));
+    for (const std::string& t : s.tf_keys())
+      (void)batch.Merge(H(Cf::kTerms), TermKey(dataset, t), EncodeInt64(1));
     v1::StoredRecord cmp_form = s;  // Compared without the timestamp next time.
     s.set_updated_unix_micros(now);
     (void)batch.Put(H(Cf::kRecords), key, s.SerializeAsString());
     std::string normalized = s.normalized().SerializeAsString();
     (void)batch.Put(H(Cf::kMatch), key, normalized);
     if (view != nullptr) {
-      view_puts.push_back({s.record().record_id(), old.has_value() ? keys_of(*old) : MatchView::RecordKeys{},
-                           keys_of(s), std::move(normalized)});
+      view_puts.push_back({s.record().record_id(),
+                           old.has_value() ? keys_of(*old) : MatchView::RecordKeys{}, keys_of(s),
+                           std::move(normalized)});
     }
     s.set_updated_unix_micros(0);
     old = std::move(cmp_form);
@@ -562,7 +594,7 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     absl::Status st = FromRocks(db_->Write(write_options_, &batch), "write batch");
     if (!st.ok()) return st;
   }
-  for (ViewPut& p : view_puts) view->Put(dataset, p.record_id, p.old, p.keys, std::move(p.normalized));
+  for (ViewPut& p : view_puts) view->Put(p.record_id, p.old, p.keys, std::move(p.normalized));
   return outcomes;
 }
 
@@ -574,7 +606,8 @@ absl::StatusOr<bool> RocksStore::Delete(std::string_view dataset, std::string_vi
   if (s.IsNotFound()) return false;
   if (!s.ok()) return FromRocks(s, "read record before delete");
   v1::StoredRecord old;
-  if (!old.ParseFromString(value)) return absl::DataLossError(absl::StrCat("stored record \"", AV(record_id), "\" is unreadable"));
+  if (!old.ParseFromString(value))
+    return absl::DataLossError(absl::StrCat("stored record \"", AV(record_id), "\" is unreadable"));
   std::shared_ptr<MatchView> view = EnsureViewLocked(dataset);
   rocksdb::WriteBatch batch;
   RemoveEntries(old, dataset, batch);
@@ -585,10 +618,10 @@ absl::StatusOr<bool> RocksStore::Delete(std::string_view dataset, std::string_vi
   if (!st.ok()) return st;
   if (view != nullptr) {
     MatchView::RecordKeys keys;
-    keys.blocks.assign(old.block_keys().begin(), old.block_keys().end());
-    keys.blocks.insert(keys.blocks.end(), old.next_block_keys().begin(), old.next_block_keys().end());
-    keys.ids.assign(old.id_keys().begin(), old.id_keys().end());
-    view->Remove(dataset, record_id, keys);
+    view->AddBlockKeys(dataset, old.block_keys(), &keys);
+    view->AddBlockKeys(dataset, old.next_block_keys(), &keys);
+    view->AddIdKeys(dataset, old.id_keys(), &keys);
+    view->Remove(record_id, keys);
   }
   return true;
 }
@@ -596,11 +629,13 @@ absl::StatusOr<bool> RocksStore::Delete(std::string_view dataset, std::string_vi
 absl::StatusOr<std::optional<v1::StoredRecord>> RocksStore::Get(std::string_view dataset,
                                                                 std::string_view record_id) const {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), H(Cf::kRecords), RecordKey(dataset, record_id), &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), H(Cf::kRecords), RecordKey(dataset, record_id), &value);
   if (s.IsNotFound()) return std::optional<v1::StoredRecord>();
   if (!s.ok()) return FromRocks(s, "get record");
   v1::StoredRecord r;
-  if (!r.ParseFromString(value)) return absl::DataLossError(absl::StrCat("stored record \"", AV(record_id), "\" is unreadable"));
+  if (!r.ParseFromString(value))
+    return absl::DataLossError(absl::StrCat("stored record \"", AV(record_id), "\" is unreadable"));
   return std::optional<v1::StoredRecord>(std::move(r));
 }
 
@@ -612,13 +647,16 @@ absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> RocksStore::MultiGe
   std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<std::string> values(keys.size());
   std::vector<rocksdb::Status> statuses = db_->MultiGet(
-      rocksdb::ReadOptions(), std::vector<rocksdb::ColumnFamilyHandle*>(keys.size(), H(Cf::kRecords)), slices, &values);
+      rocksdb::ReadOptions(),
+      std::vector<rocksdb::ColumnFamilyHandle*>(keys.size(), H(Cf::kRecords)), slices, &values);
   std::vector<std::optional<v1::StoredRecord>> out(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].IsNotFound()) continue;
     if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget records");
     v1::StoredRecord r;
-    if (!r.ParseFromString(values[i])) return absl::DataLossError(absl::StrCat("stored record \"", record_ids[i], "\" is unreadable"));
+    if (!r.ParseFromString(values[i]))
+      return absl::DataLossError(
+          absl::StrCat("stored record \"", record_ids[i], "\" is unreadable"));
     out[i] = std::move(r);
   }
   return out;
@@ -626,23 +664,25 @@ absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> RocksStore::MultiGe
 
 // Reads `record_ids` of one column family into arena messages of type M.
 template <typename M>
-absl::StatusOr<std::vector<const M*>> RocksStore::MultiGetInto(Cf cf, std::string_view dataset,
-                                                               const std::vector<std::string>& record_ids,
-                                                               google::protobuf::Arena* arena) const {
+absl::StatusOr<std::vector<const M*>> RocksStore::MultiGetInto(
+    Cf cf, std::string_view dataset, const std::vector<std::string>& record_ids,
+    google::protobuf::Arena* arena) const {
   std::vector<std::string> keys;
   keys.reserve(record_ids.size());
   for (const auto& id : record_ids) keys.push_back(RecordKey(dataset, id));
   std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<rocksdb::PinnableSlice> values(keys.size());
   std::vector<rocksdb::Status> statuses(keys.size());
-  db_->MultiGet(rocksdb::ReadOptions(), H(cf), keys.size(), slices.data(), values.data(), statuses.data());
+  db_->MultiGet(rocksdb::ReadOptions(), H(cf), keys.size(), slices.data(), values.data(),
+                statuses.data());
   std::vector<const M*> out(keys.size(), nullptr);
   for (size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].IsNotFound()) continue;
     if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget");
     auto* r = google::protobuf::Arena::CreateMessage<M>(arena);
     if (!r->ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
-      return absl::DataLossError(absl::StrCat("stored record \"", record_ids[i], "\" is unreadable"));
+      return absl::DataLossError(
+          absl::StrCat("stored record \"", record_ids[i], "\" is unreadable"));
     }
     out[i] = r;
   }
@@ -650,12 +690,14 @@ absl::StatusOr<std::vector<const M*>> RocksStore::MultiGetInto(Cf cf, std::strin
 }
 
 absl::StatusOr<std::vector<const v1::StoredRecord*>> RocksStore::MultiGet(
-    std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const {
+    std::string_view dataset, const std::vector<std::string>& record_ids,
+    google::protobuf::Arena* arena) const {
   return MultiGetInto<v1::StoredRecord>(Cf::kRecords, dataset, record_ids, arena);
 }
 
 absl::StatusOr<std::vector<const v1::NormalizedRecord*>> RocksStore::MultiGetNormalized(
-    std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const {
+    std::string_view dataset, const std::vector<std::string>& record_ids,
+    google::protobuf::Arena* arena) const {
   if (auto view = ViewFor(dataset); view != nullptr) {
     std::vector<const v1::NormalizedRecord*> out(record_ids.size(), nullptr);
     bool parsed = true;
@@ -667,15 +709,17 @@ absl::StatusOr<std::vector<const v1::NormalizedRecord*>> RocksStore::MultiGetNor
             parsed = false;
           }
         })) {
-      if (!parsed) return absl::DataLossError("a normalized record in the match view is unreadable");
+      if (!parsed)
+        return absl::DataLossError("a normalized record in the match view is unreadable");
       return out;
     }
   }
   return MultiGetInto<v1::NormalizedRecord>(Cf::kMatch, dataset, record_ids, arena);
 }
 
-absl::StatusOr<bool> RocksStore::ScanBlock(uint32_t generation, std::string_view dataset, std::string_view rule,
-                                           std::string_view key, size_t max_entries,
+absl::StatusOr<bool> RocksStore::ScanBlock(uint32_t generation, std::string_view dataset,
+                                           std::string_view rule, std::string_view key,
+                                           size_t max_entries,
                                            std::vector<std::string>* ids) const {
   if (auto view = ViewFor(dataset); view != nullptr && view->generation() == generation) {
     bool complete = true;
@@ -702,7 +746,8 @@ absl::StatusOr<bool> RocksStore::ScanBlock(uint32_t generation, std::string_view
 
 absl::Status RocksStore::LookupId(std::string_view dataset, std::string_view id_key, size_t max,
                                   std::vector<std::string>* ids) const {
-  if (auto view = ViewFor(dataset); view != nullptr && view->LookupId(id_key, max, ids)) return absl::OkStatus();
+  if (auto view = ViewFor(dataset); view != nullptr && view->LookupId(id_key, max, ids))
+    return absl::OkStatus();
   std::string prefix = IdPrefix(dataset, id_key);
   std::string upper = UpperBound(prefix);
   rocksdb::Slice upper_slice(upper);
@@ -718,12 +763,13 @@ absl::Status RocksStore::LookupId(std::string_view dataset, std::string_view id_
 
 int64_t RocksStore::TermCount(std::string_view dataset, std::string_view term) const {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), H(Cf::kTerms), TermKey(dataset, term), &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), H(Cf::kTerms), TermKey(dataset, term), &value);
   return s.ok() ? DecodeInt64(value) : 0;
 }
 
-absl::Status RocksStore::ForEachRecord(std::string_view dataset,
-                                       const std::function<bool(const v1::StoredRecord&)>& fn) const {
+absl::Status RocksStore::ForEachRecord(
+    std::string_view dataset, const std::function<bool(const v1::StoredRecord&)>& fn) const {
   std::string prefix = RecordKey(dataset, "");
   std::string upper = UpperBound(prefix);
   rocksdb::Slice upper_slice(upper);
@@ -734,7 +780,8 @@ absl::Status RocksStore::ForEachRecord(std::string_view dataset,
   v1::StoredRecord r;
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(absl::StrCat("unreadable record at key ", it->key().ToString(true)));
+      return absl::DataLossError(
+          absl::StrCat("unreadable record at key ", it->key().ToString(true)));
     }
     if (!fn(r)) break;
   }
@@ -777,13 +824,15 @@ StoreStats RocksStore::Stats() const {
 
 absl::Status RocksStore::StartReindex(const std::string& model) {
   absl::MutexLock lock(&write_mu_);
-  if (reindex_.has_value()) return absl::FailedPreconditionError("a reindex is already in progress");
+  if (reindex_.has_value())
+    return absl::FailedPreconditionError("a reindex is already in progress");
   ReindexState state;
   state.target_generation = generation_.load() + 1;
   state.model = model;
   // Leftovers of an abandoned attempt at this generation would be stale.
   rocksdb::WriteBatch batch;
-  std::string from = GenerationPrefix(state.target_generation), to = GenerationPrefix(state.target_generation + 1);
+  std::string from = GenerationPrefix(state.target_generation),
+              to = GenerationPrefix(state.target_generation + 1);
   (void)batch.DeleteRange(H(Cf::kBlocks), from, to);
   (void)batch.Put(H(Cf::kMeta), kReindexKey, SerializeReindex(state));
   absl::Status st = FromRocks(db_->Write(write_options_, &batch), "start reindex");
@@ -810,7 +859,8 @@ absl::StatusOr<bool> RocksStore::ReindexStep(size_t max, const BlocksOf& blocks_
   for (; it->Valid() && n < max; it->Next(), ++n) {
     v1::StoredRecord r;
     if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(absl::StrCat("unreadable record at key ", it->key().ToString(true)));
+      return absl::DataLossError(
+          absl::StrCat("unreadable record at key ", it->key().ToString(true)));
     }
     std::string key = it->key().ToString();
     std::string dataset = key.substr(0, key.find(kSep));
@@ -818,7 +868,8 @@ absl::StatusOr<bool> RocksStore::ReindexStep(size_t max, const BlocksOf& blocks_
     r.clear_next_block_keys();
     std::set<std::string> seen;
     for (const IndexEntries::Block& b : blocks_of(r)) {
-      std::string k = absl::StrCat(BlockPrefix(state.target_generation, dataset, b.rule, b.key), r.record().record_id());
+      std::string k = absl::StrCat(BlockPrefix(state.target_generation, dataset, b.rule, b.key),
+                                   r.record().record_id());
       if (seen.insert(k).second) {
         (void)batch.Put(H(Cf::kBlocks), k, rocksdb::Slice());
         r.add_next_block_keys(std::move(k));
@@ -927,20 +978,23 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
       std::string_view id = TrailingId(k);
       rocksdb::Status s = db_->Get(ro, H(Cf::kRecords), RecordKey(dataset, id), &value);
       if (!s.ok() || !r.ParseFromString(value)) {
-        problem(absl::StrCat(kColumnFamilies[static_cast<size_t>(cf)].name, " entry for missing record \"",
-                             AV(id), "\" in dataset \"", AV(dataset), "\""));
+        problem(absl::StrCat(kColumnFamilies[static_cast<size_t>(cf)].name,
+                             " entry for missing record \"", AV(id), "\" in dataset \"",
+                             AV(dataset), "\""));
         continue;
       }
       if (cf == Cf::kBlocks && GenerationOf(k) != current && GenerationOf(k) != target) {
-        problem(absl::StrCat("block entry of generation ", GenerationOf(k), " (current ", current, ")"));
+        problem(absl::StrCat("block entry of generation ", GenerationOf(k), " (current ", current,
+                             ")"));
         continue;
       }
       const auto& listed = cf == Cf::kBlocks ? r.block_keys() : r.id_keys();
       const auto& next = r.next_block_keys();
       if (std::find(listed.begin(), listed.end(), std::string(k)) == listed.end() &&
-          (cf != Cf::kBlocks || std::find(next.begin(), next.end(), std::string(k)) == next.end())) {
-        problem(absl::StrCat(kColumnFamilies[static_cast<size_t>(cf)].name, " entry not owned by record \"",
-                             AV(id), "\" (stale)"));
+          (cf != Cf::kBlocks ||
+           std::find(next.begin(), next.end(), std::string(k)) == next.end())) {
+        problem(absl::StrCat(kColumnFamilies[static_cast<size_t>(cf)].name,
+                             " entry not owned by record \"", AV(id), "\" (stale)"));
       }
     }
   };
@@ -949,8 +1003,10 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
   // 3. Record counters agree with the records.
   for (const auto& [dataset, n] : counts) {
     std::string value;
-    int64_t counted = db_->Get(ro, H(Cf::kTerms), CountKey(dataset), &value).ok() ? DecodeInt64(value) : 0;
-    if (counted != n) problem(absl::StrCat("dataset \"", dataset, "\" counts ", counted, " records, holds ", n));
+    int64_t counted =
+        db_->Get(ro, H(Cf::kTerms), CountKey(dataset), &value).ok() ? DecodeInt64(value) : 0;
+    if (counted != n)
+      problem(absl::StrCat("dataset \"", dataset, "\" counts ", counted, " records, holds ", n));
   }
   db_->ReleaseSnapshot(snap);
   return report;
@@ -958,12 +1014,15 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options, const std::string& path) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options,
+                                                   const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError("database path is empty");
   if (options.create_if_missing) {
     std::error_code ec;
     std::filesystem::create_directories(path, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("cannot create database directory ", path, ": ", ec.message()));
+    if (ec)
+      return absl::UnavailableError(
+          absl::StrCat("cannot create database directory ", path, ": ", ec.message()));
   }
   rocksdb::Options db_options;
   db_options.create_if_missing = options.create_if_missing;
@@ -989,7 +1048,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options, 
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &handles, &raw);
   if (!s.ok()) return FromRocks(s, absl::StrCat("open database ", path));
-  auto store = std::make_unique<RocksStore>(options, std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
+  auto store =
+      std::make_unique<RocksStore>(options, std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
   absl::Status loaded = store->LoadGenerations();
   if (!loaded.ok()) return loaded;
   // The key layout's version: refuse a database written by a newer layout.
@@ -1002,8 +1062,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options, 
     absl::Status migrated = store->MigrateToMatchFamily();
     if (!migrated.ok()) return migrated;
   } else if (**schema != kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("database ", path, " has key layout version ", **schema,
-                                                      "; this linkd reads version ", AV(kSchemaVersion)));
+    return absl::FailedPreconditionError(absl::StrCat("database ", path, " has key layout version ",
+                                                      **schema, "; this linkd reads version ",
+                                                      AV(kSchemaVersion)));
   }
   store->StartMatchViews();
   return std::unique_ptr<Store>(std::move(store));
