@@ -14,6 +14,7 @@ packages=(
   libutf8proc-dev
   libcli11-dev
   libcsv-dev
+  libjemalloc-dev
   python3
 )
 
