@@ -284,6 +284,7 @@ class Engine {
   struct Ranked {
     std::string record_id;
     double probability = 0;
+    double weight = 0;  // Match weight, bits.
     v1::Band band = v1::BAND_NO_MATCH;
     std::vector<model::FieldOutcome> outcomes;
   };

@@ -2,6 +2,7 @@
 // dataset itself (or another one), links above a threshold are clustered by
 // connected components, strongest links first.
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -72,22 +73,22 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
     for (size_t t = 0; t < threads; ++t) {
       pool.emplace_back([&, t] {
         MatchOptions mo;
-        mo.top_k = options.top_k;
+        mo.top_k = 1;
         mo.explain = false;
         mo.include_query = false;
+        std::vector<Ranked> ranked;
         std::vector<DuplicateLink> found;
         for (size_t i = t; i < chunk.size(); i += threads) {
           const auto& [id, q] = chunk[i];
           mo.exclude_record_id = within ? id : "";
-          auto r = MatchNormalized(q, against, mo);
+          auto r = Rank(q, against, mo, static_cast<size_t>(options.top_k), &ranked);
           if (!r.ok()) {
             status[t] = r.status();
             return;
           }
-          for (const v1::Candidate& c : r->candidates()) {
-            if (c.probability() < report.threshold) break;  // Ranked.
-            DuplicateLink l{options.dataset, id, against, c.record_id(), c.probability(),
-                            c.match_weight()};
+          for (const Ranked& c : ranked) {
+            if (c.probability < report.threshold) break;  // Ranked.
+            DuplicateLink l{options.dataset, id, against, c.record_id, c.probability, c.weight};
             if (within && l.record_b < l.record_a) std::swap(l.record_a, l.record_b);
             found.push_back(std::move(l));
           }

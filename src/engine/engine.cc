@@ -404,7 +404,8 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query, 
       const Scored& sc = scored[i];
       const double p = m->Probability(sc.weight);
       const v1::Band own = BandFor(p, policy);
-      ranked->push_back({*sc.record_id, p, i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own, sc.outcomes});
+      ranked->push_back(
+          {*sc.record_id, p, sc.weight, i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own, sc.outcomes});
     }
   }
   for (const std::string& f : flags) result.add_flags(f);
