@@ -28,6 +28,20 @@ v1::Band BandFor(double p, const v1::DecisionPolicy& policy) {
   return v1::BAND_NO_MATCH;
 }
 
+// Whether `a` holds every family word and the given name of `b`, in any
+// order: "Hoa Nguyen" written given-name first, middle name dropped, is
+// still the words of "Nguyễn Thị Hòa".
+bool HoldsNameWords(const v1::NormalizedName& a, const v1::NormalizedName& b) {
+  if (b.folded_tokens_size() == 0) return false;
+  auto holds = [&a](const std::string& word) {
+    return std::find(a.folded_tokens().begin(), a.folded_tokens().end(), word) != a.folded_tokens().end();
+  };
+  for (int i = 0; i < b.family_len() && i < b.folded_tokens_size(); ++i) {
+    if (!holds(b.folded_tokens(i))) return false;
+  }
+  return holds(b.folded_tokens(b.folded_tokens_size() - 1));
+}
+
 struct Scored {
   const std::string* record_id;
   const v1::NormalizedRecord* normalized;
@@ -505,7 +519,8 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
         const v1::NormalizedName& b = (*stored)->normalized().name();
         std::string fa = text::FoldedFamily(a), fb = text::FoldedFamily(b);
         wholly_unlike = fa != fb && !text::AreFamilyVariants(fa, fb) &&
-                        model::DamerauLevenshtein(text::FoldedGiven(a), text::FoldedGiven(b), 1) > 1;
+                        model::DamerauLevenshtein(text::FoldedGiven(a), text::FoldedGiven(b), 1) > 1 &&
+                        !HoldsNameWords(a, b) && !HoldsNameWords(b, a);
       }
     }
     if (holder_name_differs && name_fits != nullptr) {

@@ -296,6 +296,14 @@ TEST_F(ServiceTest, MatchAndVerify) {
   v1::Verification wrong = Verify(Person("", "Hoàng Văn Nam", "1980", "006148003121"), &st);
   EXPECT_EQ(wrong.decision(), v1::REJECTED);
 
+  // The holder's own name written given-name first, middle name dropped,
+  // without diacritics: not the same words in order, but the same words —
+  // a clerk should look (REVIEW), not a rejection.
+  v1::Verification reordered = Verify(Person("", "Hoa Nguyen", "12/05/1948", "006148003121", "", v1::SEX_FEMALE), &st);
+  ASSERT_TRUE(st.ok());
+  EXPECT_NE(reordered.decision(), v1::REJECTED);
+  EXPECT_EQ(reordered.record_id(), "R1");
+
   // A twin claiming with the sibling's CCCD: never verified as the sibling.
   v1::Verification twin = Verify(Person("", "Nông Văn Thái", "15/08/1945", "006045001982", "Xã Ba Bể", v1::SEX_MALE), &st);
   EXPECT_EQ(twin.decision(), v1::REVIEW);
