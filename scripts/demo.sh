@@ -37,7 +37,15 @@ echo "== verifying the beneficiary list against the register"
 "$bin/linkctl" --server "$server" verify --against register --input "$demo/beneficiaries.csv" \
   --output "$demo/verified.csv"
 
+echo "== people listed twice, and identity conflicts, for an officer"
+"$bin/linkctl" --server "$server" dedupe --dataset beneficiaries-2026 --output "$demo/duplicates.csv"
+"$bin/linkctl" --server "$server" conflicts --dataset beneficiaries-2026 --against register \
+  --output "$demo/conflicts.csv"
+"$bin/linkctl" --server "$server" review export --results "$demo/verified.csv" \
+  --input "$demo/beneficiaries.csv" --output "$demo/review.csv"
+
 echo "== stopping linkd"
 stop_linkd
 tail -1 "$demo/data.log"
 echo "results: $demo/verified.csv (truth for checking: $demo/truth.csv)"
+echo "for review: $demo/duplicates.csv, $demo/conflicts.csv, $demo/review.csv"
