@@ -75,6 +75,22 @@ TEST(EvaluatePairs, ClustersByConnectedComponents) {
   EXPECT_DOUBLE_EQ(m.recall, 0.75);
 }
 
+TEST(EvaluateClusters, EveryPairInAClusterCountsAndScopeFilters) {
+  std::set<Pair> truth = {MakePair("1/a", "2/a"), MakePair("1/b", "2/b"), MakePair("1/c", "2/c")};
+  // {1/a, 2/a, 1/x}: 1/a-2/a right, 1/x-2/a wrong, 1/a-1/x out of scope
+  // (same list); {1/b, 2/b} right; 1/c-2/c missed; a singleton is no pair.
+  std::vector<std::vector<std::string>> clusters = {{"1/a", "2/a", "1/x"}, {"1/b", "2/b"}, {"1/z"}};
+  auto cross = [](const std::string& p, const std::string& q) { return p.substr(0, 2) != q.substr(0, 2); };
+  PairMetrics m = EvaluateClusters(clusters, truth, cross);
+  EXPECT_EQ(m.clusters, 2);
+  EXPECT_EQ(m.predicted_pairs, 3);
+  EXPECT_EQ(m.correct_pairs, 2);
+  EXPECT_DOUBLE_EQ(m.precision, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.recall, 2.0 / 3.0);
+  // Without a scope every pair inside a cluster is predicted.
+  EXPECT_EQ(EvaluateClusters(clusters, truth, nullptr).predicted_pairs, 4);
+}
+
 TEST(Reliability, SvgIsWellFormedEnough) {
   LinkMetrics m = EvaluateLink({Row("a", "MATCH", 0.9, "R1")}, LinkTruth{{{"a", "R1"}}, {}});
   std::string svg = ReliabilitySvg(m.bins, "t");
