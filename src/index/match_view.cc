@@ -51,7 +51,8 @@ void Unlink(absl::flat_hash_map<uint64_t, std::vector<uint32_t>>& index, uint64_
 // load or replay adds each (key, record) once, so no search for a duplicate:
 // at 1M records the longest lists hold thousands and a search per insert
 // made importing quadratic in them.
-void Link(absl::flat_hash_map<uint64_t, std::vector<uint32_t>>& index, uint64_t hash, uint32_t ordinal) {
+void Link(absl::flat_hash_map<uint64_t, std::vector<uint32_t>>& index, uint64_t hash,
+          uint32_t ordinal) {
   index[hash].push_back(ordinal);
 }
 
@@ -221,9 +222,13 @@ MatchView::Usage MatchView::usage() const {
   for (const auto* index : {&blocks_, &ids_}) {
     bytes += static_cast<int64_t>(index->capacity() *
                                   (sizeof(uint64_t) + sizeof(std::vector<uint32_t>) + 1));
-    for (const auto& [h, list] : *index)
+    int64_t& entries = index == &blocks_ ? u.block_entries : u.id_entries;
+    for (const auto& [h, list] : *index) {
       bytes += static_cast<int64_t>(list.capacity() * sizeof(uint32_t));
+      entries += static_cast<int64_t>(list.size());
+    }
   }
+  u.ready = ready_;
   bytes +=
       static_cast<int64_t>(ordinals_.capacity() * (sizeof(std::string) + sizeof(uint32_t) + 1));
   u.bytes = bytes;

@@ -99,6 +99,9 @@ class MatchView {
     int64_t records = 0;
     int64_t block_keys = 0;
     int64_t id_keys = 0;
+    int64_t block_entries = 0;  // (key, record) pairs.
+    int64_t id_entries = 0;
+    bool ready = false;
     int64_t bytes = 0;  // Approximate heap held.
   };
   Usage usage() const;

@@ -920,12 +920,19 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
     ++report.problem_count;
   };
   uint32_t current, target;
+  // The match views' counts at the snapshot's instant (no write between).
+  std::map<std::string, MatchView::Usage> views;
+  const rocksdb::Snapshot* snap;
   {
     absl::MutexLock lock(&write_mu_);
     current = generation_.load();
     target = reindex_.has_value() ? reindex_->target_generation : 0;
+    snap = db_->GetSnapshot();
+    absl::MutexLock views_lock(&views_mu_);
+    for (const auto& [dataset, view] : views_) {
+      if (view->generation() == current) views[dataset] = view->usage();
+    }
   }
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
   ro.fill_cache = false;
@@ -966,6 +973,8 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
     if (!it->status().ok()) problem(it->status().ToString());
   }
   // 2. Every index entry points to a record that lists it.
+  std::map<std::string, int64_t>
+      current_entries[2];  // Per dataset: blocks of the current generation, ids.
   auto check_index = [&](Cf cf, bool has_generation, int64_t& n) {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, H(cf)));
     std::string value;
@@ -975,6 +984,8 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
       std::string_view k(it->key().data(), it->key().size());
       std::string_view rest = has_generation ? k.substr(4) : k;
       std::string_view dataset = rest.substr(0, rest.find(kSep));
+      if (!has_generation || GenerationOf(k) == current)
+        ++current_entries[has_generation ? 0 : 1][std::string(dataset)];
       std::string_view id = TrailingId(k);
       rocksdb::Status s = db_->Get(ro, H(Cf::kRecords), RecordKey(dataset, id), &value);
       if (!s.ok() || !r.ParseFromString(value)) {
@@ -1000,7 +1011,20 @@ absl::StatusOr<CheckReport> RocksStore::Check() const {
   };
   check_index(Cf::kBlocks, true, report.block_entries);
   check_index(Cf::kIds, false, report.id_entries);
-  // 3. Record counters agree with the records.
+  // 3. The match views hold what RocksDB holds (compared by counts).
+  for (const auto& [dataset, u] : views) {
+    if (!u.ready) continue;
+    auto mismatch = [&](const char* what, int64_t in_view, int64_t stored) {
+      if (in_view != stored) {
+        problem(absl::StrCat("match view of \"", dataset, "\" holds ", in_view, " ", what,
+                             ", RocksDB ", stored));
+      }
+    };
+    mismatch("records", u.records, counts[dataset]);
+    mismatch("block entries", u.block_entries, current_entries[0][dataset]);
+    mismatch("id entries", u.id_entries, current_entries[1][dataset]);
+  }
+  // 4. Record counters agree with the records.
   for (const auto& [dataset, n] : counts) {
     std::string value;
     int64_t counted =

@@ -85,6 +85,9 @@ class MatchViewTest : public ::testing::Test {
     EXPECT_TRUE(stats.views[0].ready);
     EXPECT_EQ(stats.views[0].records, side_[1].store->RecordCount("reg"));
     EXPECT_TRUE(side_[1].store->Stats().views.empty());
+    auto check = side_[0].store->Check();  // Compares the view's counts too.
+    ASSERT_TRUE(check.ok());
+    EXPECT_EQ(check->problem_count, 0) << (check->problems.empty() ? "" : check->problems[0]);
 
     const v1::Model& model = side_[0].engine->model()->proto();
     std::vector<std::string> ids;
