@@ -594,6 +594,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerC
     if (request->top_k() != 0) o.top_k = request->top_k();
     o.threads = std::max(1, ctx_->config.workers());
     o.stop = &ctx_->shutting_down;
+    int64_t last_logged = 0;
+    o.progress = [&o, &last_logged](int64_t done, int64_t total) {
+      if (done - last_logged < 100000) return;
+      last_logged = done;
+      Log("info", "duplicates_progress", {Str("dataset", o.dataset), Int("done", done), Int("total", total)});
+    };
     const absl::Time start = absl::Now();
     auto report = ctx_->engine->FindDuplicates(o);
     if (!report.ok()) return report.status();
