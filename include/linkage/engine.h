@@ -93,6 +93,11 @@ struct DedupeOptions {
   // generated lists this balances precision and recall, docs/QUALITY.md).
   double threshold = 0;
   int top_k = 10;  // Candidates considered per record.
+  // Optional: resolve every record against this dataset (the register)
+  // first. Two records that are each a MATCH for different register people
+  // are never linked; two that are a MATCH for the same one are linked
+  // (DuplicateLink::via_register), however unlike they look to each other.
+  std::string register_dataset;
   int threads = 2;
   // Called with (records done, total) between chunks; `stop` ends the job
   // early with Cancelled.
@@ -104,6 +109,10 @@ struct DuplicateLink {
   std::string dataset_a, record_a, dataset_b, record_b;
   double probability = 0;
   double match_weight = 0;
+  // Set when the link comes from both records matching this register
+  // record (DedupeOptions::register_dataset); the probability is then the
+  // lower of their two match probabilities.
+  std::string via_register;
 };
 
 // Records held together by links above the threshold (a connected

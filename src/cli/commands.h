@@ -105,6 +105,7 @@ int RunTrain(const GlobalOptions& global, const TrainCommandOptions& options);
 struct DedupeCommandOptions {
   std::string dataset;
   std::string against;     // empty: duplicates within the dataset
+  std::string register_dataset;  // resolve records against it first
   double threshold = 0;    // 0: the model's review probability
   int top_k = 10;
   std::string output = "clusters.csv";

@@ -74,6 +74,7 @@ int RunDedupe(const GlobalOptions& global, const DedupeCommandOptions& o) {
   v1::FindDuplicatesRequest req;
   req.set_dataset(o.dataset);
   req.set_against(o.against);
+  req.set_register_dataset(o.register_dataset);
   req.set_threshold(o.threshold);
   req.set_top_k(o.top_k);
   v1::FindDuplicatesResponse resp;
@@ -88,7 +89,7 @@ int RunDedupe(const GlobalOptions& global, const DedupeCommandOptions& o) {
   // parent when the cluster's tree hangs from the first member).
   out << "cluster_id,cluster_size,dataset,record_id,linked_to,link_probability,weakest_probability,"
          "weakest_a,"
-         "weakest_b,weakest_fields\n";
+         "weakest_b,weakest_fields,weakest_via_register\n";
   int64_t members = 0;
   std::map<size_t, int64_t> sizes;
   for (int c = 0; c < resp.clusters_size(); ++c) {
@@ -122,7 +123,7 @@ int RunDedupe(const GlobalOptions& global, const DedupeCommandOptions& o) {
           << (up.empty() ? "" : absl::StrFormat("%.6f", p)) << ','
           << absl::StrFormat("%.6f", w.probability()) << ',' << CsvQuote(w.record_a()) << ','
           << CsvQuote(w.record_b()) << ',' << CsvQuote(Explain(cluster.weakest_contributions()))
-          << '\n';
+          << ',' << CsvQuote(w.via_register()) << '\n';
       ++members;
     }
   }

@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
   auto* cmd_dedupe = app.add_subcommand("dedupe", "Find records of a dataset that are the same person (or a person in two)");
   cmd_dedupe->add_option("--dataset", dedupe.dataset, "Dataset to deduplicate")->required();
   cmd_dedupe->add_option("--against", dedupe.against, "Another dataset: find people in both instead");
+  cmd_dedupe->add_option("--register", dedupe.register_dataset,
+                         "Resolve records against this register first: different register people are "
+                         "never linked, the same one always");
   cmd_dedupe->add_option("--threshold", dedupe.threshold, "Link probability (default: the model's review probability)");
   cmd_dedupe->add_option("--top-k", dedupe.top_k, "Candidates considered per record")->capture_default_str();
   cmd_dedupe->add_option("--output", dedupe.output, "Clusters CSV to write")->capture_default_str();

@@ -3,6 +3,7 @@
 // connected components, strongest links first.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -47,7 +48,8 @@ class Components {
 absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options) const {
   const bool within = options.against.empty() || options.against == options.dataset;
   const std::string against = within ? options.dataset : options.against;
-  for (const std::string& d : {options.dataset, against}) {
+  for (const std::string& d : {options.dataset, against, options.register_dataset}) {
+    if (d.empty()) continue;  // No register given.
     if (store_->RecordCount(d) <= 0)
       return absl::NotFoundError(absl::StrCat("dataset \"", d, "\" has no records"));
   }
@@ -65,6 +67,35 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
   absl::flat_hash_map<std::string, DuplicateLink> links;
   absl::Mutex links_mu;
   absl::Status failure;
+  // With a register: each record's register person, when it is a MATCH.
+  struct Resolved {
+    std::string register_id;
+    double probability = 0;
+  };
+  absl::flat_hash_map<std::string, Resolved> resolved;  // "dataset\0id"
+  auto node_key = [](const std::string& dataset, const std::string& id) {
+    return absl::StrCat(dataset, std::string(1, '\0'), id);
+  };
+  // Resolves `chunk` (records of `dataset`) against the register.
+  auto resolve = [&](const std::vector<std::pair<std::string, v1::NormalizedRecord>>& chunk,
+                     const std::string& dataset, size_t t, size_t threads) -> absl::Status {
+    MatchOptions mo;
+    mo.top_k = 1;
+    mo.explain = false;
+    mo.include_query = false;
+    std::vector<std::pair<std::string, Resolved>> found;
+    for (size_t i = t; i < chunk.size(); i += threads) {
+      auto r = MatchNormalized(chunk[i].second, options.register_dataset, mo);
+      if (!r.ok()) return r.status();
+      if (r->band() == v1::BAND_MATCH && r->candidates_size() > 0) {
+        found.push_back({node_key(dataset, chunk[i].first),
+                         {r->candidates(0).record_id(), r->candidates(0).probability()}});
+      }
+    }
+    absl::MutexLock lock(&links_mu);
+    for (auto& [k, v] : found) resolved[k] = std::move(v);
+    return absl::OkStatus();
+  };
   auto query_chunk =
       [&](std::vector<std::pair<std::string, v1::NormalizedRecord>>& chunk) -> absl::Status {
     const size_t threads = static_cast<size_t>(std::max(1, options.threads));
@@ -88,9 +119,16 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
           }
           for (const Ranked& c : ranked) {
             if (c.probability < report.threshold) break;  // Ranked.
-            DuplicateLink l{options.dataset, id, against, c.record_id, c.probability, c.weight};
+            DuplicateLink l{options.dataset, id, against, c.record_id, c.probability, c.weight, ""};
             if (within && l.record_b < l.record_a) std::swap(l.record_a, l.record_b);
             found.push_back(std::move(l));
+          }
+        }
+        if (!options.register_dataset.empty()) {
+          absl::Status resolved_st = resolve(chunk, options.dataset, t, threads);
+          if (!resolved_st.ok()) {
+            status[t] = resolved_st;
+            return;
           }
         }
         absl::MutexLock lock(&links_mu);
@@ -125,6 +163,76 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
   if (!chunk.empty()) {
     failure = query_chunk(chunk);
     if (!failure.ok()) return failure;
+  }
+  if (!options.register_dataset.empty()) {
+    // The other dataset's records are resolved too.
+    if (!within) {
+      std::vector<std::pair<std::string, v1::NormalizedRecord>> others;
+      auto resolve_others = [&]() -> absl::Status {
+        const size_t threads = static_cast<size_t>(std::max(1, options.threads));
+        std::vector<std::thread> pool;
+        std::vector<absl::Status> status(threads);
+        for (size_t t = 0; t < threads; ++t) {
+          pool.emplace_back([&, t] { status[t] = resolve(others, against, t, threads); });
+        }
+        for (auto& th : pool) th.join();
+        others.clear();
+        for (const absl::Status& s : status) {
+          if (!s.ok()) return s;
+        }
+        return absl::OkStatus();
+      };
+      st = store_->ForEachRecord(against, [&](const v1::StoredRecord& r) {
+        others.emplace_back(r.record().record_id(), r.normalized());
+        if (others.size() < kChunk) return true;
+        failure = resolve_others();
+        return failure.ok();
+      });
+      if (!st.ok()) return st;
+      if (!failure.ok()) return failure;
+      if (!others.empty() && !(failure = resolve_others()).ok()) return failure;
+    }
+    // Two records the register resolves to different people are not one;
+    // two it resolves to the same person are, however unlike they look.
+    for (auto it = links.begin(); it != links.end();) {
+      auto a = resolved.find(node_key(it->second.dataset_a, it->second.record_a));
+      auto b = resolved.find(node_key(it->second.dataset_b, it->second.record_b));
+      if (a != resolved.end() && b != resolved.end() &&
+          a->second.register_id != b->second.register_id) {
+        links.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    std::map<std::string, std::vector<std::pair<std::string, const Resolved*>>> by_person;
+    for (const auto& [key, r] : resolved) by_person[r.register_id].emplace_back(key, &r);
+    for (auto& [person, members] : by_person) {
+      std::sort(members.begin(), members.end());
+      for (size_t i = 0; i < members.size(); ++i) {
+        for (size_t j = i + 1; j < members.size(); ++j) {
+          const std::string& ka = members[i].first;
+          const std::string& kb = members[j].first;
+          DuplicateLink l;
+          l.dataset_a = ka.substr(0, ka.find('\0'));
+          l.record_a = ka.substr(ka.find('\0') + 1);
+          l.dataset_b = kb.substr(0, kb.find('\0'));
+          l.record_b = kb.substr(kb.find('\0') + 1);
+          if (!within) {
+            if (l.dataset_a == l.dataset_b) continue;  // Only pairs across the two.
+            if (l.dataset_a != options.dataset) {
+              std::swap(l.dataset_a, l.dataset_b);
+              std::swap(l.record_a, l.record_b);
+            }
+          }
+          l.probability = std::min(members[i].second->probability, members[j].second->probability);
+          l.match_weight = std::log2(l.probability / std::max(1e-12, 1 - l.probability));
+          l.via_register = person;
+          auto [it, inserted] =
+              links.try_emplace(absl::StrCat(l.record_a, std::string(1, '\0'), l.record_b), l);
+          if (!inserted && it->second.probability < l.probability) it->second = l;
+        }
+      }
+    }
   }
   report.links = static_cast<int64_t>(links.size());
 

@@ -586,10 +586,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerC
   return InBackground(ctx_, call, "FindDuplicates", [this, request, response]() -> absl::Status {
     absl::Status st = CheckDataset(request->dataset());
     if (st.ok() && !request->against().empty()) st = CheckDataset(request->against());
+    if (st.ok() && !request->register_dataset().empty()) st = CheckDataset(request->register_dataset());
     if (!st.ok()) return st;
     engine::DedupeOptions o;
     o.dataset = request->dataset();
     o.against = request->against();
+    o.register_dataset = request->register_dataset();
     o.threshold = request->threshold();
     if (request->top_k() != 0) o.top_k = request->top_k();
     o.threads = std::max(1, ctx_->config.workers());
@@ -614,6 +616,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerC
       out->set_record_b(l.record_b);
       out->set_probability(l.probability);
       out->set_match_weight(l.match_weight);
+      out->set_via_register(l.via_register);
     };
     for (const engine::DuplicateCluster& c : report->clusters) {
       v1::DuplicateCluster* out = response->add_clusters();

@@ -92,6 +92,56 @@ TEST_F(DedupeTest, AcrossTwoDatasetsOnlyCrossPairsAreLinked) {
   EXPECT_EQ(report->clusters[0].members.size(), 4u);  // A1, A2, A3 each link to X1.
 }
 
+// Namesakes born the same day look like one person listed twice; the
+// register, where each is a different person, tells them apart.
+TEST_F(DedupeTest, TheRegisterSeparatesNamesakesAndJoinsCopies) {
+  ASSERT_TRUE(engine_
+                  ->Upsert("reg",
+                           {
+                               Person("R1", "Nguyễn Văn Hùng", "01/02/1950", "019050000111",
+                                      "Xóm 2, Xã Đức Lương, Thái Nguyên", v1::SEX_MALE),
+                               Person("R2", "Nguyễn Văn Hùng", "01/02/1950", "001050000222",
+                                      "Phường Hàng Bạc, Hà Nội", v1::SEX_MALE),
+                               Person("R3", "Lý Thị Mai", "1960", "019160000333",
+                                      "Xã Đức Lương, Thái Nguyên", v1::SEX_FEMALE),
+                           })
+                  .ok());
+  ASSERT_TRUE(engine_
+                  ->Upsert("lst",
+                           {
+                               Person("L1", "Nguyễn Văn Hùng", "01/02/1950", "",
+                                      "Xã Đức Lương, Thái Nguyên", v1::SEX_MALE),
+                               Person("L2", "Nguyễn Văn Hùng", "01/02/1950", "",
+                                      "Phường Hàng Bạc, Hà Nội", v1::SEX_MALE),
+                               Person("L3", "Nguyen Hung", "01/02/1950", "019050000111",
+                                      "Xom 2, Xa Duc Luong", v1::SEX_MALE),
+                           })
+                  .ok());
+  auto linked = [](const engine::DedupeReport& r, const std::string& a, const std::string& b) {
+    for (const auto& c : r.clusters) {
+      bool has_a = false, has_b = false;
+      for (const auto& [dataset, id] : c.members) {
+        has_a |= id == a;
+        has_b |= id == b;
+      }
+      if (has_a && has_b) return true;
+    }
+    return false;
+  };
+  engine::DedupeOptions o;
+  o.dataset = "lst";
+  auto alone = engine_->FindDuplicates(o);
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  ASSERT_TRUE(linked(*alone, "L1", "L2")) << "the namesakes should look alike without the register";
+  o.register_dataset = "reg";
+  auto resolved = engine_->FindDuplicates(o);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_FALSE(linked(*resolved, "L1", "L2"));
+  EXPECT_TRUE(linked(*resolved, "L1", "L3"));
+  o.register_dataset = "no-such";
+  EXPECT_EQ(engine_->FindDuplicates(o).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(DedupeTest, ErrorsNameTheProblem) {
   engine::DedupeOptions o;
   o.dataset = "nothing";
