@@ -5,7 +5,8 @@
 # listed twice, each copy with its own errors. The model is trained (EM, no
 # labels) on the register and list A, as in production; then
 #   1. duplicates within list A, at several link thresholds;
-#   2. people on both lists (A against B).
+#   2. people on both lists (A against B);
+#   3. both again with every record resolved against the register first.
 # Expects a built tree.   scripts/dedupe_quality.sh [SIZE] [LIST] [DUP] [PROVINCE] [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,13 @@ time "${ctl[@]}" dedupe --dataset list-a --output "$work/clusters.csv"
 echo "== people on both lists (A against B)"
 "${ctl[@]}" dedupe --dataset list-a --against list-b --output "$work/cross.csv"
 "${ctl[@]}" eval --mode dedup --results "$work/cross.csv" --truth "$work/a-truth.csv" \
+  --other-truth "$work/b-truth.csv" --other-dataset list-b
+
+echo "== the same, each record resolved against the register first (--register)"
+"${ctl[@]}" dedupe --dataset list-a --register register --output "$work/clusters-reg.csv"
+"${ctl[@]}" eval --mode dedup --results "$work/clusters-reg.csv" --truth "$work/a-truth.csv"
+"${ctl[@]}" dedupe --dataset list-a --against list-b --register register --output "$work/cross-reg.csv"
+"${ctl[@]}" eval --mode dedup --results "$work/cross-reg.csv" --truth "$work/a-truth.csv" \
   --other-truth "$work/b-truth.csv" --other-dataset list-b
 
 stop_linkd

@@ -38,7 +38,8 @@ echo "== verifying the beneficiary list against the register"
   --output "$demo/verified.csv"
 
 echo "== people listed twice, and identity conflicts, for an officer"
-"$bin/linkctl" --server "$server" dedupe --dataset beneficiaries-2026 --output "$demo/duplicates.csv"
+"$bin/linkctl" --server "$server" dedupe --dataset beneficiaries-2026 --register register \
+  --output "$demo/duplicates.csv"
 "$bin/linkctl" --server "$server" conflicts --dataset beneficiaries-2026 --against register \
   --output "$demo/conflicts.csv"
 "$bin/linkctl" --server "$server" review export --results "$demo/verified.csv" \
