@@ -18,11 +18,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <map>
-#include <optional>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -68,13 +68,16 @@ int main(int argc, char** argv) {
   app.add_option("--server", server)->capture_default_str();
   app.add_option("--input", input, "Person CSV whose records are the queries")->required();
   app.add_option("--dataset", dataset)->capture_default_str();
-  app.add_option("--rpc", rpc, "match or verify (verify uses rows with a national_id)")->capture_default_str();
-  app.add_option("--mode", mode, "open (fixed rate) or closed (concurrency)")->capture_default_str();
+  app.add_option("--rpc", rpc, "match or verify (verify uses rows with a national_id)")
+      ->capture_default_str();
+  app.add_option("--mode", mode, "open (fixed rate) or closed (concurrency)")
+      ->capture_default_str();
   app.add_option("--rate", rate, "Requests per second (open loop)")->capture_default_str();
   app.add_option("--concurrency", concurrency, "Workers (closed loop)")->capture_default_str();
   app.add_option("--duration", duration, "Seconds measured")->capture_default_str();
   app.add_option("--warmup", warmup, "Seconds run before measuring")->capture_default_str();
-  app.add_option("--max-outstanding", max_outstanding, "Open loop: calls in flight before new ones are dropped")
+  app.add_option("--max-outstanding", max_outstanding,
+                 "Open loop: calls in flight before new ones are dropped")
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -114,7 +117,8 @@ int main(int argc, char** argv) {
   std::atomic<int64_t> outstanding{0}, dropped{0}, issued{0};
   const auto start = Clock::now();
   const auto measure_from = start + std::chrono::milliseconds(static_cast<int64_t>(warmup * 1000));
-  const auto stop_at = measure_from + std::chrono::milliseconds(static_cast<int64_t>(duration * 1000));
+  const auto stop_at =
+      measure_from + std::chrono::milliseconds(static_cast<int64_t>(duration * 1000));
 
   // Issues one call; `scheduled` is when it should have started.
   auto issue = [&](size_t i, Clock::time_point scheduled, std::function<void()> done) {
@@ -154,7 +158,8 @@ int main(int argc, char** argv) {
   if (mode == "open") {
     const auto period = std::chrono::duration<double>(1.0 / rate);
     for (size_t i = 0;; ++i) {
-      auto scheduled = start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(i));
+      auto scheduled =
+          start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(i));
       if (scheduled >= stop_at) break;
       std::this_thread::sleep_until(scheduled);
       if (outstanding.load() >= max_outstanding) {
@@ -186,21 +191,26 @@ int main(int argc, char** argv) {
   }
   // Drain, bounded by the per-call deadline.
   auto drain_until = Clock::now() + std::chrono::seconds(15);
-  while (outstanding.load() > 0 && Clock::now() < drain_until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (outstanding.load() > 0 && Clock::now() < drain_until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
 
   std::lock_guard<std::mutex> lock(results.mu);
   std::vector<double>& v = results.latencies_ms;
   const double achieved = static_cast<double>(v.size()) / duration;
-  std::printf("%s %s-loop%s: %zu ok, %lld errors, %lld dropped in %.0fs = %.0f ok/s\n", rpc.c_str(), mode.c_str(),
+  std::printf("%s %s-loop%s: %zu ok, %lld errors, %lld dropped in %.0fs = %.0f ok/s\n", rpc.c_str(),
+              mode.c_str(),
               mode == "open" ? (" at " + std::to_string(static_cast<int>(rate)) + "/s").c_str()
                              : (" x" + std::to_string(concurrency)).c_str(),
-              v.size(), static_cast<long long>(results.errors), static_cast<long long>(dropped.load()), duration,
-              achieved);
-  for (const auto& [code, n] : results.codes) std::printf("  error code %d: %lld\n", code, static_cast<long long>(n));
+              v.size(), static_cast<long long>(results.errors),
+              static_cast<long long>(dropped.load()), duration, achieved);
+  for (const auto& [code, n] : results.codes)
+    std::printf("  error code %d: %lld\n", code, static_cast<long long>(n));
   if (!v.empty()) {
-    double p50 = Percentile(v, 50), p90 = Percentile(v, 90), p99 = Percentile(v, 99), p999 = Percentile(v, 99.9);
+    double p50 = Percentile(v, 50), p90 = Percentile(v, 90), p99 = Percentile(v, 99),
+           p999 = Percentile(v, 99.9);
     double max = *std::max_element(v.begin(), v.end());
-    std::printf("  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", p50, p90, p99, p999, max);
+    std::printf("  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", p50, p90, p99,
+                p999, max);
   }
   return results.errors > 0 || dropped.load() > 0 ? 1 : 0;
 }

@@ -41,12 +41,14 @@ void BM_NormalizeRecord_ListEntry(benchmark::State& state) {
 BENCHMARK(BM_NormalizeRecord_ListEntry);
 
 void BM_JaroWinkler(benchmark::State& state) {
-  for (auto _ : state) benchmark::DoNotOptimize(model::JaroWinkler("nguyen thi hoa", "nguyen thi hoan"));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(model::JaroWinkler("nguyen thi hoa", "nguyen thi hoan"));
 }
 BENCHMARK(BM_JaroWinkler);
 
 void BM_DamerauLevenshtein(benchmark::State& state) {
-  for (auto _ : state) benchmark::DoNotOptimize(model::DamerauLevenshtein("006148003121", "006148003211", 1));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(model::DamerauLevenshtein("006148003121", "006148003211", 1));
 }
 BENCHMARK(BM_DamerauLevenshtein);
 
@@ -71,7 +73,8 @@ const Pairs& GetPairs() {
       if (e.truth_register_id.empty()) continue;
       p->query.push_back(*domain::NormalizeRecord(e.record));
       p->truth.push_back(*domain::NormalizeRecord(*by_id[e.truth_register_id]));
-      p->other.push_back(*domain::NormalizeRecord(pop.people()[k++ * 7 % pop.people().size()].record));
+      p->other.push_back(
+          *domain::NormalizeRecord(pop.people()[k++ * 7 % pop.people().size()].record));
     }
     return p;
   }();
@@ -142,7 +145,8 @@ void BM_Match(benchmark::State& state) {
     if (r.ok()) candidates += r->candidates_scored();
     if (++i == reg.queries.size()) i = 0;
   }
-  state.counters["candidates/query"] = benchmark::Counter(static_cast<double>(candidates) / static_cast<double>(state.iterations()));
+  state.counters["candidates/query"] =
+      benchmark::Counter(static_cast<double>(candidates) / static_cast<double>(state.iterations()));
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Match)->Arg(100000)->Unit(benchmark::kMicrosecond)->UseRealTime();

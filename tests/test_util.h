@@ -35,9 +35,9 @@ class TempDir {
 };
 
 // A person record for tests.
-inline v1::PersonRecord Person(const std::string& id, const std::string& name, const std::string& dob,
-                               const std::string& cccd = "", const std::string& address = "",
-                               v1::Sex sex = v1::SEX_UNSPECIFIED) {
+inline v1::PersonRecord Person(const std::string& id, const std::string& name,
+                               const std::string& dob, const std::string& cccd = "",
+                               const std::string& address = "", v1::Sex sex = v1::SEX_UNSPECIFIED) {
   v1::PersonRecord r;
   r.set_record_id(id);
   r.set_full_name(name);

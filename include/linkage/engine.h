@@ -6,12 +6,12 @@
 // can be replaced while queries run; each query uses one model throughout.
 #pragma once
 
-#include <map>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,13 +54,13 @@ struct UpsertResult {
 
 // What Train() fits the model on.
 struct TrainOptions {
-  std::string dataset;       // The register: u is estimated on its records.
-  std::string link_dataset;  // A list to link to it; empty: deduplicate `dataset`.
+  std::string dataset;               // The register: u is estimated on its records.
+  std::string link_dataset;          // A list to link to it; empty: deduplicate `dataset`.
   int64_t u_sample_records = 20000;  // Records sampled for random pairs.
   int64_t u_pairs = 300000;          // Random pairs compared for u.
   int64_t max_queries = 5000;        // Records whose blocked pairs train m.
   int max_iterations = 40;
-  double tolerance = 1e-5;           // Largest change of any m that stops EM.
+  double tolerance = 1e-5;  // Largest change of any m that stops EM.
   uint64_t seed = 1;
 };
 
@@ -139,17 +139,17 @@ struct DedupeReport {
 // against the register, for an officer to work through.
 struct Conflict {
   enum class Kind {
-    kIdHeldByOther,     // The claimed ID's register holder is someone else.
-    kIdClaimedTwice,    // Two list records claim one ID and are different people.
-    kMatchedTwice,      // One register person is the answer for two list records.
+    kIdHeldByOther,   // The claimed ID's register holder is someone else.
+    kIdClaimedTwice,  // Two list records claim one ID and are different people.
+    kMatchedTwice,    // One register person is the answer for two list records.
   };
   Kind kind;
-  std::string national_id;  // The ID in question (digits), if any.
-  std::string record_id;    // The list record.
+  std::string national_id;                     // The ID in question (digits), if any.
+  std::string record_id;                       // The list record.
   std::string other_dataset, other_record_id;  // Whom it conflicts with.
-  double probability = 0;   // That they are the same person.
-  std::string detail;       // One sentence.
-  std::vector<v1::FieldContribution> fields;  // Field by field, values shown.
+  double probability = 0;                      // That they are the same person.
+  std::string detail;                          // One sentence.
+  std::vector<v1::FieldContribution> fields;   // Field by field, values shown.
 };
 std::string_view ConflictKindName(Conflict::Kind kind);
 
@@ -167,36 +167,38 @@ struct ConflictReport {
 };
 
 struct MatchOptions {
-  int top_k = 5;                 // Candidates returned (1..1000).
-  bool include_records = false;  // Attach each candidate's stored record.
-  bool explain = true;           // Fill per-field contributions,
-  bool explain_values = true;    // with the compared values displayed.
-  bool include_query = true;     // Fill MatchResult.query.
-  std::string exclude_record_id; // Never a candidate (self-matching).
-  bool lenient_dates = false;    // See domain::NormalizeOptions.
+  int top_k = 5;                  // Candidates returned (1..1000).
+  bool include_records = false;   // Attach each candidate's stored record.
+  bool explain = true;            // Fill per-field contributions,
+  bool explain_values = true;     // with the compared values displayed.
+  bool include_query = true;      // Fill MatchResult.query.
+  std::string exclude_record_id;  // Never a candidate (self-matching).
+  bool lenient_dates = false;     // See domain::NormalizeOptions.
 };
 
 class Engine {
  public:
   // `store` must outlive the engine. Errors: the model is invalid.
-  static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options, index::Store* store,
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options,
+                                                        index::Store* store,
                                                         const v1::Model& model);
 
   // Normalizes and validates every record first; if any is invalid, returns
   // InvalidArgument naming the record and field and writes nothing.
   // Otherwise writes all of them in one atomic batch.
-  absl::StatusOr<std::vector<index::WriteOutcome>> Upsert(std::string_view dataset,
-                                                          std::vector<v1::PersonRecord> records) const;
+  absl::StatusOr<std::vector<index::WriteOutcome>> Upsert(
+      std::string_view dataset, std::vector<v1::PersonRecord> records) const;
 
   // Same with options; with allow_partial, invalid records are reported in
   // their result (status naming the field) and the valid ones written in
   // one atomic batch. One result per input record, in order.
-  absl::StatusOr<std::vector<UpsertResult>> Upsert(std::string_view dataset, std::vector<v1::PersonRecord> records,
+  absl::StatusOr<std::vector<UpsertResult>> Upsert(std::string_view dataset,
+                                                   std::vector<v1::PersonRecord> records,
                                                    const UpsertOptions& options) const;
 
-
   absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id) const;
-  absl::StatusOr<std::optional<v1::StoredRecord>> Get(std::string_view dataset, std::string_view record_id) const;
+  absl::StatusOr<std::optional<v1::StoredRecord>> Get(std::string_view dataset,
+                                                      std::string_view record_id) const;
 
   // Finds the records of `dataset` that may be the person in `query` (its
   // record_id may be empty). Writes nothing. Errors: InvalidArgument for a
@@ -205,7 +207,8 @@ class Engine {
                                         const MatchOptions& options) const;
 
   // Same, for a query already normalized.
-  absl::StatusOr<v1::MatchResult> MatchNormalized(const v1::NormalizedRecord& query, std::string_view dataset,
+  absl::StatusOr<v1::MatchResult> MatchNormalized(const v1::NormalizedRecord& query,
+                                                  std::string_view dataset,
                                                   const MatchOptions& options) const;
 
   // Checks a claimed identity: the national ID's holder in `dataset` and
@@ -219,7 +222,7 @@ class Engine {
   // caller that wants both pays for one search).
   struct VerifyOptions {
     bool lenient_dates = false;
-    std::string exclude_record_id;  // As in MatchOptions.
+    std::string exclude_record_id;     // As in MatchOptions.
     v1::MatchResult* match = nullptr;  // If set, receives the ranking:
     int match_top_k = 5;               // this many candidates,
     bool match_explain = true;         // with per-field contributions.
@@ -277,7 +280,8 @@ class Engine {
   index::Store* store() const { return store_; }
 
  private:
-  Engine(const EngineOptions& options, index::Store* store, std::shared_ptr<const model::CompiledModel> model);
+  Engine(const EngineOptions& options, index::Store* store,
+         std::shared_ptr<const model::CompiledModel> model);
 
   // What queries use, swapped as one unit: rules and the index generation
   // built with them.
@@ -299,7 +303,8 @@ class Engine {
   };
   // MatchNormalized, also handing back the first `keep` ranked candidates.
   absl::StatusOr<v1::MatchResult> Rank(const v1::NormalizedRecord& query, std::string_view dataset,
-                                       const MatchOptions& options, size_t keep, std::vector<Ranked>* ranked) const;
+                                       const MatchOptions& options, size_t keep,
+                                       std::vector<Ranked>* ranked) const;
 
   // Blocking: candidate ids (capped, best-covered first), the rules that
   // found each, and the holders of the query's identity numbers.
@@ -309,7 +314,8 @@ class Engine {
     std::vector<std::string> id_holders;
   };
   absl::StatusOr<Retrieved> Retrieve(const v1::NormalizedRecord& query, std::string_view dataset,
-                                     const model::CompiledModel& m, uint32_t generation, const std::string& exclude,
+                                     const model::CompiledModel& m, uint32_t generation,
+                                     const std::string& exclude,
                                      std::set<std::string>* flags) const;
 
   const EngineOptions options_;

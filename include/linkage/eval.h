@@ -45,12 +45,12 @@ struct LinkMetrics {
   int64_t true_matches = 0;   // ... naming the right person.
   int64_t wrong_matches = 0;  // ... naming someone else (incl. absent people matched).
   int64_t reviews = 0;
-  int64_t top1_correct = 0;   // best_record_id right, whatever the decision.
+  int64_t top1_correct = 0;  // best_record_id right, whatever the decision.
   double precision = 0, recall = 0, f1 = 0;
   double wrong_per_10k = 0;
-  double top1_accuracy = 0;   // Over present rows.
+  double top1_accuracy = 0;  // Over present rows.
   double review_rate = 0;
-  double ece = 0;             // Expected calibration error, 10 bins.
+  double ece = 0;  // Expected calibration error, 10 bins.
   double brier = 0;
   std::vector<CalibrationBin> bins;
   // Per tag: (present rows with the tag, of which MATCHed correctly).
@@ -74,13 +74,15 @@ struct PairMetrics {
 using Pair = std::pair<std::string, std::string>;  // Ordered: first < second.
 Pair MakePair(const std::string& a, const std::string& b);
 
-PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pair>& truth_pairs, double threshold);
+PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pair>& truth_pairs,
+                          double threshold);
 
 // Pairwise metrics of given clusters (e.g. `linkctl dedupe` output): every
 // pair inside a cluster is a predicted pair; `counts`, if set, says which
 // pairs are in scope (across two datasets: only pairs spanning both).
-PairMetrics EvaluateClusters(const std::vector<std::vector<std::string>>& clusters, const std::set<Pair>& truth_pairs,
-                             const std::function<bool(const std::string&, const std::string&)>& counts);
+PairMetrics EvaluateClusters(
+    const std::vector<std::vector<std::string>>& clusters, const std::set<Pair>& truth_pairs,
+    const std::function<bool(const std::string&, const std::string&)>& counts);
 
 // A reliability diagram as a self-contained SVG document.
 std::string ReliabilitySvg(const std::vector<CalibrationBin>& bins, const std::string& title);

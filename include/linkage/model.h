@@ -74,8 +74,8 @@ class CompiledModel {
   // an agreement on a field with term_frequency weighs log2(m / tf) instead
   // of log2(m / u), as in Splink: agreeing on a common name is weaker
   // evidence than agreeing on a rare one (bounded by kMinTfBits..kMaxTfBits).
-  double Compare(const v1::NormalizedRecord& query, const v1::NormalizedRecord& candidate, FieldOutcome* out,
-                 const QueryTermFrequencies* tf = nullptr) const;
+  double Compare(const v1::NormalizedRecord& query, const v1::NormalizedRecord& candidate,
+                 FieldOutcome* out, const QueryTermFrequencies* tf = nullptr) const;
 
   // The term-frequency counter key of a record's value for field `i`, or ""
   // if the field has no term-frequency adjustment or the record no value.
@@ -84,7 +84,8 @@ class CompiledModel {
   // Human-readable per-field contributions for outcomes from Compare();
   // without `values`, only field, level and weights (no display values).
   void Explain(const v1::NormalizedRecord& query, const v1::NormalizedRecord& candidate,
-               const FieldOutcome* outcomes, google::protobuf::RepeatedPtrField<v1::FieldContribution>* out,
+               const FieldOutcome* outcomes,
+               google::protobuf::RepeatedPtrField<v1::FieldContribution>* out,
                bool values = true) const;
   // Field, level and weights alone, from the outcomes.
   void ExplainLevels(const FieldOutcome* outcomes,
@@ -129,6 +130,7 @@ double ApplyCalibration(const v1::Calibration& calibration, double p);
 
 // Fits a calibration by isotonic regression (pool adjacent violators) of
 // `correct` on `raw` probabilities, kept to at most `max_points` points.
-v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> raw_and_correct, size_t max_points = 200);
+v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> raw_and_correct,
+                            size_t max_points = 200);
 
 }  // namespace linkage::model

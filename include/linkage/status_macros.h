@@ -10,10 +10,10 @@
 
 // Evaluates `expr` (an absl::Status); returns it from the enclosing function
 // if it is not OK.
-#define RETURN_IF_ERROR(expr)                         \
-  do {                                                \
-    const ::absl::Status linkd_status_ = (expr);      \
-    if (!linkd_status_.ok()) return linkd_status_;    \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    const ::absl::Status linkd_status_ = (expr);   \
+    if (!linkd_status_.ok()) return linkd_status_; \
   } while (false)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status from

@@ -5,6 +5,8 @@
 // and a crash leaves either the old or the new state.
 #pragma once
 
+#include <google/protobuf/arena.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -15,8 +17,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include <google/protobuf/arena.h>
-
 #include "linkage/v1/record.pb.h"
 
 namespace linkage::index {
@@ -64,9 +64,9 @@ struct RecordWrite {
 // An index generation being built beside the current one.
 struct ReindexState {
   uint32_t target_generation = 0;
-  std::string cursor;   // Records key after which the pass continues.
-  std::string model;    // Serialized v1::Model the new generation is for.
-  int64_t done = 0;     // Records indexed so far.
+  std::string cursor;  // Records key after which the pass continues.
+  std::string model;   // Serialized v1::Model the new generation is for.
+  int64_t done = 0;    // Records indexed so far.
 };
 
 // What an upsert did to one record.
@@ -112,7 +112,8 @@ class Store {
   // Opens (or creates) the database at `path`. Errors: the path is not a
   // database and create_if_missing is off; RocksDB cannot open it (locked by
   // another process, corrupted).
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options, const std::string& path);
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options,
+                                                     const std::string& path);
 
   virtual ~Store() = default;
   Store(const Store&) = delete;
@@ -135,14 +136,15 @@ class Store {
 
   // Reads several records at once into `arena` (no per-string heap
   // allocation; freed with the arena); missing ones are null.
-  virtual absl::StatusOr<std::vector<const v1::StoredRecord*>> MultiGet(std::string_view dataset,
-                                                                       const std::vector<std::string>& record_ids,
-                                                                       google::protobuf::Arena* arena) const = 0;
+  virtual absl::StatusOr<std::vector<const v1::StoredRecord*>> MultiGet(
+      std::string_view dataset, const std::vector<std::string>& record_ids,
+      google::protobuf::Arena* arena) const = 0;
 
   // The normalized forms alone (what comparison reads), into `arena`;
   // missing ones are null.
   virtual absl::StatusOr<std::vector<const v1::NormalizedRecord*>> MultiGetNormalized(
-      std::string_view dataset, const std::vector<std::string>& record_ids, google::protobuf::Arena* arena) const = 0;
+      std::string_view dataset, const std::vector<std::string>& record_ids,
+      google::protobuf::Arena* arena) const = 0;
 
   // Reads several records at once; missing ones are nullopt.
   virtual absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> MultiGet(
@@ -152,8 +154,9 @@ class Store {
   // `max_entries` + 1 entries. Returns false (and appends nothing) if the
   // block holds more than `max_entries`: an oversized block is no use for
   // finding candidates and costly to read.
-  virtual absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset, std::string_view rule,
-                                         std::string_view key, size_t max_entries,
+  virtual absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset,
+                                         std::string_view rule, std::string_view key,
+                                         size_t max_entries,
                                          std::vector<std::string>* ids) const = 0;
 
   // Record ids holding an identity number ("c:..." or "m:..."), at most `max`.
@@ -166,8 +169,8 @@ class Store {
   virtual int64_t RecordCount(std::string_view dataset) const = 0;
 
   // Calls `fn` for every record of a dataset in key order until it returns false.
-  virtual absl::Status ForEachRecord(std::string_view dataset,
-                                     const std::function<bool(const v1::StoredRecord&)>& fn) const = 0;
+  virtual absl::Status ForEachRecord(
+      std::string_view dataset, const std::function<bool(const v1::StoredRecord&)>& fn) const = 0;
 
   virtual StoreStats Stats() const = 0;
 

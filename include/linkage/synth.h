@@ -68,26 +68,26 @@ struct ListErrorRates {
   double nfd = 0.05;
   double tcvn3 = 0.04;
   double vni = 0.03;
-  double new_tone_style = 0.10;   // "hoà" instead of "hòa".
-  double name_typo = 0.03;        // One letter changed, dropped or swapped.
+  double new_tone_style = 0.10;  // "hoà" instead of "hòa".
+  double name_typo = 0.03;       // One letter changed, dropped or swapped.
   double middle_dropped = 0.05;
   double name_reordered = 0.01;
   double year_only = 0.20;
-  double placeholder_date = 0.05; // 01/01/yyyy.
+  double placeholder_date = 0.05;  // 01/01/yyyy.
   double day_month_swap = 0.03;
   double date_digit_typo = 0.02;
   double year_off_by_one = 0.02;
   double id_missing = 0.35;
-  double cmnd_instead = 0.15;     // Old CMND written instead of the CCCD.
+  double cmnd_instead = 0.15;  // Old CMND written instead of the CCCD.
   double id_typo = 0.03;
   double relative_id = 0.01;      // A household member's CCCD.
   double pre2025_address = 0.70;  // Written in old units, abbreviated.
   double address_missing = 0.05;
   double sex_missing = 0.10;
-  double duplicate = 0.01;        // Listed twice (second copy, own errors).
+  double duplicate = 0.01;  // Listed twice (second copy, own errors).
   // Hard cases: people absent from the register who resemble someone in it.
-  double absent_namesake = 0.005; // Same full name and birth year, other date and commune.
-  double absent_twin = 0.003;     // A registered person's twin: same date and address.
+  double absent_namesake = 0.005;  // Same full name and birth year, other date and commune.
+  double absent_twin = 0.003;      // A registered person's twin: same date and address.
 };
 
 // Sets one rate by its field name ("diacritics_lost", "year_only", ...).
@@ -101,7 +101,7 @@ struct ListOptions {
   uint64_t seed = 2;
   int64_t size = 1000;
   std::string id_prefix = "B";
-  int max_birth_year = 1965;      // Allowance lists are mostly the elderly.
+  int max_birth_year = 1965;  // Allowance lists are mostly the elderly.
   // Share of list people absent from the register (drawn from the absent).
   double absent_share = 0.03;
   ListErrorRates errors;

@@ -1,7 +1,7 @@
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <atomic>
 #include <thread>
 
 #include "absl/strings/str_format.h"
@@ -32,30 +32,34 @@ int RunStats(const GlobalOptions& global, bool json) {
     std::printf("%s\n", ToJson(s).c_str());
     return kOk;
   }
-  std::printf("linkd %s, up %lds, model %s\n", s.server_version().c_str(), static_cast<long>(s.uptime_seconds()),
-              s.model_version().c_str());
+  std::printf("linkd %s, up %lds, model %s\n", s.server_version().c_str(),
+              static_cast<long>(s.uptime_seconds()), s.model_version().c_str());
   std::printf("\ndatasets\n");
   if (s.datasets_size() == 0) std::printf("  (none)\n");
-  for (const auto& d : s.datasets()) std::printf("  %-24s %12s records\n", d.name().c_str(), FormatCount(d.records()).c_str());
+  for (const auto& d : s.datasets())
+    std::printf("  %-24s %12s records\n", d.name().c_str(), FormatCount(d.records()).c_str());
   std::printf("\ncolumn families       keys (est.)    live data     on disk\n");
   for (const auto& cf : s.column_families()) {
-    std::printf("  %-18s %12s %12s %11s\n", cf.name().c_str(), FormatCount(static_cast<int64_t>(cf.estimated_keys())).c_str(),
+    std::printf("  %-18s %12s %12s %11s\n", cf.name().c_str(),
+                FormatCount(static_cast<int64_t>(cf.estimated_keys())).c_str(),
                 Bytes(cf.live_data_bytes()).c_str(), Bytes(cf.sst_bytes()).c_str());
   }
   if (s.match_views_size() > 0) {
     std::printf("\nmatch views (memory)      records   block keys      memory\n");
     for (const auto& v : s.match_views()) {
-      std::printf("  %-18s %12s %12s %11s%s\n", v.dataset().c_str(), FormatCount(v.records()).c_str(),
-                  FormatCount(v.block_keys()).c_str(), Bytes(static_cast<uint64_t>(v.bytes())).c_str(),
-                  v.ready() ? "" : "  (loading)");
+      std::printf("  %-18s %12s %12s %11s%s\n", v.dataset().c_str(),
+                  FormatCount(v.records()).c_str(), FormatCount(v.block_keys()).c_str(),
+                  Bytes(static_cast<uint64_t>(v.bytes())).c_str(), v.ready() ? "" : "  (loading)");
     }
   }
   std::printf("\ncalls since start\n");
-  for (const auto& [method, n] : s.calls()) std::printf("  %-16s %12s\n", method.c_str(), FormatCount(n).c_str());
+  for (const auto& [method, n] : s.calls())
+    std::printf("  %-16s %12s\n", method.c_str(), FormatCount(n).c_str());
   return kOk;
 }
 
-int RunGet(const GlobalOptions& global, const std::string& dataset, const std::string& record_id, bool normalized) {
+int RunGet(const GlobalOptions& global, const std::string& dataset, const std::string& record_id,
+           bool normalized) {
   auto stub = v1::LinkageService::NewStub(Connect(global));
   grpc::ClientContext ctx;
   SetDeadline(ctx, global.timeout_seconds);
@@ -77,9 +81,9 @@ int RunCheck(const GlobalOptions& global) {
   v1::CheckIndexResponse r;
   grpc::Status st = stub->CheckIndex(&ctx, v1::CheckIndexRequest(), &r);
   if (!st.ok()) return FailRpc("CheckIndex", st);
-  std::printf("checked %s records, %s block entries, %s id entries: %s problems\n", FormatCount(r.records()).c_str(),
-              FormatCount(r.block_entries()).c_str(), FormatCount(r.id_entries()).c_str(),
-              FormatCount(r.problem_count()).c_str());
+  std::printf("checked %s records, %s block entries, %s id entries: %s problems\n",
+              FormatCount(r.records()).c_str(), FormatCount(r.block_entries()).c_str(),
+              FormatCount(r.id_entries()).c_str(), FormatCount(r.problem_count()).c_str());
   for (const auto& p : r.problems()) std::printf("  %s\n", p.c_str());
   return r.problem_count() == 0 ? kOk : kFailure;
 }
@@ -92,15 +96,18 @@ int RunModelShow(const GlobalOptions& global, bool json) {
     std::printf("%s\n", ToJson(m).c_str());
     return kOk;
   }
-  std::printf("model %s (spec %s), prior %s, %s\n", m.version().c_str(), m.spec().name().c_str(),
-              m.prior() > 0 ? absl::StrFormat("%.3g", m.prior()).c_str() : "auto (1 / register size)",
-              m.calibrated() ? "calibrated" : "not calibrated");
+  std::printf(
+      "model %s (spec %s), prior %s, %s\n", m.version().c_str(), m.spec().name().c_str(),
+      m.prior() > 0 ? absl::StrFormat("%.3g", m.prior()).c_str() : "auto (1 / register size)",
+      m.calibrated() ? "calibrated" : "not calibrated");
   std::printf("decision: MATCH at p >= %.3g with a margin >= %.1f bits, REVIEW at p >= %.3g\n",
-              m.policy().match_probability(), m.policy().min_margin_bits(), m.policy().review_probability());
+              m.policy().match_probability(), m.policy().min_margin_bits(),
+              m.policy().review_probability());
   for (int i = 0; i < m.fields_size(); ++i) {
     std::printf("\n%-20s %10s %10s %9s\n", m.fields(i).field().c_str(), "m", "u", "bits");
     for (const auto& l : m.fields(i).levels()) {
-      std::printf("  %-18s %10.4g %10.4g %+9.2f\n", l.label().c_str(), l.m(), l.u(), std::log2(l.m() / l.u()));
+      std::printf("  %-18s %10.4g %10.4g %+9.2f\n", l.label().c_str(), l.m(), l.u(),
+                  std::log2(l.m() / l.u()));
     }
   }
   std::printf("\nblocking rules:");
@@ -135,7 +142,8 @@ int RunModelImport(const GlobalOptions& global, const std::string& file) {
   v1::SetModelResponse resp;
   grpc::Status st = stub->SetModel(&ctx, req, &resp);
   if (!st.ok()) return FailRpc("SetModel", st);
-  std::printf("model %s installed (was %s)\n", model->version().c_str(), resp.previous_version().c_str());
+  std::printf("model %s installed (was %s)\n", model->version().c_str(),
+              resp.previous_version().c_str());
   return kOk;
 }
 
@@ -164,23 +172,26 @@ int RunReindex(const GlobalOptions& global, const std::string& model_file) {
     SetDeadline(ctx, 5);
     v1::GetStatsResponse stats;
     if (stub->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok() && stats.reindex_in_progress()) {
-      progress.Update(stats.reindex_done(), stats.reindex_total() > 0 ? static_cast<double>(stats.reindex_done()) /
-                                                                            static_cast<double>(stats.reindex_total())
-                                                                      : -1);
+      progress.Update(stats.reindex_done(), stats.reindex_total() > 0
+                                                ? static_cast<double>(stats.reindex_done()) /
+                                                      static_cast<double>(stats.reindex_total())
+                                                : -1);
     }
   }
   call.join();
   progress.Finish();
   if (!status.ok()) return FailRpc("Reindex", status);
   std::printf("%s %s records into index generation %u; model %s (was %s)\n",
-              resp.resumed() ? "resumed and finished:" : "reindexed", FormatCount(resp.records()).c_str(),
-              resp.generation(), resp.version().c_str(), resp.previous_version().c_str());
+              resp.resumed() ? "resumed and finished:" : "reindexed",
+              FormatCount(resp.records()).c_str(), resp.generation(), resp.version().c_str(),
+              resp.previous_version().c_str());
   return kOk;
 }
 
 int RunHealth(const GlobalOptions& global, double wait_seconds) {
   auto stub = grpc::health::v1::Health::NewStub(Connect(global));
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000));
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000));
   for (;;) {
     grpc::ClientContext ctx;
     SetDeadline(ctx, 2);

@@ -7,10 +7,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_format.h"
 #include "linkage/csv.h"
 #include "linkage/v1/service.grpc.pb.h"
-
-#include "absl/strings/str_format.h"
 
 namespace linkage::cli {
 
@@ -33,29 +32,48 @@ int Fail(const std::string& message) {
 
 std::string CodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return absl::StrFormat("CODE_%d", static_cast<int>(code));
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return absl::StrFormat("CODE_%d", static_cast<int>(code));
   }
 }
 
 int FailRpc(const std::string& what, const grpc::Status& status) {
-  return Fail(absl::StrFormat("%s: %s: %s", what, CodeName(status.error_code()), status.error_message()));
+  return Fail(
+      absl::StrFormat("%s: %s: %s", what, CodeName(status.error_code()), status.error_message()));
 }
 
 std::optional<v1::Model> FetchModel(const GlobalOptions& global) {
@@ -71,7 +89,8 @@ std::optional<v1::Model> FetchModel(const GlobalOptions& global) {
   return std::move(*r.mutable_model());
 }
 
-absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(const std::string& path) {
+absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(
+    const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError("cannot open " + path);
   std::stringstream ss;
@@ -112,7 +131,10 @@ std::string FormatCount(int64_t n) {
 }
 
 Progress::Progress(std::string what)
-    : what_(std::move(what)), tty_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()), last_() {}
+    : what_(std::move(what)),
+      tty_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_() {}
 
 void Progress::Update(int64_t done, double fraction) {
   if (!tty_) return;
@@ -122,7 +144,9 @@ void Progress::Update(int64_t done, double fraction) {
   double elapsed = std::chrono::duration<double>(now - start_).count();
   double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
   std::string eta;
-  if (fraction > 0.001 && fraction < 1) eta = absl::StrFormat("  %3.0f%%  ETA %.0fs", fraction * 100, elapsed * (1 - fraction) / fraction);
+  if (fraction > 0.001 && fraction < 1)
+    eta = absl::StrFormat("  %3.0f%%  ETA %.0fs", fraction * 100,
+                          elapsed * (1 - fraction) / fraction);
   std::fprintf(stderr, "\r%s %s (%s/s)%s   ", what_.c_str(), FormatCount(done).c_str(),
                FormatCount(static_cast<int64_t>(rate)).c_str(), eta.c_str());
   std::fflush(stderr);

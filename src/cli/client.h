@@ -8,13 +8,13 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "linkage/v1/spec.pb.h"
-#include <mutex>
-#include <optional>
-#include <string>
 
 namespace linkage::cli {
 
@@ -95,7 +95,8 @@ std::string FormatCount(int64_t n);  // 12345 -> "12,345"
 std::optional<v1::Model> FetchModel(const GlobalOptions& global);
 
 // A whole CSV file as rows of column -> value. Errors: cannot open, bad CSV.
-absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(const std::string& path);
+absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(
+    const std::string& path);
 
 // A message as indented JSON with the proto field names.
 std::string ToJson(const google::protobuf::Message& message);

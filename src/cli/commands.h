@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-
 #include "client.h"
 
 namespace linkage::cli {
@@ -15,9 +14,9 @@ namespace linkage::cli {
 struct ImportOptions {
   std::string dataset;
   std::string file;
-  std::string format;         // "", "csv", "jsonl"
-  std::string errors_file;    // Default: FILE.errors.csv
-  std::string unit_version;   // "", "2025", "pre2025"
+  std::string format;        // "", "csv", "jsonl"
+  std::string errors_file;   // Default: FILE.errors.csv
+  std::string unit_version;  // "", "2025", "pre2025"
   int batch = 1000;
   int in_flight = 4;
   int retries = 5;
@@ -36,11 +35,11 @@ struct VerifyOptions {
   std::string format;
   std::string errors_file;  // Default: OUTPUT.errors.csv
   int streams = 2;
-  int in_flight = 256;      // Records per stream.
-  int batch = 64;           // Records per message.
+  int in_flight = 256;            // Records per stream.
+  int batch = 64;                 // Records per message.
   std::vector<std::string> maps;  // As in ImportOptions.
   bool lenient_dates = false;
-  bool exclude_self = false;      // Matching a dataset against itself.
+  bool exclude_self = false;  // Matching a dataset against itself.
   // Continue an interrupted run: keep the complete rows already in the
   // output (dropping a torn last line), skip that many input records, append.
   bool resume = false;
@@ -57,7 +56,8 @@ struct MatchCommandOptions {
 int RunMatch(const GlobalOptions& global, const MatchCommandOptions& options);
 
 int RunStats(const GlobalOptions& global, bool json);
-int RunGet(const GlobalOptions& global, const std::string& dataset, const std::string& record_id, bool normalized);
+int RunGet(const GlobalOptions& global, const std::string& dataset, const std::string& record_id,
+           bool normalized);
 int RunCheck(const GlobalOptions& global);
 int RunModelShow(const GlobalOptions& global, bool json);
 int RunModelExport(const GlobalOptions& global, const std::string& file);
@@ -82,10 +82,10 @@ struct EvalOptions {
   std::string results;  // verify output
   std::string truth;    // generator truth, or true pairs (rec_id_a, rec_id_b)
   std::string mode = "link";
-  std::string svg;      // reliability diagram to write
-  std::string input;    // with --against: measure blocking recall through the server
+  std::string svg;    // reliability diagram to write
+  std::string input;  // with --against: measure blocking recall through the server
   std::string against = "register";
-  double threshold = 0.99;  // dedup: edge probability
+  double threshold = 0.99;    // dedup: edge probability
   std::string other_truth;    // clusters across two lists: the second list's truth
   std::string other_dataset;  // and its dataset name
 };
@@ -93,20 +93,20 @@ int RunEval(const GlobalOptions& global, const EvalOptions& options);
 
 struct TrainCommandOptions {
   std::string dataset = "register";
-  std::string link;         // list dataset; empty: deduplicate
+  std::string link;  // list dataset; empty: deduplicate
   int64_t queries = 5000;
   int64_t u_pairs = 300000;
   uint64_t seed = 1;
   bool dry_run = false;
-  std::string output;       // write the trained model as JSON
+  std::string output;  // write the trained model as JSON
 };
 int RunTrain(const GlobalOptions& global, const TrainCommandOptions& options);
 
 struct DedupeCommandOptions {
   std::string dataset;
-  std::string against;     // empty: duplicates within the dataset
+  std::string against;           // empty: duplicates within the dataset
   std::string register_dataset;  // resolve records against it first
-  double threshold = 0;    // 0: the model's review probability
+  double threshold = 0;          // 0: the model's review probability
   int top_k = 10;
   std::string output = "clusters.csv";
 };
@@ -133,8 +133,8 @@ int RunReviewLabels(const ReviewOptions& options);
 absl::StatusOr<std::optional<std::string>> ReviewLabel(std::map<std::string, std::string>& row);
 
 struct CalibrateOptions {
-  std::string results;  // verify output with the model to calibrate
-  std::string truth;    // generator truth or clerical labels (record_id,truth_record_id)
+  std::string results;         // verify output with the model to calibrate
+  std::string truth;           // generator truth or clerical labels (record_id,truth_record_id)
   double max_false_match = 0;  // > 0: choose the MATCH threshold from it
   bool dry_run = false;
 };

@@ -1,3 +1,5 @@
+#include "linkage/eval.h"
+
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -8,7 +10,6 @@
 #include "absl/strings/str_split.h"
 #include "commands.h"
 #include "linkage/csv.h"
-#include "linkage/eval.h"
 #include "linkage/v1/service.grpc.pb.h"
 #include "person_reader.h"
 
@@ -21,7 +22,8 @@ struct BlockingStats {
 };
 
 absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const EvalOptions& o,
-                                              const eval::LinkTruth& truth, const std::set<eval::Pair>& pairs) {
+                                              const eval::LinkTruth& truth,
+                                              const std::set<eval::Pair>& pairs) {
   auto reader = PersonReader::Open(o.input, "");
   if (!reader.ok()) return reader.status();
   std::vector<v1::PersonRecord> records;
@@ -88,7 +90,8 @@ absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const
 int EvalClusters(const EvalOptions& o, std::vector<std::map<std::string, std::string>>& rows,
                  std::vector<std::map<std::string, std::string>>& truth_rows) {
   const bool cross = !o.other_truth.empty();
-  if (cross && o.other_dataset.empty()) return Fail("--other-truth needs --other-dataset (its dataset's name)");
+  if (cross && o.other_dataset.empty())
+    return Fail("--other-truth needs --other-dataset (its dataset's name)");
   std::set<eval::Pair> pairs;
   std::map<std::string, std::string> person;  // Key -> register id, across two lists.
   auto key = [&](const std::string& dataset, const std::string& id) {
@@ -97,7 +100,9 @@ int EvalClusters(const EvalOptions& o, std::vector<std::map<std::string, std::st
   };
   if (!cross) {
     std::map<std::string, std::vector<std::string>> copies;  // First copy -> all copies.
-    for (auto& t : truth_rows) copies[t["duplicate_of"].empty() ? t["record_id"] : t["duplicate_of"]].push_back(t["record_id"]);
+    for (auto& t : truth_rows)
+      copies[t["duplicate_of"].empty() ? t["record_id"] : t["duplicate_of"]].push_back(
+          t["record_id"]);
     for (const auto& [first, all] : copies) {
       for (size_t i = 0; i < all.size(); ++i) {
         for (size_t j = i + 1; j < all.size(); ++j) pairs.insert(eval::MakePair(all[i], all[j]));
@@ -136,8 +141,9 @@ int EvalClusters(const EvalOptions& o, std::vector<std::map<std::string, std::st
   eval::PairMetrics p = eval::EvaluateClusters(list, pairs, in_scope);
   std::printf("eval %s against %s%s (clusters)\n", o.results.c_str(), o.truth.c_str(),
               cross ? (" and " + o.other_truth).c_str() : "");
-  std::printf("  %s pairs: %s predicted (in %s clusters), %s true, %s right\n", cross ? "cross-list" : "duplicate",
-              FormatCount(p.predicted_pairs).c_str(), FormatCount(p.clusters).c_str(), FormatCount(p.true_pairs).c_str(),
+  std::printf("  %s pairs: %s predicted (in %s clusters), %s true, %s right\n",
+              cross ? "cross-list" : "duplicate", FormatCount(p.predicted_pairs).c_str(),
+              FormatCount(p.clusters).c_str(), FormatCount(p.true_pairs).c_str(),
               FormatCount(p.correct_pairs).c_str());
   std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", p.precision, p.recall, p.f1);
   return kOk;
@@ -151,7 +157,8 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
   if (!results.ok()) return Fail(std::string(results.status().message()));
   auto truth_rows = ReadCsvTable(o.truth);
   if (!truth_rows.ok()) return Fail(std::string(truth_rows.status().message()));
-  if (!results->empty() && results->front().count("cluster_id")) return EvalClusters(o, *results, *truth_rows);
+  if (!results->empty() && results->front().count("cluster_id"))
+    return EvalClusters(o, *results, *truth_rows);
 
   std::vector<eval::ResultRow> rows;
   for (auto& r : *results) {
@@ -161,7 +168,8 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
     row.probability = r["probability"].empty() ? 0 : std::stod(r["probability"]);
     row.best_record_id = r["best_record_id"];
     row.second_record_id = r["second_record_id"];
-    row.second_probability = r["second_probability"].empty() ? 0 : std::stod(r["second_probability"]);
+    row.second_probability =
+        r["second_probability"].empty() ? 0 : std::stod(r["second_probability"]);
     rows.push_back(std::move(row));
   }
   // Truth: the generator's (record_id, truth_record_id, duplicate_of,
@@ -180,11 +188,13 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
       partner[a] = b;
       partner[b] = a;
     }
-    for (const auto& r : rows) truth.truth[r.record_id] = partner.count(r.record_id) ? partner[r.record_id] : "";
+    for (const auto& r : rows)
+      truth.truth[r.record_id] = partner.count(r.record_id) ? partner[r.record_id] : "";
   } else {
     for (auto& t : *truth_rows) {
       truth.truth[t["record_id"]] = t["truth_record_id"];
-      if (!t["duplicate_of"].empty()) pairs.insert(eval::MakePair(t["record_id"], t["duplicate_of"]));
+      if (!t["duplicate_of"].empty())
+        pairs.insert(eval::MakePair(t["record_id"], t["duplicate_of"]));
       for (absl::string_view tag : absl::StrSplit(t["applied_errors"], ';', absl::SkipEmpty())) {
         truth.tags[t["record_id"]].emplace_back(tag);
       }
@@ -194,9 +204,10 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
   std::printf("eval %s against %s (%s)\n", o.results.c_str(), o.truth.c_str(), o.mode.c_str());
   if (o.mode == "link") {
     eval::LinkMetrics m = eval::EvaluateLink(rows, truth);
-    std::printf("  rows %s, in the register %s\n", FormatCount(m.rows).c_str(), FormatCount(m.present).c_str());
-    std::printf("  MATCH decisions: %s right, %s wrong person\n", FormatCount(m.true_matches).c_str(),
-                FormatCount(m.wrong_matches).c_str());
+    std::printf("  rows %s, in the register %s\n", FormatCount(m.rows).c_str(),
+                FormatCount(m.present).c_str());
+    std::printf("  MATCH decisions: %s right, %s wrong person\n",
+                FormatCount(m.true_matches).c_str(), FormatCount(m.wrong_matches).c_str());
     std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", m.precision, m.recall, m.f1);
     std::printf("  wrong-person MATCHes per 10,000 records: %.2f\n", m.wrong_per_10k);
     std::printf("  top-1 accuracy %.4f   review rate %.4f\n", m.top1_accuracy, m.review_rate);
@@ -204,19 +215,23 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
     std::printf("    bin         rows  stated  correct\n");
     for (const auto& b : m.bins) {
       if (b.count == 0) continue;
-      std::printf("    %.1f-%.1f %8s  %6.3f   %6.3f\n", b.lower, b.upper, FormatCount(b.count).c_str(),
-                  b.mean_probability, b.accuracy);
+      std::printf("    %.1f-%.1f %8s  %6.3f   %6.3f\n", b.lower, b.upper,
+                  FormatCount(b.count).c_str(), b.mean_probability, b.accuracy);
     }
     if (!m.recall_by_tag.empty()) {
       std::printf("  recall of MATCH by generator error (rows in the register with it):\n");
       for (const auto& [tag, counts] : m.recall_by_tag) {
         std::printf("    %-18s %7s rows  %.4f\n", tag.c_str(), FormatCount(counts.first).c_str(),
-                    counts.first ? static_cast<double>(counts.second) / static_cast<double>(counts.first) : 0.0);
+                    counts.first
+                        ? static_cast<double>(counts.second) / static_cast<double>(counts.first)
+                        : 0.0);
       }
     }
-    if (!m.missing_truth.empty()) std::printf("  %zu result rows have no truth row (ignored)\n", m.missing_truth.size());
+    if (!m.missing_truth.empty())
+      std::printf("  %zu result rows have no truth row (ignored)\n", m.missing_truth.size());
     if (!o.svg.empty()) {
-      std::ofstream(o.svg, std::ios::trunc) << eval::ReliabilitySvg(m.bins, "Reliability: " + o.results);
+      std::ofstream(o.svg, std::ios::trunc)
+          << eval::ReliabilitySvg(m.bins, "Reliability: " + o.results);
       std::printf("  reliability diagram: %s\n", o.svg.c_str());
     }
   } else {
@@ -230,10 +245,13 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
   if (!o.input.empty()) {
     auto b = MeasureBlocking(global, o, truth, pairs);
     if (!b.ok()) return Fail("blocking recall: " + std::string(b.status().message()));
-    std::printf("  blocking: recall %.4f (%s of %s true links retrieved), %.1f candidates scored per query\n",
-                b->true_links ? static_cast<double>(b->retrieved) / static_cast<double>(b->true_links) : 0.0,
-                FormatCount(b->retrieved).c_str(), FormatCount(b->true_links).c_str(),
-                b->queries ? static_cast<double>(b->candidates) / static_cast<double>(b->queries) : 0.0);
+    std::printf(
+        "  blocking: recall %.4f (%s of %s true links retrieved), %.1f candidates scored per "
+        "query\n",
+        b->true_links ? static_cast<double>(b->retrieved) / static_cast<double>(b->true_links)
+                      : 0.0,
+        FormatCount(b->retrieved).c_str(), FormatCount(b->true_links).c_str(),
+        b->queries ? static_cast<double>(b->candidates) / static_cast<double>(b->queries) : 0.0);
   }
   return kOk;
 }

@@ -15,16 +15,19 @@ int RunGen(const GenOptions& o) {
     size_t eq = e.find('=');
     char* end = nullptr;
     double rate = eq == std::string::npos ? -1 : std::strtod(e.c_str() + eq + 1, &end);
-    if (eq == std::string::npos || end == e.c_str() + eq + 1) return Fail("--error \"" + e + "\": expected name=rate");
+    if (eq == std::string::npos || end == e.c_str() + eq + 1)
+      return Fail("--error \"" + e + "\": expected name=rate");
     absl::Status st = synth::SetErrorRate(rates, e.substr(0, eq), rate);
     if (!st.ok()) return Fail(std::string(st.message()));
   }
   if (o.show_errors) {
     std::printf("list error model (rate per record; each applies independently):\n");
-    for (const auto& [name, rate] : synth::ErrorRates(rates)) std::printf("  %-18s %.3f\n", name.c_str(), rate);
+    for (const auto& [name, rate] : synth::ErrorRates(rates))
+      std::printf("  %-18s %.3f\n", name.c_str(), rate);
     return kOk;
   }
-  if (o.size < 1 || o.list_size < 0) return Fail("--size must be at least 1 and --list-size at least 0");
+  if (o.size < 1 || o.list_size < 0)
+    return Fail("--size must be at least 1 and --list-size at least 0");
   const auto start = std::chrono::steady_clock::now();
   synth::PopulationOptions po;
   po.seed = o.seed;
@@ -68,12 +71,15 @@ int RunGen(const GenOptions& o) {
     listed = static_cast<int64_t>(list.size());
     for (const auto& e : list) absent += e.truth_register_id.empty();
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("generated %s people (seed %llu, province %s): %s in the register%s%s; list of %s (%s absent from the register) in %.1fs\n",
-              FormatCount(o.size).c_str(), static_cast<unsigned long long>(o.seed),
-              o.province.empty() ? "all" : o.province.c_str(), FormatCount(in_register).c_str(),
-              o.register_file.empty() ? "" : " -> ", o.register_file.c_str(), FormatCount(listed).c_str(),
-              FormatCount(absent).c_str(), seconds);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf(
+      "generated %s people (seed %llu, province %s): %s in the register%s%s; list of %s (%s absent "
+      "from the register) in %.1fs\n",
+      FormatCount(o.size).c_str(), static_cast<unsigned long long>(o.seed),
+      o.province.empty() ? "all" : o.province.c_str(), FormatCount(in_register).c_str(),
+      o.register_file.empty() ? "" : " -> ", o.register_file.c_str(), FormatCount(listed).c_str(),
+      FormatCount(absent).c_str(), seconds);
   return kOk;
 }
 

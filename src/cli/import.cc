@@ -29,13 +29,15 @@ bool Transient(grpc::StatusCode code) {
 int RunImport(const GlobalOptions& global, const ImportOptions& options) {
   auto unit_version = domain::ParseUnitVersion(options.unit_version);
   if (!unit_version.ok()) return Fail(std::string(unit_version.status().message()));
-  if (options.batch < 1 || options.in_flight < 1) return Fail("--batch and --in-flight must be at least 1");
+  if (options.batch < 1 || options.in_flight < 1)
+    return Fail("--batch and --in-flight must be at least 1");
   auto reader = PersonReader::Open(options.file, options.format);
   if (!reader.ok()) return Fail(std::string(reader.status().message()));
   absl::Status mapped = (*reader)->SetMappings(options.maps);
   if (!mapped.ok()) return Fail(std::string(mapped.message()));
 
-  const std::string errors_path = options.errors_file.empty() ? options.file + ".errors.csv" : options.errors_file;
+  const std::string errors_path =
+      options.errors_file.empty() ? options.file + ".errors.csv" : options.errors_file;
   std::ofstream errors;
   std::mutex errors_mu;
   int64_t rejected = 0;
@@ -76,16 +78,23 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
         if (!status.ok()) {
           std::lock_guard<std::mutex> lock(failure_mu);
           if (!failed.exchange(true)) {
-            failure = absl::StrFormat("UpsertRecords (lines %d..%d): %s: %s", batch->lines.front(), batch->lines.back(),
-                                      CodeName(status.error_code()), status.error_message());
+            failure = absl::StrFormat("UpsertRecords (lines %d..%d): %s: %s", batch->lines.front(),
+                                      batch->lines.back(), CodeName(status.error_code()),
+                                      status.error_message());
           }
           continue;
         }
         for (const v1::RecordWriteResult& r : response.results()) {
           switch (r.outcome()) {
-            case v1::CREATED: ++created; break;
-            case v1::UPDATED: ++updated; break;
-            case v1::UNCHANGED: ++unchanged; break;
+            case v1::CREATED:
+              ++created;
+              break;
+            case v1::UPDATED:
+              ++updated;
+              break;
+            case v1::UNCHANGED:
+              ++unchanged;
+              break;
             default:
               reject(batch->lines[static_cast<size_t>(r.index())], r.record_id(), r.error());
               continue;
@@ -125,9 +134,9 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
       *batch.request.add_records() = std::move(row.record);
     }
     if (batch.request.records_size() > 0) queue.Push(std::move(batch));
-    double fraction = (*reader)->file_size() > 0
-                          ? static_cast<double>((*reader)->bytes_read()) / static_cast<double>((*reader)->file_size())
-                          : -1;
+    double fraction = (*reader)->file_size() > 0 ? static_cast<double>((*reader)->bytes_read()) /
+                                                       static_cast<double>((*reader)->file_size())
+                                                 : -1;
     progress.Update(acknowledged.load(), fraction);
   }
   queue.Close();
@@ -135,18 +144,25 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
   progress.Finish();
   if (errors.is_open()) errors.close();
 
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("import %s into \"%s\": %s rows read, %s created, %s updated, %s unchanged, %s rejected in %.1fs (%s records/s)\n",
-              options.file.c_str(), options.dataset.c_str(), FormatCount(rows).c_str(),
-              FormatCount(created.load()).c_str(), FormatCount(updated.load()).c_str(),
-              FormatCount(unchanged.load()).c_str(), FormatCount(rejected).c_str(), seconds,
-              FormatCount(static_cast<int64_t>(static_cast<double>(acknowledged.load()) / std::max(seconds, 1e-3))).c_str());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf(
+      "import %s into \"%s\": %s rows read, %s created, %s updated, %s unchanged, %s rejected in "
+      "%.1fs (%s records/s)\n",
+      options.file.c_str(), options.dataset.c_str(), FormatCount(rows).c_str(),
+      FormatCount(created.load()).c_str(), FormatCount(updated.load()).c_str(),
+      FormatCount(unchanged.load()).c_str(), FormatCount(rejected).c_str(), seconds,
+      FormatCount(
+          static_cast<int64_t>(static_cast<double>(acknowledged.load()) / std::max(seconds, 1e-3)))
+          .c_str());
   if (rejected > 0) std::printf("rejected rows, with line and reason: %s\n", errors_path.c_str());
-  if (!read_error.empty()) return Fail(absl::StrFormat("reading %s stopped: %s (%s records acknowledged)", options.file,
-                                                       read_error, FormatCount(acknowledged.load())));
+  if (!read_error.empty())
+    return Fail(absl::StrFormat("reading %s stopped: %s (%s records acknowledged)", options.file,
+                                read_error, FormatCount(acknowledged.load())));
   if (failed.load()) {
-    return Fail(absl::StrFormat("%s; %s records were acknowledged before the failure; re-running the import is safe",
-                                failure, FormatCount(acknowledged.load())));
+    return Fail(absl::StrFormat(
+        "%s; %s records were acknowledged before the failure; re-running the import is safe",
+        failure, FormatCount(acknowledged.load())));
   }
   return kOk;
 }

@@ -61,15 +61,17 @@ int RunMatch(const GlobalOptions& global, const MatchCommandOptions& o) {
   if (m.candidates_size() > 1) std::printf("  (margin %.1f bits to the second)", m.margin_bits());
   std::printf("\nflags      %s\n", m.flags_size() ? absl::StrJoin(m.flags(), " ").c_str() : "-");
   std::printf("model      %s%s; %d candidates scored\n", m.model_version().c_str(),
-              m.uncalibrated() ? " (probabilities not calibrated on labelled data)" : "", m.candidates_scored());
+              m.uncalibrated() ? " (probabilities not calibrated on labelled data)" : "",
+              m.candidates_scored());
   if (m.candidates_size() == 0) std::printf("\nno candidate found\n");
   for (int i = 0; i < m.candidates_size(); ++i) {
     const v1::Candidate& c = m.candidates(i);
-    std::printf("\n#%d %-14s p=%.6f  weight %+.2f bits  %s  (found by %s)\n", i + 1, c.record_id().c_str(),
-                c.probability(), c.match_weight(), BandName(c.band()), absl::StrJoin(c.blocking_rules(), ",").c_str());
+    std::printf("\n#%d %-14s p=%.6f  weight %+.2f bits  %s  (found by %s)\n", i + 1,
+                c.record_id().c_str(), c.probability(), c.match_weight(), BandName(c.band()),
+                absl::StrJoin(c.blocking_rules(), ",").c_str());
     for (const v1::FieldContribution& fc : c.contributions()) {
-      std::printf("   %-12s %-18s %+7.2f   %s | %s\n", fc.field().c_str(), fc.level().c_str(), fc.weight_bits(),
-                  fc.query_value().empty() ? "-" : fc.query_value().c_str(),
+      std::printf("   %-12s %-18s %+7.2f   %s | %s\n", fc.field().c_str(), fc.level().c_str(),
+                  fc.weight_bits(), fc.query_value().empty() ? "-" : fc.query_value().c_str(),
                   fc.candidate_value().empty() ? "-" : fc.candidate_value().c_str());
     }
   }

@@ -12,14 +12,20 @@ namespace linkage::cli {
 
 absl::Status CheckUtf8(const v1::PersonRecord& r) {
   const std::pair<const char*, const std::string*> fields[] = {
-      {"record_id", &r.record_id()},         {"national_id", &r.national_id()},
-      {"old_id", &r.old_id()},               {"full_name", &r.full_name()},
-      {"birth_date", &r.birth_date()},       {"ethnicity", &r.ethnicity()},
-      {"address", &r.address()},             {"commune_code", &r.commune_code()},
-      {"district_code", &r.district_code()}, {"province_code", &r.province_code()},
+      {"record_id", &r.record_id()},
+      {"national_id", &r.national_id()},
+      {"old_id", &r.old_id()},
+      {"full_name", &r.full_name()},
+      {"birth_date", &r.birth_date()},
+      {"ethnicity", &r.ethnicity()},
+      {"address", &r.address()},
+      {"commune_code", &r.commune_code()},
+      {"district_code", &r.district_code()},
+      {"province_code", &r.province_code()},
       {"phone", &r.phone()}};
   for (const auto& [name, value] : fields) {
-    if (!text::IsValidUtf8(*value)) return absl::InvalidArgumentError(absl::StrCat(name, " is not valid UTF-8"));
+    if (!text::IsValidUtf8(*value))
+      return absl::InvalidArgumentError(absl::StrCat(name, " is not valid UTF-8"));
   }
   for (const auto& [key, value] : r.attributes()) {
     if (!text::IsValidUtf8(key) || !text::IsValidUtf8(value)) {
@@ -29,14 +35,16 @@ absl::Status CheckUtf8(const v1::PersonRecord& r) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<PersonReader>> PersonReader::Open(const std::string& path, const std::string& format) {
+absl::StatusOr<std::unique_ptr<PersonReader>> PersonReader::Open(const std::string& path,
+                                                                 const std::string& format) {
   std::unique_ptr<PersonReader> r(new PersonReader());
   r->in_.open(path, std::ios::binary);
   if (!r->in_) return absl::NotFoundError(absl::StrCat("cannot open ", path));
   std::error_code ec;
   r->file_size_ = static_cast<int64_t>(std::filesystem::file_size(path, ec));
-  if (format == "jsonl" || (format.empty() && (absl::EndsWith(path, ".jsonl") || absl::EndsWith(path, ".ndjson") ||
-                                               absl::EndsWith(path, ".json")))) {
+  if (format == "jsonl" ||
+      (format.empty() && (absl::EndsWith(path, ".jsonl") || absl::EndsWith(path, ".ndjson") ||
+                          absl::EndsWith(path, ".json")))) {
     r->format_ = Format::kJsonLines;
   } else if (format.empty() || format == "csv") {
     r->format_ = Format::kCsv;
@@ -46,7 +54,8 @@ absl::StatusOr<std::unique_ptr<PersonReader>> PersonReader::Open(const std::stri
       return true;
     });
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("unknown format \"", format, "\" (csv or jsonl)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown format \"", format, "\" (csv or jsonl)"));
   }
   return r;
 }
@@ -55,10 +64,12 @@ absl::Status PersonReader::SetMappings(const std::vector<std::string>& mappings)
   for (const std::string& m : mappings) {
     size_t eq = m.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("--map \"", m, "\": expected target=source[ source...]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--map \"", m, "\": expected target=source[ source...]"));
     }
     std::vector<std::string> sources;
-    for (absl::string_view src : absl::StrSplit(m.substr(eq + 1), ' ', absl::SkipEmpty())) sources.emplace_back(src);
+    for (absl::string_view src : absl::StrSplit(m.substr(eq + 1), ' ', absl::SkipEmpty()))
+      sources.emplace_back(src);
     mappings_.emplace_back(m.substr(0, eq), std::move(sources));
   }
   return absl::OkStatus();
@@ -81,7 +92,9 @@ void PersonReader::AddCsvRow(const CsvRow& raw) {
       for (const std::vector<int>& idx : mapping_sources_) {
         std::string value;
         for (int i : idx) {
-          if (i < 0 || static_cast<size_t>(i) >= raw.fields.size() || raw.fields[static_cast<size_t>(i)].empty()) continue;
+          if (i < 0 || static_cast<size_t>(i) >= raw.fields.size() ||
+              raw.fields[static_cast<size_t>(i)].empty())
+            continue;
           if (!value.empty()) value.push_back(' ');
           value += raw.fields[static_cast<size_t>(i)];
         }
@@ -95,8 +108,9 @@ void PersonReader::AddCsvRow(const CsvRow& raw) {
     for (size_t m = 0; m < mapping_sources_.size(); ++m) {
       for (size_t k = 0; k < mapping_sources_[m].size(); ++k) {
         if (mapping_sources_[m][k] < 0) {
-          header_error_ = absl::InvalidArgumentError(
-              absl::StrCat("--map ", mappings_[m].first, ": the file has no column \"", mappings_[m].second[k], "\""));
+          header_error_ = absl::InvalidArgumentError(absl::StrCat("--map ", mappings_[m].first,
+                                                                  ": the file has no column \"",
+                                                                  mappings_[m].second[k], "\""));
           return;
         }
       }
@@ -135,7 +149,8 @@ void PersonReader::AddJsonLine(const std::string& line, int64_t line_number) {
       out.error = std::string(record.status().message());
     } else {
       out.record = *std::move(record);
-      if (out.record.record_id().empty()) out.error = absl::StrCat("line ", line_number, ": record_id is empty");
+      if (out.record.record_id().empty())
+        out.error = absl::StrCat("line ", line_number, ": record_id is empty");
     }
   }
   pending_.push_back(std::move(out));

@@ -32,7 +32,8 @@ class PersonReader {
   // empty, from the file name (.jsonl / .ndjson / .json are JSON Lines).
   // Errors: the file cannot be opened, or its CSV header lacks record_id or
   // full_name.
-  static absl::StatusOr<std::unique_ptr<PersonReader>> Open(const std::string& path, const std::string& format);
+  static absl::StatusOr<std::unique_ptr<PersonReader>> Open(const std::string& path,
+                                                            const std::string& format);
 
   // Column mappings applied before the header is read: "target=source" or
   // "target=source1 source2" (joined with a space). Errors: bad syntax.

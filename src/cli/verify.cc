@@ -3,10 +3,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <map>
 #include <semaphore>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_format.h"
@@ -42,8 +42,9 @@ OutputRow FromResponse(const std::string& record_id, const v1::MatchStreamRespon
   row.record_id = record_id;
   if (r.error_code() != 0) {
     row.decision = "NO_MATCH";
-    row.flags.push_back(r.error_code() == static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT) ? "INVALID_RECORD"
-                                                                                                 : "ERROR");
+    row.flags.push_back(r.error_code() == static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)
+                            ? "INVALID_RECORD"
+                            : "ERROR");
     row.error = r.error_message();
     return row;
   }
@@ -53,7 +54,9 @@ OutputRow FromResponse(const std::string& record_id, const v1::MatchStreamRespon
   if (r.has_verification()) {
     const v1::Verification& v = r.verification();
     flags = std::set<std::string>(v.flags().begin(), v.flags().end());
-    row.decision = v.decision() == v1::VERIFIED ? "MATCH" : v.decision() == v1::REVIEW ? "REVIEW" : "NO_MATCH";
+    row.decision = v.decision() == v1::VERIFIED ? "MATCH"
+                   : v.decision() == v1::REVIEW ? "REVIEW"
+                                                : "NO_MATCH";
     row.probability = v.probability();
     row.best = v.record_id();
     best = nullptr;
@@ -89,7 +92,8 @@ absl::StatusOr<int64_t> KeepCompleteRows(const std::string& path, std::string_vi
   const std::string content = ss.str();
   if (content.empty()) return 0;
   if (content.compare(0, header.size(), header) != 0) {
-    return absl::FailedPreconditionError(path + " is not a verify output file: refusing to resume into it");
+    return absl::FailedPreconditionError(
+        path + " is not a verify output file: refusing to resume into it");
   }
   // Rows are one line each (quoted fields never hold line breaks here).
   const size_t end = content.rfind('\n') + 1;
@@ -110,7 +114,8 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   absl::Status mapped = (*reader)->SetMappings(options.maps);
   if (!mapped.ok()) return Fail(std::string(mapped.message()));
   static constexpr char kHeader[] =
-      "record_id,decision,probability,match_weight,best_record_id,second_record_id,second_probability,flags\n";
+      "record_id,decision,probability,match_weight,best_record_id,second_record_id,second_"
+      "probability,flags\n";
   // Rows are written in input order, so an interrupted output file is a
   // prefix of the full one: a resumed run keeps its complete lines and
   // skips as many input records.
@@ -123,7 +128,8 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   std::ofstream out(options.output, skip > 0 || options.resume ? std::ios::app : std::ios::trunc);
   if (!out) return Fail("cannot write " + options.output);
   if (out.tellp() == 0) out << kHeader;
-  const std::string errors_path = options.errors_file.empty() ? options.output + ".errors.csv" : options.errors_file;
+  const std::string errors_path =
+      options.errors_file.empty() ? options.output + ".errors.csv" : options.errors_file;
   std::ofstream errors;
 
   // Results by input index; the emitter writes them in order.
@@ -153,7 +159,9 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
     int64_t next = 0;
     for (;;) {
       std::unique_lock<std::mutex> lock(mu);
-      ready.wait(lock, [&] { return results.count(next) || failed.load() || (input_done && next == dispatched); });
+      ready.wait(lock, [&] {
+        return results.count(next) || failed.load() || (input_done && next == dispatched);
+      });
       if (!results.count(next)) return;  // Failed, or everything written.
       OutputRow row = std::move(results[next]);
       results.erase(next++);
@@ -163,9 +171,11 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
       for (char& c : row.record_id) {
         if (static_cast<unsigned char>(c) < 0x20) c = ' ';
       }
-      out << CsvQuote(row.record_id) << ',' << row.decision << ',' << absl::StrFormat("%.6f", row.probability) << ','
-          << absl::StrFormat("%.3f", row.match_weight) << ',' << CsvQuote(row.best) << ',' << CsvQuote(row.second) << ','
-          << absl::StrFormat("%.6f", row.second_probability) << ',' << CsvQuote(absl::StrJoin(row.flags, ";")) << '\n';
+      out << CsvQuote(row.record_id) << ',' << row.decision << ','
+          << absl::StrFormat("%.6f", row.probability) << ','
+          << absl::StrFormat("%.3f", row.match_weight) << ',' << CsvQuote(row.best) << ','
+          << CsvQuote(row.second) << ',' << absl::StrFormat("%.6f", row.second_probability) << ','
+          << CsvQuote(absl::StrJoin(row.flags, ";")) << '\n';
       if (++written % 500 == 0) out.flush();  // Progress a resumed run can keep.
       if (!row.error.empty()) {
         if (!errors.is_open()) {
@@ -235,7 +245,8 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   std::string read_error;
   std::vector<ReadRow> chunk;
   v1::MatchBatchRequest batch;
-  std::vector<std::pair<int64_t, std::pair<std::string, int64_t>>> batch_meta;  // index -> (record_id, line)
+  std::vector<std::pair<int64_t, std::pair<std::string, int64_t>>>
+      batch_meta;  // index -> (record_id, line)
   // Sends the batch being filled on the next stream; false if that failed.
   auto send = [&]() {
     if (batch.requests_size() == 0) return true;
@@ -300,9 +311,11 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
     st->reader.join();
     grpc::Status status = st->rw->Finish();
     if (!status.ok()) {
-      fail(absl::StrFormat("MatchBatchStream: %s: %s", CodeName(status.error_code()), status.error_message()));
+      fail(absl::StrFormat("MatchBatchStream: %s: %s", CodeName(status.error_code()),
+                           status.error_message()));
     } else if (!st->pending.empty()) {
-      fail(absl::StrFormat("MatchBatchStream ended with %d requests unanswered", st->pending.size()));
+      fail(absl::StrFormat("MatchBatchStream ended with %d requests unanswered",
+                           st->pending.size()));
     }
   }
   {
@@ -314,7 +327,8 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   progress.Finish();
   out.close();
 
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // The summary covers the whole output file, so a resumed job ends with
   // the same summary as an uninterrupted one.
   std::map<std::string, int64_t> decisions, flag_counts;
@@ -325,12 +339,16 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
     for (auto& row : *table) {
       ++total;
       ++decisions[row["decision"]];
-      for (absl::string_view f : absl::StrSplit(row["flags"], ';', absl::SkipEmpty())) ++flag_counts[std::string(f)];
+      for (absl::string_view f : absl::StrSplit(row["flags"], ';', absl::SkipEmpty()))
+        ++flag_counts[std::string(f)];
     }
   }
-  std::printf("verify %s against \"%s\": %s records (%s in this run) in %.1fs (%s records/s)\n", options.input.c_str(),
-              options.against.c_str(), FormatCount(total).c_str(), FormatCount(written).c_str(), seconds,
-              FormatCount(static_cast<int64_t>(static_cast<double>(written) / std::max(seconds, 1e-3))).c_str());
+  std::printf(
+      "verify %s against \"%s\": %s records (%s in this run) in %.1fs (%s records/s)\n",
+      options.input.c_str(), options.against.c_str(), FormatCount(total).c_str(),
+      FormatCount(written).c_str(), seconds,
+      FormatCount(static_cast<int64_t>(static_cast<double>(written) / std::max(seconds, 1e-3)))
+          .c_str());
   for (const char* d : {"MATCH", "REVIEW", "NO_MATCH"}) {
     int64_t n = decisions[d];
     std::printf("  %-9s %10s  %5.1f%%\n", d, FormatCount(n).c_str(),
@@ -345,10 +363,13 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
     std::printf("\n");
   }
   std::printf("results: %s\n", options.output.c_str());
-  if (errors.is_open()) std::printf("records that could not be checked, with line and reason: %s\n", errors_path.c_str());
+  if (errors.is_open())
+    std::printf("records that could not be checked, with line and reason: %s\n",
+                errors_path.c_str());
   if (!read_error.empty()) return Fail("reading " + options.input + " stopped: " + read_error);
   if (failed.load()) {
-    return Fail(failure + absl::StrFormat(" (%s rows written; continue with --resume)", FormatCount(total)));
+    return Fail(failure +
+                absl::StrFormat(" (%s rows written; continue with --resume)", FormatCount(total)));
   }
   return kOk;
 }

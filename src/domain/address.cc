@@ -27,7 +27,7 @@ struct Gazetteer::Tables {
   std::map<std::string, std::string, std::less<>> provinces_2025;  // code -> name
   std::map<std::string, std::string, std::less<>> provinces_old;   // code -> name
   std::map<std::string, std::string, std::less<>> old_to_new_province;
-  std::map<std::string, Codes, std::less<>> crosswalk;                     // old commune -> new
+  std::map<std::string, Codes, std::less<>> crosswalk;  // old commune -> new
   std::map<std::string, std::set<std::string>, std::less<>> new_to_old_districts;
   std::map<std::string, Codes, std::less<>> new_to_old_communes;
   CodeIndex province_2025_by_key, province_old_by_key, district_by_key;
@@ -49,26 +49,41 @@ struct TypeWord {
   std::string_view type;  // Folded GSO unit type it stands for ("" for hamlets).
 };
 constexpr std::array<TypeWord, 27> kTypeWords = {{
-    {"to dan pho", Level::kHamlet, ""}, {"khu pho", Level::kHamlet, ""},
-    {"so nha", Level::kHamlet, ""},     {"thi tran", Level::kCommune, "thi tran"},
-    {"dac khu", Level::kCommune, "dac khu"}, {"thi xa", Level::kDistrict, "thi xa"},
-    {"thanh pho", Level::kCity, "thanh pho"}, {"to", Level::kHamlet, ""},
-    {"thon", Level::kHamlet, ""},       {"ban", Level::kHamlet, ""},
-    {"ap", Level::kHamlet, ""},         {"xom", Level::kHamlet, ""},
-    {"kp", Level::kHamlet, ""},         {"khom", Level::kHamlet, ""},
-    {"khu", Level::kHamlet, ""},        {"xa", Level::kCommune, "xa"},
-    {"x", Level::kCommune, "xa"},       {"phuong", Level::kCommune, "phuong"},
-    {"p", Level::kCommune, "phuong"},   {"tt", Level::kCommune, "thi tran"},
-    {"huyen", Level::kDistrict, "huyen"}, {"h", Level::kDistrict, "huyen"},
-    {"quan", Level::kDistrict, "quan"}, {"q", Level::kDistrict, "quan"},
-    {"tx", Level::kDistrict, "thi xa"}, {"tp", Level::kCity, "thanh pho"},
+    {"to dan pho", Level::kHamlet, ""},
+    {"khu pho", Level::kHamlet, ""},
+    {"so nha", Level::kHamlet, ""},
+    {"thi tran", Level::kCommune, "thi tran"},
+    {"dac khu", Level::kCommune, "dac khu"},
+    {"thi xa", Level::kDistrict, "thi xa"},
+    {"thanh pho", Level::kCity, "thanh pho"},
+    {"to", Level::kHamlet, ""},
+    {"thon", Level::kHamlet, ""},
+    {"ban", Level::kHamlet, ""},
+    {"ap", Level::kHamlet, ""},
+    {"xom", Level::kHamlet, ""},
+    {"kp", Level::kHamlet, ""},
+    {"khom", Level::kHamlet, ""},
+    {"khu", Level::kHamlet, ""},
+    {"xa", Level::kCommune, "xa"},
+    {"x", Level::kCommune, "xa"},
+    {"phuong", Level::kCommune, "phuong"},
+    {"p", Level::kCommune, "phuong"},
+    {"tt", Level::kCommune, "thi tran"},
+    {"huyen", Level::kDistrict, "huyen"},
+    {"h", Level::kDistrict, "huyen"},
+    {"quan", Level::kDistrict, "quan"},
+    {"q", Level::kDistrict, "quan"},
+    {"tx", Level::kDistrict, "thi xa"},
+    {"tp", Level::kCity, "thanh pho"},
     {"tinh", Level::kProvince, "tinh"},
 }};
 
 // Province-level cities, old and new codes: "TP. X" is the province for these.
 constexpr std::array<std::string_view, 6> kProvinceCities = {"01", "79", "31", "48", "92", "46"};
 
-std::string FoldedClean(std::string_view s) { return text::CleanPunctuation(text::FoldDiacritics(s)); }
+std::string FoldedClean(std::string_view s) {
+  return text::CleanPunctuation(text::FoldDiacritics(s));
+}
 
 struct Typed {
   Level level = Level::kUnknown;
@@ -104,7 +119,8 @@ std::vector<std::string> SplitAtTypeWords(const std::string& folded) {
   auto type_at = [&words](size_t i) -> size_t {
     for (const std::vector<std::string>& tw_words : *unit_type_words) {
       if (i + tw_words.size() >= words.size()) continue;  // A type word needs a name after it.
-      if (std::equal(tw_words.begin(), tw_words.end(), words.begin() + static_cast<long>(i))) return tw_words.size();
+      if (std::equal(tw_words.begin(), tw_words.end(), words.begin() + static_cast<long>(i)))
+        return tw_words.size();
     }
     return 0;
   };
@@ -157,7 +173,9 @@ void ForEachRow(std::string_view csv, Fn fn) {
 
 }  // namespace
 
-std::string UnitNameKey(std::string_view name) { return NormalizeNumbers(SplitType(FoldedClean(name)).rest); }
+std::string UnitNameKey(std::string_view name) {
+  return NormalizeNumbers(SplitType(FoldedClean(name)).rest);
+}
 
 namespace {
 
@@ -204,7 +222,8 @@ const Gazetteer& Gazetteer::Default() {
     });
     ForEachRow(data::k_admin_pre2025_districts_gso_csv, [&](const CsvHeader& h, const CsvRow& r) {
       AdminUnit u{std::string(h.Get(r, "district_code")), std::string(h.Get(r, "district_name")),
-                  std::string(h.Get(r, "district_type")), "", std::string(h.Get(r, "province_code"))};
+                  std::string(h.Get(r, "district_type")), "",
+                  std::string(h.Get(r, "province_code"))};
       t->district_by_key[UnitNameKey(u.name)].push_back(u.code);
       t->canonical_key["d:" + u.code] = CanonicalKey(u.name, SplitType(FoldedClean(u.name)).rest);
       t->districts_old.emplace(u.code, std::move(u));
@@ -268,8 +287,12 @@ std::string Gazetteer::CurrentProvince(std::string_view old_code) const {
   auto it = t_->old_to_new_province.find(old_code);
   return it == t_->old_to_new_province.end() ? "" : it->second;
 }
-const std::vector<std::string>& Gazetteer::Commune2025Codes() const { return t_->commune_2025_order; }
-const std::vector<std::string>& Gazetteer::CommunePre2025Codes() const { return t_->commune_old_order; }
+const std::vector<std::string>& Gazetteer::Commune2025Codes() const {
+  return t_->commune_2025_order;
+}
+const std::vector<std::string>& Gazetteer::CommunePre2025Codes() const {
+  return t_->commune_old_order;
+}
 
 namespace {
 
@@ -316,18 +339,21 @@ bool Contains(std::string_view code, const std::set<std::string>& allowed) {
 
 }  // namespace
 
-v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std::string>& flags) const {
+v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in,
+                                         std::vector<std::string>& flags) const {
   v1::NormalizedAddress out;
   const Tables& t = *t_;
 
   // Text parts, right to left (province first).
   std::vector<ParsedPart> parts;
-  for (absl::string_view piece : absl::StrSplit(AV(in.text), absl::ByAnyChar(",;"), absl::SkipWhitespace())) {
+  for (absl::string_view piece :
+       absl::StrSplit(AV(in.text), absl::ByAnyChar(",;"), absl::SkipWhitespace())) {
     // Diacritics tell apart names that fold alike; folding preserves word
     // boundaries, so the toned words line up with the folded ones.
     std::vector<std::string> toned = text::SplitWords(text::CanonicalText(SV(piece)));
     // Non-ASCII letters in Vietnamese text are the diacritics and đ.
-    bool has_tones = std::any_of(piece.begin(), piece.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+    bool has_tones = std::any_of(piece.begin(), piece.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
     size_t word = 0;
     for (const std::string& sub : SplitAtTypeWords(FoldedClean(SV(piece)))) {
       Typed typed = SplitType(sub);
@@ -335,8 +361,9 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
       size_t n_rest = text::SplitWords(typed.rest).size();
       std::string canonical;
       if (has_tones && word + n_sub <= toned.size()) {
-        canonical = NormalizeNumbers(absl::StrJoin(toned.begin() + static_cast<long>(word + n_sub - n_rest),
-                                                   toned.begin() + static_cast<long>(word + n_sub), " "));
+        canonical =
+            NormalizeNumbers(absl::StrJoin(toned.begin() + static_cast<long>(word + n_sub - n_rest),
+                                           toned.begin() + static_cast<long>(word + n_sub), " "));
       }
       word += n_sub;
       parts.push_back({typed.level, typed.type, NormalizeNumbers(typed.rest), canonical});
@@ -361,7 +388,8 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
   std::string hamlet;
 
   for (ParsedPart& p : parts) {  // Province.
-    if (p.level != Level::kProvince && p.level != Level::kCity && p.level != Level::kUnknown) continue;
+    if (p.level != Level::kProvince && p.level != Level::kCity && p.level != Level::kUnknown)
+      continue;
     const Codes* olds = Find(t.province_old_by_key, p.key);
     const Codes* news = Find(t.province_2025_by_key, p.key);
     if (!olds && !news) continue;
@@ -370,7 +398,8 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
       for (const Codes* c : {olds, news}) {
         if (!c) continue;
         for (const auto& code : *c) {
-          city |= std::find(kProvinceCities.begin(), kProvinceCities.end(), code) != kProvinceCities.end();
+          city |= std::find(kProvinceCities.begin(), kProvinceCities.end(), code) !=
+                  kProvinceCities.end();
         }
       }
       if (!city) continue;  // "TP. Bắc Kạn" is a district-level city.
@@ -382,7 +411,8 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
     break;
   }
   for (ParsedPart& p : parts) {  // District (pre-2025 only).
-    if (p.used || (p.level != Level::kDistrict && p.level != Level::kCity && p.level != Level::kUnknown)) {
+    if (p.used ||
+        (p.level != Level::kDistrict && p.level != Level::kCity && p.level != Level::kUnknown)) {
       continue;
     }
     const Codes* ds = Find(t.district_by_key, p.key);
@@ -391,7 +421,8 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
     for (const auto& d : *ds) {
       if (Contains(t.districts_old.at(d).province_code, old_provinces)) candidates.push_back(d);
     }
-    FilterByType(candidates, p.type, [&t](const std::string& c) -> const AdminUnit& { return t.districts_old.at(c); });
+    FilterByType(candidates, p.type,
+                 [&t](const std::string& c) -> const AdminUnit& { return t.districts_old.at(c); });
     FilterByToned(candidates, p, "d:", t.canonical_key);
     std::set<std::string> found(candidates.begin(), candidates.end());
     if (found.empty() || (found.size() > 1 && p.level == Level::kUnknown)) continue;
@@ -425,8 +456,10 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
         if (Contains(t.communes_2025.at(c).province_code, new_provinces)) new_hits.push_back(c);
       }
     }
-    FilterByType(old_hits, p.type, [&t](const std::string& c) -> const AdminUnit& { return t.communes_old.at(c); });
-    FilterByType(new_hits, p.type, [&t](const std::string& c) -> const AdminUnit& { return t.communes_2025.at(c); });
+    FilterByType(old_hits, p.type,
+                 [&t](const std::string& c) -> const AdminUnit& { return t.communes_old.at(c); });
+    FilterByType(new_hits, p.type,
+                 [&t](const std::string& c) -> const AdminUnit& { return t.communes_2025.at(c); });
     FilterByToned(old_hits, p, "o:", t.canonical_key);
     FilterByToned(new_hits, p, "n:", t.canonical_key);
     if (!old_hits.empty() || !new_hits.empty()) {
@@ -502,7 +535,8 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
     current = new_hits;
     for (const auto& c : new_hits) {
       auto it = t.new_to_old_districts.find(c);
-      if (it != t.new_to_old_districts.end()) old_districts.insert(it->second.begin(), it->second.end());
+      if (it != t.new_to_old_districts.end())
+        old_districts.insert(it->second.begin(), it->second.end());
     }
   }
   // Several unrelated hits (same name in different places) cannot be told
@@ -518,7 +552,8 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in, std::vector<std
   for (const auto& c : current) out.add_commune_codes_2025(c);
   for (const auto& d : old_districts) out.add_old_district_codes(d);
   std::set<std::string> provinces;
-  for (const auto& c : current) provinces.insert(t.communes_2025.count(c) ? t.communes_2025.at(c).province_code : "");
+  for (const auto& c : current)
+    provinces.insert(t.communes_2025.count(c) ? t.communes_2025.at(c).province_code : "");
   provinces.erase("");
   if (provinces.empty()) provinces = new_provinces;
   if (provinces.size() == 1) out.set_province_code_2025(*provinces.begin());

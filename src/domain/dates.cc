@@ -50,14 +50,16 @@ absl::StatusOr<v1::PartialDate> ParseStrict(std::string_view text);
 v1::PartialDate Salvage(std::string_view text) {
   v1::PartialDate date;
   std::string_view s = SV(absl::StripAsciiWhitespace(AV(text)));
-  std::vector<absl::string_view> parts = absl::StrSplit(AV(s), absl::ByAnyChar("/-. "), absl::SkipEmpty());
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(AV(s), absl::ByAnyChar("/-. "), absl::SkipEmpty());
   int year = 0, month = 0;
   if (parts.size() == 1 && parts[0].size() == 8 && AllDigits(SV(parts[0]))) {
     year = ToInt(SV(parts[0]).substr(0, 4));
     month = ToInt(SV(parts[0]).substr(4, 2));
   } else if (parts.size() >= 2 && parts.back().size() == 4 && AllDigits(SV(parts.back()))) {
     year = ToInt(SV(parts.back()));
-    if (parts.size() >= 2 && AllDigits(SV(parts[parts.size() - 2]))) month = ToInt(SV(parts[parts.size() - 2]));
+    if (parts.size() >= 2 && AllDigits(SV(parts[parts.size() - 2])))
+      month = ToInt(SV(parts[parts.size() - 2]));
   } else if (parts.size() >= 2 && parts.front().size() == 4 && AllDigits(SV(parts.front()))) {
     year = ToInt(SV(parts.front()));
     if (AllDigits(SV(parts[1]))) month = ToInt(SV(parts[1]));
@@ -86,7 +88,8 @@ absl::StatusOr<v1::PartialDate> ParseStrict(std::string_view text) {
   if (s.size() > 32) return Bad(text.substr(0, 32), "too long to be a date");
 
   int year = 0, month = 0, day = 0;
-  std::vector<absl::string_view> parts = absl::StrSplit(AV(s), absl::ByAnyChar("/-. "), absl::SkipEmpty());
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(AV(s), absl::ByAnyChar("/-. "), absl::SkipEmpty());
   for (absl::string_view p : parts) {
     if (!AllDigits(SV(p))) return Bad(text, "not a date (expected dd/mm/yyyy, mm/yyyy or yyyy)");
   }
@@ -113,7 +116,8 @@ absl::StatusOr<v1::PartialDate> ParseStrict(std::string_view text) {
     return Bad(text, "not a date (expected dd/mm/yyyy, mm/yyyy or yyyy)");
   }
 
-  if (year < 1880 || year > 2100) return Bad(text, absl::StrCat("year ", year, " is outside 1880..2100"));
+  if (year < 1880 || year > 2100)
+    return Bad(text, absl::StrCat("year ", year, " is outside 1880..2100"));
   if (month > 12) {
     if (day >= 1 && day <= 12) {
       std::swap(day, month);

@@ -72,7 +72,8 @@ void CheckIdConsistency(const v1::NormalizedId& id, v1::Sex sex, const v1::Parti
                         std::vector<std::string>& flags) {
   if (id.kind() != v1::ID_KIND_CCCD) return;
   if (!id.province_known()) flags.emplace_back("CCCD_UNKNOWN_PROVINCE");
-  if (sex != v1::SEX_UNSPECIFIED && sex != id.encoded_sex()) flags.emplace_back("CCCD_SEX_MISMATCH");
+  if (sex != v1::SEX_UNSPECIFIED && sex != id.encoded_sex())
+    flags.emplace_back("CCCD_SEX_MISMATCH");
   if (birth.year() != 0 && birth.year() != id.encoded_birth_year()) {
     flags.emplace_back("CCCD_YEAR_MISMATCH");
   }

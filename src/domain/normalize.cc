@@ -16,13 +16,15 @@ namespace linkage::domain {
 namespace {
 
 absl::Status FieldError(const v1::PersonRecord& r, std::string_view field, std::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("record \"", r.record_id(), "\": ", AV(field), " ", AV(why)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("record \"", r.record_id(), "\": ", AV(field), " ", AV(why)));
 }
 
 absl::Status CheckText(const v1::PersonRecord& r, std::string_view field, std::string_view value,
                        size_t max_bytes) {
   if (value.size() > max_bytes) {
-    return FieldError(r, field, absl::StrCat("is ", value.size(), " bytes, more than the limit of ", max_bytes));
+    return FieldError(
+        r, field, absl::StrCat("is ", value.size(), " bytes, more than the limit of ", max_bytes));
   }
   if (!text::IsValidUtf8(value)) return FieldError(r, field, "is not valid UTF-8");
   return absl::OkStatus();
@@ -52,8 +54,8 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
                                                      const NormalizeOptions& options) {
   const RecordLimits& lim = options.limits;
   if (r.record_id().empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("record with full_name \"", r.full_name().substr(0, 64), "\": record_id is empty"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "record with full_name \"", r.full_name().substr(0, 64), "\": record_id is empty"));
   }
   for (char c : r.record_id()) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
@@ -87,11 +89,13 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
     if (!st.ok()) return st;
   }
   if (static_cast<size_t>(r.attributes_size()) > lim.max_attributes) {
-    return FieldError(r, "attributes", absl::StrCat("has ", r.attributes_size(), " entries, more than ", lim.max_attributes));
+    return FieldError(
+        r, "attributes",
+        absl::StrCat("has ", r.attributes_size(), " entries, more than ", lim.max_attributes));
   }
   for (const auto& [key, value] : r.attributes()) {
-    absl::Status st = CheckText(r, absl::StrCat("attribute \"", key, "\""), absl::StrCat(key, value),
-                                lim.max_attribute_bytes);
+    absl::Status st = CheckText(r, absl::StrCat("attribute \"", key, "\""),
+                                absl::StrCat(key, value), lim.max_attribute_bytes);
     if (!st.ok()) return st;
   }
 
@@ -99,17 +103,23 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
   std::vector<std::string> flags;
 
   auto name = text::NormalizeName(r.full_name());
-  if (!name.ok()) return FieldError(r, "full_name", absl::StrCat("\"", r.full_name(), "\": ", name.status().message()));
+  if (!name.ok())
+    return FieldError(r, "full_name",
+                      absl::StrCat("\"", r.full_name(), "\": ", name.status().message()));
   *n.mutable_name() = *std::move(name);
-  if (!n.name().repaired_from().empty()) flags.push_back(absl::StrCat("NAME_LEGACY_", n.name().repaired_from()));
+  if (!n.name().repaired_from().empty())
+    flags.push_back(absl::StrCat("NAME_LEGACY_", n.name().repaired_from()));
 
   auto date = ParsePartialDate(r.birth_date(), options.lenient_dates);
-  if (!date.ok()) return absl::InvalidArgumentError(absl::StrCat("record \"", r.record_id(), "\": ", date.status().message()));
+  if (!date.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("record \"", r.record_id(), "\": ", date.status().message()));
   *n.mutable_birth_date() = *date;
   if (date->impossible_day()) flags.emplace_back("DATE_IMPOSSIBLE_DAY");
   if (date->swapped_day_month()) flags.emplace_back("DATE_SWAPPED");
   if (date->possible_placeholder()) flags.emplace_back("DATE_PLACEHOLDER");
-  if (date->partly_read() || (options.lenient_dates && date->year() == 0 && !r.birth_date().empty())) {
+  if (date->partly_read() ||
+      (options.lenient_dates && date->year() == 0 && !r.birth_date().empty())) {
     flags.emplace_back("DATE_PARTLY_READ");
   }
 
@@ -127,8 +137,8 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
   *n.mutable_national_id() = id;
   *n.mutable_old_id() = old_id;
 
-  AddressInput addr{r.address(), r.commune_code(), r.district_code(), r.province_code(),
-                    r.unit_version(), options.default_unit_version};
+  AddressInput addr{r.address(),       r.commune_code(), r.district_code(),
+                    r.province_code(), r.unit_version(), options.default_unit_version};
   if (!addr.text.empty() || !addr.commune_code.empty() || !addr.province_code.empty() ||
       !addr.district_code.empty()) {
     *n.mutable_address() = Gazetteer::Default().Resolve(addr, flags);

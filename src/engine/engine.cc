@@ -34,7 +34,8 @@ v1::Band BandFor(double p, const v1::DecisionPolicy& policy) {
 bool HoldsNameWords(const v1::NormalizedName& a, const v1::NormalizedName& b) {
   if (b.folded_tokens_size() == 0) return false;
   auto holds = [&a](const std::string& word) {
-    return std::find(a.folded_tokens().begin(), a.folded_tokens().end(), word) != a.folded_tokens().end();
+    return std::find(a.folded_tokens().begin(), a.folded_tokens().end(), word) !=
+           a.folded_tokens().end();
   };
   for (int i = 0; i < b.family_len() && i < b.folded_tokens_size(); ++i) {
     if (!holds(b.folded_tokens(i))) return false;
@@ -52,7 +53,8 @@ struct Scored {
 
 }  // namespace
 
-Engine::Engine(const EngineOptions& options, index::Store* store, std::shared_ptr<const model::CompiledModel> model)
+Engine::Engine(const EngineOptions& options, index::Store* store,
+               std::shared_ptr<const model::CompiledModel> model)
     : options_(options), store_(store) {
   auto serving = std::make_shared<Serving>();
   serving->model = std::move(model);
@@ -60,7 +62,8 @@ Engine::Engine(const EngineOptions& options, index::Store* store, std::shared_pt
   serving_ = std::move(serving);
 }
 
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options, index::Store* store,
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options,
+                                                       index::Store* store,
                                                        const v1::Model& model) {
   if (store == nullptr) return absl::InvalidArgumentError("engine needs a store");
   auto compiled = model::CompiledModel::Create(model);
@@ -71,7 +74,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   if (!state.ok()) return state.status();
   if (state->has_value()) {
     v1::Model next;
-    if (!next.ParseFromString((*state)->model)) return absl::DataLossError("the reindex model is unreadable");
+    if (!next.ParseFromString((*state)->model))
+      return absl::DataLossError("the reindex model is unreadable");
     auto next_compiled = model::CompiledModel::Create(next);
     if (!next_compiled.ok()) return next_compiled.status();
     absl::MutexLock lock(&engine->model_mu_);
@@ -118,12 +122,14 @@ absl::StatusOr<std::string> Engine::InstallModel(const v1::Model& model) {
   }
   if (!same_rules && !store_->Stats().datasets.empty()) {
     return absl::FailedPreconditionError(
-        "the new model changes the blocking rules, and the index holds records built with the old ones; "
+        "the new model changes the blocking rules, and the index holds records built with the old "
+        "ones; "
         "install it on an empty database or reindex");
   }
   auto state = store_->GetReindexState();
   if (!state.ok()) return state.status();
-  if (state->has_value()) return absl::FailedPreconditionError("a reindex is in progress; install the model after it");
+  if (state->has_value())
+    return absl::FailedPreconditionError("a reindex is in progress; install the model after it");
   absl::Status st = store_->PutMeta(kModelKey, model.SerializeAsString());
   if (!st.ok()) return st;
   absl::MutexLock lock(&model_mu_);
@@ -138,7 +144,8 @@ absl::StatusOr<std::optional<v1::Model>> Engine::LoadStoredModel(index::Store* s
   if (!stored.ok()) return stored.status();
   if (!stored->has_value()) return std::optional<v1::Model>();
   v1::Model m;
-  if (!m.ParseFromString(**stored)) return absl::DataLossError("the model stored with the data is unreadable");
+  if (!m.ParseFromString(**stored))
+    return absl::DataLossError("the model stored with the data is unreadable");
   return std::optional<v1::Model>(std::move(m));
 }
 
@@ -159,8 +166,8 @@ index::IndexEntries Engine::Entries(const model::CompiledModel& m, const v1::Nor
   return e;
 }
 
-absl::StatusOr<std::vector<index::WriteOutcome>> Engine::Upsert(std::string_view dataset,
-                                                                std::vector<v1::PersonRecord> records) const {
+absl::StatusOr<std::vector<index::WriteOutcome>> Engine::Upsert(
+    std::string_view dataset, std::vector<v1::PersonRecord> records) const {
   auto results = Upsert(dataset, std::move(records), UpsertOptions{});
   if (!results.ok()) return results.status();
   std::vector<index::WriteOutcome> outcomes;
@@ -169,10 +176,12 @@ absl::StatusOr<std::vector<index::WriteOutcome>> Engine::Upsert(std::string_view
   return outcomes;
 }
 
-absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view dataset, std::vector<v1::PersonRecord> records,
+absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view dataset,
+                                                         std::vector<v1::PersonRecord> records,
                                                          const UpsertOptions& options) const {
   if (!domain::IsValidDatasetName(dataset)) {
-    return absl::InvalidArgumentError(absl::StrCat("dataset \"", AV(dataset), "\" is not 1..64 of [a-z0-9._-]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset \"", AV(dataset), "\" is not 1..64 of [a-z0-9._-]"));
   }
   domain::NormalizeOptions normalize = options_.normalize;
   if (options.default_unit_version != v1::UNIT_VERSION_UNSPECIFIED) {
@@ -225,7 +234,8 @@ absl::StatusOr<std::optional<v1::StoredRecord>> Engine::Get(std::string_view dat
   return store_->Get(dataset, record_id);
 }
 
-absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query, std::string_view dataset,
+absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query,
+                                              std::string_view dataset,
                                               const MatchOptions& options) const {
   domain::NormalizeOptions normalize = options_.normalize;
   normalize.lenient_dates = normalize.lenient_dates || options.lenient_dates;
@@ -241,18 +251,21 @@ absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query, std
   return MatchNormalized(*n, dataset, options);
 }
 
-absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& query, std::string_view dataset,
-                                                   const model::CompiledModel& m, uint32_t generation,
-                                                   const std::string& exclude, std::set<std::string>* flags) const {
+absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& query,
+                                                   std::string_view dataset,
+                                                   const model::CompiledModel& m,
+                                                   uint32_t generation, const std::string& exclude,
+                                                   std::set<std::string>* flags) const {
   const v1::LinkageSpec& spec = m.proto().spec();
   Retrieved out;
   std::vector<std::string> ids;
   for (const model::BlockingKey& k : model::ComputeBlockingKeys(spec, query)) {
     ids.clear();
     const v1::BlockingRule& rule = spec.blocking_rules(k.rule);
-    const size_t cap = rule.max_block_size() > 0 ? std::min<size_t>(static_cast<size_t>(rule.max_block_size()),
-                                                                     options_.max_block_size)
-                                                 : options_.max_block_size;
+    const size_t cap =
+        rule.max_block_size() > 0
+            ? std::min<size_t>(static_cast<size_t>(rule.max_block_size()), options_.max_block_size)
+            : options_.max_block_size;
     auto complete = store_->ScanBlock(generation, dataset, rule.name(), k.key, cap, &ids);
     if (!complete.ok()) return complete.status();
     if (!*complete) {
@@ -279,25 +292,29 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
   for (const auto& [id, rules] : out.rules) out.ids.push_back(id);
   if (out.ids.size() > options_.max_candidates) {
     if (flags) flags->insert("CANDIDATES_CAPPED");
-    std::stable_sort(out.ids.begin(), out.ids.end(), [&out](const std::string& a, const std::string& b) {
-      return out.rules[a].size() > out.rules[b].size();
-    });
+    std::stable_sort(out.ids.begin(), out.ids.end(),
+                     [&out](const std::string& a, const std::string& b) {
+                       return out.rules[a].size() > out.rules[b].size();
+                     });
     out.ids.resize(options_.max_candidates);
   }
   return out;
 }
 
-absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedRecord& query, std::string_view dataset,
+absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedRecord& query,
+                                                        std::string_view dataset,
                                                         const MatchOptions& options) const {
   return Rank(query, dataset, options, 0, nullptr);
 }
 
-absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query, std::string_view dataset,
-                                             const MatchOptions& options, size_t keep,
-                                             std::vector<Ranked>* ranked) const {
-  if (options.top_k < 1 || options.top_k > 1000) return absl::InvalidArgumentError("top_k must be 1..1000");
+absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query,
+                                             std::string_view dataset, const MatchOptions& options,
+                                             size_t keep, std::vector<Ranked>* ranked) const {
+  if (options.top_k < 1 || options.top_k > 1000)
+    return absl::InvalidArgumentError("top_k must be 1..1000");
   const int64_t population = store_->RecordCount(dataset);
-  if (population <= 0) return absl::NotFoundError(absl::StrCat("dataset \"", AV(dataset), "\" has no records"));
+  if (population <= 0)
+    return absl::NotFoundError(absl::StrCat("dataset \"", AV(dataset), "\" has no records"));
   // One model and the generation built with it for the whole query.
   std::shared_ptr<const Serving> serving_now = serving();
   const std::shared_ptr<const model::CompiledModel>& m = serving_now->model;
@@ -309,7 +326,8 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query, 
   result.set_uncalibrated(!mp.calibrated());
   std::set<std::string> flags(query.flags().begin(), query.flags().end());
 
-  auto retrieved = Retrieve(query, dataset, *m, serving_now->generation, options.exclude_record_id, &flags);
+  auto retrieved =
+      Retrieve(query, dataset, *m, serving_now->generation, options.exclude_record_id, &flags);
   if (!retrieved.ok()) return retrieved.status();
   std::vector<std::string>& candidate_ids = retrieved->ids;
   std::vector<std::string>& id_holders = retrieved->id_holders;
@@ -339,7 +357,8 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query, 
   for (size_t i = 0; i < candidate_ids.size(); ++i) {
     const v1::NormalizedRecord* s = (*stored)[i];
     if (s == nullptr) continue;  // Deleted since the block was read.
-    Scored sc{&candidate_ids[i], s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()), found[candidate_ids[i]]};
+    Scored sc{&candidate_ids[i], s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()),
+              found[candidate_ids[i]]};
     sc.weight = prior_bits + m->Compare(query, *s, sc.outcomes.data(), &tf);
     scored.push_back(std::move(sc));
   }
@@ -365,8 +384,9 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query, 
     // strong the rest: a twin or sibling at the same address with the same
     // date of birth looks exactly like that.
     const int name_field = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
-    if (name_field >= 0 && m->LevelKindOf(static_cast<size_t>(name_field), best.outcomes[static_cast<size_t>(name_field)].level) ==
-                               v1::LEVEL_ELSE) {
+    if (name_field >= 0 &&
+        m->LevelKindOf(static_cast<size_t>(name_field),
+                       best.outcomes[static_cast<size_t>(name_field)].level) == v1::LEVEL_ELSE) {
       flags.insert("NAME_DIFFERS");
       if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
     }
@@ -380,7 +400,8 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query, 
       if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
     }
   }
-  if (flags.count("CCCD_SEX_MISMATCH") || flags.count("CCCD_YEAR_MISMATCH")) flags.insert("ID_INCONSISTENT");
+  if (flags.count("CCCD_SEX_MISMATCH") || flags.count("CCCD_YEAR_MISMATCH"))
+    flags.insert("ID_INCONSISTENT");
   result.set_band(band);
   result.set_margin_bits(margin);
 
@@ -405,7 +426,8 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query, 
     v1::Band own = BandFor(c->probability(), policy);
     c->set_band(i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own);
     if (options.explain) {
-      m->Explain(query, *sc.normalized, sc.outcomes.data(), c->mutable_contributions(), options.explain_values);
+      m->Explain(query, *sc.normalized, sc.outcomes.data(), c->mutable_contributions(),
+                 options.explain_values);
     }
     if (full[i] != nullptr) *c->mutable_record() = full[i]->record();
     for (int r : sc.rules) c->add_blocking_rules(spec.blocking_rules(r).name());
@@ -418,8 +440,11 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query, 
       const Scored& sc = scored[i];
       const double p = m->Probability(sc.weight);
       const v1::Band own = BandFor(p, policy);
-      ranked->push_back(
-          {*sc.record_id, p, sc.weight, i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own, sc.outcomes});
+      ranked->push_back({*sc.record_id, p, sc.weight,
+                         i == 0                  ? band
+                         : own == v1::BAND_MATCH ? v1::BAND_REVIEW
+                                                 : own,
+                         sc.outcomes});
     }
   }
   for (const std::string& f : flags) result.add_flags(f);
@@ -431,19 +456,22 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query, 
 
 namespace linkage::engine {
 
-absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, std::string_view dataset,
+absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim,
+                                                std::string_view dataset,
                                                 bool lenient_dates) const {
   VerifyOptions options;
   options.lenient_dates = lenient_dates;
   return Verify(claim, dataset, options);
 }
 
-absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, std::string_view dataset,
+absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim,
+                                                std::string_view dataset,
                                                 const VerifyOptions& options) const {
   const bool lenient_dates = options.lenient_dates;
   if (claim.national_id().empty() && claim.old_id().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("record \"", claim.record_id(),
-                                                   "\": national_id is required to verify a claimed identity"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("record \"", claim.record_id(),
+                     "\": national_id is required to verify a claimed identity"));
   }
   v1::PersonRecord copy = claim;
   if (copy.record_id().empty()) copy.set_record_id(std::string(kQueryId));
@@ -454,8 +482,9 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
   std::string id_key = IdKey(query->national_id());
   if (id_key.empty()) id_key = IdKey(query->old_id());
   if (id_key.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("record \"", claim.record_id(), "\": national_id \"",
-                                                   claim.national_id(), "\" is neither a 12-digit CCCD nor a 9-digit CMND"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("record \"", claim.record_id(), "\": national_id \"", claim.national_id(),
+                     "\" is neither a 12-digit CCCD nor a 9-digit CMND"));
   }
   // The decision reads the first 20 candidates' levels; explanations are
   // built only for the candidates handed back.
@@ -490,8 +519,8 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
   const int name_field = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
   auto name_is_else = [&m, name_field](const Ranked& c) {
     return name_field >= 0 &&
-           m->LevelKindOf(static_cast<size_t>(name_field), c.outcomes[static_cast<size_t>(name_field)].level) ==
-               v1::LEVEL_ELSE;
+           m->LevelKindOf(static_cast<size_t>(name_field),
+                          c.outcomes[static_cast<size_t>(name_field)].level) == v1::LEVEL_ELSE;
   };
   const Ranked* target = nullptr;
   if (holder != nullptr) {
@@ -518,17 +547,19 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
         const v1::NormalizedName& a = query->name();
         const v1::NormalizedName& b = (*stored)->normalized().name();
         std::string fa = text::FoldedFamily(a), fb = text::FoldedFamily(b);
-        wholly_unlike = fa != fb && !text::AreFamilyVariants(fa, fb) &&
-                        model::DamerauLevenshtein(text::FoldedGiven(a), text::FoldedGiven(b), 1) > 1 &&
-                        !HoldsNameWords(a, b) && !HoldsNameWords(b, a);
+        wholly_unlike =
+            fa != fb && !text::AreFamilyVariants(fa, fb) &&
+            model::DamerauLevenshtein(text::FoldedGiven(a), text::FoldedGiven(b), 1) > 1 &&
+            !HoldsNameWords(a, b) && !HoldsNameWords(b, a);
       }
     }
     if (holder_name_differs && name_fits != nullptr) {
       target = name_fits;
       flags.insert("ID_CONFLICT");
       v.set_decision(v1::REVIEW);
-      v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id, ", but the claimed name fits record ",
-                                 name_fits->record_id, " (a relative's ID?)"));
+      v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id,
+                                 ", but the claimed name fits record ", name_fits->record_id,
+                                 " (a relative's ID?)"));
     } else if (holder_name_differs && wholly_unlike) {
       target = holder;
       v.set_decision(v1::REJECTED);
@@ -544,8 +575,9 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
         v.add_reasons("the ID's holder matches the claim");
       } else if (match->band() == v1::BAND_REVIEW) {
         v.set_decision(v1::REVIEW);
-        v.add_reasons(flags.count("AMBIGUOUS") ? "the ID's holder matches, but another register person is close"
-                                               : "the ID's holder matches the claim only in part");
+        v.add_reasons(flags.count("AMBIGUOUS")
+                          ? "the ID's holder matches, but another register person is close"
+                          : "the ID's holder matches the claim only in part");
       } else {
         v.set_decision(v1::REJECTED);
         v.add_reasons("the ID's holder does not match the claimed name, date of birth or address");
@@ -575,8 +607,10 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
     // a typo, not another person, when everything else makes it a match.
     bool id_typo = false;
     if (best != nullptr && match->band() == v1::BAND_MATCH) {
-      int f = m->FieldIndex(query->national_id().digits().empty() ? v1::FIELD_SOURCE_OLD_ID : v1::FIELD_SOURCE_NATIONAL_ID);
-      id_typo = f >= 0 && m->LevelKindOf(static_cast<size_t>(f), best->outcomes[static_cast<size_t>(f)].level) ==
+      int f = m->FieldIndex(query->national_id().digits().empty() ? v1::FIELD_SOURCE_OLD_ID
+                                                                  : v1::FIELD_SOURCE_NATIONAL_ID);
+      id_typo = f >= 0 && m->LevelKindOf(static_cast<size_t>(f),
+                                         best->outcomes[static_cast<size_t>(f)].level) ==
                               v1::LEVEL_ID_ONE_EDIT;
     }
     if (id_typo) {
@@ -589,7 +623,8 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim, s
       flags.insert("ID_NOT_IN_REGISTER");
       target = best;
       v.set_decision(v1::REVIEW);
-      v.add_reasons(absl::StrCat("no register person holds the ID; the claim describes record ", best->record_id));
+      v.add_reasons(absl::StrCat("no register person holds the ID; the claim describes record ",
+                                 best->record_id));
     } else {
       flags.insert("ID_NOT_IN_REGISTER");
       v.set_decision(v1::NOT_FOUND);

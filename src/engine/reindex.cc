@@ -8,7 +8,7 @@
 namespace linkage::engine {
 namespace {
 constexpr std::string_view kModelKey = "model/current";  // As in engine.cc.
-constexpr size_t kStep = 1000;                            // Records per step.
+constexpr size_t kStep = 1000;                           // Records per step.
 }  // namespace
 
 absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
@@ -25,10 +25,11 @@ absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
     if (!state.ok()) return state.status();
     if (state->has_value()) {
       v1::Model in_progress;
-      if (!in_progress.ParseFromString((*state)->model)) return absl::DataLossError("the reindex model is unreadable");
+      if (!in_progress.ParseFromString((*state)->model))
+        return absl::DataLossError("the reindex model is unreadable");
       if (model != nullptr && model->SerializeAsString() != (*state)->model) {
-        return absl::FailedPreconditionError(absl::StrCat("a reindex for model ", in_progress.version(),
-                                                          " is in progress: resume it first"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "a reindex for model ", in_progress.version(), " is in progress: resume it first"));
       }
       auto compiled = model::CompiledModel::Create(in_progress);
       if (!compiled.ok()) return compiled.status();
@@ -87,7 +88,8 @@ absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
   const uint32_t old_generation = old->generation;
   std::weak_ptr<const Serving> watch = old;
   old.reset();
-  for (int i = 0; i < 600 && !watch.expired(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 600 && !watch.expired(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   absl::Status dropped = store_->DropGeneration(old_generation);
   if (!dropped.ok()) return dropped;
   return report;

@@ -13,8 +13,8 @@ namespace linkage::engine {
 namespace {
 
 // Up to `n` records of a dataset, chosen uniformly (reservoir sampling).
-absl::StatusOr<std::vector<v1::StoredRecord>> Sample(index::Store* store, std::string_view dataset, int64_t n,
-                                                     std::mt19937_64& rng) {
+absl::StatusOr<std::vector<v1::StoredRecord>> Sample(index::Store* store, std::string_view dataset,
+                                                     int64_t n, std::mt19937_64& rng) {
   std::vector<v1::StoredRecord> sample;
   int64_t seen = 0;
   absl::Status st = store->ForEachRecord(dataset, [&](const v1::StoredRecord& r) {
@@ -41,25 +41,42 @@ std::vector<bool> FixedFields(const v1::BlockingRule& rule, const v1::LinkageSpe
     v1::FieldSource source = v1::FIELD_SOURCE_UNSPECIFIED;
     std::string attribute;
     switch (rule.parts(p)) {
-      case v1::KEY_NATIONAL_ID: source = v1::FIELD_SOURCE_NATIONAL_ID; break;
-      case v1::KEY_OLD_ID: source = v1::FIELD_SOURCE_OLD_ID; break;
-      case v1::KEY_FAMILY_FOLDED: case v1::KEY_FAMILY_GROUP: case v1::KEY_GIVEN_FOLDED:
-      case v1::KEY_PHONETIC_SORTED: case v1::KEY_GIVEN_PHONETIC: case v1::KEY_FAMILY_PHONETIC:
+      case v1::KEY_NATIONAL_ID:
+        source = v1::FIELD_SOURCE_NATIONAL_ID;
+        break;
+      case v1::KEY_OLD_ID:
+        source = v1::FIELD_SOURCE_OLD_ID;
+        break;
+      case v1::KEY_FAMILY_FOLDED:
+      case v1::KEY_FAMILY_GROUP:
+      case v1::KEY_GIVEN_FOLDED:
+      case v1::KEY_PHONETIC_SORTED:
+      case v1::KEY_GIVEN_PHONETIC:
+      case v1::KEY_FAMILY_PHONETIC:
       case v1::KEY_FULL_NAME_FOLDED:
         source = v1::FIELD_SOURCE_FULL_NAME;
         break;
-      case v1::KEY_BIRTH_YEAR: case v1::KEY_BIRTH_DATE: source = v1::FIELD_SOURCE_BIRTH_DATE; break;
-      case v1::KEY_COMMUNE_2025: case v1::KEY_PROVINCE_2025: source = v1::FIELD_SOURCE_ADDRESS; break;
+      case v1::KEY_BIRTH_YEAR:
+      case v1::KEY_BIRTH_DATE:
+        source = v1::FIELD_SOURCE_BIRTH_DATE;
+        break;
+      case v1::KEY_COMMUNE_2025:
+      case v1::KEY_PROVINCE_2025:
+        source = v1::FIELD_SOURCE_ADDRESS;
+        break;
       case v1::KEY_ATTRIBUTE:
         source = v1::FIELD_SOURCE_ATTRIBUTE;
-        attribute = rule.attributes_size() > attribute_part ? rule.attributes(attribute_part) : rule.attribute();
+        attribute = rule.attributes_size() > attribute_part ? rule.attributes(attribute_part)
+                                                            : rule.attribute();
         ++attribute_part;
         break;
-      default: break;
+      default:
+        break;
     }
     for (int f = 0; f < spec.fields_size(); ++f) {
       const v1::FieldSpec& fs = spec.fields(f);
-      if (fs.source() == source && (source != v1::FIELD_SOURCE_ATTRIBUTE || fs.attribute() == attribute)) {
+      if (fs.source() == source &&
+          (source != v1::FIELD_SOURCE_ATTRIBUTE || fs.attribute() == attribute)) {
         fixed[static_cast<size_t>(f)] = true;
       }
     }
@@ -86,7 +103,8 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   const v1::Model& current = m->proto();
   const v1::LinkageSpec& spec = current.spec();
   const size_t nf = m->num_fields();
-  if (spec.blocking_rules_size() > 64) return absl::InvalidArgumentError("training supports at most 64 blocking rules");
+  if (spec.blocking_rules_size() > 64)
+    return absl::InvalidArgumentError("training supports at most 64 blocking rules");
   std::mt19937_64 rng(o.seed);
   TrainReport report;
 
@@ -95,15 +113,18 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   // dates, old addresses) occur in them as they do among non-matches.
   auto sample = Sample(store_, o.dataset, o.u_sample_records, rng);
   if (!sample.ok()) return sample.status();
-  if (sample->size() < 2) return absl::NotFoundError(absl::StrCat("dataset \"", o.dataset, "\" has too few records"));
+  if (sample->size() < 2)
+    return absl::NotFoundError(absl::StrCat("dataset \"", o.dataset, "\" has too few records"));
   absl::StatusOr<std::vector<v1::StoredRecord>> left = *sample;
   if (!o.link_dataset.empty()) {
     left = Sample(store_, o.link_dataset, o.u_sample_records, rng);
     if (!left.ok()) return left.status();
-    if (left->empty()) return absl::NotFoundError(absl::StrCat("dataset \"", o.link_dataset, "\" has no records"));
+    if (left->empty())
+      return absl::NotFoundError(absl::StrCat("dataset \"", o.link_dataset, "\" has no records"));
   }
   std::vector<std::vector<double>> u_count(nf);
-  for (size_t f = 0; f < nf; ++f) u_count[f].assign(static_cast<size_t>(spec.fields(static_cast<int>(f)).levels_size()), 0);
+  for (size_t f = 0; f < nf; ++f)
+    u_count[f].assign(static_cast<size_t>(spec.fields(static_cast<int>(f)).levels_size()), 0);
   std::vector<model::FieldOutcome> out(nf);
   std::uniform_int_distribution<size_t> pick_left(0, left->size() - 1);
   std::uniform_int_distribution<size_t> pick(0, sample->size() - 1);
@@ -120,7 +141,8 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   for (size_t f = 0; f < nf; ++f) {
     double total = 0;
     for (double c : u_count[f]) total += c;
-    for (double c : u_count[f]) u[f].push_back((c + 0.5) / (total + 0.5 * static_cast<double>(u_count[f].size())));
+    for (double c : u_count[f])
+      u[f].push_back((c + 0.5) / (total + 0.5 * static_cast<double>(u_count[f].size())));
   }
 
   // Blocked pairs of the list (or of the dataset with itself).
@@ -196,7 +218,8 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
         for (size_t l = 0; l < c.size(); ++l) {
           // No level is impossible for a true match in real data, even if
           // the sample never shows it: m is kept at or above kMinM.
-          double next = std::max((c[l] + 1e-3) / (total + 1e-3 * static_cast<double>(c.size())), kMinM);
+          double next =
+              std::max((c[l] + 1e-3) / (total + 1e-3 * static_cast<double>(c.size())), kMinM);
           change = std::max(change, std::abs(next - mm[f][l]));
           mm[f][l] = next;
         }
@@ -214,9 +237,10 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
       for (size_t l = 0; l < mm[f].size(); ++l) m_sum[f][l] += expected * mm[f][l];
       weight_sum[f] += expected;
     }
-    report.sessions.push_back(absl::StrFormat("rule %s: %d pairs, %d iterations, %.0f expected matches; m of %s",
-                                              spec.blocking_rules(r).name(), session.size(), it, expected,
-                                              absl::StrJoin(free_names, ", ")));
+    report.sessions.push_back(
+        absl::StrFormat("rule %s: %d pairs, %d iterations, %.0f expected matches; m of %s",
+                        spec.blocking_rules(r).name(), session.size(), it, expected,
+                        absl::StrJoin(free_names, ", ")));
   }
 
   v1::Model trained = current;
@@ -225,7 +249,8 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
     for (int l = 0; l < params->levels_size(); ++l) {
       v1::LevelParams* lp = params->mutable_levels(l);
       lp->set_u(u[f][static_cast<size_t>(l)]);
-      if (weight_sum[f] > 0) lp->set_m(std::clamp(m_sum[f][static_cast<size_t>(l)] / weight_sum[f], kMinM, 1.0));
+      if (weight_sum[f] > 0)
+        lp->set_m(std::clamp(m_sum[f][static_cast<size_t>(l)] / weight_sum[f], kMinM, 1.0));
     }
   }
   // The prior: the share of queries that have their person in the dataset,
@@ -247,10 +272,12 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   }
   double share = 0;
   for (double b : best) share += b;
-  share = report.queries > 0 ? std::clamp(share / static_cast<double>(report.queries), 0.01, 1.0) : 1.0;
+  share =
+      report.queries > 0 ? std::clamp(share / static_cast<double>(report.queries), 0.01, 1.0) : 1.0;
   report.match_share = share;
   trained.set_prior(share / static_cast<double>(population));
-  trained.set_version(absl::StrCat("trained-", absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone())));
+  trained.set_version(absl::StrCat(
+      "trained-", absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone())));
   trained.set_calibrated(false);
   trained.clear_calibration();
   return std::make_pair(std::move(trained), std::move(report));

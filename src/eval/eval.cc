@@ -11,7 +11,9 @@ namespace linkage::eval {
 namespace {
 
 double F1(double p, double r) { return p + r > 0 ? 2 * p * r / (p + r) : 0; }
-double Ratio(int64_t a, int64_t b) { return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0; }
+double Ratio(int64_t a, int64_t b) {
+  return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0;
+}
 
 }  // namespace
 
@@ -81,9 +83,12 @@ LinkMetrics EvaluateLink(const std::vector<ResultRow>& rows, const LinkTruth& tr
   return m;
 }
 
-Pair MakePair(const std::string& a, const std::string& b) { return a < b ? Pair(a, b) : Pair(b, a); }
+Pair MakePair(const std::string& a, const std::string& b) {
+  return a < b ? Pair(a, b) : Pair(b, a);
+}
 
-PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pair>& truth_pairs, double threshold) {
+PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pair>& truth_pairs,
+                          double threshold) {
   // Union-find over MATCH edges.
   std::map<std::string, std::string> parent;
   std::function<std::string(const std::string&)> find = [&](const std::string& x) -> std::string {
@@ -102,10 +107,12 @@ PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pai
     if (a != b) parent[a] = b;
   };
   for (const ResultRow& r : rows) {
-    if (!r.best_record_id.empty() && r.best_record_id != r.record_id && r.probability >= threshold) {
+    if (!r.best_record_id.empty() && r.best_record_id != r.record_id &&
+        r.probability >= threshold) {
       link(r.record_id, r.best_record_id);
     }
-    if (!r.second_record_id.empty() && r.second_record_id != r.record_id && r.second_probability >= threshold) {
+    if (!r.second_record_id.empty() && r.second_record_id != r.record_id &&
+        r.second_probability >= threshold) {
       link(r.record_id, r.second_record_id);
     }
   }
@@ -116,8 +123,9 @@ PairMetrics EvaluatePairs(const std::vector<ResultRow>& rows, const std::set<Pai
   return EvaluateClusters(list, truth_pairs, nullptr);
 }
 
-PairMetrics EvaluateClusters(const std::vector<std::vector<std::string>>& clusters, const std::set<Pair>& truth_pairs,
-                             const std::function<bool(const std::string&, const std::string&)>& counts) {
+PairMetrics EvaluateClusters(
+    const std::vector<std::vector<std::string>>& clusters, const std::set<Pair>& truth_pairs,
+    const std::function<bool(const std::string&, const std::string&)>& counts) {
   PairMetrics m;
   m.true_pairs = static_cast<int64_t>(truth_pairs.size());
   for (const std::vector<std::string>& members : clusters) {
@@ -144,46 +152,62 @@ std::string ReliabilitySvg(const std::vector<CalibrationBin>& bins, const std::s
   int64_t max_count = 1;
   for (const auto& b : bins) max_count = std::max(max_count, b.count);
   std::string svg = absl::StrFormat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+      "font-family=\"sans-serif\" "
       "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
       "<text x=\"%.0f\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">%s</text>\n",
       w, h, w / 2, title);
   // Axes and grid.
   for (int i = 0; i <= 10; ++i) {
     double v = i / 10.0;
-    absl::StrAppendFormat(&svg,
-                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
-                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
-                          x(v), y(0), x(v), y(1), x(0), y(v), x(1), y(v));
+    absl::StrAppendFormat(
+        &svg,
+        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
+        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
+        x(v), y(0), x(v), y(1), x(0), y(v), x(1), y(v));
     if (i % 2 == 0) {
-      absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.1f</text>", x(v), y(0) + 16, v);
-      absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>\n", x(0) - 6, y(v) + 4, v);
+      absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.1f</text>",
+                            x(v), y(0) + 16, v);
+      absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>\n",
+                            x(0) - 6, y(v) + 4, v);
     }
   }
-  absl::StrAppendFormat(&svg, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n",
+  absl::StrAppendFormat(&svg,
+                        "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+                        "stroke=\"#333\"/>\n",
                         x(0), y(1), plot, plot);
   absl::StrAppendFormat(&svg,
-                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-dasharray=\"4 4\"/>\n",
+                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" "
+                        "stroke-dasharray=\"4 4\"/>\n",
                         x(0), y(0), x(1), y(1));
   // Bars: share of rows per bin (light), points: accuracy vs confidence.
   for (const auto& b : bins) {
     double bar = 0.25 * static_cast<double>(b.count) / static_cast<double>(max_count);
-    absl::StrAppendFormat(&svg, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#cfe0f5\"/>\n",
-                          x(b.lower) + 1, y(bar), x(b.upper) - x(b.lower) - 2, y(0) - y(bar));
+    absl::StrAppendFormat(
+        &svg, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#cfe0f5\"/>\n",
+        x(b.lower) + 1, y(bar), x(b.upper) - x(b.lower) - 2, y(0) - y(bar));
   }
   std::string path;
   for (const auto& b : bins) {
     if (b.count == 0) continue;
-    absl::StrAppendFormat(&path, "%s%.1f,%.1f", path.empty() ? "M" : " L", x(b.mean_probability), y(b.accuracy));
-    absl::StrAppendFormat(&svg, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#1f5fa8\"><title>%d rows: confidence %.3f, accuracy %.3f</title></circle>\n",
-                          x(b.mean_probability), y(b.accuracy), b.count, b.mean_probability, b.accuracy);
+    absl::StrAppendFormat(&path, "%s%.1f,%.1f", path.empty() ? "M" : " L", x(b.mean_probability),
+                          y(b.accuracy));
+    absl::StrAppendFormat(&svg,
+                          "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#1f5fa8\"><title>%d "
+                          "rows: confidence %.3f, accuracy %.3f</title></circle>\n",
+                          x(b.mean_probability), y(b.accuracy), b.count, b.mean_probability,
+                          b.accuracy);
   }
-  if (!path.empty()) absl::StrAppendFormat(&svg, "<path d=\"%s\" fill=\"none\" stroke=\"#1f5fa8\"/>\n", path);
-  absl::StrAppendFormat(&svg, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">stated probability</text>\n", w / 2, h - 16);
-  absl::StrAppendFormat(&svg,
-                        "<text x=\"16\" y=\"%.0f\" text-anchor=\"middle\" transform=\"rotate(-90 16 %.0f)\">share "
-                        "correct</text>\n</svg>\n",
-                        h / 2, h / 2);
+  if (!path.empty())
+    absl::StrAppendFormat(&svg, "<path d=\"%s\" fill=\"none\" stroke=\"#1f5fa8\"/>\n", path);
+  absl::StrAppendFormat(
+      &svg, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">stated probability</text>\n", w / 2,
+      h - 16);
+  absl::StrAppendFormat(
+      &svg,
+      "<text x=\"16\" y=\"%.0f\" text-anchor=\"middle\" transform=\"rotate(-90 16 %.0f)\">share "
+      "correct</text>\n</svg>\n",
+      h / 2, h / 2);
   return svg;
 }
 

@@ -15,7 +15,8 @@ namespace {
 class FirstError : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, int column, const std::string& message) override {
-    if (first.empty()) first = absl::StrCat("line ", line + 1, " column ", column + 1, ": ", message);
+    if (first.empty())
+      first = absl::StrCat("line ", line + 1, " column ", column + 1, ": ", message);
   }
   std::string first;
 };
@@ -38,11 +39,14 @@ absl::StatusOr<v1::Model> LoadModelFile(const std::string& path) {
   v1::Model model;
   if (absl::EndsWith(path, ".json")) {
     auto st = google::protobuf::util::JsonStringToMessage(ss.str(), &model);
-    if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("model file ", path, ": ", st.message().as_string()));
+    if (!st.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("model file ", path, ": ", st.message().as_string()));
     return model;
   }
   absl::Status st = ParseTextFormat(ss.str(), &model);
-  if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("model file ", path, ": ", st.message()));
+  if (!st.ok())
+    return absl::InvalidArgumentError(absl::StrCat("model file ", path, ": ", st.message()));
   return model;
 }
 

@@ -75,7 +75,8 @@ bool SortedTokensEqual(const Names& a, const Names& b) {
 
 // True if the family (first family_len) and given (last) parts agree and
 // one side's middle names are a proper subsequence of the other's.
-bool MiddleMissing(const v1::NormalizedName& a, const v1::NormalizedName& b, bool family_variant_ok) {
+bool MiddleMissing(const v1::NormalizedName& a, const v1::NormalizedName& b,
+                   bool family_variant_ok) {
   const Names& ta = a.folded_tokens();
   const Names& tb = b.folded_tokens();
   if (ta.size() < 2 || tb.size() < 2 || ta.size() == tb.size()) return false;
@@ -120,14 +121,15 @@ bool NameLevel(v1::LevelKind kind, double threshold, const v1::NormalizedName& a
       // spelling or sound, and the similarity may only come from the rest.
       const std::string& pa = a.phonetic_tokens(a.phonetic_tokens_size() - 1);
       const std::string& pb = b.phonetic_tokens(b.phonetic_tokens_size() - 1);
-      return (ga == gb || pa == pb) &&
-             JaroWinkler(JoinInto(a.folded_tokens(), ba), JoinInto(b.folded_tokens(), bb)) >= threshold;
+      return (ga == gb || pa == pb) && JaroWinkler(JoinInto(a.folded_tokens(), ba),
+                                                   JoinInto(b.folded_tokens(), bb)) >= threshold;
     }
     case v1::LEVEL_NAME_PHONETIC:
       return SameTokens(a.phonetic_tokens(), b.phonetic_tokens()) ||
              SortedTokensEqual(a.phonetic_tokens(), b.phonetic_tokens());
     case v1::LEVEL_NAME_GIVEN_AGREES:
-      return a.folded_tokens(a.folded_tokens_size() - 1) == b.folded_tokens(b.folded_tokens_size() - 1);
+      return a.folded_tokens(a.folded_tokens_size() - 1) ==
+             b.folded_tokens(b.folded_tokens_size() - 1);
     default:
       return false;
   }
@@ -148,14 +150,15 @@ std::string_view DateDigits(const v1::PartialDate& d, std::array<char, 8>& buf) 
   return std::string_view(buf.data(), 8);
 }
 
-bool DateLevel(v1::LevelKind kind, double threshold, const v1::PartialDate& a, const v1::PartialDate& b) {
+bool DateLevel(v1::LevelKind kind, double threshold, const v1::PartialDate& a,
+               const v1::PartialDate& b) {
   switch (kind) {
     case v1::LEVEL_DATE_EXACT:
       return domain::IsFullDate(a) && domain::IsFullDate(b) && a.year() == b.year() &&
              a.month() == b.month() && a.day() == b.day();
     case v1::LEVEL_DATE_YEAR_ONLY:
-      return a.year() == b.year() && (a.month() == 0 || b.month() == 0 || a.possible_placeholder() ||
-                                      b.possible_placeholder());
+      return a.year() == b.year() && (a.month() == 0 || b.month() == 0 ||
+                                      a.possible_placeholder() || b.possible_placeholder());
     case v1::LEVEL_DATE_YEAR_MONTH:
       return a.year() == b.year() && a.month() != 0 && a.month() == b.month();
     case v1::LEVEL_DATE_DAY_MONTH_SWAP:
@@ -195,7 +198,8 @@ bool Intersects(const C& a, const C& b) {
   return false;
 }
 
-bool AddressLevel(v1::LevelKind kind, const v1::NormalizedAddress& a, const v1::NormalizedAddress& b) {
+bool AddressLevel(v1::LevelKind kind, const v1::NormalizedAddress& a,
+                  const v1::NormalizedAddress& b) {
   switch (kind) {
     case v1::LEVEL_ADDR_SAME_COMMUNE:
       return Intersects(a.commune_codes_2025(), b.commune_codes_2025());
@@ -256,7 +260,8 @@ bool KindFitsSource(v1::LevelKind kind, v1::FieldSource source) {
   }
 }
 
-bool IsNull(const CompiledModel::Field& f, const v1::NormalizedRecord& q, const v1::NormalizedRecord& c) {
+bool IsNull(const CompiledModel::Field& f, const v1::NormalizedRecord& q,
+            const v1::NormalizedRecord& c) {
   switch (f.source) {
     case v1::FIELD_SOURCE_FULL_NAME:
       return q.name().folded_tokens_size() == 0 || c.name().folded_tokens_size() == 0;
@@ -269,8 +274,10 @@ bool IsNull(const CompiledModel::Field& f, const v1::NormalizedRecord& q, const 
     case v1::FIELD_SOURCE_OLD_ID:
       return q.old_id().digits().empty() || c.old_id().digits().empty();
     case v1::FIELD_SOURCE_ADDRESS:
-      return (q.address().commune_codes_2025_size() == 0 && q.address().province_code_2025().empty()) ||
-             (c.address().commune_codes_2025_size() == 0 && c.address().province_code_2025().empty());
+      return (q.address().commune_codes_2025_size() == 0 &&
+              q.address().province_code_2025().empty()) ||
+             (c.address().commune_codes_2025_size() == 0 &&
+              c.address().province_code_2025().empty());
     case v1::FIELD_SOURCE_PHONE:
       return q.phone().empty() || c.phone().empty();
     case v1::FIELD_SOURCE_ETHNICITY:
@@ -323,7 +330,8 @@ std::string DisplayValue(const CompiledModel::Field& f, const v1::NormalizedReco
       return r.old_id().digits();
     case v1::FIELD_SOURCE_ADDRESS: {
       std::string s = absl::StrJoin(r.address().commune_codes_2025(), "/");
-      if (!r.address().province_code_2025().empty()) absl::StrAppend(&s, "@", r.address().province_code_2025());
+      if (!r.address().province_code_2025().empty())
+        absl::StrAppend(&s, "@", r.address().province_code_2025());
       return s;
     }
     case v1::FIELD_SOURCE_PHONE:
@@ -341,30 +349,54 @@ std::string DisplayValue(const CompiledModel::Field& f, const v1::NormalizedReco
 
 std::string_view LevelKindLabel(v1::LevelKind kind) {
   switch (kind) {
-    case v1::LEVEL_ELSE: return "else";
-    case v1::LEVEL_NAME_EXACT: return "exact";
-    case v1::LEVEL_NAME_FOLDED_EXACT: return "folded_exact";
-    case v1::LEVEL_NAME_REORDERED: return "reordered";
-    case v1::LEVEL_NAME_MIDDLE_MISSING: return "middle_missing";
-    case v1::LEVEL_NAME_FAMILY_VARIANT: return "family_variant";
-    case v1::LEVEL_NAME_JARO_WINKLER: return "jaro_winkler";
-    case v1::LEVEL_NAME_PHONETIC: return "phonetic";
-    case v1::LEVEL_NAME_GIVEN_AGREES: return "given_agrees";
-    case v1::LEVEL_DATE_EXACT: return "exact";
-    case v1::LEVEL_DATE_YEAR_ONLY: return "year_only";
-    case v1::LEVEL_DATE_YEAR_MONTH: return "year_month";
-    case v1::LEVEL_DATE_DAY_MONTH_SWAP: return "day_month_swap";
-    case v1::LEVEL_DATE_ONE_DIGIT: return "one_digit";
-    case v1::LEVEL_DATE_YEAR_WITHIN: return "year_within";
-    case v1::LEVEL_ID_EXACT: return "exact";
-    case v1::LEVEL_ID_ONE_EDIT: return "one_edit";
-    case v1::LEVEL_ADDR_SAME_COMMUNE: return "same_commune";
-    case v1::LEVEL_ADDR_SAME_DISTRICT: return "same_district";
-    case v1::LEVEL_ADDR_SAME_PROVINCE: return "same_province";
-    case v1::LEVEL_EXACT: return "exact";
-    case v1::LEVEL_JARO_WINKLER: return "jaro_winkler";
-    case v1::LEVEL_EDIT_DISTANCE: return "edit_distance";
-    default: return "unknown";
+    case v1::LEVEL_ELSE:
+      return "else";
+    case v1::LEVEL_NAME_EXACT:
+      return "exact";
+    case v1::LEVEL_NAME_FOLDED_EXACT:
+      return "folded_exact";
+    case v1::LEVEL_NAME_REORDERED:
+      return "reordered";
+    case v1::LEVEL_NAME_MIDDLE_MISSING:
+      return "middle_missing";
+    case v1::LEVEL_NAME_FAMILY_VARIANT:
+      return "family_variant";
+    case v1::LEVEL_NAME_JARO_WINKLER:
+      return "jaro_winkler";
+    case v1::LEVEL_NAME_PHONETIC:
+      return "phonetic";
+    case v1::LEVEL_NAME_GIVEN_AGREES:
+      return "given_agrees";
+    case v1::LEVEL_DATE_EXACT:
+      return "exact";
+    case v1::LEVEL_DATE_YEAR_ONLY:
+      return "year_only";
+    case v1::LEVEL_DATE_YEAR_MONTH:
+      return "year_month";
+    case v1::LEVEL_DATE_DAY_MONTH_SWAP:
+      return "day_month_swap";
+    case v1::LEVEL_DATE_ONE_DIGIT:
+      return "one_digit";
+    case v1::LEVEL_DATE_YEAR_WITHIN:
+      return "year_within";
+    case v1::LEVEL_ID_EXACT:
+      return "exact";
+    case v1::LEVEL_ID_ONE_EDIT:
+      return "one_edit";
+    case v1::LEVEL_ADDR_SAME_COMMUNE:
+      return "same_commune";
+    case v1::LEVEL_ADDR_SAME_DISTRICT:
+      return "same_district";
+    case v1::LEVEL_ADDR_SAME_PROVINCE:
+      return "same_province";
+    case v1::LEVEL_EXACT:
+      return "exact";
+    case v1::LEVEL_JARO_WINKLER:
+      return "jaro_winkler";
+    case v1::LEVEL_EDIT_DISTANCE:
+      return "edit_distance";
+    default:
+      return "unknown";
   }
 }
 
@@ -374,45 +406,57 @@ absl::Status ValidateSpec(const v1::LinkageSpec& spec) {
   for (const v1::FieldSpec& f : spec.fields()) {
     if (f.name().empty()) return absl::InvalidArgumentError("spec field with an empty name");
     if (!names.insert(f.name()).second) {
-      return absl::InvalidArgumentError(absl::StrCat("spec field \"", f.name(), "\" appears twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec field \"", f.name(), "\" appears twice"));
     }
     if (f.source() == v1::FIELD_SOURCE_UNSPECIFIED) {
-      return absl::InvalidArgumentError(absl::StrCat("spec field \"", f.name(), "\": source is unspecified"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec field \"", f.name(), "\": source is unspecified"));
     }
     if (f.source() == v1::FIELD_SOURCE_ATTRIBUTE && f.attribute().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("spec field \"", f.name(), "\": attribute is empty"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec field \"", f.name(), "\": attribute is empty"));
     }
     if (f.levels_size() == 0 || f.levels(f.levels_size() - 1).kind() != v1::LEVEL_ELSE) {
-      return absl::InvalidArgumentError(absl::StrCat("spec field \"", f.name(), "\": levels must end with LEVEL_ELSE"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec field \"", f.name(), "\": levels must end with LEVEL_ELSE"));
     }
     for (const v1::LevelSpec& l : f.levels()) {
       if (!KindFitsSource(l.kind(), f.source())) {
         return absl::InvalidArgumentError(absl::StrCat("spec field \"", f.name(), "\": level ",
-                                                       v1::LevelKind_Name(l.kind()), " does not apply to its source"));
+                                                       v1::LevelKind_Name(l.kind()),
+                                                       " does not apply to its source"));
       }
-      bool needs_unit = l.kind() == v1::LEVEL_JARO_WINKLER || l.kind() == v1::LEVEL_NAME_JARO_WINKLER;
+      bool needs_unit =
+          l.kind() == v1::LEVEL_JARO_WINKLER || l.kind() == v1::LEVEL_NAME_JARO_WINKLER;
       if (needs_unit && (l.threshold() <= 0 || l.threshold() > 1)) {
-        return absl::InvalidArgumentError(absl::StrCat("spec field \"", f.name(), "\": Jaro-Winkler threshold ",
-                                                       l.threshold(), " is not in (0, 1]"));
+        return absl::InvalidArgumentError(absl::StrCat("spec field \"", f.name(),
+                                                       "\": Jaro-Winkler threshold ", l.threshold(),
+                                                       " is not in (0, 1]"));
       }
       if (l.threshold() < 0) {
-        return absl::InvalidArgumentError(absl::StrCat("spec field \"", f.name(), "\": negative threshold"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("spec field \"", f.name(), "\": negative threshold"));
       }
     }
   }
   std::set<std::string> rules;
   for (const v1::BlockingRule& r : spec.blocking_rules()) {
-    if (r.name().empty() || r.name().find('\0') != std::string::npos || r.name().find('|') != std::string::npos) {
+    if (r.name().empty() || r.name().find('\0') != std::string::npos ||
+        r.name().find('|') != std::string::npos) {
       return absl::InvalidArgumentError("blocking rule with an empty or invalid name");
     }
     if (!rules.insert(r.name()).second) {
-      return absl::InvalidArgumentError(absl::StrCat("blocking rule \"", r.name(), "\" appears twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("blocking rule \"", r.name(), "\" appears twice"));
     }
     if (r.parts_size() == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("blocking rule \"", r.name(), "\" has no parts"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("blocking rule \"", r.name(), "\" has no parts"));
     }
   }
-  if (spec.blocking_rules_size() == 0) return absl::InvalidArgumentError("spec has no blocking rules");
+  if (spec.blocking_rules_size() == 0)
+    return absl::InvalidArgumentError("spec has no blocking rules");
   return absl::OkStatus();
 }
 
@@ -421,29 +465,35 @@ absl::Status ValidateModel(const v1::Model& model) {
   if (!st.ok()) return st;
   if (model.fields_size() != model.spec().fields_size()) {
     return absl::InvalidArgumentError(absl::StrCat("model has parameters for ", model.fields_size(),
-                                                   " fields, spec has ", model.spec().fields_size()));
+                                                   " fields, spec has ",
+                                                   model.spec().fields_size()));
   }
   for (int i = 0; i < model.fields_size(); ++i) {
     const v1::FieldParams& p = model.fields(i);
     const v1::FieldSpec& f = model.spec().fields(i);
     if (p.field() != f.name()) {
-      return absl::InvalidArgumentError(absl::StrCat("model field ", i, " is \"", p.field(), "\", spec says \"", f.name(), "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("model field ", i, " is \"", p.field(), "\", spec says \"", f.name(), "\""));
     }
     if (p.levels_size() != f.levels_size()) {
-      return absl::InvalidArgumentError(absl::StrCat("model field \"", f.name(), "\" has ", p.levels_size(),
-                                                     " levels, spec has ", f.levels_size()));
+      return absl::InvalidArgumentError(absl::StrCat("model field \"", f.name(), "\" has ",
+                                                     p.levels_size(), " levels, spec has ",
+                                                     f.levels_size()));
     }
     for (const v1::LevelParams& l : p.levels()) {
       if (!(l.m() > 0 && l.m() <= 1 && l.u() > 0 && l.u() <= 1)) {
-        return absl::InvalidArgumentError(absl::StrCat("model field \"", f.name(), "\" level \"", l.label(),
-                                                       "\": m and u must be in (0, 1]"));
+        return absl::InvalidArgumentError(absl::StrCat("model field \"", f.name(), "\" level \"",
+                                                       l.label(), "\": m and u must be in (0, 1]"));
       }
     }
   }
-  if (model.prior() < 0 || model.prior() >= 1) return absl::InvalidArgumentError("model prior must be in [0, 1)");
+  if (model.prior() < 0 || model.prior() >= 1)
+    return absl::InvalidArgumentError("model prior must be in [0, 1)");
   const v1::DecisionPolicy& p = model.policy();
-  if (!(p.review_probability() > 0 && p.review_probability() <= p.match_probability() && p.match_probability() < 1)) {
-    return absl::InvalidArgumentError("policy needs 0 < review_probability <= match_probability < 1");
+  if (!(p.review_probability() > 0 && p.review_probability() <= p.match_probability() &&
+        p.match_probability() < 1)) {
+    return absl::InvalidArgumentError(
+        "policy needs 0 < review_probability <= match_probability < 1");
   }
   return absl::OkStatus();
 }
@@ -475,16 +525,16 @@ absl::StatusOr<std::shared_ptr<const CompiledModel>> CompiledModel::Create(const
       std::string label = ls.label().empty() ? std::string(LevelKindLabel(ls.kind())) : ls.label();
       bool agrees = ls.kind() == v1::LEVEL_NAME_EXACT || ls.kind() == v1::LEVEL_NAME_FOLDED_EXACT ||
                     ls.kind() == v1::LEVEL_EXACT;
-      f.levels.push_back({ls.kind(), ls.threshold(), label, std::log2(lp.m() / lp.u()), std::log2(lp.m()),
-                          std::log2(lp.u()), agrees});
+      f.levels.push_back({ls.kind(), ls.threshold(), label, std::log2(lp.m() / lp.u()),
+                          std::log2(lp.m()), std::log2(lp.u()), agrees});
     }
     c->fields_.push_back(std::move(f));
   }
   return std::shared_ptr<const CompiledModel>(std::move(c));
 }
 
-double CompiledModel::Compare(const v1::NormalizedRecord& q, const v1::NormalizedRecord& c, FieldOutcome* out,
-                              const QueryTermFrequencies* tf) const {
+double CompiledModel::Compare(const v1::NormalizedRecord& q, const v1::NormalizedRecord& c,
+                              FieldOutcome* out, const QueryTermFrequencies* tf) const {
   double total = 0;
   for (size_t i = 0; i < fields_.size(); ++i) {
     const Field& f = fields_[i];
@@ -532,13 +582,16 @@ std::string CompiledModel::TermKey(size_t field, const v1::NormalizedRecord& r) 
 }
 
 void CompiledModel::Explain(const v1::NormalizedRecord& q, const v1::NormalizedRecord& c,
-                            const FieldOutcome* outcomes, google::protobuf::RepeatedPtrField<v1::FieldContribution>* out,
+                            const FieldOutcome* outcomes,
+                            google::protobuf::RepeatedPtrField<v1::FieldContribution>* out,
                             bool values) const {
   for (size_t i = 0; i < fields_.size(); ++i) {
     const Field& f = fields_[i];
     v1::FieldContribution* fc = out->Add();
     fc->set_field(f.name);
-    fc->set_level(outcomes[i].level == kNullLevel ? "null" : f.levels[static_cast<size_t>(outcomes[i].level)].label);
+    fc->set_level(outcomes[i].level == kNullLevel
+                      ? "null"
+                      : f.levels[static_cast<size_t>(outcomes[i].level)].label);
     fc->set_weight_bits(outcomes[i].bits);
     fc->set_tf_adjustment_bits(outcomes[i].tf_bits);
     if (!values) continue;
@@ -547,13 +600,16 @@ void CompiledModel::Explain(const v1::NormalizedRecord& q, const v1::NormalizedR
   }
 }
 
-void CompiledModel::ExplainLevels(const FieldOutcome* outcomes,
-                                  google::protobuf::RepeatedPtrField<v1::FieldContribution>* out) const {
+void CompiledModel::ExplainLevels(
+    const FieldOutcome* outcomes,
+    google::protobuf::RepeatedPtrField<v1::FieldContribution>* out) const {
   for (size_t i = 0; i < fields_.size(); ++i) {
     const Field& f = fields_[i];
     v1::FieldContribution* fc = out->Add();
     fc->set_field(f.name);
-    fc->set_level(outcomes[i].level == kNullLevel ? "null" : f.levels[static_cast<size_t>(outcomes[i].level)].label);
+    fc->set_level(outcomes[i].level == kNullLevel
+                      ? "null"
+                      : f.levels[static_cast<size_t>(outcomes[i].level)].label);
     fc->set_weight_bits(outcomes[i].bits);
   }
 }
@@ -588,7 +644,8 @@ double ApplyCalibration(const v1::Calibration& c, double p) {
   if (n == 0) return p;
   if (p <= c.raw(0)) return c.calibrated(0);
   if (p >= c.raw(n - 1)) return c.calibrated(n - 1);
-  int hi = static_cast<int>(std::upper_bound(c.raw().begin(), c.raw().begin() + n, p) - c.raw().begin());
+  int hi =
+      static_cast<int>(std::upper_bound(c.raw().begin(), c.raw().begin() + n, p) - c.raw().begin());
   int lo = hi - 1;
   double span = c.raw(hi) - c.raw(lo);
   double t = span > 0 ? (p - c.raw(lo)) / span : 0;
@@ -644,7 +701,8 @@ v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> rows, size_t ma
   return c;
 }
 
-std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec, const v1::NormalizedRecord& r) {
+std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec,
+                                             const v1::NormalizedRecord& r) {
   std::vector<BlockingKey> keys;
   const v1::NormalizedName& name = r.name();
   for (int ri = 0; ri < spec.blocking_rules_size(); ++ri) {
@@ -655,7 +713,8 @@ std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec, const 
       std::vector<std::string> values;
       switch (rule.parts(pi)) {
         case v1::KEY_NATIONAL_ID:
-          if (r.national_id().kind() == v1::ID_KIND_CCCD) values.push_back(r.national_id().digits());
+          if (r.national_id().kind() == v1::ID_KIND_CCCD)
+            values.push_back(r.national_id().digits());
           break;
         case v1::KEY_OLD_ID:
           if (r.old_id().kind() == v1::ID_KIND_CMND) values.push_back(r.old_id().digits());
@@ -670,10 +729,12 @@ std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec, const 
           if (name.folded_tokens_size() > 0) values.push_back(text::FoldedGiven(name));
           break;
         case v1::KEY_GIVEN_PHONETIC:
-          if (name.phonetic_tokens_size() > 0) values.push_back(name.phonetic_tokens(name.phonetic_tokens_size() - 1));
+          if (name.phonetic_tokens_size() > 0)
+            values.push_back(name.phonetic_tokens(name.phonetic_tokens_size() - 1));
           break;
         case v1::KEY_FULL_NAME_FOLDED:
-          if (name.folded_tokens_size() > 0) values.push_back(absl::StrJoin(name.folded_tokens(), " "));
+          if (name.folded_tokens_size() > 0)
+            values.push_back(absl::StrJoin(name.folded_tokens(), " "));
           break;
         case v1::KEY_FAMILY_PHONETIC:
           if (name.family_len() > 0) values.push_back(name.phonetic_tokens(0));
@@ -694,17 +755,21 @@ std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec, const 
           break;
         }
         case v1::KEY_COMMUNE_2025:
-          values.assign(r.address().commune_codes_2025().begin(), r.address().commune_codes_2025().end());
+          values.assign(r.address().commune_codes_2025().begin(),
+                        r.address().commune_codes_2025().end());
           break;
         case v1::KEY_PROVINCE_2025:
-          if (!r.address().province_code_2025().empty()) values.push_back(r.address().province_code_2025());
+          if (!r.address().province_code_2025().empty())
+            values.push_back(r.address().province_code_2025());
           break;
         case v1::KEY_ATTRIBUTE: {
-          const std::string& attribute = rule.attributes_size() > attribute_part ? rule.attributes(attribute_part)
-                                                                                  : rule.attribute();
+          const std::string& attribute = rule.attributes_size() > attribute_part
+                                             ? rule.attributes(attribute_part)
+                                             : rule.attribute();
           ++attribute_part;
           std::string_view v = Attribute(r, attribute);
-          if (rule.attribute_prefix() > 0) v = v.substr(0, static_cast<size_t>(rule.attribute_prefix()));
+          if (rule.attribute_prefix() > 0)
+            v = v.substr(0, static_cast<size_t>(rule.attribute_prefix()));
           if (!v.empty()) values.emplace_back(v);
           break;
         }

@@ -12,10 +12,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "../service/log.h"
 #include "absl/time/clock.h"
 #include "linkage/server.h"
 #include "linkage/strings.h"
-#include "../service/log.h"
 
 namespace {
 
@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   bool sync_writes = false;
   bool no_match_view = false;
   app.add_option("--config", config_path, "Text-format linkage.v1.ServerConfig file");
-  app.add_option("--listen", listen, "host:port to listen on (default 127.0.0.1:50051; port 0 picks one)");
+  app.add_option("--listen", listen,
+                 "host:port to listen on (default 127.0.0.1:50051; port 0 picks one)");
   app.add_option("--db", db, "RocksDB data directory (default ./linkd-data; created if missing)");
   app.add_option("--model", model_file, "Model to install at start (text format or .json)");
   app.add_option("--workers", workers, "Scoring threads (default: number of cores)");
@@ -43,8 +44,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-candidates", max_candidates, "Candidates scored per query (default 200)");
   app.add_option("--grace", grace, "Seconds in-flight calls get on shutdown (default 10)");
   app.add_flag("--sync-writes", sync_writes, "fsync the write-ahead log on every write");
-  app.add_flag("--no-match-view", no_match_view,
-               "serve from RocksDB alone, without the in-memory match view (saves ~400 MiB per 1M records)");
+  app.add_flag(
+      "--no-match-view", no_match_view,
+      "serve from RocksDB alone, without the in-memory match view (saves ~400 MiB per 1M records)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -87,19 +89,21 @@ int main(int argc, char** argv) {
     return 1;
   }
   const linkage::v1::ServerConfig& c = (*server)->config();
-  Log("info", "start", {Str("listen", c.listen()), Int("port", (*server)->port()), Str("db", c.db()),
-                        Str("model", (*server)->model_version()),
-                        Int("workers", c.workers()), Num("startup_seconds", absl::ToDoubleSeconds(absl::Now() - started)),
-                        Int("pid", getpid())});
+  Log("info", "start",
+      {Str("listen", c.listen()), Int("port", (*server)->port()), Str("db", c.db()),
+       Str("model", (*server)->model_version()), Int("workers", c.workers()),
+       Num("startup_seconds", absl::ToDoubleSeconds(absl::Now() - started)), Int("pid", getpid())});
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  Log("info", "stopping", {Str("signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"),
-                           Num("grace_seconds", c.shutdown_grace_seconds())});
+  Log("info", "stopping",
+      {Str("signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"),
+       Num("grace_seconds", c.shutdown_grace_seconds())});
   const absl::Time stopping = absl::Now();
   (*server)->Shutdown();
   server->reset();
-  Log("info", "stop", {Num("shutdown_seconds", absl::ToDoubleSeconds(absl::Now() - stopping)),
-                       Num("uptime_seconds", absl::ToDoubleSeconds(absl::Now() - started))});
+  Log("info", "stop",
+      {Num("shutdown_seconds", absl::ToDoubleSeconds(absl::Now() - stopping)),
+       Num("uptime_seconds", absl::ToDoubleSeconds(absl::Now() - started))});
   return 0;
 }

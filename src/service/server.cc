@@ -26,14 +26,17 @@ class ServerImpl final : public Server {
 
   int port() const override { return port_; }
   const v1::ServerConfig& config() const override { return config_; }
-  std::string model_version() const override { return engine_ ? engine_->model()->proto().version() : ""; }
+  std::string model_version() const override {
+    return engine_ ? engine_->model()->proto().version() : "";
+  }
 
   void Shutdown() override {
     if (stopped_.exchange(true)) return;
     ctx_.shutting_down.store(true);
     grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
     if (health != nullptr) health->Shutdown();  // NOT_SERVING, and stays so.
-    auto grace = std::chrono::milliseconds(static_cast<int64_t>(config_.shutdown_grace_seconds() * 1000));
+    auto grace =
+        std::chrono::milliseconds(static_cast<int64_t>(config_.shutdown_grace_seconds() * 1000));
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_->Wait();
     // A training thread finishes its call before the engine goes away.
@@ -63,7 +66,8 @@ v1::ServerConfig WithDefaults(const v1::ServerConfig& in) {
   v1::ServerConfig c = in;
   if (c.listen().empty()) c.set_listen("127.0.0.1:50051");
   if (c.db().empty()) c.set_db("./linkd-data");
-  if (c.workers() <= 0) c.set_workers(static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency())));
+  if (c.workers() <= 0)
+    c.set_workers(static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency())));
   if (c.max_message_mib() <= 0) c.set_max_message_mib(16);
   if (c.max_batch_records() <= 0) c.set_max_batch_records(10000);
   if (c.max_candidates() <= 0) c.set_max_candidates(200);
@@ -82,7 +86,8 @@ absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
   ss << in.rdbuf();
   v1::ServerConfig config;
   absl::Status st = model::ParseTextFormat(ss.str(), &config);
-  if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", st.message()));
+  if (!st.ok())
+    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", st.message()));
   return config;
 }
 
@@ -123,8 +128,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
     if (!from_file.ok()) return from_file.status();
     auto installed = s->engine_->InstallModel(*from_file);
     if (!installed.ok()) {
-      return absl::Status(installed.status().code(),
-                          absl::StrCat("model file ", c.model_file(), ": ", installed.status().message()));
+      return absl::Status(
+          installed.status().code(),
+          absl::StrCat("model file ", c.model_file(), ": ", installed.status().message()));
     }
   }
   // Build the lazily-initialized tables (gazetteer, charset decoders) now,

@@ -31,7 +31,8 @@ namespace {
 absl::Status CheckDataset(const std::string& dataset) {
   if (dataset.empty()) return absl::InvalidArgumentError("dataset is required");
   if (!domain::IsValidDatasetName(dataset)) {
-    return absl::InvalidArgumentError(absl::StrCat("dataset \"", dataset.substr(0, 80), "\" is not 1..64 of [a-z0-9._-]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset \"", dataset.substr(0, 80), "\" is not 1..64 of [a-z0-9._-]"));
   }
   return absl::OkStatus();
 }
@@ -43,8 +44,8 @@ bool DeadlinePassed(grpc::CallbackServerContext* call) {
 // Runs `work` (returning absl::Status) on the pool and finishes the call
 // with its status. Nothing heavy runs on gRPC's threads.
 template <typename Work>
-grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
-                                 Work work) {
+grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                 const char* method, Work work) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   ctx->Count(method);
   if (ctx->shutting_down.load()) {
@@ -57,13 +58,16 @@ grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContex
       return;
     }
     if (DeadlinePassed(call)) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the call was served"));
+      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                   "deadline passed before the call was served"));
       return;
     }
     absl::Status st = work();
-    if (!st.ok() && st.code() != absl::StatusCode::kInvalidArgument && st.code() != absl::StatusCode::kNotFound) {
-      Log("error", "call_failed", {Str("method", method), Str("code", absl::StatusCodeToString(st.code())),
-                                   Str("message", SV(st.message()))});
+    if (!st.ok() && st.code() != absl::StatusCode::kInvalidArgument &&
+        st.code() != absl::StatusCode::kNotFound) {
+      Log("error", "call_failed",
+          {Str("method", method), Str("code", absl::StatusCodeToString(st.code())),
+           Str("message", SV(st.message()))});
     }
     (void)ctx;
     reactor->Finish(ToGrpc(st));
@@ -89,15 +93,16 @@ engine::MatchOptions MatchOptionsFrom(int32_t top_k, bool include_records, bool 
 
 }  // namespace
 
-grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext* call, const v1::MatchRequest* request,
+grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext* call,
+                                                    const v1::MatchRequest* request,
                                                     v1::MatchResponse* response) {
   return OnPool(ctx_, call, "Match", [this, request, response]() -> absl::Status {
     absl::Status st = CheckDataset(request->dataset());
     if (!st.ok()) return st;
-    auto result = ctx_->engine->Match(request->record(), request->dataset(),
-                                      MatchOptionsFrom(request->top_k(), request->include_records(),
-                                                       request->omit_explanation(), request->exclude_record_id(),
-                                                       request->lenient_dates()));
+    auto result = ctx_->engine->Match(
+        request->record(), request->dataset(),
+        MatchOptionsFrom(request->top_k(), request->include_records(), request->omit_explanation(),
+                         request->exclude_record_id(), request->lenient_dates()));
     if (!result.ok()) return result.status();
     *response->mutable_result() = *std::move(result);
     return absl::OkStatus();
@@ -105,7 +110,8 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext*
 }
 
 grpc::ServerUnaryReactor* LinkageServiceImpl::Verify(grpc::CallbackServerContext* call,
-                                                     const v1::VerifyRequest* request, v1::VerifyResponse* response) {
+                                                     const v1::VerifyRequest* request,
+                                                     v1::VerifyResponse* response) {
   return OnPool(ctx_, call, "Verify", [this, request, response]() -> absl::Status {
     absl::Status st = CheckDataset(request->dataset());
     if (!st.ok()) return st;
@@ -145,9 +151,15 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServer
         continue;
       }
       switch (r.outcome) {
-        case index::WriteOutcome::kCreated: out->set_outcome(v1::CREATED); break;
-        case index::WriteOutcome::kUpdated: out->set_outcome(v1::UPDATED); break;
-        case index::WriteOutcome::kUnchanged: out->set_outcome(v1::UNCHANGED); break;
+        case index::WriteOutcome::kCreated:
+          out->set_outcome(v1::CREATED);
+          break;
+        case index::WriteOutcome::kUpdated:
+          out->set_outcome(v1::UPDATED);
+          break;
+        case index::WriteOutcome::kUnchanged:
+          out->set_outcome(v1::UNCHANGED);
+          break;
       }
     }
     return absl::OkStatus();
@@ -163,8 +175,8 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::DeleteRecord(grpc::CallbackServerC
     auto deleted = ctx_->engine->Delete(request->dataset(), request->record_id());
     if (!deleted.ok()) return deleted.status();
     if (!*deleted) {
-      return absl::NotFoundError(absl::StrCat("record \"", request->record_id(), "\" is not in dataset \"",
-                                              request->dataset(), "\""));
+      return absl::NotFoundError(absl::StrCat("record \"", request->record_id(),
+                                              "\" is not in dataset \"", request->dataset(), "\""));
     }
     return absl::OkStatus();
   });
@@ -179,8 +191,8 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::GetRecord(grpc::CallbackServerCont
     auto stored = ctx_->engine->Get(request->dataset(), request->record_id());
     if (!stored.ok()) return stored.status();
     if (!stored->has_value()) {
-      return absl::NotFoundError(absl::StrCat("record \"", request->record_id(), "\" is not in dataset \"",
-                                              request->dataset(), "\""));
+      return absl::NotFoundError(absl::StrCat("record \"", request->record_id(),
+                                              "\" is not in dataset \"", request->dataset(), "\""));
     }
     *response->mutable_record() = (*stored)->record();
     if (request->include_normalized()) *response->mutable_normalized() = (*stored)->normalized();
@@ -208,7 +220,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
   using Process = Resp (*)(ServiceContext*, grpc::CallbackServerContext*, const Req&);
   // `busy` answers a request the pool has no room for.
   using Busy = Resp (*)(const Req&, const std::string& message);
-  StreamReactor(ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method, Process process, Busy busy)
+  StreamReactor(ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+                Process process, Busy busy)
       : ctx_(ctx),
         call_(call),
         max_in_flight_(static_cast<size_t>(ctx->config.max_stream_in_flight())),
@@ -304,7 +317,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
   absl::Mutex mu_;
   const Process process_;
   const Busy busy_;
-  Req request_;  // Target of the one pending read.
+  Req request_;                                  // Target of the one pending read.
   std::deque<Resp> queue_ ABSL_GUARDED_BY(mu_);  // Front is being written.
   size_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // Read but not yet written.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -315,12 +328,13 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
 };
 
 v1::MatchStreamResponse ProcessStreamRequest(ServiceContext* ctx, grpc::CallbackServerContext* call,
-                                           const v1::MatchStreamRequest& req) {
+                                             const v1::MatchStreamRequest& req) {
   v1::MatchStreamResponse resp;
   resp.set_request_id(req.request_id());
   absl::Status st = CheckDataset(req.dataset());
   if (st.ok() && DeadlinePassed(call)) st = absl::DeadlineExceededError("stream deadline passed");
-  if (st.ok() && (req.top_k() < 0 || req.top_k() > 1000)) st = absl::InvalidArgumentError("top_k must be 1..1000");
+  if (st.ok() && (req.top_k() < 0 || req.top_k() > 1000))
+    st = absl::InvalidArgumentError("top_k must be 1..1000");
   if (st.ok() && req.verify_claimed_id() && !req.record().national_id().empty()) {
     // One search serves both the verification and the ranking.
     engine::Engine::VerifyOptions vo;
@@ -338,8 +352,8 @@ v1::MatchStreamResponse ProcessStreamRequest(ServiceContext* ctx, grpc::Callback
     }
   } else if (st.ok()) {
     auto r = ctx->engine->Match(req.record(), req.dataset(),
-                                 MatchOptionsFrom(req.top_k(), false, req.omit_explanation(), req.exclude_record_id(),
-                                                  req.lenient_dates()));
+                                MatchOptionsFrom(req.top_k(), false, req.omit_explanation(),
+                                                 req.exclude_record_id(), req.lenient_dates()));
     if (r.ok()) {
       *resp.mutable_result() = *std::move(r);
     } else {
@@ -352,7 +366,6 @@ v1::MatchStreamResponse ProcessStreamRequest(ServiceContext* ctx, grpc::Callback
   }
   return resp;
 }
-
 
 v1::MatchStreamResponse BusyAnswer(const v1::MatchStreamRequest& req, const std::string& message) {
   v1::MatchStreamResponse busy;
@@ -371,7 +384,8 @@ v1::MatchBatchResponse ProcessBatch(ServiceContext* ctx, grpc::CallbackServerCon
       v1::MatchStreamResponse* r = out.add_responses();
       r->set_request_id(req.request_id());
       r->set_error_code(static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT));
-      r->set_error_message(absl::StrCat("more than max_batch_records (", max, ") requests in one batch"));
+      r->set_error_message(
+          absl::StrCat("more than max_batch_records (", max, ") requests in one batch"));
       continue;
     }
     *out.add_responses() = ProcessStreamRequest(ctx, call, req);
@@ -381,22 +395,23 @@ v1::MatchBatchResponse ProcessBatch(ServiceContext* ctx, grpc::CallbackServerCon
 
 v1::MatchBatchResponse BusyBatch(const v1::MatchBatchRequest& batch, const std::string& message) {
   v1::MatchBatchResponse out;
-  for (const v1::MatchStreamRequest& req : batch.requests()) *out.add_responses() = BusyAnswer(req, message);
+  for (const v1::MatchStreamRequest& req : batch.requests())
+    *out.add_responses() = BusyAnswer(req, message);
   return out;
 }
 
 }  // namespace
 
-grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>* LinkageServiceImpl::MatchStream(
-    grpc::CallbackServerContext* call) {
-  return new StreamReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>(ctx_, call, "MatchStream",
-                                                                            &ProcessStreamRequest, &BusyAnswer);
+grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>*
+LinkageServiceImpl::MatchStream(grpc::CallbackServerContext* call) {
+  return new StreamReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>(
+      ctx_, call, "MatchStream", &ProcessStreamRequest, &BusyAnswer);
 }
 
-grpc::ServerBidiReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>* LinkageServiceImpl::MatchBatchStream(
-    grpc::CallbackServerContext* call) {
-  return new StreamReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>(ctx_, call, "MatchBatchStream",
-                                                                          &ProcessBatch, &BusyBatch);
+grpc::ServerBidiReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>*
+LinkageServiceImpl::MatchBatchStream(grpc::CallbackServerContext* call) {
+  return new StreamReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>(
+      ctx_, call, "MatchBatchStream", &ProcessBatch, &BusyBatch);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext* call,
@@ -468,8 +483,8 @@ namespace {
 // Runs a long admin job (training, reindex) on its own thread so the
 // scoring workers keep answering queries; one such job at a time.
 template <typename Job>
-grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
-                                       Job job) {
+grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                       const char* method, Job job) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   ctx->Count(method);
   if (ctx->shutting_down.load()) {
@@ -477,7 +492,9 @@ grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServer
     return reactor;
   }
   if (ctx->training.exchange(true)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::ABORTED, "another admin job (training, reindex, duplicate search) is running"));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::ABORTED,
+                     "another admin job (training, reindex, duplicate search) is running"));
     return reactor;
   }
   ++ctx->background;
@@ -528,9 +545,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerConte
             st = previous.status();
           }
         }
-        Log("info", "model_trained", {Str("version", trained->first.version()), Int("m_pairs", r.m_pairs),
-                                      Num("seconds", absl::ToDoubleSeconds(absl::Now() - start)),
-                                      Str("installed", response->installed() ? "yes" : "no")});
+        Log("info", "model_trained",
+            {Str("version", trained->first.version()), Int("m_pairs", r.m_pairs),
+             Num("seconds", absl::ToDoubleSeconds(absl::Now() - start)),
+             Str("installed", response->installed() ? "yes" : "no")});
       }
     }
     return st;
@@ -542,17 +560,19 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext*
                                                     v1::ReindexResponse* response) {
   return InBackground(ctx_, call, "Reindex", [this, request, response]() -> absl::Status {
     const absl::Time start = absl::Now();
-    Log("info", "reindex_start", {Str("model", request->has_model() ? request->model().version() : "in force")});
+    Log("info", "reindex_start",
+        {Str("model", request->has_model() ? request->model().version() : "in force")});
     int64_t last_logged = 0;
-    auto result = ctx_->engine->Reindex(request->has_model() ? &request->model() : nullptr,
-                                        [this, &last_logged](int64_t done, int64_t total) {
-                                          ctx_->reindex_total.store(total);
-                                          if (done - last_logged >= 100000) {
-                                            last_logged = done;
-                                            Log("info", "reindex_progress", {Int("done", done), Int("total", total)});
-                                          }
-                                        },
-                                        &ctx_->shutting_down);  // Resumable: a stop must not wait for it.
+    auto result = ctx_->engine->Reindex(
+        request->has_model() ? &request->model() : nullptr,
+        [this, &last_logged](int64_t done, int64_t total) {
+          ctx_->reindex_total.store(total);
+          if (done - last_logged >= 100000) {
+            last_logged = done;
+            Log("info", "reindex_progress", {Int("done", done), Int("total", total)});
+          }
+        },
+        &ctx_->shutting_down);  // Resumable: a stop must not wait for it.
     absl::Status st = result.status();
     if (result.ok()) {
       response->set_records(result->records);
@@ -560,8 +580,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext*
       response->set_previous_version(result->previous_version);
       response->set_version(result->version);
       response->set_resumed(result->resumed);
-      Log("info", "reindex_done", {Int("records", result->records), Int("generation", result->generation),
-                                   Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+      Log("info", "reindex_done",
+          {Int("records", result->records), Int("generation", result->generation),
+           Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
     }
     ctx_->reindex_total.store(0);
     return st;
@@ -575,7 +596,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetModel(grpc::CallbackServerContext
     auto previous = ctx_->engine->InstallModel(request->model());
     if (!previous.ok()) return previous.status();
     response->set_previous_version(*previous);
-    Log("info", "model_installed", {Str("version", request->model().version()), Str("previous", *previous)});
+    Log("info", "model_installed",
+        {Str("version", request->model().version()), Str("previous", *previous)});
     return absl::OkStatus();
   });
 }
@@ -586,7 +608,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerC
   return InBackground(ctx_, call, "FindDuplicates", [this, request, response]() -> absl::Status {
     absl::Status st = CheckDataset(request->dataset());
     if (st.ok() && !request->against().empty()) st = CheckDataset(request->against());
-    if (st.ok() && !request->register_dataset().empty()) st = CheckDataset(request->register_dataset());
+    if (st.ok() && !request->register_dataset().empty())
+      st = CheckDataset(request->register_dataset());
     if (!st.ok()) return st;
     engine::DedupeOptions o;
     o.dataset = request->dataset();
@@ -600,7 +623,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerC
     o.progress = [&o, &last_logged](int64_t done, int64_t total) {
       if (done - last_logged < 100000) return;
       last_logged = done;
-      Log("info", "duplicates_progress", {Str("dataset", o.dataset), Int("done", done), Int("total", total)});
+      Log("info", "duplicates_progress",
+          {Str("dataset", o.dataset), Int("done", done), Int("total", total)});
     };
     const absl::Time start = absl::Now();
     auto report = ctx_->engine->FindDuplicates(o);
@@ -627,12 +651,14 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerC
       }
       for (const engine::DuplicateLink& l : c.tree) set_link(l, out->add_tree());
       set_link(c.weakest, out->mutable_weakest());
-      for (const v1::FieldContribution& f : c.weakest_explanation) *out->add_weakest_contributions() = f;
+      for (const v1::FieldContribution& f : c.weakest_explanation)
+        *out->add_weakest_contributions() = f;
     }
-    Log("info", "duplicates_found", {Str("dataset", o.dataset), Str("against", o.against),
-                                     Int("records", report->records), Int("links", report->links),
-                                     Int("clusters", static_cast<int64_t>(report->clusters.size())),
-                                     Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+    Log("info", "duplicates_found",
+        {Str("dataset", o.dataset), Str("against", o.against), Int("records", report->records),
+         Int("links", report->links),
+         Int("clusters", static_cast<int64_t>(report->clusters.size())),
+         Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
     return absl::OkStatus();
   });
 }
@@ -665,10 +691,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindConflicts(grpc::CallbackServerCo
       out->set_detail(c.detail);
       for (const v1::FieldContribution& f : c.fields) *out->add_fields() = f;
     }
-    Log("info", "conflicts_found", {Str("dataset", o.dataset), Str("against", o.against),
-                                    Int("records", report->records),
-                                    Int("conflicts", static_cast<int64_t>(report->conflicts.size())),
-                                    Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+    Log("info", "conflicts_found",
+        {Str("dataset", o.dataset), Str("against", o.against), Int("records", report->records),
+         Int("conflicts", static_cast<int64_t>(report->conflicts.size())),
+         Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
     return absl::OkStatus();
   });
 }

@@ -24,7 +24,7 @@ struct ServiceContext {
   engine::Engine* engine = nullptr;
   std::atomic<bool> training{false};  // A TrainModel or Reindex call is running.
   std::atomic<int64_t> reindex_total{0};
-  std::atomic<int> background{0};     // Threads outside the pool still running.
+  std::atomic<int> background{0};  // Threads outside the pool still running.
   WorkerPool* pool = nullptr;
   v1::ServerConfig config;  // With defaults filled in.
   absl::Time started = absl::Now();
@@ -42,19 +42,24 @@ class LinkageServiceImpl final : public v1::LinkageService::CallbackService {
  public:
   explicit LinkageServiceImpl(ServiceContext* ctx) : ctx_(ctx) {}
 
-  grpc::ServerUnaryReactor* Match(grpc::CallbackServerContext* call, const v1::MatchRequest* request,
+  grpc::ServerUnaryReactor* Match(grpc::CallbackServerContext* call,
+                                  const v1::MatchRequest* request,
                                   v1::MatchResponse* response) override;
-  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* call, const v1::VerifyRequest* request,
+  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* call,
+                                   const v1::VerifyRequest* request,
                                    v1::VerifyResponse* response) override;
   grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>* MatchStream(
       grpc::CallbackServerContext* call) override;
   grpc::ServerBidiReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>* MatchBatchStream(
       grpc::CallbackServerContext* call) override;
-  grpc::ServerUnaryReactor* UpsertRecords(grpc::CallbackServerContext* call, const v1::UpsertRecordsRequest* request,
+  grpc::ServerUnaryReactor* UpsertRecords(grpc::CallbackServerContext* call,
+                                          const v1::UpsertRecordsRequest* request,
                                           v1::UpsertRecordsResponse* response) override;
-  grpc::ServerUnaryReactor* DeleteRecord(grpc::CallbackServerContext* call, const v1::DeleteRecordRequest* request,
+  grpc::ServerUnaryReactor* DeleteRecord(grpc::CallbackServerContext* call,
+                                         const v1::DeleteRecordRequest* request,
                                          v1::DeleteRecordResponse* response) override;
-  grpc::ServerUnaryReactor* GetRecord(grpc::CallbackServerContext* call, const v1::GetRecordRequest* request,
+  grpc::ServerUnaryReactor* GetRecord(grpc::CallbackServerContext* call,
+                                      const v1::GetRecordRequest* request,
                                       v1::GetRecordResponse* response) override;
 
  private:
@@ -65,21 +70,29 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
   explicit AdminServiceImpl(ServiceContext* ctx) : ctx_(ctx) {}
 
-  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* call, const v1::GetStatsRequest* request,
+  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* call,
+                                     const v1::GetStatsRequest* request,
                                      v1::GetStatsResponse* response) override;
-  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* call, const v1::GetModelRequest* request,
+  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* call,
+                                     const v1::GetModelRequest* request,
                                      v1::GetModelResponse* response) override;
-  grpc::ServerUnaryReactor* CheckIndex(grpc::CallbackServerContext* call, const v1::CheckIndexRequest* request,
+  grpc::ServerUnaryReactor* CheckIndex(grpc::CallbackServerContext* call,
+                                       const v1::CheckIndexRequest* request,
                                        v1::CheckIndexResponse* response) override;
-  grpc::ServerUnaryReactor* SetModel(grpc::CallbackServerContext* call, const v1::SetModelRequest* request,
+  grpc::ServerUnaryReactor* SetModel(grpc::CallbackServerContext* call,
+                                     const v1::SetModelRequest* request,
                                      v1::SetModelResponse* response) override;
-  grpc::ServerUnaryReactor* TrainModel(grpc::CallbackServerContext* call, const v1::TrainModelRequest* request,
+  grpc::ServerUnaryReactor* TrainModel(grpc::CallbackServerContext* call,
+                                       const v1::TrainModelRequest* request,
                                        v1::TrainModelResponse* response) override;
-  grpc::ServerUnaryReactor* Reindex(grpc::CallbackServerContext* call, const v1::ReindexRequest* request,
+  grpc::ServerUnaryReactor* Reindex(grpc::CallbackServerContext* call,
+                                    const v1::ReindexRequest* request,
                                     v1::ReindexResponse* response) override;
-  grpc::ServerUnaryReactor* FindDuplicates(grpc::CallbackServerContext* call, const v1::FindDuplicatesRequest* request,
+  grpc::ServerUnaryReactor* FindDuplicates(grpc::CallbackServerContext* call,
+                                           const v1::FindDuplicatesRequest* request,
                                            v1::FindDuplicatesResponse* response) override;
-  grpc::ServerUnaryReactor* FindConflicts(grpc::CallbackServerContext* call, const v1::FindConflictsRequest* request,
+  grpc::ServerUnaryReactor* FindConflicts(grpc::CallbackServerContext* call,
+                                          const v1::FindConflictsRequest* request,
                                           v1::FindConflictsResponse* response) override;
 
  private:

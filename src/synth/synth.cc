@@ -27,7 +27,9 @@ class Rng {
   explicit Rng(uint64_t seed) : gen_(seed) {}
   uint64_t Next() { return gen_(); }
   size_t Uniform(size_t n) { return n == 0 ? 0 : static_cast<size_t>(gen_() % n); }
-  int Between(int lo, int hi) { return lo + static_cast<int>(Uniform(static_cast<size_t>(hi - lo + 1))); }
+  int Between(int lo, int hi) {
+    return lo + static_cast<int>(Uniform(static_cast<size_t>(hi - lo + 1)));
+  }
   bool Chance(double p) { return static_cast<double>(gen_() >> 11) * 0x1.0p-53 < p; }
 
  private:
@@ -45,7 +47,8 @@ class Weighted {
   }
   const std::string& Sample(Rng& rng) const {
     double x = static_cast<double>(rng.Next() >> 11) * 0x1.0p-53 * total_;
-    size_t i = static_cast<size_t>(std::upper_bound(cumulative_.begin(), cumulative_.end(), x) - cumulative_.begin());
+    size_t i = static_cast<size_t>(std::upper_bound(cumulative_.begin(), cumulative_.end(), x) -
+                                   cumulative_.begin());
     return values_[std::min(i, values_.size() - 1)];
   }
 
@@ -99,11 +102,13 @@ const NameTables& Names() {
       return true;
     });
     google::protobuf::Struct groups;
-    (void)google::protobuf::util::JsonStringToMessage(std::string(data::k_ethnic_surnames_hungnguyen18_json), &groups);
+    (void)google::protobuf::util::JsonStringToMessage(
+        std::string(data::k_ethnic_surnames_hungnguyen18_json), &groups);
     for (const char* g : {"tay", "nung", "dao", "hmong", "thai"}) {
       auto it = groups.fields().find(g);
       if (it == groups.fields().end()) continue;
-      for (const auto& v : it->second.list_value().values()) t->ethnic_surnames.Add(v.string_value(), 1);
+      for (const auto& v : it->second.list_value().values())
+        t->ethnic_surnames.Add(v.string_value(), 1);
     }
     return t;
   }();
@@ -120,7 +125,8 @@ bool IsNorthernMountain(std::string_view p) {
 
 std::string StripType(const std::string& name, const std::string& type) {
   if (type.empty() || name.size() <= type.size()) return name;
-  if (text::FoldCase(name.substr(0, type.size())) == text::FoldCase(type) && name[type.size()] == ' ') {
+  if (text::FoldCase(name.substr(0, type.size())) == text::FoldCase(type) &&
+      name[type.size()] == ' ') {
     return name.substr(type.size() + 1);
   }
   return name;
@@ -152,7 +158,8 @@ struct Member {
 }  // namespace
 
 const char kPersonCsvHeader[] =
-    "record_id,national_id,old_id,full_name,sex,birth_date,ethnicity,address,commune_code,district_code,"
+    "record_id,national_id,old_id,full_name,sex,birth_date,ethnicity,address,commune_code,district_"
+    "code,"
     "province_code,phone,unit_version";
 
 std::string ToCsvLine(const v1::PersonRecord& r) {
@@ -160,7 +167,7 @@ std::string ToCsvLine(const v1::PersonRecord& r) {
   std::string sex = r.sex() == v1::SEX_MALE ? "Nam" : r.sex() == v1::SEX_FEMALE ? "Nữ" : "";
   std::string version = r.unit_version() == v1::UNIT_VERSION_2025      ? "2025"
                         : r.unit_version() == v1::UNIT_VERSION_PRE2025 ? "pre2025"
-                                                                        : "";
+                                                                       : "";
   return absl::StrJoin({q(r.record_id()), q(r.national_id()), q(r.old_id()), q(r.full_name()), sex,
                         q(r.birth_date()), q(r.ethnicity()), q(r.address()), q(r.commune_code()),
                         q(r.district_code()), q(r.province_code()), q(r.phone()), version},
@@ -175,7 +182,8 @@ Population::Population(const PopulationOptions& options) : options_(options) {
   std::vector<std::string> communes;
   for (const std::string& c : g.Commune2025Codes()) {
     const domain::AdminUnit* u = g.Commune2025(c);
-    if (options.province_2025.empty() || u->province_code == options.province_2025) communes.push_back(c);
+    if (options.province_2025.empty() || u->province_code == options.province_2025)
+      communes.push_back(c);
   }
   if (communes.empty()) return;
 
@@ -187,20 +195,25 @@ Population::Population(const PopulationOptions& options) : options_(options) {
     std::vector<std::string> prev = g.PreviousCommunes(commune);
     const domain::AdminUnit* old = prev.empty() ? nullptr : g.CommunePre2025(prev[0]);
     const std::string old_province = old ? old->province_code : cu->province_code;
-    const std::string hamlet = cu->type == "Phường"
-                                   ? absl::StrCat("Tổ ", rng.Between(1, 40))
-                                   : absl::StrCat(rng.Chance(0.5) ? "Thôn " : "Xóm ", rng.Between(1, 25));
+    const std::string hamlet =
+        cu->type == "Phường" ? absl::StrCat("Tổ ", rng.Between(1, 40))
+                             : absl::StrCat(rng.Chance(0.5) ? "Thôn " : "Xóm ", rng.Between(1, 25));
     const bool ethnic = IsNorthernMountain(cu->province_code) && rng.Chance(0.5);
-    auto family_name = [&] { return ethnic ? names.ethnic_surnames.Sample(rng) : names.surnames.Sample(rng); };
+    auto family_name = [&] {
+      return ethnic ? names.ethnic_surnames.Sample(rng) : names.surnames.Sample(rng);
+    };
 
     std::vector<Member> members;
     members.push_back({rng.Chance(0.75), family_name(), BirthYear(rng), rng.Between(1, 12), 0});
     const Member head = members[0];
     if (head.year < 2000 && rng.Chance(0.8)) {
-      members.push_back({!head.male, family_name(), std::clamp(head.year + rng.Between(-6, 6), 1925, 2002),
-                         rng.Between(1, 12), 0});
+      members.push_back({!head.male, family_name(),
+                         std::clamp(head.year + rng.Between(-6, 6), 1925, 2002), rng.Between(1, 12),
+                         0});
     }
-    const std::string father = head.male ? head.family : members.size() > 1 ? members[1].family : head.family;
+    const std::string father = head.male            ? head.family
+                               : members.size() > 1 ? members[1].family
+                                                    : head.family;
     const int children = static_cast<int>(rng.Uniform(4));
     for (int c = 0; c < children; ++c) {
       int year = head.year + rng.Between(20, 35);
@@ -237,16 +250,23 @@ Population::Population(const PopulationOptions& options) : options_(options) {
       r.set_birth_date(absl::StrFormat("%02d/%02d/%04d", mem.day, mem.month, mem.year));
       const int century_code = (mem.year >= 2000 ? 2 : 0) + (mem.male ? 0 : 1);
       // A bijection of the index below 10^6, so CCCDs are unique.
-      const int64_t serial = (index * 7919 + static_cast<int64_t>(options.seed % 1000) * 13) % 1000000;
-      r.set_national_id(absl::StrFormat("0%s%d%02d%06d", old_province, century_code, mem.year % 100, serial));
+      const int64_t serial =
+          (index * 7919 + static_cast<int64_t>(options.seed % 1000) * 13) % 1000000;
+      r.set_national_id(
+          absl::StrFormat("0%s%d%02d%06d", old_province, century_code, mem.year % 100, serial));
       if (rng.Chance(options.old_id_rate)) {
-        r.set_old_id(absl::StrFormat("0%s%06d", old_province.substr(0, 2), (serial * 31 + 7) % 1000000));
+        r.set_old_id(
+            absl::StrFormat("0%s%06d", old_province.substr(0, 2), (serial * 31 + 7) % 1000000));
       }
       if (rng.Chance(options.phone_rate)) {
         r.set_phone(absl::StrFormat("09%08d", static_cast<int>(rng.Uniform(100000000))));
       }
-      r.set_ethnicity(!ethnic ? "Kinh" : rng.Chance(0.6) ? "Tày" : rng.Chance(0.5) ? "Nùng" : "Dao");
-      r.set_address(absl::StrCat(hamlet, ", ", cu->name, ", ", ShortProvince(g.ProvinceName2025(cu->province_code))));
+      r.set_ethnicity(!ethnic           ? "Kinh"
+                      : rng.Chance(0.6) ? "Tày"
+                      : rng.Chance(0.5) ? "Nùng"
+                                        : "Dao");
+      r.set_address(absl::StrCat(hamlet, ", ", cu->name, ", ",
+                                 ShortProvince(g.ProvinceName2025(cu->province_code))));
       r.set_commune_code(commune);
       r.set_province_code(cu->province_code);
       r.set_unit_version(v1::UNIT_VERSION_2025);
@@ -272,9 +292,9 @@ namespace {
 // open oa/oe/uy.
 std::string NewToneStyle(const std::string& name) {
   static const std::pair<std::string_view, std::string_view> kMoves[] = {
-      {"òa", "oà"}, {"óa", "oá"}, {"ỏa", "oả"}, {"õa", "oã"}, {"ọa", "oạ"}, {"òe", "oè"}, {"óe", "oé"},
-      {"ỏe", "oẻ"}, {"õe", "oẽ"}, {"ọe", "oẹ"}, {"ùy", "uỳ"}, {"úy", "uý"}, {"ủy", "uỷ"}, {"ũy", "uỹ"},
-      {"ụy", "uỵ"}};
+      {"òa", "oà"}, {"óa", "oá"}, {"ỏa", "oả"}, {"õa", "oã"}, {"ọa", "oạ"},
+      {"òe", "oè"}, {"óe", "oé"}, {"ỏe", "oẻ"}, {"õe", "oẽ"}, {"ọe", "oẹ"},
+      {"ùy", "uỳ"}, {"úy", "uý"}, {"ủy", "uỷ"}, {"ũy", "uỹ"}, {"ụy", "uỵ"}};
   std::vector<std::string> words = absl::StrSplit(name, ' ');
   for (std::string& w : words) {
     for (const auto& [from, to] : kMoves) {
@@ -314,7 +334,8 @@ std::string Typo(const std::string& name, Rng& rng) {
       out.erase(p, 1);
       break;
     default:
-      if (p + 1 < out.size() && out[p + 1] >= 'a' && out[p + 1] <= 'z') std::swap(out[p], out[p + 1]);
+      if (p + 1 < out.size() && out[p + 1] >= 'a' && out[p + 1] <= 'z')
+        std::swap(out[p], out[p + 1]);
       break;
   }
   return out;
@@ -326,8 +347,9 @@ std::string WrittenUnit(const std::string& type, const std::string& bare, Rng& r
     std::string_view type;
     std::string_view shorthand;
   };
-  static const Abbrev kAbbrevs[] = {{"Phường", "P."}, {"Xã", "X."},     {"Thị trấn", "TT."}, {"Huyện", "H."},
-                                    {"Quận", "Q."},   {"Thành phố", "TP."}, {"Thị xã", "TX."}};
+  static const Abbrev kAbbrevs[] = {{"Phường", "P."}, {"Xã", "X."},   {"Thị trấn", "TT."},
+                                    {"Huyện", "H."},  {"Quận", "Q."}, {"Thành phố", "TP."},
+                                    {"Thị xã", "TX."}};
   for (const Abbrev& a : kAbbrevs) {
     if (text::FoldCase(type) != text::FoldCase(a.type)) continue;
     size_t form = rng.Uniform(3);
@@ -356,8 +378,8 @@ std::string Pre2025Address(const v1::PersonRecord& r, const std::string& hamlet,
   return rng.Chance(0.3) ? TitleCaseAscii(text::FoldDiacritics(text)) : text;
 }
 
-v1::PersonRecord Distort(const Person& person, const std::vector<Person>& people, const ListErrorRates& e, Rng& rng,
-                         std::vector<std::string>& applied) {
+v1::PersonRecord Distort(const Person& person, const std::vector<Person>& people,
+                         const ListErrorRates& e, Rng& rng, std::vector<std::string>& applied) {
   const v1::PersonRecord& src = person.record;
   v1::PersonRecord r;
 
@@ -423,8 +445,9 @@ v1::PersonRecord Distort(const Person& person, const std::vector<Person>& people
   if (!rng.Chance(e.sex_missing)) r.set_sex(src.sex());
 
   if (rng.Chance(e.relative_id) && !person.relatives.empty()) {
-    r.set_national_id(people[static_cast<size_t>(person.relatives[rng.Uniform(person.relatives.size())])]
-                          .record.national_id());
+    r.set_national_id(
+        people[static_cast<size_t>(person.relatives[rng.Uniform(person.relatives.size())])]
+            .record.national_id());
     applied.push_back("relative_id");
   } else if (rng.Chance(e.id_missing)) {
     applied.push_back("id_missing");
@@ -467,17 +490,29 @@ namespace {
 
 // The named rates, in one table for setting and listing them.
 std::vector<std::pair<std::string, double ListErrorRates::*>> RateFields() {
-  return {{"diacritics_lost", &ListErrorRates::diacritics_lost}, {"upper_case", &ListErrorRates::upper_case},
-          {"nfd", &ListErrorRates::nfd}, {"tcvn3", &ListErrorRates::tcvn3}, {"vni", &ListErrorRates::vni},
-          {"new_tone_style", &ListErrorRates::new_tone_style}, {"name_typo", &ListErrorRates::name_typo},
-          {"middle_dropped", &ListErrorRates::middle_dropped}, {"name_reordered", &ListErrorRates::name_reordered},
-          {"year_only", &ListErrorRates::year_only}, {"placeholder_date", &ListErrorRates::placeholder_date},
-          {"day_month_swap", &ListErrorRates::day_month_swap}, {"date_digit_typo", &ListErrorRates::date_digit_typo},
-          {"year_off_by_one", &ListErrorRates::year_off_by_one}, {"id_missing", &ListErrorRates::id_missing},
-          {"cmnd_instead", &ListErrorRates::cmnd_instead}, {"id_typo", &ListErrorRates::id_typo},
-          {"relative_id", &ListErrorRates::relative_id}, {"pre2025_address", &ListErrorRates::pre2025_address},
-          {"address_missing", &ListErrorRates::address_missing}, {"sex_missing", &ListErrorRates::sex_missing},
-          {"duplicate", &ListErrorRates::duplicate}, {"absent_namesake", &ListErrorRates::absent_namesake},
+  return {{"diacritics_lost", &ListErrorRates::diacritics_lost},
+          {"upper_case", &ListErrorRates::upper_case},
+          {"nfd", &ListErrorRates::nfd},
+          {"tcvn3", &ListErrorRates::tcvn3},
+          {"vni", &ListErrorRates::vni},
+          {"new_tone_style", &ListErrorRates::new_tone_style},
+          {"name_typo", &ListErrorRates::name_typo},
+          {"middle_dropped", &ListErrorRates::middle_dropped},
+          {"name_reordered", &ListErrorRates::name_reordered},
+          {"year_only", &ListErrorRates::year_only},
+          {"placeholder_date", &ListErrorRates::placeholder_date},
+          {"day_month_swap", &ListErrorRates::day_month_swap},
+          {"date_digit_typo", &ListErrorRates::date_digit_typo},
+          {"year_off_by_one", &ListErrorRates::year_off_by_one},
+          {"id_missing", &ListErrorRates::id_missing},
+          {"cmnd_instead", &ListErrorRates::cmnd_instead},
+          {"id_typo", &ListErrorRates::id_typo},
+          {"relative_id", &ListErrorRates::relative_id},
+          {"pre2025_address", &ListErrorRates::pre2025_address},
+          {"address_missing", &ListErrorRates::address_missing},
+          {"sex_missing", &ListErrorRates::sex_missing},
+          {"duplicate", &ListErrorRates::duplicate},
+          {"absent_namesake", &ListErrorRates::absent_namesake},
           {"absent_twin", &ListErrorRates::absent_twin}};
 }
 
@@ -510,7 +545,8 @@ Person Resembling(const Person& like, bool twin, Rng& rng) {
     std::vector<std::string> same_province;
     for (const std::string& c : g.Commune2025Codes()) {
       const domain::AdminUnit* u = g.Commune2025(c);
-      if (u->province_code == like.record.province_code() && c != like.record.commune_code()) same_province.push_back(c);
+      if (u->province_code == like.record.province_code() && c != like.record.commune_code())
+        same_province.push_back(c);
     }
     if (!same_province.empty()) {
       const domain::AdminUnit* u = g.Commune2025(same_province[rng.Uniform(same_province.size())]);
@@ -528,7 +564,8 @@ Person Resembling(const Person& like, bool twin, Rng& rng) {
   r.clear_old_id();
   // A namesake elsewhere has a phone of their own (a twin at the same
   // address may share the household's).
-  if (!twin && !r.phone().empty()) r.set_phone(absl::StrFormat("09%08d", static_cast<int>(rng.Uniform(100000000))));
+  if (!twin && !r.phone().empty())
+    r.set_phone(absl::StrFormat("09%08d", static_cast<int>(rng.Uniform(100000000))));
   r.set_record_id(absl::StrCat(like.record.record_id(), twin ? "-twin" : "-namesake"));
   return p;
 }
@@ -536,7 +573,8 @@ Person Resembling(const Person& like, bool twin, Rng& rng) {
 }  // namespace
 
 absl::Status SetErrorRate(ListErrorRates& rates, std::string_view name, double rate) {
-  if (!(rate >= 0 && rate <= 1)) return absl::InvalidArgumentError(absl::StrCat("rate for ", AV(name), " must be in [0, 1]"));
+  if (!(rate >= 0 && rate <= 1))
+    return absl::InvalidArgumentError(absl::StrCat("rate for ", AV(name), " must be in [0, 1]"));
   std::vector<std::string> known;
   for (const auto& [field, member] : RateFields()) {
     if (field == name) {
@@ -545,7 +583,8 @@ absl::Status SetErrorRate(ListErrorRates& rates, std::string_view name, double r
     }
     known.push_back(field);
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown error \"", AV(name), "\"; known: ", absl::StrJoin(known, ", ")));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown error \"", AV(name), "\"; known: ", absl::StrJoin(known, ", ")));
 }
 
 std::vector<std::pair<std::string, double>> ErrorRates(const ListErrorRates& rates) {
@@ -574,7 +613,8 @@ std::vector<ListEntry> MakeList(const Population& population, const ListOptions&
     Person resembling;
     const Person* chosen = nullptr;
     if (rng.Chance(options.errors.absent_namesake) || rng.Chance(options.errors.absent_twin)) {
-      bool twin = rng.Chance(options.errors.absent_twin / (options.errors.absent_twin + options.errors.absent_namesake));
+      bool twin = rng.Chance(options.errors.absent_twin /
+                             (options.errors.absent_twin + options.errors.absent_namesake));
       resembling = Resembling(people[present[rng.Uniform(present.size())]], twin, rng);
       chosen = &resembling;
     } else {
@@ -593,7 +633,10 @@ std::vector<ListEntry> MakeList(const Population& population, const ListOptions&
       entry.record = Distort(person, people, options.errors, rng, entry.applied);
       entry.record.set_record_id(absl::StrFormat("%s%07d", options.id_prefix, next_id++));
       entry.truth_register_id = person.in_register ? person.record.record_id() : "";
-      if (chosen == &resembling) entry.applied.push_back(resembling.record.record_id().find("-twin") != std::string::npos ? "absent_twin" : "absent_namesake");
+      if (chosen == &resembling)
+        entry.applied.push_back(resembling.record.record_id().find("-twin") != std::string::npos
+                                    ? "absent_twin"
+                                    : "absent_namesake");
       if (c == 0) {
         first_id = entry.record.record_id();
       } else {

@@ -13,7 +13,7 @@ struct CsvParser::State {
   RowCallback on_row;
   CsvRow row;
   int64_t next_row_index = 0;
-  int64_t line = 1;         // Line of the byte being parsed.
+  int64_t line = 1;  // Line of the byte being parsed.
   int64_t row_start_line = 1;
   bool stopped = false;
   bool row_open = false;
@@ -60,8 +60,8 @@ absl::Status CsvParser::Feed(std::string_view chunk) {
     if (!state_->row_open && state_->parser.pstate == 0) state_->row_start_line = state_->line;
     size_t n = end - pos;
     if (csv_parse(&state_->parser, chunk.data() + pos, n, OnField, OnRowEnd, state_.get()) != n) {
-      return absl::InvalidArgumentError(absl::StrCat("CSV line ", state_->line, ": ",
-                                                     csv_strerror(csv_error(&state_->parser))));
+      return absl::InvalidArgumentError(
+          absl::StrCat("CSV line ", state_->line, ": ", csv_strerror(csv_error(&state_->parser))));
     }
     if (nl != std::string_view::npos) ++state_->line;
     pos = end;
@@ -72,8 +72,8 @@ absl::Status CsvParser::Feed(std::string_view chunk) {
 absl::Status CsvParser::Finish() {
   if (state_->stopped) return absl::OkStatus();
   if (csv_fini(&state_->parser, OnField, OnRowEnd, state_.get()) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("CSV line ", state_->line, ": ",
-                                                   csv_strerror(csv_error(&state_->parser))));
+    return absl::InvalidArgumentError(
+        absl::StrCat("CSV line ", state_->line, ": ", csv_strerror(csv_error(&state_->parser))));
   }
   return absl::OkStatus();
 }

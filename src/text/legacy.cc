@@ -65,26 +65,37 @@ const Decoders& GetDecoders() {
   static const Decoders* decoders = [] {
     auto* d = new Decoders();
     CsvHeader header;
-    absl::Status st = CsvParser::ParseAll(data::k_vn_legacy_charset_table_csv, [&](const CsvRow& row) {
-      if (row.row_index == 0) {
-        header = CsvHeader(row.fields);
-        return true;
-      }
-      std::u32string target = Decode(header.Get(row, "unicode"));
-      if (target.size() != 1) return true;
-      d->vni.Add(Decode(header.Get(row, "vni_as_cp1252")), target[0]);
-      d->tcvn3.Add(Decode(header.Get(row, "tcvn3_as_cp1252")), target[0]);
-      d->vni_encode[target[0]] = Decode(header.Get(row, "vni_as_cp1252"));
-      d->tcvn3_encode[target[0]] = Decode(header.Get(row, "tcvn3_as_cp1252"));
-      return true;
-    });
+    absl::Status st =
+        CsvParser::ParseAll(data::k_vn_legacy_charset_table_csv, [&](const CsvRow& row) {
+          if (row.row_index == 0) {
+            header = CsvHeader(row.fields);
+            return true;
+          }
+          std::u32string target = Decode(header.Get(row, "unicode"));
+          if (target.size() != 1) return true;
+          d->vni.Add(Decode(header.Get(row, "vni_as_cp1252")), target[0]);
+          d->tcvn3.Add(Decode(header.Get(row, "tcvn3_as_cp1252")), target[0]);
+          d->vni_encode[target[0]] = Decode(header.Get(row, "vni_as_cp1252"));
+          d->tcvn3_encode[target[0]] = Decode(header.Get(row, "tcvn3_as_cp1252"));
+          return true;
+        });
     (void)st;  // The table is compiled in and covered by tests.
     // CP1258 keeps tone marks as separate combining bytes and has a few
     // letters at Latin-1 positions; everything else is Latin-1 already.
     static constexpr std::array<std::pair<char32_t, char32_t>, 13> kCp1258 = {{
-        {U'Ã', U'Ă'}, {U'ã', U'ă'}, {U'Õ', U'Ơ'}, {U'õ', U'ơ'}, {U'Ý', U'Ư'},
-        {U'ý', U'ư'}, {U'Ð', U'Đ'}, {U'ð', U'đ'}, {U'Ì', 0x0300}, {U'ì', 0x0301},
-        {U'Ò', 0x0309}, {U'ò', 0x0323}, {U'Þ', 0x0303},
+        {U'Ã', U'Ă'},
+        {U'ã', U'ă'},
+        {U'Õ', U'Ơ'},
+        {U'õ', U'ơ'},
+        {U'Ý', U'Ư'},
+        {U'ý', U'ư'},
+        {U'Ð', U'Đ'},
+        {U'ð', U'đ'},
+        {U'Ì', 0x0300},
+        {U'ì', 0x0301},
+        {U'Ò', 0x0309},
+        {U'ò', 0x0323},
+        {U'Þ', 0x0303},
     }};
     for (const auto& [from, to] : kCp1258) d->cp1258.Add(std::u32string(1, from), to);
     return d;
@@ -99,7 +110,8 @@ int CountSyllables(std::string_view s) {
 }
 
 bool HasNonAscii(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
 }
 
 }  // namespace
@@ -121,7 +133,9 @@ std::string_view LegacyEncodingName(LegacyEncoding encoding) {
 std::string EncodeLegacy(std::string_view s, LegacyEncoding encoding) {
   const Decoders& d = GetDecoders();
   const std::map<char32_t, std::u32string>* table =
-      encoding == LegacyEncoding::kTcvn3 ? &d.tcvn3_encode : encoding == LegacyEncoding::kVni ? &d.vni_encode : nullptr;
+      encoding == LegacyEncoding::kTcvn3 ? &d.tcvn3_encode
+      : encoding == LegacyEncoding::kVni ? &d.vni_encode
+                                         : nullptr;
   if (encoding == LegacyEncoding::kCp1258) {
     // CP1258 has the letters with quality marks but keeps tone marks as
     // separate combining bytes.
@@ -139,12 +153,23 @@ std::string EncodeLegacy(std::string_view s, LegacyEncoding encoding) {
         out.push_back(mapped);
       }
       switch (split.tone) {
-        case 0x0300: out.push_back(U'Ì'); break;
-        case 0x0301: out.push_back(U'ì'); break;
-        case 0x0309: out.push_back(U'Ò'); break;
-        case 0x0323: out.push_back(U'ò'); break;
-        case 0x0303: out.push_back(U'Þ'); break;
-        default: break;
+        case 0x0300:
+          out.push_back(U'Ì');
+          break;
+        case 0x0301:
+          out.push_back(U'ì');
+          break;
+        case 0x0309:
+          out.push_back(U'Ò');
+          break;
+        case 0x0323:
+          out.push_back(U'ò');
+          break;
+        case 0x0303:
+          out.push_back(U'Þ');
+          break;
+        default:
+          break;
       }
     }
     return Encode(out);

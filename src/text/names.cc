@@ -13,12 +13,12 @@ namespace {
 // Double family names, folded. Only read as one family name when at least
 // one more word follows for the given name.
 constexpr std::array<std::string_view, 11> kDoubleFamilyNames = {
-    "hoang phu", "ton that", "ton nu",  "au duong",  "gia cat",  "tu ma",
+    "hoang phu", "ton that",    "ton nu",      "au duong",  "gia cat",  "tu ma",
     "cong ton",  "thuong quan", "nguyen phuc", "cong tang", "khuc thua"};
 
 // Regional spellings of one family name: {variant, group key}.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kFamilyVariants = {{
-    {"huynh", "hoang"}, {"hoang", "hoang"}, {"vo", "vu"}, {"vu", "vu"}}};
+constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kFamilyVariants = {
+    {{"huynh", "hoang"}, {"hoang", "hoang"}, {"vo", "vu"}, {"vu", "vu"}}};
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -61,12 +61,28 @@ std::string PhoneticKey(std::string_view w) {
     out = "cu", i = 2;
   } else if (!w.empty()) {
     switch (w[0]) {
-      case 'r': case 'd': out = "d", i = 1; break;
-      case 's': case 'x': out = "x", i = 1; break;
-      case 'l': case 'n': out = "n", i = 1; break;
-      case 'k': case 'c': case 'q': out = "c", i = 1; break;
-      case 'f': out = "f", i = 1; break;
-      default: break;
+      case 'r':
+      case 'd':
+        out = "d", i = 1;
+        break;
+      case 's':
+      case 'x':
+        out = "x", i = 1;
+        break;
+      case 'l':
+      case 'n':
+        out = "n", i = 1;
+        break;
+      case 'k':
+      case 'c':
+      case 'q':
+        out = "c", i = 1;
+        break;
+      case 'f':
+        out = "f", i = 1;
+        break;
+      default:
+        break;
     }
   }
   std::string rest(w.substr(i));
@@ -75,7 +91,8 @@ std::string PhoneticKey(std::string_view w) {
   }
   // Finals that southern and northern speech merge.
   auto replace_suffix = [&rest](std::string_view from, std::string_view to) {
-    if (rest.size() > from.size() && rest.compare(rest.size() - from.size(), from.size(), from) == 0) {
+    if (rest.size() > from.size() &&
+        rest.compare(rest.size() - from.size(), from.size(), from) == 0) {
       rest.replace(rest.size() - from.size(), from.size(), to);
       return true;
     }

@@ -3,12 +3,11 @@
 
 #include <algorithm>
 #include <cstdlib>
-
-#include "absl/container/flat_hash_map.h"
-#include "absl/strings/ascii.h"
 #include <string>
 #include <string_view>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "linkage/text.h"
 #include "text_internal.h"
 
@@ -65,8 +64,18 @@ bool IsToneMark(char32_t c) {
 
 bool IsVowel(char32_t c) {
   switch (c) {
-    case U'a': case U'ă': case U'â': case U'e': case U'ê': case U'i':
-    case U'o': case U'ô': case U'ơ': case U'u': case U'ư': case U'y':
+    case U'a':
+    case U'ă':
+    case U'â':
+    case U'e':
+    case U'ê':
+    case U'i':
+    case U'o':
+    case U'ô':
+    case U'ơ':
+    case U'u':
+    case U'ư':
+    case U'y':
       return true;
     default:
       return false;
@@ -146,7 +155,8 @@ std::string Nfd(std::string_view s) { return Map(s, UTF8PROC_STABLE | UTF8PROC_D
 
 std::string ToUpper(std::string_view s) {
   std::u32string out = Decode(Nfc(s));
-  for (char32_t& c : out) c = static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(c)));
+  for (char32_t& c : out)
+    c = static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(c)));
   return Encode(out);
 }
 
@@ -397,21 +407,29 @@ bool IsVietnameseSyllableUncached(std::string_view word) {
   if (vowels < 1 || vowels > 3) return false;
   // The vowel nuclei Vietnamese spelling allows (toneless).
   static constexpr std::u32string_view kNuclei[] = {
-      U"a",   U"ă",   U"â",   U"e",   U"ê",   U"i",   U"o",   U"ô",   U"ơ",   U"u",   U"ư",   U"y",
-      U"ai",  U"ao",  U"au",  U"ay",  U"âu",  U"ây",  U"eo",  U"êu",  U"ia",  U"iê",  U"iu",  U"oa",
-      U"oă",  U"oe",  U"oi",  U"ôi",  U"ơi",  U"ua",  U"uâ",  U"uê",  U"ui",  U"uô",  U"uơ",  U"ưa",
-      U"ưi",  U"ưu",  U"ươ",  U"uy",  U"yê",  U"oo",  U"ôô",  U"oai", U"oay", U"oeo", U"uây", U"uôi",
-      U"ươi", U"ươu", U"uya", U"uyê", U"uyu", U"iêu", U"yêu", U"uay"};
+      U"a",   U"ă",   U"â",   U"e",   U"ê",   U"i",   U"o",   U"ô",   U"ơ",   U"u",
+      U"ư",   U"y",   U"ai",  U"ao",  U"au",  U"ay",  U"âu",  U"ây",  U"eo",  U"êu",
+      U"ia",  U"iê",  U"iu",  U"oa",  U"oă",  U"oe",  U"oi",  U"ôi",  U"ơi",  U"ua",
+      U"uâ",  U"uê",  U"ui",  U"uô",  U"uơ",  U"ưa",  U"ưi",  U"ưu",  U"ươ",  U"uy",
+      U"yê",  U"oo",  U"ôô",  U"oai", U"oay", U"oeo", U"uây", U"uôi", U"ươi", U"ươu",
+      U"uya", U"uyê", U"uyu", U"iêu", U"yêu", U"uay"};
   std::u32string_view nucleus = std::u32string_view(w).substr(i, vowels);
   // Text without diacritics ("nguyen") is checked against the nuclei with
   // their quality marks removed; marked text must match exactly.
   auto unmark = [](char32_t c) -> char32_t {
     switch (c) {
-      case U'ă': case U'â': return U'a';
-      case U'ê': return U'e';
-      case U'ô': case U'ơ': return U'o';
-      case U'ư': return U'u';
-      default: return c;
+      case U'ă':
+      case U'â':
+        return U'a';
+      case U'ê':
+        return U'e';
+      case U'ô':
+      case U'ơ':
+        return U'o';
+      case U'ư':
+        return U'u';
+      default:
+        return c;
     }
   };
   bool marked = std::any_of(nucleus.begin(), nucleus.end(), internal::HasQualityMark);
@@ -420,12 +438,13 @@ bool IsVietnameseSyllableUncached(std::string_view word) {
     if (marked) {
       known |= (n == nucleus);
     } else if (n.size() == nucleus.size()) {
-      known |= std::equal(n.begin(), n.end(), nucleus.begin(), [&](char32_t a, char32_t b) { return unmark(a) == b; });
+      known |= std::equal(n.begin(), n.end(), nucleus.begin(),
+                          [&](char32_t a, char32_t b) { return unmark(a) == b; });
     }
   }
   if (!known) return false;
   std::u32string_view fin = std::u32string_view(w).substr(v);
-  static constexpr std::u32string_view kFinals[] = {U"",  U"c", U"ch", U"m", U"n",
+  static constexpr std::u32string_view kFinals[] = {U"",   U"c",  U"ch", U"m", U"n",
                                                     U"ng", U"nh", U"p",  U"t"};
   for (std::u32string_view f : kFinals) {
     if (fin == f) return true;

@@ -28,7 +28,8 @@ std::vector<std::map<std::string, std::string>> ReadCsvFile(const std::string& p
                   return true;
                 }
                 std::map<std::string, std::string> r;
-                for (const auto& name : header.names()) r[name] = std::string(header.Get(row, name));
+                for (const auto& name : header.names())
+                  r[name] = std::string(header.Get(row, name));
                 rows.push_back(std::move(r));
                 return true;
               }).ok());
@@ -40,7 +41,8 @@ class E2ETest : public ::testing::Test {
   // Starts linkd on a port it picks itself; returns false if it did not come up.
   bool StartLinkd() {
     linkd_ = std::make_unique<Process>(
-        std::vector<std::string>{LINKD_BIN, "--db", dir_.Sub("db"), "--listen", "127.0.0.1:0", "--grace", "5"},
+        std::vector<std::string>{LINKD_BIN, "--db", dir_.Sub("db"), "--listen", "127.0.0.1:0",
+                                 "--grace", "5"},
         dir_.Sub("linkd.out"), dir_.Sub("linkd.log"));
     port_ = testing::WaitForPort(dir_.Sub("linkd.log"));
     server_ = "127.0.0.1:" + std::to_string(port_);
@@ -78,7 +80,9 @@ TEST_F(E2ETest, ImportAndVerifyTheTrickyFixtureRowByRow) {
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
   std::string filler = Gen(3000, "filler.csv");
   ASSERT_EQ(Linkctl({"import", "--dataset", "register", filler}), 0) << err_;
-  ASSERT_EQ(Linkctl({"import", "--dataset", "register", std::string(LINKD_FIXTURE_DIR) + "/tricky_register.csv"}), 0)
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register",
+                     std::string(LINKD_FIXTURE_DIR) + "/tricky_register.csv"}),
+            0)
       << err_;
   EXPECT_NE(out_.find("12 created"), std::string::npos) << out_;
   const std::string output = dir_.Sub("verify.csv");
@@ -122,7 +126,7 @@ TEST_F(E2ETest, MalformedRowsAreReportedByLineAndField) {
   std::string header, line;
   std::getline(in, header);
   std::ostringstream file;
-  file << header << "\r\n";  // CRLF line ends are tolerated too.
+  file << header << "\r\n";        // CRLF line ends are tolerated too.
   std::map<int, std::string> bad;  // line number -> field the error must name
   for (int i = 0; i < 10000 && std::getline(in, line); ++i) {
     const int line_number = i + 2;
@@ -133,12 +137,30 @@ TEST_F(E2ETest, MalformedRowsAreReportedByLineAndField) {
       std::string cell;
       while (std::getline(ls, cell, ',')) f.push_back(cell);
       switch ((i / 100) % 6) {
-        case 0: f[5] = "31/13/1950"; bad[line_number] = "birth_date"; break;
-        case 1: f[3] = ""; bad[line_number] = "full_name"; break;
-        case 2: f[4] = "abc"; bad[line_number] = "sex"; break;
-        case 3: f[3] = "Nguy\xff"; bad[line_number] = "full_name"; break;
-        case 4: f.resize(4); bad[line_number] = "fields"; break;
-        default: f[0] = ""; bad[line_number] = "record_id"; break;
+        case 0:
+          f[5] = "31/13/1950";
+          bad[line_number] = "birth_date";
+          break;
+        case 1:
+          f[3] = "";
+          bad[line_number] = "full_name";
+          break;
+        case 2:
+          f[4] = "abc";
+          bad[line_number] = "sex";
+          break;
+        case 3:
+          f[3] = "Nguy\xff";
+          bad[line_number] = "full_name";
+          break;
+        case 4:
+          f.resize(4);
+          bad[line_number] = "fields";
+          break;
+        default:
+          f[0] = "";
+          bad[line_number] = "record_id";
+          break;
       }
       std::string joined;
       for (size_t k = 0; k < f.size(); ++k) joined += (k ? "," : "") + f[k];
@@ -157,7 +179,8 @@ TEST_F(E2ETest, MalformedRowsAreReportedByLineAndField) {
   ASSERT_EQ(errors.size(), 100u);
   for (const auto& e : errors) {
     int line_number = std::stoi(e.at("line"));
-    ASSERT_TRUE(bad.count(line_number)) << "line " << line_number << " was not malformed: " << e.at("error");
+    ASSERT_TRUE(bad.count(line_number))
+        << "line " << line_number << " was not malformed: " << e.at("error");
     EXPECT_NE(e.at("error").find(bad[line_number]), std::string::npos) << e.at("error");
   }
   // Again: nothing changes.
@@ -204,7 +227,8 @@ TEST_P(StopMidImportTest, NoAcknowledgedRecordIsLost) {
     for (size_t start = 0; start < people.size(); start += 250) {
       v1::UpsertRecordsRequest req;
       req.set_dataset("register");
-      for (size_t i = start; i < std::min(people.size(), start + 250); ++i) *req.add_records() = people[i];
+      for (size_t i = start; i < std::min(people.size(), start + 250); ++i)
+        *req.add_records() = people[i];
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       v1::UpsertRecordsResponse resp;
@@ -220,7 +244,8 @@ TEST_P(StopMidImportTest, NoAcknowledgedRecordIsLost) {
     EXPECT_EQ(code, 0);
   }
   ASSERT_GE(acknowledged.size(), 5000u);
-  ASSERT_LT(acknowledged.size(), people.size()) << "the import finished before the stop; nothing was tested";
+  ASSERT_LT(acknowledged.size(), people.size())
+      << "the import finished before the stop; nothing was tested";
 
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
   channel = grpc::CreateChannel(server_, grpc::InsecureChannelCredentials());
@@ -241,14 +266,15 @@ TEST_P(StopMidImportTest, NoAcknowledgedRecordIsLost) {
 
 INSTANTIATE_TEST_SUITE_P(Signals, StopMidImportTest, ::testing::Values(SIGTERM, SIGKILL),
                          [](const ::testing::TestParamInfo<int>& param) {
-                           return param.param == SIGTERM ? std::string("Sigterm") : std::string("Sigkill");
+                           return param.param == SIGTERM ? std::string("Sigterm")
+                                                         : std::string("Sigkill");
                          });
 
 TEST_F(E2ETest, LinkctlImportFailsCleanlyWhenTheServerGoesAway) {
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
   std::string generated = Gen(200000, "big.csv");
-  std::vector<std::string> argv = {LINKCTL_BIN, "--server", server_, "import", "--dataset", "register",
-                                   generated, "--retries", "1"};
+  std::vector<std::string> argv = {LINKCTL_BIN, "--server", server_,     "import", "--dataset",
+                                   "register",  generated,  "--retries", "1"};
   Process import(argv, dir_.Sub("import.out"), dir_.Sub("import.err"));
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   StopLinkd(SIGKILL);
@@ -264,10 +290,14 @@ TEST_F(E2ETest, LinkctlImportFailsCleanlyWhenTheServerGoesAway) {
 TEST_F(E2ETest, VerifyResumesAfterTheClientOrTheServerIsKilled) {
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
   const std::string reg = dir_.Sub("reg.csv"), list = dir_.Sub("list.csv");
-  ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--list-size", "12000"}), 0) << err_;
+  ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--list-size",
+                     "12000"}),
+            0)
+      << err_;
   ASSERT_EQ(Linkctl({"import", "--dataset", "register", reg}), 0) << err_;
   const std::string full = dir_.Sub("full.csv");
-  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", list, "--output", full}), 0) << err_;
+  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", list, "--output", full}), 0)
+      << err_;
   auto summary = [](const std::string& out) {  // The decision and flag lines.
     std::string lines;
     std::istringstream in(out);
@@ -290,8 +320,8 @@ TEST_F(E2ETest, VerifyResumesAfterTheClientOrTheServerIsKilled) {
   // 1. The client dies.
   const std::string part = dir_.Sub("part.csv");
   {
-    Process verify({LINKCTL_BIN, "--server", server_, "verify", "--against", "register", "--input", list, "--output",
-                    part, "--in-flight", "64"},
+    Process verify({LINKCTL_BIN, "--server", server_, "verify", "--against", "register", "--input",
+                    list, "--output", part, "--in-flight", "64"},
                    dir_.Sub("v.out"), dir_.Sub("v.err"));
     ASSERT_TRUE(wait_for_rows(part, 1500));
     verify.Signal(SIGKILL);
@@ -300,23 +330,30 @@ TEST_F(E2ETest, VerifyResumesAfterTheClientOrTheServerIsKilled) {
   const std::string partial = ReadFile(part);
   const size_t before = static_cast<size_t>(std::count(partial.begin(), partial.end(), '\n'));
   ASSERT_LT(before, 12001u) << "the job finished before it was killed; nothing was tested";
-  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", list, "--output", part, "--resume"}), 0) << err_;
+  ASSERT_EQ(
+      Linkctl({"verify", "--against", "register", "--input", list, "--output", part, "--resume"}),
+      0)
+      << err_;
   EXPECT_EQ(ReadFile(part), ReadFile(full));
   EXPECT_EQ(summary(out_), full_summary);
 
   // 2. The server dies: the client fails, the job resumes after a restart.
   const std::string part2 = dir_.Sub("part2.csv");
   {
-    Process verify({LINKCTL_BIN, "--server", server_, "verify", "--against", "register", "--input", list, "--output",
-                    part2, "--in-flight", "64"},
+    Process verify({LINKCTL_BIN, "--server", server_, "verify", "--against", "register", "--input",
+                    list, "--output", part2, "--in-flight", "64"},
                    dir_.Sub("v2.out"), dir_.Sub("v2.err"));
     ASSERT_TRUE(wait_for_rows(part2, 1500));
     StopLinkd(SIGKILL);
     EXPECT_EQ(verify.Wait(), 1);
-    EXPECT_NE(ReadFile(dir_.Sub("v2.err")).find("--resume"), std::string::npos) << ReadFile(dir_.Sub("v2.err"));
+    EXPECT_NE(ReadFile(dir_.Sub("v2.err")).find("--resume"), std::string::npos)
+        << ReadFile(dir_.Sub("v2.err"));
   }
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
-  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", list, "--output", part2, "--resume"}), 0) << err_;
+  ASSERT_EQ(
+      Linkctl({"verify", "--against", "register", "--input", list, "--output", part2, "--resume"}),
+      0)
+      << err_;
   EXPECT_EQ(ReadFile(part2), ReadFile(full));
   EXPECT_EQ(summary(out_), full_summary);
 }
@@ -327,10 +364,12 @@ TEST_F(E2ETest, DedupeFindsPlantedDuplicatesWithinAndAcrossLists) {
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
   const std::string reg = dir_.Sub("reg.csv");
   for (const auto& [name, seed] : {std::pair{"a", "2"}, std::pair{"b", "7"}}) {
-    const std::string list = dir_.Sub(std::string(name) + ".csv"), truth = dir_.Sub(std::string(name) + "-truth.csv");
-    ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--truth", truth, "--list-size",
-                       "4000", "--list-seed", seed, "--error", "duplicate=0.05"}),
-              0)
+    const std::string list = dir_.Sub(std::string(name) + ".csv"),
+                      truth = dir_.Sub(std::string(name) + "-truth.csv");
+    ASSERT_EQ(
+        Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--truth", truth,
+                 "--list-size", "4000", "--list-seed", seed, "--error", "duplicate=0.05"}),
+        0)
         << err_;
     ASSERT_EQ(Linkctl({"import", "--dataset", std::string("list-") + name, list}), 0) << err_;
   }
@@ -348,15 +387,20 @@ TEST_F(E2ETest, DedupeFindsPlantedDuplicatesWithinAndAcrossLists) {
     EXPECT_NE(r.at("weakest_fields").find("full_name="), std::string::npos);
     EXPECT_GE(std::stod(r.at("weakest_probability")), 0.5);
   }
-  ASSERT_EQ(Linkctl({"eval", "--mode", "dedup", "--results", clusters, "--truth", dir_.Sub("a-truth.csv")}), 0) << err_;
+  ASSERT_EQ(Linkctl({"eval", "--mode", "dedup", "--results", clusters, "--truth",
+                     dir_.Sub("a-truth.csv")}),
+            0)
+      << err_;
   EXPECT_GE(metric("precision"), 0.97) << out_;
   EXPECT_GE(metric("recall"), 0.95) << out_;
 
   const std::string cross = dir_.Sub("cross.csv");
-  ASSERT_EQ(Linkctl({"dedupe", "--dataset", "list-a", "--against", "list-b", "--output", cross}), 0) << err_;
-  ASSERT_EQ(Linkctl({"eval", "--mode", "dedup", "--results", cross, "--truth", dir_.Sub("a-truth.csv"), "--other-truth",
-                     dir_.Sub("b-truth.csv"), "--other-dataset", "list-b"}),
-            0)
+  ASSERT_EQ(Linkctl({"dedupe", "--dataset", "list-a", "--against", "list-b", "--output", cross}), 0)
+      << err_;
+  ASSERT_EQ(
+      Linkctl({"eval", "--mode", "dedup", "--results", cross, "--truth", dir_.Sub("a-truth.csv"),
+               "--other-truth", dir_.Sub("b-truth.csv"), "--other-dataset", "list-b"}),
+      0)
       << err_;
   EXPECT_NE(out_.find("cross-list pairs"), std::string::npos) << out_;
   EXPECT_GE(metric("precision"), 0.97) << out_;
@@ -371,15 +415,19 @@ TEST_F(E2ETest, DedupeFindsPlantedDuplicatesWithinAndAcrossLists) {
 // at the planted cases.
 TEST_F(E2ETest, ConflictsReportFindsRelativesIdsAndPeopleListedTwice) {
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
-  const std::string reg = dir_.Sub("reg.csv"), list = dir_.Sub("list.csv"), truth = dir_.Sub("truth.csv");
-  ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--truth", truth, "--list-size", "3000",
-                     "--error", "relative_id=0.05", "--error", "duplicate=0.03"}),
-            0)
+  const std::string reg = dir_.Sub("reg.csv"), list = dir_.Sub("list.csv"),
+                    truth = dir_.Sub("truth.csv");
+  ASSERT_EQ(
+      Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--truth", truth,
+               "--list-size", "3000", "--error", "relative_id=0.05", "--error", "duplicate=0.03"}),
+      0)
       << err_;
   ASSERT_EQ(Linkctl({"import", "--dataset", "register", reg}), 0) << err_;
   ASSERT_EQ(Linkctl({"import", "--dataset", "list", list}), 0) << err_;
   const std::string out = dir_.Sub("conflicts.csv");
-  ASSERT_EQ(Linkctl({"conflicts", "--dataset", "list", "--against", "register", "--output", out}), 0) << err_;
+  ASSERT_EQ(Linkctl({"conflicts", "--dataset", "list", "--against", "register", "--output", out}),
+            0)
+      << err_;
   std::map<std::string, std::string> errors, duplicate_of;
   for (const auto& t : ReadCsvFile(truth)) {
     errors[t.at("record_id")] = t.at("applied_errors");
@@ -392,9 +440,11 @@ TEST_F(E2ETest, ConflictsReportFindsRelativesIdsAndPeopleListedTwice) {
     EXPECT_FALSE(r.at("detail").empty());
     EXPECT_NE(r.at("fields").find("full_name="), std::string::npos) << r.at("fields");
     const std::string& id = r.at("record_id");
-    if (kind == "ID_HELD_BY_OTHER") planted[kind] += errors[id].find("relative_id") != std::string::npos;
+    if (kind == "ID_HELD_BY_OTHER")
+      planted[kind] += errors[id].find("relative_id") != std::string::npos;
     if (kind == "MATCHED_TWICE") {
-      planted[kind] += !duplicate_of[id].empty() || errors[id].find("duplicate") != std::string::npos;
+      planted[kind] +=
+          !duplicate_of[id].empty() || errors[id].find("duplicate") != std::string::npos;
       bool listed_twice = false;
       for (const auto& [other, first] : duplicate_of) listed_twice |= first == id;
       planted[kind] += listed_twice;
@@ -413,15 +463,19 @@ TEST_F(E2ETest, ConflictsReportFindsRelativesIdsAndPeopleListedTwice) {
 // by calibrate.
 TEST_F(E2ETest, ReviewQueueRoundTripsOfficerDecisionsIntoCalibration) {
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
-  const std::string reg = dir_.Sub("reg.csv"), list = dir_.Sub("list.csv"), truth = dir_.Sub("truth.csv");
-  ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--truth", truth, "--list-size",
-                     "3000"}),
+  const std::string reg = dir_.Sub("reg.csv"), list = dir_.Sub("list.csv"),
+                    truth = dir_.Sub("truth.csv");
+  ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--truth", truth,
+                     "--list-size", "3000"}),
             0)
       << err_;
   ASSERT_EQ(Linkctl({"import", "--dataset", "register", reg}), 0) << err_;
   const std::string verified = dir_.Sub("verified.csv"), queue = dir_.Sub("review.csv");
-  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", list, "--output", verified}), 0) << err_;
-  ASSERT_EQ(Linkctl({"review", "export", "--results", verified, "--input", list, "--output", queue}), 0) << err_;
+  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", list, "--output", verified}), 0)
+      << err_;
+  ASSERT_EQ(
+      Linkctl({"review", "export", "--results", verified, "--input", list, "--output", queue}), 0)
+      << err_;
   std::set<std::string> review_ids;
   for (const auto& r : ReadCsvFile(verified)) {
     if (r.at("decision") == "REVIEW") review_ids.insert(r.at("record_id"));
@@ -459,7 +513,8 @@ TEST_F(E2ETest, ReviewQueueRoundTripsOfficerDecisionsIntoCalibration) {
       EXPECT_EQ(l.at("truth_record_id"), want[l.at("record_id")]);
     }
   }
-  ASSERT_EQ(Linkctl({"calibrate", "--results", verified, "--truth", decisions, "--dry-run"}), 0) << err_;
+  ASSERT_EQ(Linkctl({"calibrate", "--results", verified, "--truth", decisions, "--dry-run"}), 0)
+      << err_;
   EXPECT_NE(out_.find("calibration fitted on"), std::string::npos) << out_;
   // A decision that is neither is refused, naming the record.
   testing::WriteFile(decisions, "record_id,candidate_record_id,officer_decision\nB1,P1,maybe\n");
@@ -468,7 +523,7 @@ TEST_F(E2ETest, ReviewQueueRoundTripsOfficerDecisionsIntoCalibration) {
 }
 
 TEST_F(E2ETest, ExitCodes) {
-  server_ = "127.0.0.1:1";  // Nothing listens there.
+  server_ = "127.0.0.1:1";            // Nothing listens there.
   EXPECT_EQ(Linkctl({"import"}), 2);  // Usage: missing arguments.
   EXPECT_EQ(Linkctl({"frobnicate"}), 2);
   EXPECT_EQ(Linkctl({"--help"}), 0);
@@ -480,21 +535,26 @@ TEST_F(E2ETest, ExitCodes) {
 }
 
 TEST_F(E2ETest, SampleConfigStartsTheServerAndBadConfigIsAUsageError) {
-  Process linkd({LINKD_BIN, "--config", std::string(LINKD_SOURCE_DIR) + "/deploy/linkd.conf", "--db", dir_.Sub("db"),
-                 "--listen", "127.0.0.1:0"},
+  Process linkd({LINKD_BIN, "--config", std::string(LINKD_SOURCE_DIR) + "/deploy/linkd.conf",
+                 "--db", dir_.Sub("db"), "--listen", "127.0.0.1:0"},
                 dir_.Sub("o"), dir_.Sub("e"));
   EXPECT_GT(testing::WaitForPort(dir_.Sub("e")), 0) << ReadFile(dir_.Sub("e"));
   linkd.Signal(SIGTERM);
   EXPECT_EQ(linkd.Wait(), 0);
   std::ofstream(dir_.Sub("bad.conf")) << "listen: \"127.0.0.1:0\"\nmax_batch_records: lots\n";
-  EXPECT_EQ(testing::Run({LINKD_BIN, "--config", dir_.Sub("bad.conf")}, dir_.Sub("o"), dir_.Sub("e")), 2);
+  EXPECT_EQ(
+      testing::Run({LINKD_BIN, "--config", dir_.Sub("bad.conf")}, dir_.Sub("o"), dir_.Sub("e")), 2);
   EXPECT_NE(ReadFile(dir_.Sub("e")).find("line 2"), std::string::npos) << ReadFile(dir_.Sub("e"));
 }
 
 TEST_F(E2ETest, MatchPrintsEachFieldsContribution) {
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
-  ASSERT_EQ(Linkctl({"import", "--dataset", "register", std::string(LINKD_FIXTURE_DIR) + "/tricky_register.csv"}), 0);
-  ASSERT_EQ(Linkctl({"match", "--name", "NGUYEN THI HOA", "--dob", "12/05/1948", "--address", "P. Duc Xuan, TP Bac Kan"}), 0)
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register",
+                     std::string(LINKD_FIXTURE_DIR) + "/tricky_register.csv"}),
+            0);
+  ASSERT_EQ(Linkctl({"match", "--name", "NGUYEN THI HOA", "--dob", "12/05/1948", "--address",
+                     "P. Duc Xuan, TP Bac Kan"}),
+            0)
       << err_;
   EXPECT_NE(out_.find("#1 R001"), std::string::npos) << out_;
   EXPECT_NE(out_.find("folded_exact"), std::string::npos) << out_;

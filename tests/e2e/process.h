@@ -33,11 +33,14 @@ inline void WriteFile(const std::string& path, const std::string& content) {
 class Process {
  public:
   // Starts argv[0] with stdout and stderr redirected to the given files.
-  Process(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
+  Process(const std::vector<std::string>& argv, const std::string& out_path,
+          const std::string& err_path) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -74,14 +77,16 @@ class Process {
 };
 
 // Runs a command to completion; returns its exit code.
-inline int Run(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
+inline int Run(const std::vector<std::string>& argv, const std::string& out_path,
+               const std::string& err_path) {
   Process p(argv, out_path, err_path);
   return p.Wait();
 }
 
 // Waits for linkd's JSON "start" line in its log and returns the port, or
 // 0 after `timeout`.
-inline int WaitForPort(const std::string& log_path, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+inline int WaitForPort(const std::string& log_path,
+                       std::chrono::seconds timeout = std::chrono::seconds(30)) {
   auto until = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < until) {
     std::string log = ReadFile(log_path);

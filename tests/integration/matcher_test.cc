@@ -43,26 +43,31 @@ std::vector<v1::PersonRecord> ReadCsv(const std::string& path) {
 // Register filler: common and minority family names, given names none of
 // the fixture people have, dates and communes spread over Thái Nguyên.
 std::vector<v1::PersonRecord> Filler(int n) {
-  const char* family[] = {"Nguyễn", "Nguyễn", "Nguyễn", "Trần", "Lê", "Hoàng", "Nông", "Triệu", "Lý", "Bàn", "Đặng", "Ma", "Lục"};
+  const char* family[] = {"Nguyễn", "Nguyễn", "Nguyễn", "Trần", "Lê", "Hoàng", "Nông",
+                          "Triệu",  "Lý",     "Bàn",    "Đặng", "Ma", "Lục"};
   const char* middle_m[] = {"Văn", "Văn", "Đức", "Minh", "Viết"};
   const char* middle_f[] = {"Thị", "Thị", "Thu", "Kim"};
-  const char* given[] = {"An", "Bình", "Cường", "Dũng", "Giang", "Hạnh", "Khánh", "Long", "Minh", "Nam", "Phong",
-                         "Quân", "Tâm", "Thắng", "Tuấn", "Vinh", "Xuân", "Yến", "Châu", "Đông", "Hiền", "Nga"};
-  const char* communes[] = {"01840", "01843", "01849", "01864", "01879", "01882", "01894", "01906", "01912", "01921",
-                            "01933", "01936", "01942", "01954", "05443", "05710", "05500"};
+  const char* given[] = {"An",   "Bình", "Cường", "Dũng", "Giang", "Hạnh",  "Khánh", "Long",
+                         "Minh", "Nam",  "Phong", "Quân", "Tâm",   "Thắng", "Tuấn",  "Vinh",
+                         "Xuân", "Yến",  "Châu",  "Đông", "Hiền",  "Nga"};
+  const char* communes[] = {"01840", "01843", "01849", "01864", "01879", "01882",
+                            "01894", "01906", "01912", "01921", "01933", "01936",
+                            "01942", "01954", "05443", "05710", "05500"};
   std::mt19937 rng(2025);
   std::vector<v1::PersonRecord> out;
   for (int i = 0; i < n; ++i) {
     bool male = rng() % 2;
     v1::PersonRecord r;
     r.set_record_id("F" + std::to_string(i));
-    r.set_full_name(std::string(family[rng() % 13]) + " " + (male ? middle_m[rng() % 5] : middle_f[rng() % 4]) + " " +
-                    given[rng() % 22]);
+    r.set_full_name(std::string(family[rng() % 13]) + " " +
+                    (male ? middle_m[rng() % 5] : middle_f[rng() % 4]) + " " + given[rng() % 22]);
     r.set_sex(male ? v1::SEX_MALE : v1::SEX_FEMALE);
     int year = 1925 + static_cast<int>(rng() % 50);
-    r.set_birth_date(std::to_string(1 + rng() % 28) + "/" + std::to_string(1 + rng() % 12) + "/" + std::to_string(year));
+    r.set_birth_date(std::to_string(1 + rng() % 28) + "/" + std::to_string(1 + rng() % 12) + "/" +
+                     std::to_string(year));
     char id[13];
-    snprintf(id, sizeof id, "006%d%02d%06d", male ? 0 : 1, year % 100, static_cast<int>(rng() % 1000000));
+    snprintf(id, sizeof id, "006%d%02d%06d", male ? 0 : 1, year % 100,
+             static_cast<int>(rng() % 1000000));
     r.set_national_id(id);
     r.set_commune_code(communes[rng() % 17]);
     r.set_unit_version(v1::UNIT_VERSION_2025);
@@ -82,7 +87,8 @@ class MatcherTest : public ::testing::Test {
     ASSERT_TRUE(e.ok()) << e.status();
     engine_ = e->release();
     ASSERT_TRUE(engine_->Upsert("register", Filler(3000)).ok());
-    auto reg = engine_->Upsert("register", ReadCsv(std::string(LINKD_FIXTURE_DIR) + "/tricky_register.csv"));
+    auto reg = engine_->Upsert("register",
+                               ReadCsv(std::string(LINKD_FIXTURE_DIR) + "/tricky_register.csv"));
     ASSERT_TRUE(reg.ok()) << reg.status();
   }
   static void TearDownTestSuite() {
@@ -109,13 +115,15 @@ std::string Describe(const v1::MatchResult& r) {
   for (const auto& f : r.flags()) os << f << ";";
   for (const auto& c : r.candidates()) {
     os << "\n  " << c.record_id() << " w=" << c.match_weight() << " p=" << c.probability() << " ";
-    for (const auto& fc : c.contributions()) os << fc.field() << ":" << fc.level() << "(" << fc.weight_bits() << ") ";
+    for (const auto& fc : c.contributions())
+      os << fc.field() << ":" << fc.level() << "(" << fc.weight_bits() << ") ";
   }
   return os.str();
 }
 
 TEST_F(MatcherTest, TrickyPairs) {
-  for (const v1::PersonRecord& q : ReadCsv(std::string(LINKD_FIXTURE_DIR) + "/tricky_queries.csv")) {
+  for (const v1::PersonRecord& q :
+       ReadCsv(std::string(LINKD_FIXTURE_DIR) + "/tricky_queries.csv")) {
     SCOPED_TRACE(q.record_id() + " (" + Attr(q, "case") + ")");
     auto result = engine_->Match(q, "register", {});
     ASSERT_TRUE(result.ok()) << result.status();
@@ -134,7 +142,9 @@ TEST_F(MatcherTest, TrickyPairs) {
     }
     const std::string flag = Attr(q, "expect_flag");
     if (!flag.empty()) {
-      EXPECT_NE(std::find(result->flags().begin(), result->flags().end(), flag), result->flags().end()) << detail;
+      EXPECT_NE(std::find(result->flags().begin(), result->flags().end(), flag),
+                result->flags().end())
+          << detail;
     }
   }
 }
@@ -174,7 +184,8 @@ TEST_F(MatcherTest, CommonNameAgreementWeighsLessThanRareName) {
   common.push_back(rare);
   ASSERT_TRUE(engine_->Upsert("register", common).ok());
 
-  auto name_contribution = [&](const std::string& name, const std::string& year, const std::string& want) {
+  auto name_contribution = [&](const std::string& name, const std::string& year,
+                               const std::string& want) {
     v1::PersonRecord q;
     q.set_full_name(name);
     q.set_birth_date(year);
@@ -183,7 +194,8 @@ TEST_F(MatcherTest, CommonNameAgreementWeighsLessThanRareName) {
     for (const auto& c : r->candidates()) {
       if (c.record_id() != want) continue;
       for (const auto& fc : c.contributions()) {
-        if (fc.field() == "full_name") return std::make_pair(fc.weight_bits(), fc.tf_adjustment_bits());
+        if (fc.field() == "full_name")
+          return std::make_pair(fc.weight_bits(), fc.tf_adjustment_bits());
       }
     }
     ADD_FAILURE() << "no candidate " << want;

@@ -52,7 +52,8 @@ class ReindexTest : public ::testing::Test {
     store_ = *index::Store::Open({}, dir_.Sub("db"));
     auto stored = engine::Engine::LoadStoredModel(store_.get());
     ASSERT_TRUE(stored.ok());
-    engine_ = *engine::Engine::Create({}, store_.get(), stored->value_or(model::DefaultVietnameseModel()));
+    engine_ = *engine::Engine::Create({}, store_.get(),
+                                      stored->value_or(model::DefaultVietnameseModel()));
   }
   void ExpectConsistent() {
     auto report = store_->Check();
@@ -99,7 +100,8 @@ TEST_F(ReindexTest, QueriesNeverFailOrMissDuringAReindex) {
   });
   v1::Model other = OtherRules();
   std::vector<std::pair<int64_t, int64_t>> steps;
-  auto report = engine_->Reindex(&other, [&steps](int64_t done, int64_t total) { steps.emplace_back(done, total); });
+  auto report = engine_->Reindex(
+      &other, [&steps](int64_t done, int64_t total) { steps.emplace_back(done, total); });
   writer.join();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // Queries on the new rules too.
   stop = true;

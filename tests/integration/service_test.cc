@@ -33,13 +33,15 @@ class ServiceTest : public ::testing::Test {
     auto server = service::Server::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials());
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
     linkage_ = v1::LinkageService::NewStub(channel_);
     admin_ = v1::AdminService::NewStub(channel_);
   }
 
-  grpc::Status Upsert(std::vector<v1::PersonRecord> records, v1::UpsertRecordsResponse* response = nullptr,
-                      bool partial = false, const std::string& dataset = "register") {
+  grpc::Status Upsert(std::vector<v1::PersonRecord> records,
+                      v1::UpsertRecordsResponse* response = nullptr, bool partial = false,
+                      const std::string& dataset = "register") {
     v1::UpsertRecordsRequest req;
     req.set_dataset(dataset);
     req.set_allow_partial(partial);
@@ -50,12 +52,18 @@ class ServiceTest : public ::testing::Test {
   }
 
   void LoadRegister() {
-    ASSERT_TRUE(Upsert({Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148003121", "Phường Đức Xuân, Thái Nguyên", v1::SEX_FEMALE),
-                        Person("R2", "Triệu Văn Sơn", "02/02/1930", "006030000517", "Xã Bằng Thành, Thái Nguyên", v1::SEX_MALE),
-                        Person("R3", "Triệu Thị Hà", "11/09/1958", "006158002266", "Xã Bằng Thành, Thái Nguyên", v1::SEX_FEMALE),
-                        Person("R4", "Lý Kim Đài", "03/07/1952", "006152004410", "Xã Ba Bể, Thái Nguyên", v1::SEX_FEMALE),
-                        Person("R5", "Nông Văn Toại", "15/08/1945", "006045001982", "Xã Ba Bể, Thái Nguyên", v1::SEX_MALE),
-                        Person("R6", "Nông Văn Thái", "15/08/1945", "006045001983", "Xã Ba Bể, Thái Nguyên", v1::SEX_MALE)})
+    ASSERT_TRUE(Upsert({Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148003121",
+                               "Phường Đức Xuân, Thái Nguyên", v1::SEX_FEMALE),
+                        Person("R2", "Triệu Văn Sơn", "02/02/1930", "006030000517",
+                               "Xã Bằng Thành, Thái Nguyên", v1::SEX_MALE),
+                        Person("R3", "Triệu Thị Hà", "11/09/1958", "006158002266",
+                               "Xã Bằng Thành, Thái Nguyên", v1::SEX_FEMALE),
+                        Person("R4", "Lý Kim Đài", "03/07/1952", "006152004410",
+                               "Xã Ba Bể, Thái Nguyên", v1::SEX_FEMALE),
+                        Person("R5", "Nông Văn Toại", "15/08/1945", "006045001982",
+                               "Xã Ba Bể, Thái Nguyên", v1::SEX_MALE),
+                        Person("R6", "Nông Văn Thái", "15/08/1945", "006045001983",
+                               "Xã Ba Bể, Thái Nguyên", v1::SEX_MALE)})
                     .ok());
   }
 
@@ -104,7 +112,8 @@ TEST_F(ServiceTest, ReflectionListsTheServices) {
   grpc::GenericStub stub(channel_);
   grpc::ClientContext ctx;
   grpc::CompletionQueue cq;
-  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag;
   bool ok;
   call->StartCall(reinterpret_cast<void*>(1));
@@ -173,9 +182,11 @@ TEST_F(ServiceTest, UpsertGetDelete) {
 }
 
 TEST_F(ServiceTest, InvalidRecordRejectsTheWholeBatch) {
-  grpc::Status st = Upsert({Person("B0041", "Nguyễn Văn A", "1950"), Person("B0042", "Trần Văn B", "31/13/1950")});
+  grpc::Status st = Upsert(
+      {Person("B0041", "Nguyễn Văn A", "1950"), Person("B0042", "Trần Văn B", "31/13/1950")});
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(st.error_message(), "record \"B0042\": birth_date \"31/13/1950\": month 13 is not 1..12");
+  EXPECT_EQ(st.error_message(),
+            "record \"B0042\": birth_date \"31/13/1950\": month 13 is not 1..12");
   v1::GetRecordRequest get;
   get.set_dataset("register");
   get.set_record_id("B0041");
@@ -186,7 +197,8 @@ TEST_F(ServiceTest, InvalidRecordRejectsTheWholeBatch) {
 
 TEST_F(ServiceTest, PartialBatchReportsEachBadRecord) {
   v1::UpsertRecordsResponse resp;
-  ASSERT_TRUE(Upsert({Person("B1", "Nguyễn Văn A", "1950"), Person("B2", "  ", "1950"), Person("B3", "Lê Văn C", "abc")},
+  ASSERT_TRUE(Upsert({Person("B1", "Nguyễn Văn A", "1950"), Person("B2", "  ", "1950"),
+                      Person("B3", "Lê Văn C", "abc")},
                      &resp, /*partial=*/true)
                   .ok());
   ASSERT_EQ(resp.results_size(), 3);
@@ -230,7 +242,8 @@ TEST_F(ServiceTest, ErrorsUseCanonicalCodes) {
 
 TEST_F(ServiceTest, SizeLimitsAreResourceExhausted) {
   std::vector<v1::PersonRecord> many;
-  for (int i = 0; i < 101; ++i) many.push_back(Person("R" + std::to_string(i), "Nguyễn Văn A", "1950"));
+  for (int i = 0; i < 101; ++i)
+    many.push_back(Person("R" + std::to_string(i), "Nguyễn Văn A", "1950"));
   grpc::Status st = Upsert(many);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(st.error_message().find("101"), std::string::npos);
@@ -255,14 +268,16 @@ TEST_F(ServiceTest, DeadlineExpiry) {
 TEST_F(ServiceTest, MatchAndVerify) {
   LoadRegister();
   grpc::Status st;
-  v1::MatchResponse m = Match(Person("", "NGUYEN THI HOA", "12/5/1948", "", "P. Duc Xuan, TP Bac Kan"), &st);
+  v1::MatchResponse m =
+      Match(Person("", "NGUYEN THI HOA", "12/5/1948", "", "P. Duc Xuan, TP Bac Kan"), &st);
   ASSERT_TRUE(st.ok()) << st.error_message();
   ASSERT_GT(m.result().candidates_size(), 0);
   EXPECT_EQ(m.result().candidates(0).record_id(), "R1");
   EXPECT_EQ(m.result().band(), v1::BAND_MATCH);
   EXPECT_GT(m.result().candidates(0).contributions_size(), 0);
 
-  v1::Verification ok = Verify(Person("", "Nguyễn Thị Hòa", "12/05/1948", "006148003121", "", v1::SEX_FEMALE), &st);
+  v1::Verification ok =
+      Verify(Person("", "Nguyễn Thị Hòa", "12/05/1948", "006148003121", "", v1::SEX_FEMALE), &st);
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(ok.decision(), v1::VERIFIED);
   EXPECT_EQ(ok.record_id(), "R1");
@@ -271,7 +286,8 @@ TEST_F(ServiceTest, MatchAndVerify) {
   }
 
   // A relative's CCCD on the form.
-  v1::Verification relative = Verify(Person("", "Triệu Thị Hà", "11/09/1958", "006030000517", "", v1::SEX_FEMALE), &st);
+  v1::Verification relative =
+      Verify(Person("", "Triệu Thị Hà", "11/09/1958", "006030000517", "", v1::SEX_FEMALE), &st);
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(relative.decision(), v1::REVIEW);
   EXPECT_EQ(relative.record_id(), "R3");
@@ -283,8 +299,9 @@ TEST_F(ServiceTest, MatchAndVerify) {
   EXPECT_TRUE(has(relative, "ID_INCONSISTENT"));  // 006030... says male, 1930.
 
   // The claimant's own CCCD with one digit wrong: a typo, verified.
-  v1::Verification typo_id = Verify(Person("", "Nguyễn Thị Hòa", "12/05/1948", "006148003112", "Phường Đức Xuân",
-                                           v1::SEX_FEMALE), &st);
+  v1::Verification typo_id = Verify(
+      Person("", "Nguyễn Thị Hòa", "12/05/1948", "006148003112", "Phường Đức Xuân", v1::SEX_FEMALE),
+      &st);
   EXPECT_EQ(typo_id.decision(), v1::VERIFIED);
   EXPECT_EQ(typo_id.record_id(), "R1");
   EXPECT_TRUE(has(typo_id, "ID_TYPO"));
@@ -299,20 +316,23 @@ TEST_F(ServiceTest, MatchAndVerify) {
   // The holder's own name written given-name first, middle name dropped,
   // without diacritics: not the same words in order, but the same words —
   // a clerk should look (REVIEW), not a rejection.
-  v1::Verification reordered = Verify(Person("", "Hoa Nguyen", "12/05/1948", "006148003121", "", v1::SEX_FEMALE), &st);
+  v1::Verification reordered =
+      Verify(Person("", "Hoa Nguyen", "12/05/1948", "006148003121", "", v1::SEX_FEMALE), &st);
   ASSERT_TRUE(st.ok());
   EXPECT_NE(reordered.decision(), v1::REJECTED);
   EXPECT_EQ(reordered.record_id(), "R1");
 
   // A twin claiming with the sibling's CCCD: never verified as the sibling.
-  v1::Verification twin = Verify(Person("", "Nông Văn Thái", "15/08/1945", "006045001982", "Xã Ba Bể", v1::SEX_MALE), &st);
+  v1::Verification twin = Verify(
+      Person("", "Nông Văn Thái", "15/08/1945", "006045001982", "Xã Ba Bể", v1::SEX_MALE), &st);
   EXPECT_EQ(twin.decision(), v1::REVIEW);
   EXPECT_EQ(twin.record_id(), "R6");
   EXPECT_EQ(twin.id_holder(), "R5");
   EXPECT_TRUE(has(twin, "ID_CONFLICT"));
 
   // The holder's own CCCD with a typo in the given name: a clerk decides.
-  v1::Verification typo = Verify(Person("", "Nguyễn Thị Hòq", "12/05/1948", "006148003121", "", v1::SEX_FEMALE), &st);
+  v1::Verification typo =
+      Verify(Person("", "Nguyễn Thị Hòq", "12/05/1948", "006148003121", "", v1::SEX_FEMALE), &st);
   EXPECT_EQ(typo.decision(), v1::REVIEW);
   EXPECT_EQ(typo.record_id(), "R1");
 }
@@ -375,7 +395,9 @@ TEST_F(ServiceTest, ConcurrentMatchCalls) {
       for (int i = 0; i < 50; ++i) {
         grpc::Status st;
         v1::MatchResponse m = Match(Person("", "Triệu Thị Hà", "1958"), &st);
-        if (!st.ok() || m.result().candidates_size() == 0 || m.result().candidates(0).record_id() != "R3") ++failures;
+        if (!st.ok() || m.result().candidates_size() == 0 ||
+            m.result().candidates(0).record_id() != "R3")
+          ++failures;
       }
     });
   }
@@ -439,7 +461,8 @@ TEST_F(ServiceTest, SetModelSwapsAtomicallyAndPersists) {
   rules.mutable_model()->mutable_spec()->mutable_blocking_rules()->RemoveLast();
   {
     grpc::ClientContext ctx;
-    EXPECT_EQ(admin_->SetModel(&ctx, rules, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(admin_->SetModel(&ctx, rules, &resp).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
   }
   // An invalid model: refused, naming the field.
   v1::SetModelRequest bad = req;
@@ -448,7 +471,8 @@ TEST_F(ServiceTest, SetModelSwapsAtomicallyAndPersists) {
     grpc::ClientContext ctx;
     grpc::Status invalid = admin_->SetModel(&ctx, bad, &resp);
     EXPECT_EQ(invalid.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    EXPECT_NE(invalid.error_message().find("birth_date"), std::string::npos) << invalid.error_message();
+    EXPECT_NE(invalid.error_message().find("birth_date"), std::string::npos)
+        << invalid.error_message();
   }
   // Kept across a restart.
   server_->Shutdown();
@@ -464,7 +488,8 @@ TEST_F(ServiceTest, TrainModelDryRunAndInstall) {
   std::vector<v1::PersonRecord> people;
   for (int i = 0; i < 300; ++i) {
     people.push_back(Person("P" + std::to_string(i), i % 2 ? "Nguyễn Văn An" : "Trần Thị Bình",
-                            std::to_string(1940 + i % 30), "", i % 3 ? "Phường Đức Xuân, Thái Nguyên" : ""));
+                            std::to_string(1940 + i % 30), "",
+                            i % 3 ? "Phường Đức Xuân, Thái Nguyên" : ""));
   }
   for (size_t i = 0; i < people.size(); i += 100) {
     ASSERT_TRUE(Upsert(std::vector<v1::PersonRecord>(people.begin() + static_cast<long>(i),

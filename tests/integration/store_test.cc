@@ -1,14 +1,14 @@
 // The store on a real RocksDB in a temporary directory, written through the
 // engine so index entries come from the real linkage spec.
-#include <gtest/gtest.h>
+#include "linkage/store.h"
 
+#include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
 #include <thread>
 
 #include "linkage/engine.h"
 #include "linkage/model.h"
-#include "linkage/store.h"
 #include "test_util.h"
 
 namespace linkage {
@@ -62,9 +62,11 @@ TEST_F(StoreTest, UpsertGetAndCounts) {
 }
 
 TEST_F(StoreTest, UpsertTwiceLeavesNoStaleEntry) {
-  ASSERT_TRUE(engine_->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148012345")}).ok());
+  ASSERT_TRUE(
+      engine_->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148012345")}).ok());
   // Same record again: nothing changes.
-  auto same = engine_->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148012345")});
+  auto same =
+      engine_->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148012345")});
   ASSERT_TRUE(same.ok());
   EXPECT_EQ((*same)[0], index::WriteOutcome::kUnchanged);
   // New name, date and ID: every old entry must go.
@@ -85,7 +87,8 @@ TEST_F(StoreTest, UpsertTwiceLeavesNoStaleEntry) {
 }
 
 TEST_F(StoreTest, DuplicateIdInOneBatchLastWins) {
-  auto out = engine_->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "1948"), Person("R1", "Trần Văn Bình", "1950")});
+  auto out = engine_->Upsert(
+      "reg", {Person("R1", "Nguyễn Thị Hòa", "1948"), Person("R1", "Trần Văn Bình", "1950")});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(store_->RecordCount("reg"), 1);
   EXPECT_TRUE(Block("fgy", "nguyen|hoa|1948").empty());
@@ -94,9 +97,10 @@ TEST_F(StoreTest, DuplicateIdInOneBatchLastWins) {
 }
 
 TEST_F(StoreTest, DeleteRemovesEveryEntry) {
-  ASSERT_TRUE(engine_->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148012345",
-                                             "Phường Đức Xuân, Thái Nguyên"),
-                                      Person("R2", "Lý Kim Đài", "1952")})
+  ASSERT_TRUE(engine_
+                  ->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148012345",
+                                          "Phường Đức Xuân, Thái Nguyên"),
+                                   Person("R2", "Lý Kim Đài", "1952")})
                   .ok());
   EXPECT_EQ(Block("phc", "hoa nguien thi|01840"), std::vector<std::string>{"R1"});
   auto deleted = store_->Delete("reg", "R1");
@@ -111,7 +115,8 @@ TEST_F(StoreTest, DeleteRemovesEveryEntry) {
   }
   auto r2 = store_->Get("reg", "R2");
   ASSERT_TRUE(r2.ok() && r2->has_value());
-  EXPECT_LE(block_keys, static_cast<uint64_t>((*r2)->block_keys_size()) + 8);  // Estimate counts tombstones.
+  EXPECT_LE(block_keys,
+            static_cast<uint64_t>((*r2)->block_keys_size()) + 8);  // Estimate counts tombstones.
   EXPECT_TRUE(Block("fgy", "nguyen|hoa|1948").empty());
   EXPECT_TRUE(Block("phc", "hoa nguien thi|01840").empty());
   EXPECT_EQ(store_->RecordCount("reg"), 1);
@@ -120,11 +125,13 @@ TEST_F(StoreTest, DeleteRemovesEveryEntry) {
 }
 
 TEST_F(StoreTest, BatchWithOneInvalidRecordIsRejectedWhole) {
-  auto out = engine_->Upsert("reg", {Person("B0041", "Nguyễn Văn A", "1950"), Person("B0042", "Trần Văn B", "31/13/1950"),
-                                     Person("B0043", "Lê Văn C", "1951")});
+  auto out = engine_->Upsert(
+      "reg", {Person("B0041", "Nguyễn Văn A", "1950"), Person("B0042", "Trần Văn B", "31/13/1950"),
+              Person("B0043", "Lê Văn C", "1951")});
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(out.status().message(), "record \"B0042\": birth_date \"31/13/1950\": month 13 is not 1..12");
+  EXPECT_EQ(out.status().message(),
+            "record \"B0042\": birth_date \"31/13/1950\": month 13 is not 1..12");
   EXPECT_EQ(store_->RecordCount("reg"), 0);
   auto r = store_->Get("reg", "B0041");
   ASSERT_TRUE(r.ok());
@@ -139,10 +146,12 @@ TEST_F(StoreTest, InvalidDatasetName) {
 
 TEST_F(StoreTest, OversizedBlockIsReportedNotRead) {
   std::vector<v1::PersonRecord> many;
-  for (int i = 0; i < 30; ++i) many.push_back(Person("R" + std::to_string(i), "Nguyễn Văn Hùng", "1950"));
+  for (int i = 0; i < 30; ++i)
+    many.push_back(Person("R" + std::to_string(i), "Nguyễn Văn Hùng", "1950"));
   ASSERT_TRUE(engine_->Upsert("reg", many).ok());
   std::vector<std::string> ids;
-  auto complete = store_->ScanBlock(store_->generation(), "reg", "fgy", "nguyen|hung|1950", 10, &ids);
+  auto complete =
+      store_->ScanBlock(store_->generation(), "reg", "fgy", "nguyen|hung|1950", 10, &ids);
   ASSERT_TRUE(complete.ok());
   EXPECT_FALSE(*complete);
   EXPECT_TRUE(ids.empty());
@@ -152,7 +161,8 @@ TEST_F(StoreTest, OversizedBlockIsReportedNotRead) {
 }
 
 TEST_F(StoreTest, SurvivesReopen) {
-  ASSERT_TRUE(engine_->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148012345")}).ok());
+  ASSERT_TRUE(
+      engine_->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948", "006148012345")}).ok());
   Open();
   EXPECT_EQ(store_->RecordCount("reg"), 1);
   EXPECT_EQ(Block("fgy", "nguyen|hoa|1948"), std::vector<std::string>{"R1"});
@@ -160,7 +170,10 @@ TEST_F(StoreTest, SurvivesReopen) {
 }
 
 TEST_F(StoreTest, OldLayoutIsMigratedOnOpen) {
-  ASSERT_TRUE(engine_->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948"), Person("R2", "Lý Kim Đài", "1952")}).ok());
+  ASSERT_TRUE(engine_
+                  ->Upsert("reg", {Person("R1", "Nguyễn Thị Hòa", "12/05/1948"),
+                                   Person("R2", "Lý Kim Đài", "1952")})
+                  .ok());
   // Make it look like a layout-1 database: no match entries.
   ASSERT_TRUE(store_->PutMeta("schema_version", "1").ok());
   // In SST files, so the raw session below (without linkd's merge operator)
@@ -210,7 +223,10 @@ TEST_F(StoreTest, ConcurrentUpsertsOfTheSameRecordsStayConsistent) {
     threads.emplace_back([this, t] {
       for (int i = 0; i < 50; ++i) {
         std::string name = (i + t) % 2 ? "Nguyễn Thị Hòa" : "Trần Văn Bình";
-        ASSERT_TRUE(engine_->Upsert("reg", {Person("R" + std::to_string(i % 5), name, std::to_string(1940 + t))}).ok());
+        ASSERT_TRUE(engine_
+                        ->Upsert("reg", {Person("R" + std::to_string(i % 5), name,
+                                                std::to_string(1940 + t))})
+                        .ok());
       }
     });
   }

@@ -79,7 +79,9 @@ TEST_F(TrainingTest, EmRecoversTheLevelSharesOfTruePairs) {
   const size_t nf = m->num_fields();
   std::vector<std::vector<double>> count(nf);
   std::vector<double> total(nf, 0);
-  for (size_t f = 0; f < nf; ++f) count[f].assign(static_cast<size_t>(m->proto().spec().fields(static_cast<int>(f)).levels_size()), 0);
+  for (size_t f = 0; f < nf; ++f)
+    count[f].assign(
+        static_cast<size_t>(m->proto().spec().fields(static_cast<int>(f)).levels_size()), 0);
   std::vector<model::FieldOutcome> out(nf);
   domain::NormalizeOptions lenient;
   lenient.lenient_dates = true;
@@ -100,7 +102,8 @@ TEST_F(TrainingTest, EmRecoversTheLevelSharesOfTruePairs) {
     int f = 0;
     while (fitted.fields(f).field() != field) ++f;
     for (int l = 0; l < fitted.fields(f).levels_size(); ++l) {
-      double truth = count[static_cast<size_t>(f)][static_cast<size_t>(l)] / total[static_cast<size_t>(f)];
+      double truth =
+          count[static_cast<size_t>(f)][static_cast<size_t>(l)] / total[static_cast<size_t>(f)];
       double fit = fitted.fields(f).levels(l).m();
       SCOPED_TRACE(std::string(field) + " " + fitted.fields(f).levels(l).label());
       EXPECT_NEAR(fit, truth, 0.05) << "true share " << truth;
@@ -110,7 +113,9 @@ TEST_F(TrainingTest, EmRecoversTheLevelSharesOfTruePairs) {
   double present = 0;
   for (const auto& e : *list_) present += !e.truth_register_id.empty();
   EXPECT_NEAR(trained->second.match_share, present / static_cast<double>(list_->size()), 0.03);
-  EXPECT_NEAR(fitted.prior(), trained->second.match_share / static_cast<double>(store_->RecordCount("register")), 1e-12);
+  EXPECT_NEAR(fitted.prior(),
+              trained->second.match_share / static_cast<double>(store_->RecordCount("register")),
+              1e-12);
   // u of an exact agreement is small; of a disagreement near 1.
   EXPECT_LT(fitted.fields(0).levels(0).u(), 0.001);
   EXPECT_GT(fitted.fields(0).levels(fitted.fields(0).levels_size() - 1).u(), 0.9);
@@ -121,7 +126,8 @@ TEST_F(TrainingTest, ModelSwitchIsAtomicUnderConcurrentQueries) {
   a.set_version("A");
   v1::Model b = a;
   b.set_version("B");
-  b.mutable_fields(1)->mutable_levels(0)->set_u(a.fields(1).levels(0).u() * 8);  // birth_date exact: 3 bits less
+  b.mutable_fields(1)->mutable_levels(0)->set_u(a.fields(1).levels(0).u() *
+                                                8);  // birth_date exact: 3 bits less
   const double bits_a = std::log2(a.fields(1).levels(0).m() / a.fields(1).levels(0).u());
   const double bits_b = std::log2(b.fields(1).levels(0).m() / b.fields(1).levels(0).u());
   v1::PersonRecord q = (*list_)[0].record;
@@ -141,7 +147,9 @@ TEST_F(TrainingTest, ModelSwitchIsAtomicUnderConcurrentQueries) {
         const double want = r->model_version() == "A" ? bits_a : bits_b;
         for (const auto& c : r->candidates()) {
           for (const auto& fc : c.contributions()) {
-            if (fc.field() == "birth_date" && fc.level() == "exact" && std::abs(fc.weight_bits() - want) > 1e-9) ++mixed;
+            if (fc.field() == "birth_date" && fc.level() == "exact" &&
+                std::abs(fc.weight_bits() - want) > 1e-9)
+              ++mixed;
           }
         }
       }

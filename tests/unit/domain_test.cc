@@ -1,9 +1,10 @@
+#include "linkage/domain.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "linkage/address.h"
-#include "linkage/domain.h"
 #include "linkage/normalize.h"
 
 namespace linkage::domain {
@@ -16,7 +17,8 @@ v1::PartialDate Date(std::string_view s) {
 }
 
 TEST(Dates, Formats) {
-  for (const char* s : {"05/03/1948", "5/3/1948", "05-03-1948", "05.03.1948", "1948-03-05", "19480305"}) {
+  for (const char* s :
+       {"05/03/1948", "5/3/1948", "05-03-1948", "05.03.1948", "1948-03-05", "19480305"}) {
     v1::PartialDate d = Date(s);
     EXPECT_EQ(d.year(), 1948) << s;
     EXPECT_EQ(d.month(), 3) << s;
@@ -79,7 +81,7 @@ TEST(Dates, LenientKeepsWhatCanBeRead) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->year(), 0);
   EXPECT_FALSE(ParsePartialDate("19450493").ok());  // Strict by default.
-  auto d = ParsePartialDate("05/03/1948", true);     // Good dates are not touched.
+  auto d = ParsePartialDate("05/03/1948", true);    // Good dates are not touched.
   EXPECT_FALSE(d->partly_read());
   EXPECT_EQ(d->day(), 5);
 }
@@ -89,7 +91,8 @@ TEST(Dates, FuzzNeverCrashes) {
   const std::string alphabet = "0123456789/-. a";
   for (int i = 0; i < 5000; ++i) {
     std::string s;
-    for (int j = 0, n = static_cast<int>(rng() % 14); j < n; ++j) s += alphabet[rng() % alphabet.size()];
+    for (int j = 0, n = static_cast<int>(rng() % 14); j < n; ++j)
+      s += alphabet[rng() % alphabet.size()];
     auto d = ParsePartialDate(s, i % 2 == 0);
     if (d.ok() && d->year() != 0) {
       EXPECT_GE(d->year(), 1880);
@@ -148,7 +151,8 @@ class AddressTest : public ::testing::Test {
     in.text = text;
     return in;
   }
-  static AddressInput Code(std::string_view code, v1::UnitVersion version, std::string_view text = "") {
+  static AddressInput Code(std::string_view code, v1::UnitVersion version,
+                           std::string_view text = "") {
     AddressInput in;
     in.text = text;
     in.commune_code = code;
@@ -164,9 +168,10 @@ class AddressTest : public ::testing::Test {
 
 TEST_F(AddressTest, CrosswalkOldToNew) {
   const Gazetteer& g = Gazetteer::Default();
-  EXPECT_EQ(g.CurrentCommunes("01834"), std::vector<std::string>{"01840"});  // Nguyễn Thị Minh Khai -> Đức Xuân
+  EXPECT_EQ(g.CurrentCommunes("01834"),
+            std::vector<std::string>{"01840"});      // Nguyễn Thị Minh Khai -> Đức Xuân
   EXPECT_GT(g.CurrentCommunes("00007").size(), 1u);  // Cống Vị was split.
-  EXPECT_EQ(g.CurrentProvince("06"), "19");  // Bắc Kạn -> Thái Nguyên.
+  EXPECT_EQ(g.CurrentProvince("06"), "19");          // Bắc Kạn -> Thái Nguyên.
 }
 
 TEST_F(AddressTest, FreeTextPre2025WithAbbreviations) {
@@ -200,7 +205,8 @@ TEST_F(AddressTest, CodeWithVersion) {
 
 TEST_F(AddressTest, CodeWithoutVersionDecidedByText) {
   // 01843 is Phùng Chí Kiên before 2025 and Bắc Kạn after.
-  v1::NormalizedAddress a = Resolve(Code("01843", v1::UNIT_VERSION_UNSPECIFIED, "P. Phùng Chí Kiên"));
+  v1::NormalizedAddress a =
+      Resolve(Code("01843", v1::UNIT_VERSION_UNSPECIFIED, "P. Phùng Chí Kiên"));
   EXPECT_EQ(a.source_version(), v1::UNIT_VERSION_PRE2025);
   EXPECT_TRUE(flags.empty()) << flags[0];
 }
@@ -259,7 +265,8 @@ TEST(Normalize, ErrorsNameRecordAndField) {
   r.set_birth_date("31/13/1950");
   auto n = NormalizeRecord(r);
   ASSERT_FALSE(n.ok());
-  EXPECT_EQ(n.status().message(), "record \"B0042\": birth_date \"31/13/1950\": month 13 is not 1..12");
+  EXPECT_EQ(n.status().message(),
+            "record \"B0042\": birth_date \"31/13/1950\": month 13 is not 1..12");
   r.set_birth_date("1950");
   r.set_full_name("  ");
   EXPECT_NE(NormalizeRecord(r).status().message().find("full_name"), std::string::npos);

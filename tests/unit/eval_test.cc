@@ -1,12 +1,12 @@
-#include <gtest/gtest.h>
-
 #include "linkage/eval.h"
+
+#include <gtest/gtest.h>
 
 namespace linkage::eval {
 namespace {
 
-ResultRow Row(std::string id, std::string decision, double p, std::string best, std::string second = "",
-              double second_p = 0) {
+ResultRow Row(std::string id, std::string decision, double p, std::string best,
+              std::string second = "", double second_p = 0) {
   ResultRow r;
   r.record_id = std::move(id);
   r.decision = std::move(decision);
@@ -64,12 +64,14 @@ TEST(EvaluateLink, PerfectCalibrationHasZeroEce) {
 }
 
 TEST(EvaluatePairs, ClustersByConnectedComponents) {
-  std::set<Pair> truth = {MakePair("a", "b"), MakePair("a", "c"), MakePair("b", "c"), MakePair("x", "y")};
-  std::vector<ResultRow> rows = {Row("a", "REVIEW", 0.995, "b", "", 0), Row("c", "MATCH", 0.99, "b", "x", 0.2),
-                                 Row("x", "REVIEW", 0.7, "y", "", 0), Row("p", "MATCH", 0.99, "q", "", 0)};
+  std::set<Pair> truth = {MakePair("a", "b"), MakePair("a", "c"), MakePair("b", "c"),
+                          MakePair("x", "y")};
+  std::vector<ResultRow> rows = {
+      Row("a", "REVIEW", 0.995, "b", "", 0), Row("c", "MATCH", 0.99, "b", "x", 0.2),
+      Row("x", "REVIEW", 0.7, "y", "", 0), Row("p", "MATCH", 0.99, "q", "", 0)};
   PairMetrics m = EvaluatePairs(rows, truth, 0.99);
-  EXPECT_EQ(m.clusters, 2);          // {a,b,c} and {p,q}
-  EXPECT_EQ(m.predicted_pairs, 4);   // ab ac bc pq
+  EXPECT_EQ(m.clusters, 2);         // {a,b,c} and {p,q}
+  EXPECT_EQ(m.predicted_pairs, 4);  // ab ac bc pq
   EXPECT_EQ(m.correct_pairs, 3);
   EXPECT_DOUBLE_EQ(m.precision, 0.75);
   EXPECT_DOUBLE_EQ(m.recall, 0.75);
@@ -80,7 +82,9 @@ TEST(EvaluateClusters, EveryPairInAClusterCountsAndScopeFilters) {
   // {1/a, 2/a, 1/x}: 1/a-2/a right, 1/x-2/a wrong, 1/a-1/x out of scope
   // (same list); {1/b, 2/b} right; 1/c-2/c missed; a singleton is no pair.
   std::vector<std::vector<std::string>> clusters = {{"1/a", "2/a", "1/x"}, {"1/b", "2/b"}, {"1/z"}};
-  auto cross = [](const std::string& p, const std::string& q) { return p.substr(0, 2) != q.substr(0, 2); };
+  auto cross = [](const std::string& p, const std::string& q) {
+    return p.substr(0, 2) != q.substr(0, 2);
+  };
   PairMetrics m = EvaluateClusters(clusters, truth, cross);
   EXPECT_EQ(m.clusters, 2);
   EXPECT_EQ(m.predicted_pairs, 3);

@@ -1,9 +1,10 @@
+#include "linkage/model.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
-#include "linkage/model.h"
 #include "linkage/normalize.h"
 #include "linkage/similarity.h"
 
@@ -31,7 +32,8 @@ TEST(Similarity, PropertiesOnRandomStrings) {
   std::mt19937 rng(1);
   auto random_string = [&rng] {
     std::string s;
-    for (int i = 0, n = static_cast<int>(rng() % 12); i < n; ++i) s.push_back(static_cast<char>('a' + rng() % 4));
+    for (int i = 0, n = static_cast<int>(rng() % 12); i < n; ++i)
+      s.push_back(static_cast<char>('a' + rng() % 4));
     return s;
   };
   for (int i = 0; i < 2000; ++i) {
@@ -76,7 +78,8 @@ class LevelsTest : public ::testing::Test {
     ASSERT_TRUE(c.ok()) << c.status();
     model_ = *c;
   }
-  v1::NormalizedRecord N(const std::string& name, const std::string& dob = "", const std::string& address = "") {
+  v1::NormalizedRecord N(const std::string& name, const std::string& dob = "",
+                         const std::string& address = "") {
     v1::PersonRecord r;
     r.set_record_id("x");
     r.set_full_name(name);
@@ -86,7 +89,8 @@ class LevelsTest : public ::testing::Test {
     EXPECT_TRUE(n.ok()) << n.status();
     return *n;
   }
-  std::string Level(const v1::NormalizedRecord& a, const v1::NormalizedRecord& b, v1::FieldSource source) {
+  std::string Level(const v1::NormalizedRecord& a, const v1::NormalizedRecord& b,
+                    v1::FieldSource source) {
     std::vector<FieldOutcome> out(model_->num_fields());
     model_->Compare(a, b, out.data());
     google::protobuf::RepeatedPtrField<v1::FieldContribution> ex;

@@ -1,9 +1,10 @@
+#include "linkage/synth.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "linkage/normalize.h"
-#include "linkage/synth.h"
 
 namespace linkage::synth {
 namespace {
@@ -36,7 +37,8 @@ TEST(Synth, RegisterRecordsAreConsistentAndUnique) {
     auto n = domain::NormalizeRecord(p.record);
     ASSERT_TRUE(n.ok()) << n.status();
     for (const std::string& f : n->flags()) {
-      EXPECT_NE(f.rfind("CCCD_", 0), 0u) << f << " " << p.record.national_id() << " " << p.record.birth_date();
+      EXPECT_NE(f.rfind("CCCD_", 0), 0u)
+          << f << " " << p.record.national_id() << " " << p.record.birth_date();
     }
     EXPECT_EQ(n->address().commune_codes_2025_size(), 1);
     EXPECT_EQ(n->address().province_code_2025(), "19");
@@ -66,8 +68,9 @@ TEST(Synth, ListRecordsAlwaysNormalizeAndCarryTruth) {
       resolved += n->address().commune_codes_2025_size() > 0;
     }
   }
-  for (const char* kind : {"diacritics_lost", "tcvn3", "vni", "year_only", "pre2025_address", "id_missing",
-                           "middle_dropped", "duplicate", "relative_id", "absent_namesake", "absent_twin"}) {
+  for (const char* kind :
+       {"diacritics_lost", "tcvn3", "vni", "year_only", "pre2025_address", "id_missing",
+        "middle_dropped", "duplicate", "relative_id", "absent_namesake", "absent_twin"}) {
     EXPECT_GT(applied[kind], 0) << kind;
   }
   // Generated pre-2025 and 2025 addresses resolve to a commune nearly always.

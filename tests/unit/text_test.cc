@@ -1,10 +1,11 @@
+#include "linkage/text.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "linkage/csv.h"
 #include "linkage/names.h"
-#include "linkage/text.h"
 
 namespace linkage::text {
 namespace {
@@ -28,8 +29,8 @@ TEST(Unicode, CanonicalToneplacementUnifiesOldAndNewStyle) {
   EXPECT_EQ(CanonicalWord("hòa"), "hòa");
   EXPECT_EQ(CanonicalWord("thuỷ"), "thủy");
   EXPECT_EQ(CanonicalWord("khoẻ"), "khỏe");
-  EXPECT_EQ(CanonicalWord("ngoài"), "ngoài");  // Three vowels: the middle one.
-  EXPECT_EQ(CanonicalWord("hoàng"), "hoàng");   // Closed syllable: the last vowel.
+  EXPECT_EQ(CanonicalWord("ngoài"), "ngoài");    // Three vowels: the middle one.
+  EXPECT_EQ(CanonicalWord("hoàng"), "hoàng");    // Closed syllable: the last vowel.
   EXPECT_EQ(CanonicalWord("nguyễn"), "nguyễn");  // Quality-marked vowel wins.
   EXPECT_EQ(CanonicalWord("người"), "người");
   EXPECT_EQ(CanonicalWord("quốc"), "quốc");
@@ -57,7 +58,8 @@ TEST(Unicode, Utf8Validation) {
 }
 
 TEST(Syllables, RecognizesVietnamese) {
-  for (const char* w : {"nguyễn", "Nguyen", "thị", "khuyến", "quốc", "giàng", "ngoài", "hoàng", "phủ"}) {
+  for (const char* w :
+       {"nguyễn", "Nguyen", "thị", "khuyến", "quốc", "giàng", "ngoài", "hoàng", "phủ"}) {
     EXPECT_TRUE(IsVietnameseSyllable(w)) << w;
   }
   for (const char* w : {"§µi", "nguyeãn", "xyz", "aeiou", "strong"}) {
@@ -94,9 +96,11 @@ TEST(Legacy, VniNotMistakenForTcvn3) {
 }
 
 TEST(Legacy, EncodeThenRepairRoundTrips) {
-  for (const char* name : {"Nguyễn Thị Hòa", "Trần Văn Đức", "Lý Kim Đài", "Phùng Chí Kiên", "Đặng Thị Thu Hương",
-                           "Hoàng Phủ Ngọc Tường", "Lục Văn Toại", "Giàng A Dính", "Vương Thị Ngọc Ánh"}) {
-    for (LegacyEncoding e : {LegacyEncoding::kTcvn3, LegacyEncoding::kVni, LegacyEncoding::kCp1258}) {
+  for (const char* name :
+       {"Nguyễn Thị Hòa", "Trần Văn Đức", "Lý Kim Đài", "Phùng Chí Kiên", "Đặng Thị Thu Hương",
+        "Hoàng Phủ Ngọc Tường", "Lục Văn Toại", "Giàng A Dính", "Vương Thị Ngọc Ánh"}) {
+    for (LegacyEncoding e :
+         {LegacyEncoding::kTcvn3, LegacyEncoding::kVni, LegacyEncoding::kCp1258}) {
       std::string encoded = EncodeLegacy(name, e);
       EXPECT_NE(encoded, name) << LegacyEncodingName(e);
       RepairResult r = RepairLegacyEncoding(encoded);
@@ -107,8 +111,8 @@ TEST(Legacy, EncodeThenRepairRoundTrips) {
 }
 
 TEST(Legacy, LeavesGoodTextAlone) {
-  for (const char* s : {"Nguyễn Thị Hòa", "Nguyen Thi Hoa", "Đặng Văn Đức", "Lò Văn Páo", "Giàng A Dính",
-                        "Hoàng Phủ Ngọc Tường"}) {
+  for (const char* s : {"Nguyễn Thị Hòa", "Nguyen Thi Hoa", "Đặng Văn Đức", "Lò Văn Páo",
+                        "Giàng A Dính", "Hoàng Phủ Ngọc Tường"}) {
     RepairResult r = RepairLegacyEncoding(s);
     EXPECT_EQ(r.text, Nfc(s)) << s;
     EXPECT_EQ(r.repaired_from, LegacyEncoding::kNone) << s;
@@ -163,7 +167,9 @@ TEST(Names, EmptyNameIsAnError) {
 }
 
 TEST(Names, SameNameInEveryEncodingNormalizesAlike) {
-  const char* forms[] = {"Nguyễn Thị Hoà", "NGUYỄN THỊ HÒA", "Nguye\xCC\x82\xCC\x83n Thi\xCC\xA3 Ho\xCC\x80" "a",
+  const char* forms[] = {"Nguyễn Thị Hoà", "NGUYỄN THỊ HÒA",
+                         "Nguye\xCC\x82\xCC\x83n Thi\xCC\xA3 Ho\xCC\x80"
+                         "a",
                          "NguyÔn ThÞ Hoµ", "Nguyeãn Thò Hoøa"};
   auto ref = NormalizeName(forms[0]);
   ASSERT_TRUE(ref.ok());
@@ -179,8 +185,9 @@ TEST(Names, SameNameInEveryEncodingNormalizesAlike) {
 // symbols, invalid bytes) the normalizers never crash, output valid UTF-8,
 // and folding / canonicalization are idempotent.
 TEST(Properties, NormalizersAreTotalAndIdempotent) {
-  const std::vector<std::string> alphabet = {"a", "n", "g", "h", " ", ".", "-", "ễ", "ơ", "Đ", "ð", "§",
-                                             "µ", "ø", "Ô", "\xCC\x81", "\xCC\xA3", "1", "\xFF", "y"};
+  const std::vector<std::string> alphabet = {"a", "n",        "g",        "h", " ",    ".", "-",
+                                             "ễ", "ơ",        "Đ",        "ð", "§",    "µ", "ø",
+                                             "Ô", "\xCC\x81", "\xCC\xA3", "1", "\xFF", "y"};
   std::mt19937 rng(42);
   for (int i = 0; i < 3000; ++i) {
     std::string s;
@@ -201,12 +208,11 @@ TEST(Properties, NormalizersAreTotalAndIdempotent) {
 
 TEST(Csv, QuotedFieldsCrlfAndSpaces) {
   std::vector<CsvRow> rows;
-  ASSERT_TRUE(CsvParser::ParseAll("a, b,c\r\n\"x, y\", \"multi\nline\",3\r\n1,2,3",
-                                  [&](const CsvRow& r) {
-                                    rows.push_back(r);
-                                    return true;
-                                  })
-                  .ok());
+  ASSERT_TRUE(
+      CsvParser::ParseAll("a, b,c\r\n\"x, y\", \"multi\nline\",3\r\n1,2,3", [&](const CsvRow& r) {
+        rows.push_back(r);
+        return true;
+      }).ok());
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(rows[1].fields, (std::vector<std::string>{"x, y", "multi\nline", "3"}));
