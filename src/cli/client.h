@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "linkage/v1/service.pb.h"
 #include "linkage/v1/spec.pb.h"
 
 namespace linkage::cli {
@@ -29,6 +31,13 @@ struct GlobalOptions {
 };
 
 std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options);
+
+// Sends one MatchStream request per record on one stream (`make` fills
+// request i; request_id and record are set here) and returns the answers
+// in record order. Errors: the stream failed.
+absl::StatusOr<std::vector<v1::MatchStreamResponse>> MatchAll(
+    const GlobalOptions& global, const std::vector<v1::PersonRecord>& records,
+    const std::function<void(size_t, v1::MatchStreamRequest*)>& make);
 void SetDeadline(grpc::ClientContext& ctx, double seconds);
 
 // Prints "linkctl: <message>" to stderr and returns kFailure.

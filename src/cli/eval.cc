@@ -24,49 +24,25 @@ struct BlockingStats {
 absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const EvalOptions& o,
                                               const eval::LinkTruth& truth,
                                               const std::set<eval::Pair>& pairs) {
-  auto reader = PersonReader::Open(o.input, "");
-  if (!reader.ok()) return reader.status();
-  std::vector<v1::PersonRecord> records;
-  std::vector<ReadRow> chunk;
-  for (bool more = true; more;) {
-    chunk.clear();
-    auto next = (*reader)->Next(4096, &chunk);
-    if (!next.ok()) return next.status();
-    more = *next;
-    for (ReadRow& r : chunk) {
-      if (r.error.empty()) records.push_back(std::move(r.record));
-    }
-  }
-  auto stub = v1::LinkageService::NewStub(Connect(global));
-  grpc::ClientContext ctx;
-  auto stream = stub->MatchStream(&ctx);
-  std::thread writer([&] {
-    for (size_t i = 0; i < records.size(); ++i) {
-      v1::MatchStreamRequest req;
-      req.set_request_id(std::to_string(i));
-      req.set_dataset(o.against);
-      req.set_top_k(1000);
-      req.set_omit_explanation(true);
-      if (o.mode == "dedup") req.set_exclude_record_id(records[i].record_id());
-      *req.mutable_record() = records[i];
-      if (!stream->Write(req)) break;
-    }
-    stream->WritesDone();
+  auto records = ReadAllRecords(o.input);
+  if (!records.ok()) return records.status();
+  auto answers = MatchAll(global, *records, [&](size_t i, v1::MatchStreamRequest* req) {
+    req->set_dataset(o.against);
+    req->set_top_k(1000);
+    req->set_omit_explanation(true);
+    if (o.mode == "dedup") req->set_exclude_record_id((*records)[i].record_id());
   });
+  if (!answers.ok()) return answers.status();
   std::map<std::string, std::set<std::string>> candidates;
   BlockingStats stats;
-  v1::MatchStreamResponse resp;
-  while (stream->Read(&resp)) {
+  for (size_t i = 0; i < answers->size(); ++i) {
+    const v1::MatchStreamResponse& resp = (*answers)[i];
     if (resp.error_code() != 0) continue;
-    const std::string& id = records[std::stoul(resp.request_id())].record_id();
     ++stats.queries;
     stats.candidates += resp.result().candidates_scored();
-    auto& set = candidates[id];
+    auto& set = candidates[(*records)[i].record_id()];
     for (const auto& c : resp.result().candidates()) set.insert(c.record_id());
   }
-  writer.join();
-  grpc::Status st = stream->Finish();
-  if (!st.ok()) return absl::UnavailableError("MatchStream: " + st.error_message());
   if (o.mode == "dedup") {
     for (const auto& [a, b] : pairs) {
       ++stats.true_links;

@@ -197,4 +197,22 @@ absl::StatusOr<bool> PersonReader::Next(size_t max, std::vector<ReadRow>* out) {
   return !(eof_ && pending_.empty());
 }
 
+absl::StatusOr<std::vector<v1::PersonRecord>> ReadAllRecords(
+    const std::string& path, const std::function<bool(const v1::PersonRecord&)>& keep) {
+  auto reader = PersonReader::Open(path, "");
+  if (!reader.ok()) return reader.status();
+  std::vector<v1::PersonRecord> records;
+  std::vector<ReadRow> chunk;
+  for (bool more = true; more;) {
+    chunk.clear();
+    auto next = (*reader)->Next(4096, &chunk);
+    if (!next.ok()) return next.status();
+    more = *next;
+    for (ReadRow& r : chunk) {
+      if (r.error.empty() && (!keep || keep(r.record))) records.push_back(std::move(r.record));
+    }
+  }
+  return records;
+}
+
 }  // namespace linkage::cli

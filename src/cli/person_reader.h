@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,5 +72,11 @@ class PersonReader {
 // Checks every string field of a record for valid UTF-8; the error names
 // the field. gRPC cannot carry invalid UTF-8 in a string field at all.
 absl::Status CheckUtf8(const v1::PersonRecord& record);
+
+// Every readable record of a person file (rows that cannot be read are
+// skipped) for which `keep` is true (all, if unset). For the commands that
+// need a whole list in memory (eval's blocking recall, the review queue).
+absl::StatusOr<std::vector<v1::PersonRecord>> ReadAllRecords(
+    const std::string& path, const std::function<bool(const v1::PersonRecord&)>& keep = {});
 
 }  // namespace linkage::cli

@@ -47,44 +47,20 @@ int RunReviewExport(const GlobalOptions& global, const ReviewOptions& o) {
   for (auto& r : *results) {
     if (r["decision"] == "REVIEW") review[r["record_id"]] = r;
   }
-  auto reader = PersonReader::Open(o.input, "");
-  if (!reader.ok()) return Fail(std::string(reader.status().message()));
-  std::vector<v1::PersonRecord> records;
-  std::vector<ReadRow> chunk;
-  for (bool more = true; more;) {
-    chunk.clear();
-    auto next = (*reader)->Next(4096, &chunk);
-    if (!next.ok()) return Fail(std::string(next.status().message()));
-    more = *next;
-    for (ReadRow& r : chunk) {
-      if (r.error.empty() && review.count(r.record.record_id()))
-        records.push_back(std::move(r.record));
-    }
-  }
+  auto records_or = ReadAllRecords(
+      o.input, [&review](const v1::PersonRecord& r) { return review.count(r.record_id()) > 0; });
+  if (!records_or.ok()) return Fail(std::string(records_or.status().message()));
+  const std::vector<v1::PersonRecord>& records = *records_or;
 
   // Verify each again with explanations (values shown), on one stream.
-  auto channel = Connect(global);
-  auto stub = v1::LinkageService::NewStub(channel);
-  grpc::ClientContext ctx;
-  auto stream = stub->MatchStream(&ctx);
-  std::thread writer([&] {
-    for (size_t i = 0; i < records.size(); ++i) {
-      v1::MatchStreamRequest req;
-      req.set_request_id(std::to_string(i));
-      req.set_dataset(o.against);
-      req.set_top_k(2);
-      req.set_verify_claimed_id(true);
-      *req.mutable_record() = records[i];
-      if (!stream->Write(req)) break;
-    }
-    stream->WritesDone();
+  auto answers_or = MatchAll(global, records, [&o](size_t, v1::MatchStreamRequest* req) {
+    req->set_dataset(o.against);
+    req->set_top_k(2);
+    req->set_verify_claimed_id(true);
   });
-  std::vector<v1::MatchStreamResponse> answers(records.size());
-  v1::MatchStreamResponse resp;
-  while (stream->Read(&resp)) answers[std::stoul(resp.request_id())] = std::move(resp);
-  writer.join();
-  grpc::Status st = stream->Finish();
-  if (!st.ok()) return FailRpc("MatchStream", st);
+  if (!answers_or.ok()) return Fail(std::string(answers_or.status().message()));
+  const std::vector<v1::MatchStreamResponse>& answers = *answers_or;
+  auto stub = v1::LinkageService::NewStub(Connect(global));
 
   std::ofstream out(o.output, std::ios::trunc);
   if (!out) return Fail("cannot write " + o.output);

@@ -585,18 +585,14 @@ void CompiledModel::Explain(const v1::NormalizedRecord& q, const v1::NormalizedR
                             const FieldOutcome* outcomes,
                             google::protobuf::RepeatedPtrField<v1::FieldContribution>* out,
                             bool values) const {
+  const int first = out->size();
+  ExplainLevels(outcomes, out);
   for (size_t i = 0; i < fields_.size(); ++i) {
-    const Field& f = fields_[i];
-    v1::FieldContribution* fc = out->Add();
-    fc->set_field(f.name);
-    fc->set_level(outcomes[i].level == kNullLevel
-                      ? "null"
-                      : f.levels[static_cast<size_t>(outcomes[i].level)].label);
-    fc->set_weight_bits(outcomes[i].bits);
+    v1::FieldContribution* fc = out->Mutable(first + static_cast<int>(i));
     fc->set_tf_adjustment_bits(outcomes[i].tf_bits);
     if (!values) continue;
-    fc->set_query_value(DisplayValue(f, q));
-    fc->set_candidate_value(DisplayValue(f, c));
+    fc->set_query_value(DisplayValue(fields_[i], q));
+    fc->set_candidate_value(DisplayValue(fields_[i], c));
   }
 }
 
