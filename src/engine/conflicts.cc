@@ -4,18 +4,16 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "linkage/engine.h"
 #include "linkage/strings.h"
+#include "parallel.h"
 
 namespace linkage::engine {
 namespace {
-
-constexpr size_t kChunk = 4096;
 
 // What verifying one list record said.
 struct Answer {
@@ -57,14 +55,11 @@ absl::StatusOr<ConflictReport> Engine::FindConflicts(const ConflictOptions& opti
 
   std::vector<Answer> answers;
   absl::Mutex mu;
-  auto answer_chunk = [&](std::vector<v1::StoredRecord>& chunk) -> absl::Status {
-    const size_t threads = static_cast<size_t>(std::max(1, options.threads));
-    std::vector<std::thread> pool;
-    std::vector<absl::Status> status(threads);
-    for (size_t t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
+  absl::Status st = ForEachRecordInParallel(
+      *store_, options.dataset, options.threads, options.stop,
+      [&](const std::vector<v1::StoredRecord>& chunk, size_t t, size_t n) -> absl::Status {
         std::vector<Answer> mine;
-        for (size_t i = t; i < chunk.size(); i += threads) {
+        for (size_t i = t; i < chunk.size(); i += n) {
           const v1::StoredRecord& r = chunk[i];
           Answer a;
           a.record_id = r.record().record_id();
@@ -81,8 +76,7 @@ absl::StatusOr<ConflictReport> Engine::FindConflicts(const ConflictOptions& opti
             if (!v.ok()) {
               if (v.status().code() == absl::StatusCode::kInvalidArgument)
                 continue;  // Unverifiable record.
-              status[t] = v.status();
-              return;
+              return v.status();
             }
             a.target = v->record_id();
             a.probability = v->probability();
@@ -104,8 +98,7 @@ absl::StatusOr<ConflictReport> Engine::FindConflicts(const ConflictOptions& opti
             mo.top_k = 1;
             auto r2 = MatchNormalized(r.normalized(), options.against, mo);
             if (!r2.ok()) {
-              status[t] = r2.status();
-              return;
+              return r2.status();
             }
             if (r2->candidates_size() > 0 && r2->band() != v1::BAND_NO_MATCH) {
               const v1::Candidate& c = r2->candidates(0);
@@ -119,28 +112,10 @@ absl::StatusOr<ConflictReport> Engine::FindConflicts(const ConflictOptions& opti
         }
         absl::MutexLock lock(&mu);
         for (Answer& a : mine) answers.push_back(std::move(a));
-      });
-    }
-    for (auto& th : pool) th.join();
-    for (const absl::Status& s : status) {
-      if (!s.ok()) return s;
-    }
-    report.records += static_cast<int64_t>(chunk.size());
-    chunk.clear();
-    if (options.stop != nullptr && options.stop->load()) return absl::CancelledError("stopped");
-    return absl::OkStatus();
-  };
-  std::vector<v1::StoredRecord> chunk;
-  absl::Status failure;
-  absl::Status st = store_->ForEachRecord(options.dataset, [&](const v1::StoredRecord& r) {
-    chunk.push_back(r);
-    if (chunk.size() < kChunk) return true;
-    failure = answer_chunk(chunk);
-    return failure.ok();
-  });
+        return absl::OkStatus();
+      },
+      [&report](int64_t done) { report.records = done; });
   if (!st.ok()) return st;
-  if (!failure.ok()) return failure;
-  if (!chunk.empty() && !(failure = answer_chunk(chunk)).ok()) return failure;
   std::sort(answers.begin(), answers.end(),
             [](const Answer& a, const Answer& b) { return a.record_id < b.record_id; });
 

@@ -4,17 +4,15 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "linkage/engine.h"
 #include "linkage/strings.h"
+#include "parallel.h"
 
 namespace linkage::engine {
 namespace {
-
-constexpr size_t kChunk = 4096;
 
 // Union-find over record indices.
 class Components {
@@ -66,7 +64,6 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
   // of the two directions is kept.
   absl::flat_hash_map<std::string, DuplicateLink> links;
   absl::Mutex links_mu;
-  absl::Status failure;
   // With a register: each record's register person, when it is a MATCH.
   struct Resolved {
     std::string register_id;
@@ -76,19 +73,20 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
   auto node_key = [](const std::string& dataset, const std::string& id) {
     return absl::StrCat(dataset, std::string(1, '\0'), id);
   };
-  // Resolves `chunk` (records of `dataset`) against the register.
-  auto resolve = [&](const std::vector<std::pair<std::string, v1::NormalizedRecord>>& chunk,
-                     const std::string& dataset, size_t t, size_t threads) -> absl::Status {
+  // Resolves thread t's share of `chunk` (records of `dataset`) against the
+  // register.
+  auto resolve = [&](const std::vector<v1::StoredRecord>& chunk, const std::string& dataset,
+                     size_t t, size_t n) -> absl::Status {
     MatchOptions mo;
     mo.top_k = 1;
     mo.explain = false;
     mo.include_query = false;
     std::vector<std::pair<std::string, Resolved>> found;
-    for (size_t i = t; i < chunk.size(); i += threads) {
-      auto r = MatchNormalized(chunk[i].second, options.register_dataset, mo);
+    for (size_t i = t; i < chunk.size(); i += n) {
+      auto r = MatchNormalized(chunk[i].normalized(), options.register_dataset, mo);
       if (!r.ok()) return r.status();
       if (r->band() == v1::BAND_MATCH && r->candidates_size() > 0) {
-        found.push_back({node_key(dataset, chunk[i].first),
+        found.push_back({node_key(dataset, chunk[i].record().record_id()),
                          {r->candidates(0).record_id(), r->candidates(0).probability()}});
       }
     }
@@ -96,27 +94,21 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
     for (auto& [k, v] : found) resolved[k] = std::move(v);
     return absl::OkStatus();
   };
-  auto query_chunk =
-      [&](std::vector<std::pair<std::string, v1::NormalizedRecord>>& chunk) -> absl::Status {
-    const size_t threads = static_cast<size_t>(std::max(1, options.threads));
-    std::vector<std::thread> pool;
-    std::vector<absl::Status> status(threads);
-    for (size_t t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
+  absl::Status st = ForEachRecordInParallel(
+      *store_, options.dataset, options.threads, options.stop,
+      [&](const std::vector<v1::StoredRecord>& chunk, size_t t, size_t n) -> absl::Status {
         MatchOptions mo;
         mo.top_k = 1;
         mo.explain = false;
         mo.include_query = false;
         std::vector<Ranked> ranked;
         std::vector<DuplicateLink> found;
-        for (size_t i = t; i < chunk.size(); i += threads) {
-          const auto& [id, q] = chunk[i];
+        for (size_t i = t; i < chunk.size(); i += n) {
+          const std::string& id = chunk[i].record().record_id();
           mo.exclude_record_id = within ? id : "";
-          auto r = Rank(q, against, mo, static_cast<size_t>(options.top_k), &ranked);
-          if (!r.ok()) {
-            status[t] = r.status();
-            return;
-          }
+          auto r =
+              Rank(chunk[i].normalized(), against, mo, static_cast<size_t>(options.top_k), &ranked);
+          if (!r.ok()) return r.status();
           for (const Ranked& c : ranked) {
             if (c.probability < report.threshold) break;  // Ranked.
             DuplicateLink l{options.dataset, id, against, c.record_id, c.probability, c.weight, ""};
@@ -125,11 +117,8 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
           }
         }
         if (!options.register_dataset.empty()) {
-          absl::Status resolved_st = resolve(chunk, options.dataset, t, threads);
-          if (!resolved_st.ok()) {
-            status[t] = resolved_st;
-            return;
-          }
+          absl::Status resolved_st = resolve(chunk, options.dataset, t, n);
+          if (!resolved_st.ok()) return resolved_st;
         }
         absl::MutexLock lock(&links_mu);
         for (DuplicateLink& l : found) {
@@ -137,60 +126,20 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
           auto [it, inserted] = links.try_emplace(key, l);
           if (!inserted && l.probability > it->second.probability) it->second = std::move(l);
         }
+        return absl::OkStatus();
+      },
+      [&](int64_t done) {
+        report.records = done;
+        if (options.progress) options.progress(done, total);
       });
-    }
-    for (auto& th : pool) th.join();
-    for (const absl::Status& s : status) {
-      if (!s.ok()) return s;
-    }
-    report.records += static_cast<int64_t>(chunk.size());
-    chunk.clear();
-    if (options.progress) options.progress(report.records, total);
-    if (options.stop != nullptr && options.stop->load()) return absl::CancelledError("stopped");
-    return absl::OkStatus();
-  };
-
-  std::vector<std::pair<std::string, v1::NormalizedRecord>> chunk;
-  chunk.reserve(kChunk);
-  absl::Status st = store_->ForEachRecord(options.dataset, [&](const v1::StoredRecord& r) {
-    chunk.emplace_back(r.record().record_id(), r.normalized());
-    if (chunk.size() < kChunk) return true;
-    failure = query_chunk(chunk);
-    return failure.ok();
-  });
   if (!st.ok()) return st;
-  if (!failure.ok()) return failure;
-  if (!chunk.empty()) {
-    failure = query_chunk(chunk);
-    if (!failure.ok()) return failure;
-  }
   if (!options.register_dataset.empty()) {
     // The other dataset's records are resolved too.
     if (!within) {
-      std::vector<std::pair<std::string, v1::NormalizedRecord>> others;
-      auto resolve_others = [&]() -> absl::Status {
-        const size_t threads = static_cast<size_t>(std::max(1, options.threads));
-        std::vector<std::thread> pool;
-        std::vector<absl::Status> status(threads);
-        for (size_t t = 0; t < threads; ++t) {
-          pool.emplace_back([&, t] { status[t] = resolve(others, against, t, threads); });
-        }
-        for (auto& th : pool) th.join();
-        others.clear();
-        for (const absl::Status& s : status) {
-          if (!s.ok()) return s;
-        }
-        return absl::OkStatus();
-      };
-      st = store_->ForEachRecord(against, [&](const v1::StoredRecord& r) {
-        others.emplace_back(r.record().record_id(), r.normalized());
-        if (others.size() < kChunk) return true;
-        failure = resolve_others();
-        return failure.ok();
-      });
+      st = ForEachRecordInParallel(*store_, against, options.threads, options.stop,
+                                   [&](const std::vector<v1::StoredRecord>& chunk, size_t t,
+                                       size_t n) { return resolve(chunk, against, t, n); });
       if (!st.ok()) return st;
-      if (!failure.ok()) return failure;
-      if (!others.empty() && !(failure = resolve_others()).ok()) return failure;
     }
     // Two records the register resolves to different people are not one;
     // two it resolves to the same person are, however unlike they look.
