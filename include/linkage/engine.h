@@ -273,6 +273,19 @@ class Engine {
                                         const std::function<void(int64_t, int64_t)>& progress = {},
                                         const std::atomic<bool>* stop = nullptr);
 
+  // The store's consistency check with the rules in force: besides what
+  // Store::Check verifies, every record must have exactly the index entries
+  // the current rules (and a reindex's next rules) produce for it.
+  absl::StatusOr<index::CheckReport> CheckIndex() const;
+
+  // Rebuilds every derived column family (blocks, ids, terms, match) from
+  // the records with the rules in force, resuming an unfinished repair.
+  // Offline: nothing else may write to the store meanwhile (linkd repair).
+  // If `stop` becomes true, stops between steps with Cancelled (run it
+  // again to resume). Returns the number of records repaired.
+  absl::StatusOr<int64_t> Repair(const std::function<void(int64_t, int64_t)>& progress = {},
+                                 const std::atomic<bool>* stop = nullptr);
+
   // The model stored with the data by InstallModel, if any.
   static absl::StatusOr<std::optional<v1::Model>> LoadStoredModel(index::Store* store);
 

@@ -8,15 +8,29 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
+#include "linkage/store.h"
 #include "linkage/v1/config.pb.h"
 #include "linkage/v1/spec.pb.h"
 
 namespace linkage::service {
 
+// The health service name whose status says whether writes are accepted
+// (NOT_SERVING while the disk is below its reserve or RocksDB stopped
+// writes); reads go on meanwhile, and "" stays SERVING.
+inline constexpr std::string_view kWritesHealthService = "linkd.writes";
+
 // `config` with every unset (zero or empty) field replaced by its default.
 v1::ServerConfig WithDefaults(const v1::ServerConfig& config);
+
+// InvalidArgument naming the first option outside its documented range
+// (config.proto); for a config after WithDefaults.
+absl::Status ValidateConfig(const v1::ServerConfig& config);
+
+// The store options a config asks for.
+index::StoreOptions StoreOptionsFor(const v1::ServerConfig& config);
 
 // Reads a text-format ServerConfig. Errors name the file and the line.
 absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path);

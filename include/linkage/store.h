@@ -19,15 +19,35 @@
 #include "absl/status/statusor.h"
 #include "linkage/v1/record.pb.h"
 
+namespace rocksdb {
+class Env;
+}
+
 namespace linkage::index {
 
 struct StoreOptions {
-  // Create the database (and its parent directory) if it does not exist.
+  // Create the database (and its parent directory) if the directory does
+  // not exist or is empty. A directory that holds RocksDB files but no
+  // CURRENT file is a damaged database, never a place for a new one: Open
+  // refuses it (FailedPrecondition) whatever this says.
   bool create_if_missing = true;
-  // fsync the write-ahead log on every write. Off by default: a write that
-  // returned OK survives a crash of the process (kill -9) either way; this
-  // also makes it survive a power loss, at a large cost in write rate.
-  bool sync_writes = false;
+  // Make every acknowledged write durable: the write-ahead log is synced
+  // before Upsert, Delete or a reindex step returns. Concurrent writers
+  // share one sync (group commit). Off: an acknowledged write survives a
+  // crash of the process (kill -9) but not a power loss.
+  bool sync_writes = true;
+  // On opening a database whose write-ahead log is damaged in the middle,
+  // recover what precedes the damage and drop the rest (reported by
+  // Store::recovery_note()). Off (the default): Open fails with DataLoss
+  // naming the log file, and nothing is dropped.
+  bool accept_wal_loss = false;
+  // Free space, in MiB, that writes leave on the database's volume: below
+  // it, writes answer ResourceExhausted (reads go on) until space returns.
+  // Keeps RocksDB from running out mid-flush or mid-compaction.
+  size_t disk_reserve_mib = 256;
+  // For tests: the RocksDB environment (e.g. one that injects faults);
+  // null means the default.
+  rocksdb::Env* env = nullptr;
   // Shared block cache for all column families, in MiB.
   size_t block_cache_mib = 256;
   // Keep a memory-resident match view of every dataset (normalized forms,
@@ -96,6 +116,34 @@ struct StoreStats {
     int64_t bytes = 0;  // Approximate memory held.
   };
   std::vector<View> views;
+};
+
+// Index entries a record must have under the rules in force, for Check().
+struct CheckRules {
+  // The generation the rules below are for; Check answers Aborted if the
+  // store's current generation is another (a reindex switched meanwhile).
+  uint32_t generation = 0;
+  // The record's entries under the current generation's rules.
+  std::function<IndexEntries(const v1::StoredRecord&)> current;
+  // While a reindex runs: its blocks under the next generation's rules.
+  std::function<std::vector<IndexEntries::Block>(const v1::StoredRecord&)> next;
+};
+
+// The store's health, for the server's health service and logs.
+struct StoreCondition {
+  // Writes are accepted. False while the volume is below the space reserve
+  // or RocksDB stopped writes after an error (retried automatically).
+  bool writable = true;
+  // Data on disk was found damaged (a checksum mismatch in a read, a flush
+  // or a compaction): answers may be incomplete; the node should be taken
+  // out of service and restored or repaired.
+  bool damaged = false;
+  // Why, in words without file paths; empty when all is well.
+  std::string reason;
+  // RocksDB's own words for the last error (may name files): for the
+  // operator's log only, never for a caller.
+  std::string detail;
+  int64_t background_errors = 0;  // Since open.
 };
 
 // Result of Check(): every problem found, empty if the store is consistent.
@@ -175,8 +223,35 @@ class Store {
   virtual StoreStats Stats() const = 0;
 
   // Verifies that every index entry points to a stored record that lists it,
-  // and every stored record's entries exist.
-  virtual absl::StatusOr<CheckReport> Check() const = 0;
+  // every stored record's entries exist, the match views agree with RocksDB
+  // and, with `rules`, that every record has exactly the entries the rules
+  // in force produce for it (no more, no fewer), in the current generation
+  // and in the one a reindex is building.
+  virtual absl::StatusOr<CheckReport> Check(const CheckRules* rules = nullptr) const = 0;
+
+  // Health: whether writes are accepted, whether damage was seen.
+  virtual StoreCondition Condition() const = 0;
+
+  // What opening the database recovered or dropped (accept_wal_loss), in
+  // words; empty when nothing was dropped.
+  virtual std::string recovery_note() const = 0;
+
+  // --- Repair: rebuilds every derived column family (blocks, ids, terms,
+  // match) from the records, which are the truth. Offline: no other
+  // writer. Resumable: the state is kept in meta, and while a repair is
+  // unfinished Upsert and Delete answer FailedPrecondition.
+  //
+  // Begins a repair (or does nothing if one is in progress): drops every
+  // derived entry and any reindex in progress.
+  virtual absl::Status StartRepair() = 0;
+  // Re-derives up to `max` records after the cursor: the match entry from
+  // the normalized form stored with the record, index entries and counters
+  // from `entries_of` (the rules in force). Returns false once every record
+  // is done (the repair is then over).
+  using EntriesOf = std::function<IndexEntries(const v1::StoredRecord&)>;
+  virtual absl::StatusOr<bool> RepairStep(size_t max, const EntriesOf& entries_of) = 0;
+  // Records repaired so far, and whether a repair is unfinished.
+  virtual std::optional<int64_t> RepairProgress() const = 0;
 
   // Index generations. Block keys carry the generation they belong to;
   // queries read the current one.

@@ -1,4 +1,5 @@
 // Rebuilding the blocking index for new rules while the service runs.
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -93,6 +94,58 @@ absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
   absl::Status dropped = store_->DropGeneration(old_generation);
   if (!dropped.ok()) return dropped;
   return report;
+}
+
+absl::StatusOr<index::CheckReport> Engine::CheckIndex() const {
+  std::shared_ptr<const Serving> now = serving();
+  std::shared_ptr<const model::CompiledModel> next;
+  {
+    absl::MutexLock lock(&model_mu_);
+    next = next_model_;
+  }
+  index::CheckRules rules;
+  rules.generation = now->generation;
+  rules.current = [&now](const v1::StoredRecord& r) {
+    return Entries(*now->model, r.normalized());
+  };
+  if (next != nullptr) {
+    rules.next = [&next](const v1::StoredRecord& r) {
+      return Entries(*next, r.normalized()).blocks;
+    };
+  }
+  return store_->Check(&rules);
+}
+
+absl::StatusOr<int64_t> Engine::Repair(const std::function<void(int64_t, int64_t)>& progress,
+                                       const std::atomic<bool>* stop) {
+  absl::MutexLock install(&install_mu_);
+  absl::WriterMutexLock no_upserts(&upsert_mu_);
+  if (absl::Status st = store_->StartRepair(); !st.ok()) return st;
+  {
+    absl::MutexLock lock(&model_mu_);
+    next_model_.reset();  // A reindex in progress starts over after a repair.
+  }
+  const std::shared_ptr<const Serving> now = serving();
+  const index::Store::EntriesOf entries_of = [&now](const v1::StoredRecord& r) {
+    return Entries(*now->model, r.normalized());
+  };
+  // The record counters are being rebuilt: count the records themselves.
+  int64_t total = 0;
+  for (const auto& d : store_->Stats().datasets) total += d.records;
+  int64_t done = store_->RepairProgress().value_or(0);
+  for (;;) {
+    if (stop != nullptr && stop->load())
+      return absl::CancelledError("repair interrupted; run it again to resume where it stopped");
+    auto more = store_->RepairStep(kStep, entries_of);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    done = store_->RepairProgress().value_or(done);
+    if (progress) progress(done, std::max(total, done));
+  }
+  done = 0;
+  for (const auto& d : store_->Stats().datasets) done += d.records;
+  if (progress) progress(done, done);
+  return done;
 }
 
 }  // namespace linkage::engine

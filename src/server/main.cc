@@ -1,6 +1,7 @@
 // linkd: the record-linkage gRPC server.
 //
 //   linkd --db DIR --listen HOST:PORT [--config FILE] [options]
+//   linkd repair --db DIR          rebuild the indexes from the records
 //
 // Options come from the flags, then the config file (text-format
 // linkage.v1.ServerConfig, see deploy/linkd.conf), then the defaults
@@ -14,7 +15,10 @@
 
 #include "../service/log.h"
 #include "absl/time/clock.h"
+#include "linkage/engine.h"
+#include "linkage/model.h"
 #include "linkage/server.h"
+#include "linkage/store.h"
 #include "linkage/strings.h"
 
 namespace {
@@ -24,15 +28,60 @@ using linkage::service::Log;
 using linkage::service::Num;
 using linkage::service::Str;
 
+// linkd repair --db DIR: rebuilds every derived column family from the
+// records (offline), resuming an unfinished repair, then checks the result.
+int Repair(const linkage::v1::ServerConfig& config) {
+  linkage::index::StoreOptions so = linkage::service::StoreOptionsFor(config);
+  so.match_view = false;
+  so.create_if_missing = false;
+  auto store = linkage::index::Store::Open(so, config.db());
+  if (!store.ok()) {
+    Log("error", "repair_failed", {Str("message", linkage::SV(store.status().message()))});
+    return 1;
+  }
+  auto stored = linkage::engine::Engine::LoadStoredModel(store->get());
+  if (!stored.ok()) {
+    Log("error", "repair_failed", {Str("message", linkage::SV(stored.status().message()))});
+    return 1;
+  }
+  auto engine = linkage::engine::Engine::Create(
+      {}, store->get(), stored->value_or(linkage::model::DefaultVietnameseModel()));
+  if (!engine.ok()) {
+    Log("error", "repair_failed", {Str("message", linkage::SV(engine.status().message()))});
+    return 1;
+  }
+  const absl::Time started = absl::Now();
+  absl::Time last_log = started;
+  Log("info", "repair_start", {Str("db", config.db())});
+  auto repaired = (*engine)->Repair([&last_log](int64_t done, int64_t total) {
+    if (absl::Now() - last_log < absl::Seconds(5)) return;
+    last_log = absl::Now();
+    Log("info", "repair_progress", {Int("done", done), Int("total", total)});
+  });
+  if (!repaired.ok()) {
+    Log("error", "repair_failed", {Str("message", linkage::SV(repaired.status().message()))});
+    return 1;
+  }
+  auto report = (*engine)->CheckIndex();
+  if (!report.ok()) {
+    Log("error", "repair_failed", {Str("message", linkage::SV(report.status().message()))});
+    return 1;
+  }
+  Log(report->problem_count == 0 ? "info" : "error", "repair_done",
+      {Int("records", *repaired), Int("problems", report->problem_count),
+       Str("first_problem", report->problems.empty() ? "" : report->problems[0]),
+       Num("seconds", absl::ToDoubleSeconds(absl::Now() - started))});
+  return report->problem_count == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"linkd: record-linkage gRPC server for social-protection payments"};
   std::string config_path, listen, db, model_file;
-  int workers = 0, max_message_mib = 0, max_batch = 0, max_candidates = 0;
+  int workers = 0, max_message_mib = 0, max_batch = 0, max_candidates = 0, disk_reserve = 0;
   double grace = 0;
-  bool sync_writes = false;
-  bool no_match_view = false;
+  bool sync_writes = true, accept_wal_loss = false, no_match_view = false;
   app.add_option("--config", config_path, "Text-format linkage.v1.ServerConfig file");
   app.add_option("--listen", listen,
                  "host:port to listen on (default 127.0.0.1:50051; port 0 picks one)");
@@ -43,10 +92,19 @@ int main(int argc, char** argv) {
   app.add_option("--max-batch", max_batch, "Most records per UpsertRecords call (default 10000)");
   app.add_option("--max-candidates", max_candidates, "Candidates scored per query (default 200)");
   app.add_option("--grace", grace, "Seconds in-flight calls get on shutdown (default 10)");
-  app.add_flag("--sync-writes", sync_writes, "fsync the write-ahead log on every write");
+  app.add_option("--disk-reserve-mib", disk_reserve,
+                 "Free space kept on the database volume; writes are refused below it (default "
+                 "256)");
+  app.add_flag("--sync-writes,!--no-sync-writes", sync_writes,
+               "Sync acknowledged writes to disk (default on; --no-sync-writes survives process "
+               "crashes only)");
+  app.add_flag("--accept-wal-loss", accept_wal_loss,
+               "Start even if the write-ahead log is damaged, dropping what follows the damage");
   app.add_flag(
       "--no-match-view", no_match_view,
       "serve from RocksDB alone, without the in-memory match view (saves ~400 MiB per 1M records)");
+  CLI::App* repair = app.add_subcommand(
+      "repair", "Rebuild every index from the records (offline; resumable), then check the result");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -63,16 +121,25 @@ int main(int argc, char** argv) {
     }
     config = *loaded;
   }
+  auto given = [&app](const char* flag) { return app.count(flag) > 0; };
   if (!listen.empty()) config.set_listen(listen);
   if (!db.empty()) config.set_db(db);
   if (!model_file.empty()) config.set_model_file(model_file);
-  if (workers > 0) config.set_workers(workers);
-  if (max_message_mib > 0) config.set_max_message_mib(max_message_mib);
-  if (max_batch > 0) config.set_max_batch_records(max_batch);
-  if (max_candidates > 0) config.set_max_candidates(max_candidates);
-  if (grace > 0) config.set_shutdown_grace_seconds(grace);
-  if (sync_writes) config.set_sync_writes(true);
+  if (given("--workers")) config.set_workers(workers);
+  if (given("--max-message-mib")) config.set_max_message_mib(max_message_mib);
+  if (given("--max-batch")) config.set_max_batch_records(max_batch);
+  if (given("--max-candidates")) config.set_max_candidates(max_candidates);
+  if (given("--grace")) config.set_shutdown_grace_seconds(grace);
+  if (given("--disk-reserve-mib")) config.set_disk_reserve_mib(disk_reserve);
+  if (given("--sync-writes") || given("--no-sync-writes")) config.set_sync_writes(sync_writes);
+  if (accept_wal_loss) config.set_accept_wal_loss(true);
   if (no_match_view) config.set_no_match_view(true);
+  config = linkage::service::WithDefaults(config);
+  if (absl::Status st = linkage::service::ValidateConfig(config); !st.ok()) {
+    Log("error", "bad_config", {Str("message", linkage::SV(st.message()))});
+    return 2;
+  }
+  if (repair->parsed()) return Repair(config);
 
   // Block the stop signals in every thread (gRPC's and RocksDB's inherit
   // the mask) and take them synchronously below.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "linkage/engine.h"
 #include "linkage/model.h"
 #include "linkage/normalize.h"
@@ -30,22 +31,57 @@ class ServerImpl final : public Server {
     return engine_ ? engine_->model()->proto().version() : "";
   }
 
+  // Also tears down a server that failed half way through Start.
   void Shutdown() override {
     if (stopped_.exchange(true)) return;
     ctx_.shutting_down.store(true);
-    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-    if (health != nullptr) health->Shutdown();  // NOT_SERVING, and stays so.
-    auto grace =
-        std::chrono::milliseconds(static_cast<int64_t>(config_.shutdown_grace_seconds() * 1000));
-    server_->Shutdown(std::chrono::system_clock::now() + grace);
-    server_->Wait();
+    stop_monitor_.Notify();
+    if (monitor_.joinable()) monitor_.join();
+    if (server_ != nullptr) {
+      grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+      if (health != nullptr) health->Shutdown();  // NOT_SERVING, and stays so.
+      auto grace =
+          std::chrono::milliseconds(static_cast<int64_t>(config_.shutdown_grace_seconds() * 1000));
+      server_->Shutdown(std::chrono::system_clock::now() + grace);
+      server_->Wait();
+    }
     // A training thread finishes its call before the engine goes away.
     while (ctx_.background.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    pool_->Stop();
-    absl::Status flushed = store_->Flush();
-    if (!flushed.ok()) Log("error", "flush_failed", {Str("message", SV(flushed.message()))});
+    if (pool_ != nullptr) pool_->Stop();
+    if (store_ != nullptr && store_->Condition().writable) {
+      absl::Status flushed = store_->Flush();
+      if (!flushed.ok()) Log("error", "flush_failed", {Str("message", SV(flushed.message()))});
+    }
     engine_.reset();
     store_.reset();
+  }
+
+  // Health follows the store: the whole service NOT_SERVING while data is
+  // damaged, "linkd.writes" NOT_SERVING while writes are refused (a full
+  // disk); each change logged once.
+  void Monitor() {
+    bool was_writable = true, was_damaged = false;
+    do {
+      index::StoreCondition c = store_->Condition();
+      if (c.writable != was_writable || c.damaged != was_damaged) {
+        grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+        if (health != nullptr) {
+          health->SetServingStatus(!c.damaged);
+          for (const char* name : {"linkage.v1.LinkageService", "linkage.v1.AdminService"})
+            health->SetServingStatus(name, !c.damaged);
+          health->SetServingStatus(std::string(kWritesHealthService), c.writable);
+        }
+        if (c.writable && !c.damaged) {
+          Log("info", "storage_recovered", {});
+        } else {
+          Log("error", c.damaged ? "storage_damaged" : "writes_refused",
+              {Str("reason", c.reason), Str("detail", c.detail),
+               Int("background_errors", c.background_errors)});
+        }
+        was_writable = c.writable;
+        was_damaged = c.damaged;
+      }
+    } while (!stop_monitor_.WaitForNotificationWithTimeout(absl::Seconds(1)));
   }
 
   v1::ServerConfig config_;
@@ -58,25 +94,65 @@ class ServerImpl final : public Server {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::atomic<bool> stopped_{false};
+  absl::Notification stop_monitor_;
+  std::thread monitor_;
 };
 
+// One option's range, for ValidateConfig.
+template <typename T>
+absl::Status InRange(std::string_view name, T value, T lo, T hi) {
+  if (value >= lo && value <= hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("option ", AV(name), " is ", value, "; it must be in ", lo, "..", hi));
+}
+
 }  // namespace
+
+absl::Status ValidateConfig(const v1::ServerConfig& c) {
+  for (absl::Status st : {
+           InRange<int32_t>("workers", c.workers(), 1, 256),
+           InRange<int32_t>("max_message_mib", c.max_message_mib(), 1, 1024),
+           InRange<int32_t>("max_batch_records", c.max_batch_records(), 1, 100000),
+           InRange<int32_t>("max_candidates", c.max_candidates(), 1, 10000),
+           InRange<int32_t>("max_block_size", c.max_block_size(), 1, 1000000),
+           InRange<int32_t>("max_stream_in_flight", c.max_stream_in_flight(), 1, 65536),
+           InRange<int32_t>("max_queued_calls", c.max_queued_calls(), 1, 1000000),
+           InRange<double>("shutdown_grace_seconds", c.shutdown_grace_seconds(), 0.001, 3600),
+           InRange<int32_t>("block_cache_mib", c.block_cache_mib(), 1, 1048576),
+           InRange<int32_t>("disk_reserve_mib", c.disk_reserve_mib(), 16, 1048576),
+       }) {
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
 
 v1::ServerConfig WithDefaults(const v1::ServerConfig& in) {
   v1::ServerConfig c = in;
   if (c.listen().empty()) c.set_listen("127.0.0.1:50051");
   if (c.db().empty()) c.set_db("./linkd-data");
-  if (c.workers() <= 0)
+  if (c.workers() == 0)
     c.set_workers(static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency())));
-  if (c.max_message_mib() <= 0) c.set_max_message_mib(16);
-  if (c.max_batch_records() <= 0) c.set_max_batch_records(10000);
-  if (c.max_candidates() <= 0) c.set_max_candidates(200);
-  if (c.max_block_size() <= 0) c.set_max_block_size(2000);
-  if (c.max_stream_in_flight() <= 0) c.set_max_stream_in_flight(256);
-  if (c.max_queued_calls() <= 0) c.set_max_queued_calls(4096);
-  if (c.shutdown_grace_seconds() <= 0) c.set_shutdown_grace_seconds(10);
-  if (c.block_cache_mib() <= 0) c.set_block_cache_mib(256);
+  if (c.max_message_mib() == 0) c.set_max_message_mib(16);
+  if (c.max_batch_records() == 0) c.set_max_batch_records(10000);
+  if (c.max_candidates() == 0) c.set_max_candidates(200);
+  if (c.max_block_size() == 0) c.set_max_block_size(2000);
+  if (c.max_stream_in_flight() == 0) c.set_max_stream_in_flight(256);
+  if (c.max_queued_calls() == 0) c.set_max_queued_calls(4096);
+  if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);
+  if (c.block_cache_mib() == 0) c.set_block_cache_mib(256);
+  if (c.disk_reserve_mib() == 0) c.set_disk_reserve_mib(256);
+  if (!c.has_sync_writes()) c.set_sync_writes(true);
   return c;
+}
+
+index::StoreOptions StoreOptionsFor(const v1::ServerConfig& c) {
+  index::StoreOptions so;
+  so.sync_writes = c.sync_writes();
+  so.accept_wal_loss = c.accept_wal_loss();
+  so.disk_reserve_mib = static_cast<size_t>(c.disk_reserve_mib());
+  so.block_cache_mib = static_cast<size_t>(c.block_cache_mib());
+  so.match_view = !c.no_match_view();
+  return so;
 }
 
 absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
@@ -95,14 +171,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   auto s = std::make_unique<ServerImpl>();
   s->config_ = WithDefaults(raw);
   const v1::ServerConfig& c = s->config_;
+  if (absl::Status st = ValidateConfig(c); !st.ok()) return st;
 
-  index::StoreOptions so;
-  so.sync_writes = c.sync_writes();
-  so.block_cache_mib = static_cast<size_t>(c.block_cache_mib());
-  so.match_view = !c.no_match_view();
-  auto store = index::Store::Open(so, c.db());
+  auto store = index::Store::Open(StoreOptionsFor(c), c.db());
   if (!store.ok()) return store.status();
   s->store_ = *std::move(store);
+  if (std::string note = s->store_->recovery_note(); !note.empty()) {
+    Log("error", "wal_loss_accepted", {Str("db", c.db()), Str("message", note)});
+  }
+  if (auto repair = s->store_->RepairProgress(); repair.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("a repair of database ", c.db(), " is unfinished (", *repair,
+                     " records done): run `linkd repair --db ", c.db(), "` to finish it"));
+  }
 
   // The model in force: the one stored with the data, else the default.
   v1::Model model = model::DefaultVietnameseModel();
@@ -151,6 +232,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // A second linkd on a port in use must fail, not share the port's
+  // connections (gRPC sets SO_REUSEPORT by default).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(c.listen(), grpc::InsecureServerCredentials(), &s->port_);
   builder.RegisterService(s->linkage_.get());
   builder.RegisterService(s->admin_.get());
@@ -158,8 +242,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   builder.SetMaxSendMessageSize(c.max_message_mib() << 20);
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
-    s->stopped_ = true;
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", c.listen()));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", c.listen(),
+                                               " (in use by another process, or not an "
+                                               "address of this machine)"));
   }
   // Serving only now that the database, model and listener are all up.
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
@@ -168,7 +253,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
     for (const char* name : {"linkage.v1.LinkageService", "linkage.v1.AdminService"}) {
       health->SetServingStatus(name, true);
     }
+    health->SetServingStatus(std::string(kWritesHealthService), true);
   }
+  ServerImpl* raw_server = s.get();
+  s->monitor_ = std::thread([raw_server] { raw_server->Monitor(); });
   return std::unique_ptr<Server>(std::move(s));
 }
 

@@ -467,7 +467,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CheckIndex(grpc::CallbackServerConte
                                                        const v1::CheckIndexRequest* /*request*/,
                                                        v1::CheckIndexResponse* response) {
   return OnPool(ctx_, call, "CheckIndex", [this, response]() -> absl::Status {
-    auto report = ctx_->engine->store()->Check();
+    auto report = ctx_->engine->CheckIndex();
     if (!report.ok()) return report.status();
     response->set_records(report->records);
     response->set_block_entries(report->block_entries);
