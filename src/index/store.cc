@@ -8,12 +8,14 @@
 #include <rocksdb/table.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "linkage/strings.h"
 #include "rocks_store.h"
 
@@ -99,6 +101,31 @@ std::string DroppedByRecovery(const std::string& path) {
   if (places == 0) return "";
   return absl::StrCat("the write-ahead log was damaged: ", bytes, " bytes in ", places,
                       " place(s) were dropped (acknowledged writes after the damage are lost)");
+}
+
+std::vector<std::string> WalFiles(const std::string& path) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+    if (entry.path().extension() == ".log") out.push_back(entry.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// After an open refused for corruption: whether the write-ahead log is the
+// damaged part, i.e. a read-only open that stops replaying at the damage
+// succeeds (it changes no file).
+bool WalIsWhatIsDamaged(rocksdb::Options options, const std::string& path,
+                        const std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors) {
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  options.listeners.clear();
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::OpenForReadOnly(options, path, descriptors, &handles, &raw).ok()) return false;
+  for (auto* h : handles) (void)raw->DestroyColumnFamilyHandle(h);
+  delete raw;
+  return true;
 }
 
 }  // namespace
@@ -886,10 +913,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options,
   if (!s.ok()) {
     std::string detail = s.ToString();
     if (s.IsCorruption() && !options.accept_wal_loss &&
-        (absl::StrContains(detail, ".log") || absl::StrContains(detail, "WAL") ||
-         absl::StrContains(detail, "log record"))) {
+        WalIsWhatIsDamaged(db_options, path, descriptors)) {
       return absl::DataLossError(absl::StrCat(
-          "database ", path, ": the write-ahead log is damaged (", detail,
+          "database ", path, ": the write-ahead log (", absl::StrJoin(WalFiles(path), ", "),
+          ") is damaged (", detail,
           "); replaying it past the damage would silently lose acknowledged writes. Restore "
           "from a backup, or start once with --accept-wal-loss to keep what precedes the "
           "damage (the loss is logged)"));
