@@ -77,6 +77,7 @@ int Repair(const linkage::v1::ServerConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  linkage::service::RouteGrpcLogs();
   CLI::App app{"linkd: record-linkage gRPC server for social-protection payments"};
   std::string config_path, listen, db, model_file;
   int workers = 0, max_message_mib = 0, max_batch = 0, max_candidates = 0, disk_reserve = 0;
@@ -105,6 +106,8 @@ int main(int argc, char** argv) {
       "serve from RocksDB alone, without the in-memory match view (saves ~400 MiB per 1M records)");
   CLI::App* repair = app.add_subcommand(
       "repair", "Rebuild every index from the records (offline; resumable), then check the result");
+  repair->add_option("--db", db, "RocksDB data directory to repair");
+  repair->add_option("--config", config_path, "Text-format linkage.v1.ServerConfig file");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include <grpc/support/log.h>
+
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -42,9 +44,79 @@ std::string Quote(std::string_view s) {
   return out + "\"";
 }
 
+// Length of the valid UTF-8 sequence at s[i], or 0.
+size_t Utf8Length(std::string_view s, size_t i) {
+  const auto b = [&s](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+  }
+  return n;
+}
+
+// A JSON line must be valid UTF-8 whatever a caller sent: each byte that
+// is not part of a valid sequence becomes U+FFFD.
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8Length(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+// gRPC's own log lines, as JSON, at most kGrpcLinesPerSecond a second (a
+// caller must not be able to flood the log); the rest are counted.
+constexpr int kGrpcLinesPerSecond = 20;
+
+void GrpcLog(gpr_log_func_args* args) {
+  static absl::Mutex mu(absl::kConstInit);
+  static int64_t second = 0;
+  static int lines = 0;
+  static int64_t suppressed = 0;
+  int64_t dropped = 0;
+  {
+    absl::MutexLock lock(&mu);
+    const int64_t now = absl::ToUnixSeconds(absl::Now());
+    if (now != second) {
+      dropped = suppressed;
+      suppressed = 0;
+      second = now;
+      lines = 0;
+    }
+    if (++lines > kGrpcLinesPerSecond) {
+      ++suppressed;
+      return;
+    }
+  }
+  std::string_view message = args->message == nullptr ? "" : args->message;
+  if (message.size() > 1024) message = message.substr(0, 1024);
+  const char* level = args->severity == GPR_LOG_SEVERITY_ERROR  ? "error"
+                      : args->severity == GPR_LOG_SEVERITY_INFO ? "info"
+                                                                : "debug";
+  std::vector<LogField> fields = {
+      Str("message", message),
+      Str("at", absl::StrCat(args->file == nullptr ? "" : args->file, ":", args->line))};
+  if (dropped > 0) fields.push_back(Int("suppressed_before", dropped));
+  Log(level, "grpc", fields);
+}
+
 }  // namespace
 
-LogField Str(std::string key, std::string_view value) { return {std::move(key), Quote(value)}; }
+LogField Str(std::string key, std::string_view value) {
+  return {std::move(key), Quote(ValidUtf8(value))};
+}
+
+void RouteGrpcLogs() { gpr_set_log_function(GrpcLog); }
 LogField Int(std::string key, int64_t value) { return {std::move(key), absl::StrCat(value)}; }
 LogField Num(std::string key, double value) {
   return {std::move(key), absl::StrFormat("%.6g", value)};

@@ -19,6 +19,12 @@ LogField Str(std::string key, std::string_view value);
 LogField Int(std::string key, int64_t value);
 LogField Num(std::string key, double value);
 
+// Sends gRPC's own log lines through Log (event "grpc"), rate-limited, so
+// stderr holds JSON lines only.
+void RouteGrpcLogs();
+
+// Writes one JSON line; string values that are not valid UTF-8 have each
+// bad byte replaced by U+FFFD.
 void Log(std::string_view level, std::string_view event, const std::vector<LogField>& fields = {});
 
 }  // namespace linkage::service
