@@ -62,6 +62,9 @@ struct TrainOptions {
   int max_iterations = 40;
   double tolerance = 1e-5;  // Largest change of any m that stops EM.
   uint64_t seed = 1;
+  // If it becomes true (cancelled call, shutdown), Train stops within
+  // milliseconds with Cancelled; nothing was installed.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct TrainReport {

@@ -259,7 +259,9 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
   const v1::LinkageSpec& spec = m.proto().spec();
   Retrieved out;
   std::vector<std::string> ids;
+  size_t keys = 0, skipped = 0;
   for (const model::BlockingKey& k : model::ComputeBlockingKeys(spec, query)) {
+    ++keys;
     ids.clear();
     const v1::BlockingRule& rule = spec.blocking_rules(k.rule);
     const size_t cap =
@@ -272,6 +274,7 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
       // A rule's own cap skips its common keys by design; only the
       // server-wide cap means a block was too big to use.
       if (flags && cap == options_.max_block_size) flags->insert("BLOCK_OVERSIZED");
+      ++skipped;
       continue;
     }
     for (std::string& id : ids) {
@@ -287,6 +290,9 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
     if (!st.ok()) return st;
   }
   for (const std::string& h : out.id_holders) out.rules.try_emplace(h);
+  // Every block too big to read and nothing found otherwise: "nobody
+  // matched" would be a guess, so say that nothing could be looked at.
+  if (flags && keys > 0 && skipped == keys && out.rules.empty()) flags->insert("BLOCK_OVERSIZED");
   if (!exclude.empty()) out.rules.erase(exclude);
   out.ids.reserve(out.rules.size());
   for (const auto& [id, rules] : out.rules) out.ids.push_back(id);

@@ -128,7 +128,10 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   std::vector<model::FieldOutcome> out(nf);
   std::uniform_int_distribution<size_t> pick_left(0, left->size() - 1);
   std::uniform_int_distribution<size_t> pick(0, sample->size() - 1);
+  const auto stopped = [&o] { return o.stop != nullptr && o.stop->load(); };
+  const absl::Status cancelled = absl::CancelledError("training was cancelled");
   for (int64_t k = 0; k < o.u_pairs; ++k) {
+    if (k % 4096 == 0 && stopped()) return cancelled;
     size_t a = pick_left(rng), b = pick(rng);
     if (o.link_dataset.empty() && a == b) continue;
     m->Compare((*left)[a].normalized(), (*sample)[b].normalized(), out.data());
@@ -152,6 +155,7 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   if (queries->empty()) return absl::NotFoundError("no records to train m on");
   std::vector<ComparedPair> pairs;
   for (const v1::StoredRecord& q : *queries) {
+    if (stopped()) return cancelled;
     auto retrieved = Retrieve(q.normalized(), o.dataset, *m, serving_now->generation,
                               dedupe ? q.record().record_id() : "", nullptr);
     if (!retrieved.ok()) return retrieved.status();
@@ -190,6 +194,7 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
     double change = 1;
     std::vector<double> w(session.size());
     for (; it < o.max_iterations && change > o.tolerance; ++it) {
+      if (stopped()) return cancelled;
       // E: posterior probability that each pair is a match.
       double w_total = 0;
       for (size_t i = 0; i < session.size(); ++i) {

@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 
 #include <fstream>
 #include <sstream>
@@ -120,6 +121,10 @@ absl::Status ValidateConfig(const v1::ServerConfig& c) {
            InRange<double>("shutdown_grace_seconds", c.shutdown_grace_seconds(), 0.001, 3600),
            InRange<int32_t>("block_cache_mib", c.block_cache_mib(), 1, 1048576),
            InRange<int32_t>("disk_reserve_mib", c.disk_reserve_mib(), 16, 1048576),
+           InRange<int32_t>("max_stream_records", c.max_stream_records(), 1, 1000000),
+           InRange<int32_t>("max_stream_mib", c.max_stream_mib(), 1, 4096),
+           InRange<int32_t>("max_concurrent_streams", c.max_concurrent_streams(), 1, 10000),
+           InRange<int32_t>("max_transport_mib", c.max_transport_mib(), 64, 65536),
        }) {
     if (!st.ok()) return st;
   }
@@ -141,6 +146,10 @@ v1::ServerConfig WithDefaults(const v1::ServerConfig& in) {
   if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);
   if (c.block_cache_mib() == 0) c.set_block_cache_mib(256);
   if (c.disk_reserve_mib() == 0) c.set_disk_reserve_mib(256);
+  if (c.max_stream_records() == 0) c.set_max_stream_records(4096);
+  if (c.max_stream_mib() == 0) c.set_max_stream_mib(64);
+  if (c.max_concurrent_streams() == 0) c.set_max_concurrent_streams(64);
+  if (c.max_transport_mib() == 0) c.set_max_transport_mib(1024);
   if (!c.has_sync_writes()) c.set_sync_writes(true);
   return c;
 }
@@ -238,6 +247,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   builder.AddListeningPort(c.listen(), grpc::InsecureServerCredentials(), &s->port_);
   builder.RegisterService(s->linkage_.get());
   builder.RegisterService(s->admin_.get());
+  // Transport bounds: memory for all connections, calls per connection,
+  // dead peers found by keepalive, idle and old connections closed (long
+  // bulk streams get an hour to finish once a connection is too old).
+  grpc::ResourceQuota quota("linkd");
+  quota.Resize(static_cast<size_t>(c.max_transport_mib()) << 20);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, c.max_concurrent_streams());
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 15 * 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 4 * 3600 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 3600 * 1000);
   builder.SetMaxReceiveMessageSize(c.max_message_mib() << 20);
   builder.SetMaxSendMessageSize(c.max_message_mib() << 20);
   s->server_ = builder.BuildAndStart();

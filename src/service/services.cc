@@ -207,11 +207,24 @@ namespace {
 v1::MatchStreamResponse ProcessStreamRequest(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                              const v1::MatchStreamRequest& req);
 
+// Records a stream message carries (a request, or a batch of them).
+size_t RecordsIn(const v1::MatchStreamRequest& /*req*/) { return 1; }
+size_t RecordsIn(const v1::MatchBatchRequest& batch) {
+  return static_cast<size_t>(std::max(1, batch.requests_size()));
+}
+
 // One bidirectional bulk stream of Req messages (one request, or a batch),
-// each answered by one Resp. Requests are processed on the pool as they
-// arrive; answers are written one at a time in completion order. Reading
-// pauses while max_stream_in_flight answers are being computed or waiting
-// to be written, which pushes back on the client through gRPC flow control.
+// each answered by one Resp, in completion order.
+//
+// Bounds, so one client cannot take memory or workers from the others:
+//  - reading pauses while the stream holds max_stream_in_flight messages,
+//    max_stream_records records or max_stream_mib of answers that are read
+//    but not yet written (gRPC flow control then pushes back on the client);
+//  - at most `workers` of its messages are on the pool at once (the rest
+//    wait here), and they run in the pool's bulk lane, behind interactive
+//    calls;
+//  - once the call is cancelled or the client is gone, queued messages are
+//    dropped and running ones stop between records.
 // The reactor deletes itself in OnDone, which gRPC calls only after Finish,
 // and Finish is called only once no pool task refers to it any more.
 template <typename Req, typename Resp>
@@ -225,6 +238,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
       : ctx_(ctx),
         call_(call),
         max_in_flight_(static_cast<size_t>(ctx->config.max_stream_in_flight())),
+        max_records_(static_cast<size_t>(ctx->config.max_stream_records())),
+        max_bytes_(static_cast<size_t>(ctx->config.max_stream_mib()) << 20),
+        max_tasks_(static_cast<size_t>(std::max(1, ctx->config.workers()))),
         process_(process),
         busy_(busy) {
     ctx_->Count(method);
@@ -243,14 +259,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
       return;
     }
     ++outstanding_;
-    auto request = std::make_shared<Req>(std::move(request_));
-    bool queued = ctx_->pool->Submit([this, request] {
-      Resp response = process_(ctx_, call_, *request);
-      absl::MutexLock l(&mu_);
-      EnqueueLocked(std::move(response));
-    });
-    if (!queued) EnqueueLocked(busy_(*request, "linkd is at capacity (worker queue full)"));
-    if (outstanding_ < max_in_flight_) {
+    records_ += RecordsIn(request_);
+    pending_.push_back(std::make_shared<Req>(std::move(request_)));
+    PumpLocked();
+    if (BelowLimitsLocked()) {
       this->StartRead(&request_);
     } else {
       read_paused_ = true;
@@ -260,26 +272,21 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     writing_ = false;
+    Release(queue_.front());
     queue_.pop_front();
-    --outstanding_;
     if (!ok) {  // The client is gone: drop what is queued.
-      broken_ = true;
-      outstanding_ -= queue_.size();
-      queue_.clear();
+      DropLocked();
     } else if (!queue_.empty()) {
       writing_ = true;
-      this->StartWrite(&queue_.front());
+      this->StartWrite(&queue_.front().response);
     }
-    if (read_paused_ && !reads_done_ && outstanding_ < max_in_flight_) {
-      read_paused_ = false;
-      this->StartRead(&request_);
-    }
+    ResumeReadLocked();
     MaybeFinishLocked();
   }
 
   void OnCancel() override {
     absl::MutexLock lock(&mu_);
-    broken_ = true;
+    DropLocked();
     if (read_paused_) reads_done_ = true;  // No read is pending to report it.
     MaybeFinishLocked();
   }
@@ -292,34 +299,99 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
   }
 
  private:
-  void EnqueueLocked(Resp response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  struct Queued {
+    Resp response;
+    size_t records = 0;
+    size_t bytes = 0;
+  };
+
+  bool BelowLimitsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return outstanding_ < max_in_flight_ && records_ < max_records_ && bytes_ < max_bytes_;
+  }
+  void ResumeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (read_paused_ && !reads_done_ && !broken_ && BelowLimitsLocked()) {
+      read_paused_ = false;
+      this->StartRead(&request_);
+    }
+  }
+  void Release(const Queued& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    --outstanding_;
+    records_ -= q.records;
+    bytes_ -= q.bytes;
+  }
+  // Forgets everything not yet written (the client will not read it).
+  void DropLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    broken_ = true;
+    for (const auto& r : pending_) Release({Resp(), RecordsIn(*r), 0});
+    pending_.clear();
+    // The front may be being written; OnWriteDone releases it.
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      Release(queue_.back());
+      queue_.pop_back();
+    }
+  }
+  // Hands waiting messages to the pool, at most max_tasks_ at once.
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (!broken_ && running_ < max_tasks_ && !pending_.empty()) {
+      std::shared_ptr<Req> request = std::move(pending_.front());
+      pending_.pop_front();
+      ++running_;
+      bool queued = ctx_->pool->Submit(
+          [this, request] {
+            bool skip;
+            {
+              absl::MutexLock l(&mu_);
+              skip = broken_;
+            }
+            Resp response;
+            if (!skip && !call_->IsCancelled()) response = process_(ctx_, call_, *request);
+            absl::MutexLock l(&mu_);
+            --running_;
+            EnqueueLocked(std::move(response), RecordsIn(*request));
+            PumpLocked();
+          },
+          WorkerPool::Lane::kBulk);
+      if (!queued) {
+        --running_;
+        EnqueueLocked(busy_(*request, "linkd is at capacity (worker queue full)"),
+                      RecordsIn(*request));
+      }
+    }
+  }
+  void EnqueueLocked(Resp response, size_t records) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (broken_) {
-      --outstanding_;
+      Release({Resp(), records, 0});
       MaybeFinishLocked();
       return;
     }
-    queue_.push_back(std::move(response));
+    const size_t bytes = response.ByteSizeLong();
+    bytes_ += bytes;
+    queue_.push_back({std::move(response), records, bytes});
     if (!writing_) {
       writing_ = true;
-      this->StartWrite(&queue_.front());
+      this->StartWrite(&queue_.front().response);
     }
   }
 
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || !reads_done_ || outstanding_ != 0 || writing_) return;
+    if (finished_ || !reads_done_ || outstanding_ != 0 || writing_ || running_ != 0) return;
     finished_ = true;
     this->Finish(broken_ ? grpc::Status::CANCELLED : grpc::Status::OK);
   }
 
   ServiceContext* const ctx_;
   grpc::CallbackServerContext* const call_;
-  const size_t max_in_flight_;
+  const size_t max_in_flight_, max_records_, max_bytes_, max_tasks_;
   absl::Mutex mu_;
   const Process process_;
   const Busy busy_;
-  Req request_;                                  // Target of the one pending read.
-  std::deque<Resp> queue_ ABSL_GUARDED_BY(mu_);  // Front is being written.
-  size_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // Read but not yet written.
+  Req request_;  // Target of the one pending read.
+  std::deque<std::shared_ptr<Req>> pending_ ABSL_GUARDED_BY(mu_);  // Read, not yet on the pool.
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);  // Answered; front is being written.
+  size_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;    // Messages read but not yet written.
+  size_t records_ ABSL_GUARDED_BY(mu_) = 0;        // Their records.
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;          // Bytes of answers queued.
+  size_t running_ ABSL_GUARDED_BY(mu_) = 0;        // Messages on the pool.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
@@ -375,20 +447,39 @@ v1::MatchStreamResponse BusyAnswer(const v1::MatchStreamRequest& req, const std:
   return busy;
 }
 
+// Answers a batch in order. The answer must fit one message: once the
+// answers so far take 7/8 of max_message_mib, the rest of the batch is
+// answered OUT_OF_RANGE (send fewer requests per batch, or a smaller
+// top_k). A cancelled call stops between requests.
 v1::MatchBatchResponse ProcessBatch(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                     const v1::MatchBatchRequest& batch) {
   v1::MatchBatchResponse out;
   const int max = ctx->config.max_batch_records();
+  const size_t budget = (static_cast<size_t>(ctx->config.max_message_mib()) << 20) / 8 * 7;
+  size_t bytes = 0;
   for (const v1::MatchStreamRequest& req : batch.requests()) {
-    if (out.responses_size() >= max) {
+    if (call->IsCancelled()) break;  // Nobody will read the answer.
+    auto refuse = [&out, &req](grpc::StatusCode code, std::string message) {
       v1::MatchStreamResponse* r = out.add_responses();
       r->set_request_id(req.request_id());
-      r->set_error_code(static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT));
-      r->set_error_message(
-          absl::StrCat("more than max_batch_records (", max, ") requests in one batch"));
+      r->set_error_code(static_cast<int32_t>(code));
+      r->set_error_message(std::move(message));
+    };
+    if (out.responses_size() >= max) {
+      refuse(grpc::StatusCode::INVALID_ARGUMENT,
+             absl::StrCat("more than max_batch_records (", max, ") requests in one batch"));
       continue;
     }
-    *out.add_responses() = ProcessStreamRequest(ctx, call, req);
+    if (bytes >= budget) {
+      refuse(grpc::StatusCode::OUT_OF_RANGE,
+             absl::StrCat("the batch's answer would exceed the message limit (",
+                          ctx->config.max_message_mib(),
+                          " MiB): send fewer requests per batch or a smaller top_k"));
+      continue;
+    }
+    v1::MatchStreamResponse* r = out.add_responses();
+    *r = ProcessStreamRequest(ctx, call, req);
+    bytes += r->ByteSizeLong() + 8;
   }
   return out;
 }
@@ -480,8 +571,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CheckIndex(grpc::CallbackServerConte
 
 namespace {
 
-// Runs a long admin job (training, reindex) on its own thread so the
-// scoring workers keep answering queries; one such job at a time.
+// Runs a long admin job (training, reindex, duplicates, conflicts) on its
+// own thread so the scoring workers keep answering queries; one such job at
+// a time. The job gets a stop flag that becomes true when the call is
+// cancelled, its deadline passes or linkd shuts down; every job checks it
+// between steps, so a stop takes effect within a fraction of a second.
 template <typename Job>
 grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                        const char* method, Job job) {
@@ -498,8 +592,22 @@ grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServer
     return reactor;
   }
   ++ctx->background;
-  std::thread([ctx, reactor, job = std::move(job)]() mutable {
-    absl::Status st = job();
+  std::thread([ctx, call, reactor, method, job = std::move(job)]() mutable {
+    std::atomic<bool> stop{false}, done{false};
+    std::thread watcher([&] {
+      while (!done.load()) {
+        if (ctx->shutting_down.load() || call->IsCancelled() || DeadlinePassed(call)) {
+          stop.store(true);
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+    absl::Status st = job(&stop);
+    done.store(true);
+    watcher.join();
+    if (st.code() == absl::StatusCode::kCancelled && DeadlinePassed(call))
+      st = absl::DeadlineExceededError(absl::StrCat(method, " stopped at its deadline"));
     ctx->training.store(false);
     reactor->Finish(ToGrpc(st));
     --ctx->background;
@@ -507,86 +615,103 @@ grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServer
   return reactor;
 }
 
+// Bounds of the TrainModel request (documented in service.proto).
+constexpr int64_t kMaxTrainQueries = 1000000;
+constexpr int64_t kMaxTrainUPairs = 100000000;
+
 }  // namespace
 
 grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerContext* call,
                                                        const v1::TrainModelRequest* request,
                                                        v1::TrainModelResponse* response) {
-  return InBackground(ctx_, call, "TrainModel", [this, request, response]() -> absl::Status {
-    absl::Status st = CheckDataset(request->dataset());
-    if (st.ok() && !request->link_dataset().empty()) st = CheckDataset(request->link_dataset());
-    if (st.ok()) {
-      engine::TrainOptions o;
-      o.dataset = request->dataset();
-      o.link_dataset = request->link_dataset();
-      if (request->max_queries() > 0) o.max_queries = request->max_queries();
-      if (request->u_pairs() > 0) o.u_pairs = request->u_pairs();
-      if (request->seed() > 0) o.seed = request->seed();
-      const absl::Time start = absl::Now();
-      auto trained = ctx_->engine->Train(o);
-      if (!trained.ok()) {
-        st = trained.status();
-      } else {
-        const engine::TrainReport& r = trained->second;
-        *response->mutable_model() = trained->first;
-        response->set_u_pairs(r.u_pairs);
-        response->set_m_pairs(r.m_pairs);
-        response->set_queries(r.queries);
-        response->set_iterations(r.max_iterations_run);
-        response->set_converged(r.converged);
-        response->set_match_share(r.match_share);
-        for (const auto& line : r.sessions) response->add_sessions(line);
-        if (!request->dry_run()) {
-          auto previous = ctx_->engine->InstallModel(trained->first);
-          if (previous.ok()) {
-            response->set_installed(true);
-            response->set_previous_version(*previous);
+  return InBackground(
+      ctx_, call, "TrainModel",
+      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+        absl::Status st = CheckDataset(request->dataset());
+        if (st.ok() && !request->link_dataset().empty()) st = CheckDataset(request->link_dataset());
+        if (st.ok() && (request->max_queries() < 0 || request->max_queries() > kMaxTrainQueries)) {
+          st = absl::InvalidArgumentError(
+              absl::StrCat("max_queries must be 0..", kMaxTrainQueries, " (0: default)"));
+        }
+        if (st.ok() && (request->u_pairs() < 0 || request->u_pairs() > kMaxTrainUPairs)) {
+          st = absl::InvalidArgumentError(
+              absl::StrCat("u_pairs must be 0..", kMaxTrainUPairs, " (0: default)"));
+        }
+        if (st.ok()) {
+          engine::TrainOptions o;
+          o.dataset = request->dataset();
+          o.link_dataset = request->link_dataset();
+          if (request->max_queries() > 0) o.max_queries = request->max_queries();
+          if (request->u_pairs() > 0) o.u_pairs = request->u_pairs();
+          if (request->seed() > 0) o.seed = request->seed();
+          o.stop = stop;
+          const absl::Time start = absl::Now();
+          auto trained = ctx_->engine->Train(o);
+          if (!trained.ok()) {
+            st = trained.status();
           } else {
-            st = previous.status();
+            const engine::TrainReport& r = trained->second;
+            *response->mutable_model() = trained->first;
+            response->set_u_pairs(r.u_pairs);
+            response->set_m_pairs(r.m_pairs);
+            response->set_queries(r.queries);
+            response->set_iterations(r.max_iterations_run);
+            response->set_converged(r.converged);
+            response->set_match_share(r.match_share);
+            for (const auto& line : r.sessions) response->add_sessions(line);
+            if (!request->dry_run()) {
+              auto previous = ctx_->engine->InstallModel(trained->first);
+              if (previous.ok()) {
+                response->set_installed(true);
+                response->set_previous_version(*previous);
+              } else {
+                st = previous.status();
+              }
+            }
+            Log("info", "model_trained",
+                {Str("version", trained->first.version()), Int("m_pairs", r.m_pairs),
+                 Num("seconds", absl::ToDoubleSeconds(absl::Now() - start)),
+                 Str("installed", response->installed() ? "yes" : "no")});
           }
         }
-        Log("info", "model_trained",
-            {Str("version", trained->first.version()), Int("m_pairs", r.m_pairs),
-             Num("seconds", absl::ToDoubleSeconds(absl::Now() - start)),
-             Str("installed", response->installed() ? "yes" : "no")});
-      }
-    }
-    return st;
-  });
+        return st;
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext* call,
                                                     const v1::ReindexRequest* request,
                                                     v1::ReindexResponse* response) {
-  return InBackground(ctx_, call, "Reindex", [this, request, response]() -> absl::Status {
-    const absl::Time start = absl::Now();
-    Log("info", "reindex_start",
-        {Str("model", request->has_model() ? request->model().version() : "in force")});
-    int64_t last_logged = 0;
-    auto result = ctx_->engine->Reindex(
-        request->has_model() ? &request->model() : nullptr,
-        [this, &last_logged](int64_t done, int64_t total) {
-          ctx_->reindex_total.store(total);
-          if (done - last_logged >= 100000) {
-            last_logged = done;
-            Log("info", "reindex_progress", {Int("done", done), Int("total", total)});
-          }
-        },
-        &ctx_->shutting_down);  // Resumable: a stop must not wait for it.
-    absl::Status st = result.status();
-    if (result.ok()) {
-      response->set_records(result->records);
-      response->set_generation(result->generation);
-      response->set_previous_version(result->previous_version);
-      response->set_version(result->version);
-      response->set_resumed(result->resumed);
-      Log("info", "reindex_done",
-          {Int("records", result->records), Int("generation", result->generation),
-           Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
-    }
-    ctx_->reindex_total.store(0);
-    return st;
-  });
+  return InBackground(
+      ctx_, call, "Reindex",
+      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+        const absl::Time start = absl::Now();
+        Log("info", "reindex_start",
+            {Str("model", request->has_model() ? request->model().version() : "in force")});
+        int64_t last_logged = 0;
+        auto result = ctx_->engine->Reindex(
+            request->has_model() ? &request->model() : nullptr,
+            [this, &last_logged](int64_t done, int64_t total) {
+              ctx_->reindex_total.store(total);
+              if (done - last_logged >= 100000) {
+                last_logged = done;
+                Log("info", "reindex_progress", {Int("done", done), Int("total", total)});
+              }
+            },
+            stop);  // Resumable: a stop must not wait for it.
+        absl::Status st = result.status();
+        if (result.ok()) {
+          response->set_records(result->records);
+          response->set_generation(result->generation);
+          response->set_previous_version(result->previous_version);
+          response->set_version(result->version);
+          response->set_resumed(result->resumed);
+          Log("info", "reindex_done",
+              {Int("records", result->records), Int("generation", result->generation),
+               Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+        }
+        ctx_->reindex_total.store(0);
+        return st;
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::SetModel(grpc::CallbackServerContext* call,
@@ -605,98 +730,103 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetModel(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerContext* call,
                                                            const v1::FindDuplicatesRequest* request,
                                                            v1::FindDuplicatesResponse* response) {
-  return InBackground(ctx_, call, "FindDuplicates", [this, request, response]() -> absl::Status {
-    absl::Status st = CheckDataset(request->dataset());
-    if (st.ok() && !request->against().empty()) st = CheckDataset(request->against());
-    if (st.ok() && !request->register_dataset().empty())
-      st = CheckDataset(request->register_dataset());
-    if (!st.ok()) return st;
-    engine::DedupeOptions o;
-    o.dataset = request->dataset();
-    o.against = request->against();
-    o.register_dataset = request->register_dataset();
-    o.threshold = request->threshold();
-    if (request->top_k() != 0) o.top_k = request->top_k();
-    o.threads = std::max(1, ctx_->config.workers());
-    o.stop = &ctx_->shutting_down;
-    int64_t last_logged = 0;
-    o.progress = [&o, &last_logged](int64_t done, int64_t total) {
-      if (done - last_logged < 100000) return;
-      last_logged = done;
-      Log("info", "duplicates_progress",
-          {Str("dataset", o.dataset), Int("done", done), Int("total", total)});
-    };
-    const absl::Time start = absl::Now();
-    auto report = ctx_->engine->FindDuplicates(o);
-    if (!report.ok()) return report.status();
-    response->set_records(report->records);
-    response->set_links(report->links);
-    response->set_threshold(report->threshold);
-    response->set_model_version(report->model_version);
-    auto set_link = [](const engine::DuplicateLink& l, v1::DuplicateLink* out) {
-      out->set_dataset_a(l.dataset_a);
-      out->set_record_a(l.record_a);
-      out->set_dataset_b(l.dataset_b);
-      out->set_record_b(l.record_b);
-      out->set_probability(l.probability);
-      out->set_match_weight(l.match_weight);
-      out->set_via_register(l.via_register);
-    };
-    for (const engine::DuplicateCluster& c : report->clusters) {
-      v1::DuplicateCluster* out = response->add_clusters();
-      for (const auto& [dataset, id] : c.members) {
-        v1::DuplicateCluster::Member* m = out->add_members();
-        m->set_dataset(dataset);
-        m->set_record_id(id);
-      }
-      for (const engine::DuplicateLink& l : c.tree) set_link(l, out->add_tree());
-      set_link(c.weakest, out->mutable_weakest());
-      for (const v1::FieldContribution& f : c.weakest_explanation)
-        *out->add_weakest_contributions() = f;
-    }
-    Log("info", "duplicates_found",
-        {Str("dataset", o.dataset), Str("against", o.against), Int("records", report->records),
-         Int("links", report->links),
-         Int("clusters", static_cast<int64_t>(report->clusters.size())),
-         Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
-    return absl::OkStatus();
-  });
+  return InBackground(ctx_, call, "FindDuplicates",
+                      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+                        absl::Status st = CheckDataset(request->dataset());
+                        if (st.ok() && !request->against().empty())
+                          st = CheckDataset(request->against());
+                        if (st.ok() && !request->register_dataset().empty())
+                          st = CheckDataset(request->register_dataset());
+                        if (!st.ok()) return st;
+                        engine::DedupeOptions o;
+                        o.dataset = request->dataset();
+                        o.against = request->against();
+                        o.register_dataset = request->register_dataset();
+                        o.threshold = request->threshold();
+                        if (request->top_k() != 0) o.top_k = request->top_k();
+                        o.threads = std::max(1, ctx_->config.workers());
+                        o.stop = stop;
+                        int64_t last_logged = 0;
+                        o.progress = [&o, &last_logged](int64_t done, int64_t total) {
+                          if (done - last_logged < 100000) return;
+                          last_logged = done;
+                          Log("info", "duplicates_progress",
+                              {Str("dataset", o.dataset), Int("done", done), Int("total", total)});
+                        };
+                        const absl::Time start = absl::Now();
+                        auto report = ctx_->engine->FindDuplicates(o);
+                        if (!report.ok()) return report.status();
+                        response->set_records(report->records);
+                        response->set_links(report->links);
+                        response->set_threshold(report->threshold);
+                        response->set_model_version(report->model_version);
+                        auto set_link = [](const engine::DuplicateLink& l, v1::DuplicateLink* out) {
+                          out->set_dataset_a(l.dataset_a);
+                          out->set_record_a(l.record_a);
+                          out->set_dataset_b(l.dataset_b);
+                          out->set_record_b(l.record_b);
+                          out->set_probability(l.probability);
+                          out->set_match_weight(l.match_weight);
+                          out->set_via_register(l.via_register);
+                        };
+                        for (const engine::DuplicateCluster& c : report->clusters) {
+                          v1::DuplicateCluster* out = response->add_clusters();
+                          for (const auto& [dataset, id] : c.members) {
+                            v1::DuplicateCluster::Member* m = out->add_members();
+                            m->set_dataset(dataset);
+                            m->set_record_id(id);
+                          }
+                          for (const engine::DuplicateLink& l : c.tree)
+                            set_link(l, out->add_tree());
+                          set_link(c.weakest, out->mutable_weakest());
+                          for (const v1::FieldContribution& f : c.weakest_explanation)
+                            *out->add_weakest_contributions() = f;
+                        }
+                        Log("info", "duplicates_found",
+                            {Str("dataset", o.dataset), Str("against", o.against),
+                             Int("records", report->records), Int("links", report->links),
+                             Int("clusters", static_cast<int64_t>(report->clusters.size())),
+                             Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+                        return absl::OkStatus();
+                      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::FindConflicts(grpc::CallbackServerContext* call,
                                                           const v1::FindConflictsRequest* request,
                                                           v1::FindConflictsResponse* response) {
-  return InBackground(ctx_, call, "FindConflicts", [this, request, response]() -> absl::Status {
-    absl::Status st = CheckDataset(request->dataset());
-    if (st.ok()) st = CheckDataset(request->against());
-    if (!st.ok()) return st;
-    engine::ConflictOptions o;
-    o.dataset = request->dataset();
-    o.against = request->against();
-    o.threads = std::max(1, ctx_->config.workers());
-    o.stop = &ctx_->shutting_down;
-    const absl::Time start = absl::Now();
-    auto report = ctx_->engine->FindConflicts(o);
-    if (!report.ok()) return report.status();
-    response->set_records(report->records);
-    response->set_model_version(report->model_version);
-    for (const engine::Conflict& c : report->conflicts) {
-      v1::IdentityConflict* out = response->add_conflicts();
-      out->set_kind(std::string(engine::ConflictKindName(c.kind)));
-      out->set_national_id(c.national_id);
-      out->set_record_id(c.record_id);
-      out->set_other_dataset(c.other_dataset);
-      out->set_other_record_id(c.other_record_id);
-      out->set_probability(c.probability);
-      out->set_detail(c.detail);
-      for (const v1::FieldContribution& f : c.fields) *out->add_fields() = f;
-    }
-    Log("info", "conflicts_found",
-        {Str("dataset", o.dataset), Str("against", o.against), Int("records", report->records),
-         Int("conflicts", static_cast<int64_t>(report->conflicts.size())),
-         Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
-    return absl::OkStatus();
-  });
+  return InBackground(
+      ctx_, call, "FindConflicts",
+      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+        absl::Status st = CheckDataset(request->dataset());
+        if (st.ok()) st = CheckDataset(request->against());
+        if (!st.ok()) return st;
+        engine::ConflictOptions o;
+        o.dataset = request->dataset();
+        o.against = request->against();
+        o.threads = std::max(1, ctx_->config.workers());
+        o.stop = stop;
+        const absl::Time start = absl::Now();
+        auto report = ctx_->engine->FindConflicts(o);
+        if (!report.ok()) return report.status();
+        response->set_records(report->records);
+        response->set_model_version(report->model_version);
+        for (const engine::Conflict& c : report->conflicts) {
+          v1::IdentityConflict* out = response->add_conflicts();
+          out->set_kind(std::string(engine::ConflictKindName(c.kind)));
+          out->set_national_id(c.national_id);
+          out->set_record_id(c.record_id);
+          out->set_other_dataset(c.other_dataset);
+          out->set_other_record_id(c.other_record_id);
+          out->set_probability(c.probability);
+          out->set_detail(c.detail);
+          for (const v1::FieldContribution& f : c.fields) *out->add_fields() = f;
+        }
+        Log("info", "conflicts_found",
+            {Str("dataset", o.dataset), Str("against", o.against), Int("records", report->records),
+             Int("conflicts", static_cast<int64_t>(report->conflicts.size())),
+             Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace linkage::service

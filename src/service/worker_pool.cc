@@ -8,10 +8,11 @@ WorkerPool::WorkerPool(int threads, size_t max_queued) : max_queued_(max_queued)
 
 WorkerPool::~WorkerPool() { Stop(); }
 
-bool WorkerPool::Submit(std::function<void()> task) {
+bool WorkerPool::Submit(std::function<void()> task, Lane lane) {
   absl::MutexLock lock(&mu_);
-  if (stopping_ || queue_.size() >= max_queued_) return false;
-  queue_.push_back(std::move(task));
+  auto& queue = lane == Lane::kInteractive ? queue_ : bulk_queue_;
+  if (stopping_ || queue.size() >= max_queued_) return false;
+  queue.push_back(std::move(task));
   return true;
 }
 
@@ -27,7 +28,7 @@ void WorkerPool::Stop() {
 
 size_t WorkerPool::queued() const {
   absl::MutexLock lock(&mu_);
-  return queue_.size();
+  return queue_.size() + bulk_queue_.size();
 }
 
 void WorkerPool::Run() {
@@ -36,12 +37,14 @@ void WorkerPool::Run() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](WorkerPool* p)
-               ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return p->stopping_ || !p->queue_.empty(); },
+          +[](WorkerPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+            return p->stopping_ || !p->queue_.empty() || !p->bulk_queue_.empty();
+          },
           this));
-      if (queue_.empty()) return;  // Stopping and drained.
-      task = std::move(queue_.front());
-      queue_.pop_front();
+      auto& queue = !queue_.empty() ? queue_ : bulk_queue_;
+      if (queue.empty()) return;  // Stopping and drained.
+      task = std::move(queue.front());
+      queue.pop_front();
     }
     task();
   }

@@ -1,5 +1,9 @@
-// A fixed pool of threads with a bounded queue, so scoring never runs on
+// A fixed pool of threads with bounded queues, so scoring never runs on
 // gRPC's threads and a flood of calls fails fast instead of queuing forever.
+// Two lanes: interactive calls (unary Match, Verify, writes) are always
+// taken before bulk work (stream batches), so a bulk client, however much
+// it sends, delays a payment service's Verify by at most the tasks already
+// running (one stream batch per worker).
 #pragma once
 
 #include <deque>
@@ -19,8 +23,10 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Queues a task; false if the queue is full or the pool is stopping.
-  bool Submit(std::function<void()> task);
+  enum class Lane { kInteractive, kBulk };
+
+  // Queues a task; false if its lane's queue is full or the pool is stopping.
+  bool Submit(std::function<void()> task, Lane lane = Lane::kInteractive);
 
   // Refuses new tasks, runs the queued ones, joins the threads. Idempotent.
   void Stop();
@@ -32,7 +38,8 @@ class WorkerPool {
 
   const size_t max_queued_;
   mutable absl::Mutex mu_;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);       // Interactive.
+  std::deque<std::function<void()>> bulk_queue_ ABSL_GUARDED_BY(mu_);  // Bulk.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
