@@ -447,39 +447,46 @@ v1::MatchStreamResponse BusyAnswer(const v1::MatchStreamRequest& req, const std:
   return busy;
 }
 
-// Answers a batch in order. The answer must fit one message: once the
-// answers so far take 7/8 of max_message_mib, the rest of the batch is
-// answered OUT_OF_RANGE (send fewer requests per batch, or a smaller
+// Answers a batch in order. The answer must fit one message: an answer
+// that would leave too little room under max_message_mib (less 16 KiB) for
+// the short refusals of the requests after it is replaced by OUT_OF_RANGE,
+// as is every one after it (send fewer requests per batch, or a smaller
 // top_k). A cancelled call stops between requests.
 v1::MatchBatchResponse ProcessBatch(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                     const v1::MatchBatchRequest& batch) {
   v1::MatchBatchResponse out;
   const int max = ctx->config.max_batch_records();
-  const size_t budget = (static_cast<size_t>(ctx->config.max_message_mib()) << 20) / 8 * 7;
+  const size_t limit = (static_cast<size_t>(ctx->config.max_message_mib()) << 20) - (16 << 10);
+  const std::string too_big =
+      absl::StrCat("answer over the message limit (", ctx->config.max_message_mib(),
+                   " MiB): send fewer requests per batch or a smaller top_k");
+  // Room the refusals of requests i.. would take.
+  std::vector<size_t> refusals(static_cast<size_t>(batch.requests_size()) + 1, 0);
+  for (int i = batch.requests_size() - 1; i >= 0; --i) {
+    refusals[static_cast<size_t>(i)] = refusals[static_cast<size_t>(i) + 1] + too_big.size() +
+                                       batch.requests(i).request_id().size() + 16;
+  }
   size_t bytes = 0;
-  for (const v1::MatchStreamRequest& req : batch.requests()) {
+  bool full = false;
+  for (int i = 0; i < batch.requests_size(); ++i) {
+    const v1::MatchStreamRequest& req = batch.requests(i);
     if (call->IsCancelled()) break;  // Nobody will read the answer.
-    auto refuse = [&out, &req](grpc::StatusCode code, std::string message) {
-      v1::MatchStreamResponse* r = out.add_responses();
+    v1::MatchStreamResponse* r = out.add_responses();
+    auto refuse = [r, &req](grpc::StatusCode code, const std::string& message) {
+      r->Clear();
       r->set_request_id(req.request_id());
       r->set_error_code(static_cast<int32_t>(code));
-      r->set_error_message(std::move(message));
+      r->set_error_message(message);
     };
-    if (out.responses_size() >= max) {
+    if (i >= max) {
       refuse(grpc::StatusCode::INVALID_ARGUMENT,
              absl::StrCat("more than max_batch_records (", max, ") requests in one batch"));
-      continue;
+    } else if (!full) {
+      *r = ProcessStreamRequest(ctx, call, req);
+      full = bytes + r->ByteSizeLong() + 16 + refusals[static_cast<size_t>(i) + 1] > limit;
     }
-    if (bytes >= budget) {
-      refuse(grpc::StatusCode::OUT_OF_RANGE,
-             absl::StrCat("the batch's answer would exceed the message limit (",
-                          ctx->config.max_message_mib(),
-                          " MiB): send fewer requests per batch or a smaller top_k"));
-      continue;
-    }
-    v1::MatchStreamResponse* r = out.add_responses();
-    *r = ProcessStreamRequest(ctx, call, req);
-    bytes += r->ByteSizeLong() + 8;
+    if (full) refuse(grpc::StatusCode::OUT_OF_RANGE, too_big);
+    bytes += r->ByteSizeLong() + 16;
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -374,6 +375,165 @@ TEST_F(FaultTest, CrashDrillNoAcknowledgedWriteIsLostAndCheckIsClean) {
   EXPECT_GE(repair_rounds, 3);
   linkd_->Signal(SIGTERM);
   EXPECT_EQ(linkd_->Wait(), 0);
+}
+
+// --- Hostile and sloppy callers (issue 11).
+
+int64_t RssMib(pid_t pid) {
+  std::istringstream in(ReadFile("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) / 1024;
+  }
+  return -1;
+}
+
+double P99(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, v.size() * 99 / 100)];
+}
+
+TEST_F(FaultTest, AStreamThatNeverReadsNeitherStallsOthersNorGrowsWithoutBound) {
+  ASSERT_GT(Start(dir_.Sub("db"), "linkd.log", {"--workers", "2"}), 0);
+  std::vector<v1::PersonRecord> people = People(20000);
+  for (size_t i = 0; i < people.size(); i += 2000) {
+    ASSERT_TRUE(Upsert({people.begin() + static_cast<long>(i),
+                        people.begin() + static_cast<long>(i + 2000)})
+                    .ok());
+  }
+  auto match_latency_ms = [&](size_t i) {
+    v1::MatchRequest req;
+    req.set_dataset("register");
+    *req.mutable_record() = people[i % people.size()];
+    req.mutable_record()->set_record_id("");
+    v1::MatchResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    auto t0 = std::chrono::steady_clock::now();
+    grpc::Status st = stub_->Match(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const int64_t rss_before = RssMib(linkd_->pid());
+  // The careless client: big batches, the widest answers, never reads.
+  auto other = grpc::CreateChannel(server_, grpc::InsecureChannelCredentials());
+  auto careless = v1::LinkageService::NewStub(other);
+  grpc::ClientContext stream_ctx;
+  auto stream = careless->MatchBatchStream(&stream_ctx);
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> batches_sent{0};
+  std::thread sender([&] {
+    v1::MatchBatchRequest batch;
+    for (int i = 0; i < 250; ++i) {
+      v1::MatchStreamRequest* r = batch.add_requests();
+      r->set_request_id(std::to_string(i));
+      r->set_dataset("register");
+      *r->mutable_record() = people[static_cast<size_t>(i) * 7];
+      r->mutable_record()->set_national_id("");
+      r->set_top_k(1000);
+    }
+    while (!stop.load() && stream->Write(batch)) ++batches_sent;
+  });
+  std::vector<double> during;
+  int64_t rss_max = rss_before;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+  for (size_t i = 0; std::chrono::steady_clock::now() < until; ++i) {
+    during.push_back(match_latency_ms(i * 13));
+    rss_max = std::max(rss_max, RssMib(linkd_->pid()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  }
+  stream_ctx.TryCancel();
+  stop = true;
+  sender.join();
+  std::vector<double> after;
+  for (size_t i = 0; i < 40; ++i) after.push_back(match_latency_ms(i * 17));
+  std::printf(
+      "non-reading stream: %lld batches of 250 accepted; a normal caller's Match p99 "
+      "%.1f ms during (%zu calls), %.1f ms after cancel; linkd RSS %lld -> max %lld MiB\n",
+      static_cast<long long>(batches_sent.load()), P99(during), during.size(), P99(after),
+      static_cast<long long>(rss_before), static_cast<long long>(rss_max));
+  EXPECT_LT(P99(during), 1000.0);  // At most the stream batches already on the workers.
+  EXPECT_LT(P99(after), 250.0);
+  EXPECT_LT(rss_max - rss_before, 600);  // 64 MiB of answers per stream, plus transport.
+  EXPECT_LT(batches_sent.load(), 1000);  // Reading paused: the client was pushed back.
+}
+
+TEST_F(FaultTest, LongAdminJobsStopOnTheirDeadlineAndOnShutdown) {
+  ASSERT_GT(Start(dir_.Sub("db")), 0);
+  ASSERT_TRUE(Upsert(People(3000)).ok());
+  auto admin = v1::AdminService::NewStub(channel_);
+  auto train = [&](int64_t u_pairs, double seconds, v1::TrainModelResponse* resp) {
+    v1::TrainModelRequest req;
+    req.set_dataset("register");
+    req.set_u_pairs(u_pairs);
+    req.set_dry_run(true);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+    return admin->TrainModel(&ctx, req, resp);
+  };
+  v1::TrainModelResponse resp;
+  grpc::Status st = train(1000000000000000, 5, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_NE(st.error_message().find("u_pairs"), std::string::npos);
+  auto t0 = std::chrono::steady_clock::now();
+  st = train(100000000, 1, &resp);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
+  EXPECT_LT(took, 3.0);
+  // The job itself stopped: the next one is not refused as "another job".
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::thread long_job([&] {
+    v1::TrainModelResponse r;
+    train(100000000, 600, &r);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  t0 = std::chrono::steady_clock::now();
+  linkd_->Signal(SIGTERM);
+  EXPECT_EQ(linkd_->Wait(), 0);
+  took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  long_job.join();
+  EXPECT_LT(took, 6.0) << "SIGTERM must end linkd within the grace period (5 s)";
+}
+
+TEST_F(FaultTest, ABatchAnswerNeverExceedsTheMessageLimit) {
+  ASSERT_GT(Start(dir_.Sub("db"), "linkd.log", {"--max-message-mib", "1"}), 0);
+  std::vector<v1::PersonRecord> people = People(5000);
+  ASSERT_TRUE(Upsert(people).ok());
+  grpc::ClientContext ctx;
+  auto stream = stub_->MatchBatchStream(&ctx);
+  v1::MatchBatchRequest batch;
+  for (int i = 0; i < 3000; ++i) {
+    v1::MatchStreamRequest* r = batch.add_requests();
+    r->set_request_id(std::to_string(i));
+    r->set_dataset("register");
+    *r->mutable_record() = people[static_cast<size_t>(i)];
+    r->set_top_k(200);
+  }
+  ASSERT_TRUE(stream->Write(batch));
+  v1::MatchBatchRequest small;
+  *small.add_requests() = batch.requests(0);
+  ASSERT_TRUE(stream->Write(small));
+  stream->WritesDone();
+  v1::MatchBatchResponse big, second;
+  ASSERT_TRUE(stream->Read(&big));
+  ASSERT_TRUE(stream->Read(&second)) << stream->Finish().error_message() << " request bytes "
+                                     << batch.ByteSizeLong();  // The stream survived.
+  EXPECT_TRUE(stream->Finish().ok());
+  if (big.responses_size() < second.responses_size()) std::swap(big, second);  // Completion order.
+  ASSERT_EQ(big.responses_size(), 3000);
+  EXPECT_LE(big.ByteSizeLong(), size_t{1} << 20);
+  int answered = 0, out_of_range = 0;
+  for (const auto& r : big.responses()) {
+    answered += r.error_code() == 0;
+    out_of_range += r.error_code() == static_cast<int>(grpc::StatusCode::OUT_OF_RANGE);
+  }
+  EXPECT_GT(answered, 0);
+  EXPECT_EQ(answered + out_of_range, 3000);
+  EXPECT_GT(out_of_range, 0);
+  ASSERT_EQ(second.responses_size(), 1);
+  EXPECT_EQ(second.responses(0).error_code(), 0);
 }
 
 }  // namespace

@@ -255,5 +255,25 @@ TEST_F(MatcherTest, ConcurrentQueriesAgree) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+TEST(BlockingTest, AQueryWhoseEveryBlockIsTooBigSaysSo) {
+  testing::TempDir dir;
+  auto store = *index::Store::Open({}, dir.Sub("db"));
+  engine::EngineOptions eo;
+  eo.max_block_size = 3;
+  auto engine = *engine::Engine::Create(eo, store.get(), model::DefaultVietnameseModel());
+  std::vector<v1::PersonRecord> namesakes;
+  for (int i = 0; i < 8; ++i) {
+    namesakes.push_back(testing::Person("N" + std::to_string(i), "Nguyễn Văn An", "12/03/1950", "",
+                                        "Xã Phúc Lộc, Huyện Ba Bể, Tỉnh Bắc Kạn"));
+  }
+  ASSERT_TRUE(engine->Upsert("register", namesakes).ok());
+  auto r = engine->Match(testing::Person("", "Nguyễn Văn An", "12/03/1950", "",
+                                         "Xã Phúc Lộc, Huyện Ba Bể, Tỉnh Bắc Kạn"),
+                         "register", {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->candidates_size(), 0);
+  EXPECT_NE(std::find(r->flags().begin(), r->flags().end(), "BLOCK_OVERSIZED"), r->flags().end());
+}
+
 }  // namespace
 }  // namespace linkage
