@@ -133,6 +133,7 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
     flags.emplace_back("CMND_IN_NATIONAL_ID");
   }
   if (id.kind() == v1::ID_KIND_MALFORMED) flags.emplace_back("NATIONAL_ID_MALFORMED");
+  if (old_id.kind() == v1::ID_KIND_MALFORMED) flags.emplace_back("OLD_ID_MALFORMED");
   CheckIdConsistency(id, r.sex(), n.birth_date(), flags);
   *n.mutable_national_id() = id;
   *n.mutable_old_id() = old_id;
