@@ -310,7 +310,19 @@ TEST(Normalize, ErrorsNameRecordAndField) {
   EXPECT_NE(NormalizeRecord(r).status().message().find("limit"), std::string::npos);
   r.set_full_name("Nguyễn Văn A");
   r.set_record_id("B00\n42");
-  EXPECT_NE(NormalizeRecord(r).status().message().find("control character"), std::string::npos);
+  EXPECT_EQ(NormalizeRecord(r).status().message(),
+            "record \"B00\\n42\": record_id has a control character (line break, tab...)");
+  r.set_record_id(std::string(129, 'x'));
+  EXPECT_EQ(NormalizeRecord(r).status().message(),
+            "record \"" + std::string(32, 'x') +
+                "...\": record_id is 129 bytes, more than the limit of 128");
+  r.set_record_id("");
+  EXPECT_EQ(NormalizeRecord(r).status().message(),
+            "record \"\": record_id is empty (full_name \"Nguyễn Văn A\")");
+  r.set_record_id("B0042");
+  r.set_address(std::string(1025, 'a'));
+  EXPECT_EQ(NormalizeRecord(r).status().message(),
+            "record \"B0042\": address is 1025 bytes, more than the limit of 1024");
 }
 
 TEST(Normalize, FullRecord) {
