@@ -6,6 +6,7 @@
 
 #include "linkage/csv.h"
 #include "linkage/names.h"
+#include "linkage_data.h"
 
 namespace linkage::text {
 namespace {
@@ -314,6 +315,30 @@ TEST(Csv, RowOverTheSizeLimitIsABadRow) {
   Collected ok = ParseResync("a,b\n\"x\ny\",z\n", 1);
   ASSERT_EQ(ok.rows.size(), 2u);
   EXPECT_EQ(ok.rows[1].fields, (std::vector<std::string>{"x\ny", "z"}));
+}
+
+// The loaders of the embedded reference tables ignore the parse status;
+// with the strict parser a malformed table would load only up to its bad
+// row, so every table must parse cleanly, to its last row.
+TEST(Csv, EveryEmbeddedTableParsesStrictly) {
+  for (std::string_view table :
+       {data::k_vn_legacy_charset_table_csv, data::k_cccd_province_codes_csv,
+        data::k_admin_2025_provinces_csv, data::k_admin_2025_communes_csv,
+        data::k_admin_pre2025_districts_gso_csv, data::k_admin_pre2025_wards_gso_csv,
+        data::k_admin_map_old_to_new_tnmh_csv, data::k_name_component_freq_uit_sample_csv,
+        data::k_given_names_by_gender_duyet_csv}) {
+    int64_t rows = 0;
+    size_t width = 0;
+    bool same_width = true;
+    absl::Status st = CsvParser::ParseAll(table, [&](const CsvRow& r) {
+      if (rows++ == 0) width = r.fields.size();
+      same_width = same_width && r.fields.size() == width;
+      return true;
+    });
+    EXPECT_TRUE(st.ok()) << st << "\n" << table.substr(0, 120);
+    EXPECT_TRUE(same_width) << table.substr(0, 120);
+    EXPECT_GT(rows, 1);
+  }
 }
 
 }  // namespace
