@@ -204,6 +204,8 @@ absl::StatusOr<bool> PersonReader::Next(size_t max, std::vector<ReadRow>* out) {
         eof_ = true;
         break;
       }
+      // A UTF-8 byte-order mark (Windows editors write one) is not JSON.
+      if (json_line_ == 0 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
       AddJsonLine(line, ++json_line_);
       continue;
     }

@@ -297,7 +297,7 @@ TEST_F(E2ETest, JsonLinesKeepNumbersAsWrittenAndRefuseNestingQuickly) {
       std::string(100000, ']') + "}";
   testing::WriteFile(
       path,
-      "{\"record_id\": 1234567, \"full_name\": \"Nguyễn Văn An\", "
+      "\xEF\xBB\xBF{\"record_id\": 1234567, \"full_name\": \"Nguyễn Văn An\", "
       "\"national_id\": 19128007932, \"birth_date\": 1950}\n"
       "{\"record_id\": 1234568, \"full_name\": \"Trần Thị Bình\"}\n" +
           deep +
