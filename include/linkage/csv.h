@@ -1,7 +1,8 @@
 // RFC 4180 CSV reading on top of libcsv (strict mode): quoted fields,
 // embedded newlines, CRLF or LF line ends, spaces around separators (", ")
-// trimmed, a missing final newline tolerated. Used for the embedded
-// reference tables and for person files.
+// trimmed, a missing final newline tolerated, a quote inside an unquoted
+// field taken literally. Used for the embedded reference tables and for
+// person files.
 //
 // Malformed rows are never folded silently into their neighbours: libcsv's
 // lenient mode turns `"Lê Văn A"x,1950` (a character after a closing quote)
@@ -36,9 +37,10 @@ struct CsvRow {
 
 struct CsvOptions {
   // See the file comment. A malformed row is one with a character after a
-  // closing quote, a quote inside an unquoted field, a quoted field still
-  // open at the end of the input, or more than max_row_bytes bytes (an
-  // unterminated quote that would otherwise take the rest of the file).
+  // closing quote, a quoted field still open at the end of the input, or
+  // more than max_row_bytes bytes (an unterminated quote that would
+  // otherwise take the rest of the file). A quote inside an unquoted field
+  // (Nguyễn Văn "Tí") is kept literally: it cannot open a quoted field.
   bool resync_after_errors = false;
   size_t max_row_bytes = size_t{1} << 20;  // 1 MiB.
 };

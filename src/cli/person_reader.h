@@ -43,8 +43,8 @@ class PersonReader {
   // Appends up to `max` rows to `out`; false once the file is exhausted
   // (out may still have received rows). Every data row of the file is
   // returned exactly once, readable or not: a malformed CSV row (a
-  // character after a closing quote, a stray quote, a quote never closed,
-  // a row over 1 MiB) or JSON line is a ReadRow with `error` set, and
+  // character after a closing quote, a quote never closed, a row over
+  // 1 MiB) or JSON line is a ReadRow with `error` set, and
   // reading goes on at the next line. Errors: I/O, or a bad header.
   absl::StatusOr<bool> Next(size_t max, std::vector<ReadRow>* out);
 

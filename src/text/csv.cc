@@ -141,13 +141,25 @@ absl::Status CsvParser::Process(bool at_end) {
         }
         const size_t field = s.row_open ? s.row.fields.size() + 1 : 1;
         const char c = s.buf[s.pos + done];
-        std::string reason =
-            s.parser.pstate == kFieldMightHaveEnded
-                ? absl::StrCat(Shown(c), " after the closing quote of field ", field,
-                               " (a quote inside a quoted field is written twice)")
-                : absl::StrCat("a quote inside unquoted field ", field,
-                               " (quote the field and write the quote twice)");
-        absl::Status st = Fault(std::move(reason));
+        if (s.parser.pstate != kFieldMightHaveEnded) {
+          // A quote inside an unquoted field (Nguyễn Văn "Tí"): harmless,
+          // since the field never becomes quoted, and common in hand-made
+          // lists. Taken literally, as lenient libcsv does, by feeding that
+          // one byte without CSV_STRICT.
+          s.parser.status = 0;
+          csv_set_opts(&s.parser, kLibcsvOptions & ~CSV_STRICT & ~CSV_STRICT_FINI);
+          const size_t one =
+              csv_parse(&s.parser, s.buf.data() + s.pos + done, 1, OnField, OnRowEnd, &s);
+          csv_set_opts(&s.parser, kLibcsvOptions);
+          if (one != 1) {
+            return absl::InternalError(
+                absl::StrCat("CSV line ", s.line, ": ", csv_strerror(csv_error(&s.parser))));
+          }
+          s.pos += done + 1;
+          continue;
+        }
+        absl::Status st = Fault(absl::StrCat(Shown(c), " after the closing quote of field ", field,
+                                             " (a quote inside a quoted field is written twice)"));
         if (!st.ok()) return st;
         continue;
       }
