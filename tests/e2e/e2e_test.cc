@@ -259,6 +259,51 @@ TEST_F(E2ETest, StrayCharacterAfterAQuoteRejectsOneRowNotTheRestOfTheFile) {
       << errors[1].at("error");
 }
 
+// A LinkageService that answers UpsertRecords wrongly: with one result too
+// few, or with one result whose index is outside the request. linkctl
+// import must not call that a success.
+class WrongAnswerService final : public v1::LinkageService::Service {
+ public:
+  explicit WrongAnswerService(bool short_answer) : short_answer_(short_answer) {}
+  grpc::Status UpsertRecords(grpc::ServerContext*, const v1::UpsertRecordsRequest* request,
+                             v1::UpsertRecordsResponse* response) override {
+    for (int i = 0; i < request->records_size(); ++i) {
+      if (short_answer_ && i == request->records_size() - 1) break;
+      v1::RecordWriteResult* r = response->add_results();
+      r->set_index(!short_answer_ && i == 0 ? 999 : i);
+      r->set_record_id(request->records(i).record_id());
+      r->set_outcome(v1::CREATED);
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  const bool short_answer_;
+};
+
+TEST_F(E2ETest, ImportFailsLoudlyWhenRowsAreNotAllAccountedFor) {
+  const std::string path = dir_.Sub("three.csv");
+  testing::WriteFile(path,
+                     "record_id,full_name\nA1,Nguyễn Văn An\nA2,Trần Thị Bình\nA3,Lê Văn C\n");
+  for (bool short_answer : {true, false}) {
+    SCOPED_TRACE(short_answer ? "one result too few" : "a result outside the request");
+    WrongAnswerService service(short_answer);
+    int port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    ASSERT_GT(port, 0);
+    server_ = "127.0.0.1:" + std::to_string(port);
+    EXPECT_EQ(Linkctl({"import", "--dataset", "register", "--retries", "0", path}), 1) << out_;
+    EXPECT_NE(err_.find(short_answer ? "3 records sent, 2 results answered"
+                                     : "3 rows read but 2 accounted for"),
+              std::string::npos)
+        << err_;
+    server->Shutdown();
+  }
+}
+
 // Issue 11: a record_id given twice in one file was last-one-wins without a
 // word; now each later row is rejected naming the first one's line.
 TEST_F(E2ETest, DuplicateRecordIdsInOneFileAreRejectedNamingTheFirstLine) {
