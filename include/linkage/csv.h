@@ -1,5 +1,5 @@
 // RFC 4180 CSV reading on top of libcsv (strict mode): quoted fields,
-// embedded newlines, CRLF or LF line ends, spaces around separators (", ")
+// embedded newlines, LF, CRLF or lone CR line ends, spaces around separators (", ")
 // trimmed, a missing final newline tolerated, a quote inside an unquoted
 // field taken literally. Used for the embedded reference tables and for
 // person files.

@@ -36,11 +36,29 @@ struct CsvParser::State {
   // Input not discarded yet: from the start of the open row (so a malformed
   // row can be read again from its second line) to the end of what was fed.
   std::string buf;
-  size_t pos = 0;          // Next byte of buf to parse.
-  size_t row_start = 0;    // Where the open row starts in buf.
-  bool skip_line = false;  // Drop input up to the next line break.
+  size_t pos = 0;             // Next byte of buf to parse.
+  size_t row_start = 0;       // Where the open row starts in buf.
+  bool skip_line = false;     // Drop input up to the next line break.
+  bool prev_cr = false;       // The last byte parsed was a CR (an LF after it ends no line).
+  bool at_line_start = true;  // The next byte starts a line.
 
   bool InRow() const { return row_open || parser.pstate != kRowNotBegun; }
+  // The bytes from row_start on belong to a row being read (libcsv may not
+  // have begun it yet if so far they are spaces).
+  bool RowPending() const { return InRow() || (!at_line_start && !skip_line); }
+  // Counts lines: LF, CRLF and a lone CR each end one.
+  void Consumed(char last) {
+    at_line_start = last == '\n' || last == '\r';
+    if (last == '\n') {
+      if (!prev_cr) ++line;
+      prev_cr = false;
+    } else if (last == '\r') {
+      ++line;
+      prev_cr = true;
+    } else {
+      prev_cr = false;
+    }
+  }
 };
 
 namespace {
@@ -101,13 +119,17 @@ absl::Status CsvParser::Fault(std::string reason, bool name_fault_line) {
   if (!s.on_row(bad)) s.stopped = true;
   // Resume at the row's second line: its first line is the rejected row,
   // and whatever an unclosed quote took after it is read again as rows.
-  size_t nl = s.buf.find('\n', s.row_start);
-  if (nl == std::string::npos) {
+  size_t br = s.buf.find_first_of("\r\n", s.row_start);
+  if (br == std::string::npos) {
     s.pos = s.buf.size();
     s.skip_line = true;
+    s.prev_cr = false;
+    s.at_line_start = false;
   } else {
-    s.pos = nl + 1;
+    s.pos = br + 1;
     s.line = s.row_start_line + 1;
+    s.prev_cr = s.buf[br] == '\r';
+    s.at_line_start = true;
   }
   return absl::OkStatus();
 }
@@ -116,22 +138,31 @@ absl::Status CsvParser::Process(bool at_end) {
   State& s = *state_;
   for (;;) {
     while (s.pos < s.buf.size() && !s.stopped) {
-      // Parse line by line so each row knows the line it started on:
-      // libcsv reports rows, not positions.
-      size_t nl = s.buf.find('\n', s.pos);
-      size_t end = nl == std::string::npos ? s.buf.size() : nl + 1;
+      // Parse up to each line break (LF, CRLF or a lone CR) so each row
+      // knows the line it started on and ends where a piece ends: libcsv
+      // reports rows, not positions.
+      size_t br = s.buf.find_first_of("\r\n", s.pos);
       if (s.skip_line) {
-        s.pos = end;
-        if (nl != std::string::npos) {
-          ++s.line;
-          s.skip_line = false;
+        if (br == std::string::npos) {
+          s.pos = s.buf.size();
+          continue;
         }
+        if (br > s.pos) s.prev_cr = false;
+        s.pos = br + 1;
+        s.Consumed(s.buf[br]);
+        s.skip_line = false;
         continue;
       }
-      if (!s.InRow()) {
+      size_t end = br == std::string::npos ? s.buf.size() : br + 1;
+      // A row starts at a line start (leading spaces, which libcsv skips
+      // before it reports a row begun, are part of it).
+      if (!s.RowPending()) {
         s.row_start = s.pos;
         s.row_start_line = s.line;
       }
+      // Never feed a row past its size limit, so the limit trips at the
+      // same byte however the input is cut into chunks.
+      end = std::min(end, s.row_start + s.options.max_row_bytes + 1);
       size_t n = end - s.pos;
       size_t done = csv_parse(&s.parser, s.buf.data() + s.pos, n, OnField, OnRowEnd, &s);
       if (done != n) {
@@ -156,6 +187,8 @@ absl::Status CsvParser::Process(bool at_end) {
                 absl::StrCat("CSV line ", s.line, ": ", csv_strerror(csv_error(&s.parser))));
           }
           s.pos += done + 1;
+          s.prev_cr = false;
+          s.at_line_start = false;
           continue;
         }
         absl::Status st = Fault(absl::StrCat(Shown(c), " after the closing quote of field ", field,
@@ -163,9 +196,10 @@ absl::Status CsvParser::Process(bool at_end) {
         if (!st.ok()) return st;
         continue;
       }
+      if (n > 1) s.prev_cr = false;  // The byte before the last is no CR.
       s.pos = end;
-      if (nl != std::string::npos) ++s.line;
-      if (s.InRow() && s.pos - s.row_start > s.options.max_row_bytes) {
+      s.Consumed(s.buf[end - 1]);
+      if (s.RowPending() && s.pos - s.row_start > s.options.max_row_bytes) {
         absl::Status st = Fault(absl::StrCat("row longer than ", s.options.max_row_bytes,
                                              " bytes (a quote that is never closed?)"));
         if (!st.ok()) return st;
@@ -188,7 +222,7 @@ absl::Status CsvParser::Process(bool at_end) {
     break;
   }
   // Keep only the open row's bytes.
-  size_t keep_from = s.InRow() ? std::min(s.row_start, s.pos) : s.pos;
+  size_t keep_from = s.RowPending() ? std::min(s.row_start, s.pos) : s.pos;
   s.buf.erase(0, keep_from);
   s.pos -= keep_from;
   s.row_start = s.row_start >= keep_from ? s.row_start - keep_from : 0;

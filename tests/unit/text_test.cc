@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "absl/strings/escaping.h"
 #include "linkage/csv.h"
 #include "linkage/names.h"
 #include "linkage_data.h"
@@ -319,6 +320,33 @@ TEST(Csv, RowOverTheSizeLimitIsABadRow) {
   Collected ok = ParseResync("a,b\n\"x\ny\",z\n", 1);
   ASSERT_EQ(ok.rows.size(), 2u);
   EXPECT_EQ(ok.rows[1].fields, (std::vector<std::string>{"x\ny", "z"}));
+}
+
+// Random inputs: the rows (fields, lines, errors) do not depend on how the
+// input is cut into chunks, line numbers never go back, and nothing
+// crashes, with the row size limit small enough to be hit.
+TEST(Csv, ResyncIsIndependentOfChunkingFuzz) {
+  std::mt19937 rng(11);
+  const std::string alphabet = "ab,,\"\"\n\n\r x";
+  for (int i = 0; i < 3000; ++i) {
+    std::string input;
+    const int len = static_cast<int>(rng() % 80);
+    for (int j = 0; j < len; ++j) input += alphabet[rng() % alphabet.size()];
+    Collected whole = ParseResync(input, 0, 24);
+    ASSERT_TRUE(whole.status.ok()) << whole.status;
+    for (size_t chunk : {size_t{1}, size_t{3}, size_t{7}}) {
+      Collected cut = ParseResync(input, chunk, 24);
+      ASSERT_TRUE(cut.status.ok()) << cut.status;
+      ASSERT_EQ(cut.rows.size(), whole.rows.size()) << absl::CEscape(input) << " chunk " << chunk;
+      for (size_t k = 0; k < cut.rows.size(); ++k) {
+        EXPECT_EQ(cut.rows[k].fields, whole.rows[k].fields) << absl::CEscape(input);
+        EXPECT_EQ(cut.rows[k].line_number, whole.rows[k].line_number) << absl::CEscape(input);
+        EXPECT_EQ(cut.rows[k].error, whole.rows[k].error) << absl::CEscape(input);
+      }
+    }
+    for (size_t k = 1; k < whole.rows.size(); ++k)
+      EXPECT_LE(whole.rows[k - 1].line_number, whole.rows[k].line_number) << absl::CEscape(input);
+  }
 }
 
 // The loaders of the embedded reference tables ignore the parse status;
