@@ -40,10 +40,14 @@ inline bool IsFullDate(const v1::PartialDate& d) {
 
 int DaysInMonth(int year, int month);
 
-// Parses an identity number: spaces, dots and dashes are dropped; 12 digits
-// are a CCCD (decoded: province prefix, sex and century, birth year), 9
-// digits a CMND, any other digit string is kept as ID_KIND_MALFORMED.
-// Never fails: an unreadable number is evidence of nothing.
+// Parses an identity number: spaces, dots and dashes are dropped, full-width
+// digits (U+FF10..U+FF19) are read as ASCII digits (NFKC folding); 12
+// digits are a CCCD (decoded: province prefix, sex and century, birth year),
+// 9 digits a CMND. Any other digit string, and any text with letters or
+// other characters (even with no digit at all), is ID_KIND_MALFORMED (digits
+// kept, never compared; NormalizeRecord flags it). Empty or blank text is
+// ID_KIND_UNSPECIFIED. Never fails: an unreadable number is evidence of
+// nothing.
 v1::NormalizedId ParseNationalId(std::string_view text);
 
 // Adds consistency flags of a CCCD against the record's own sex and birth

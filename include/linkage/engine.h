@@ -44,6 +44,12 @@ struct UpsertOptions {
   // Overrides EngineOptions::normalize.default_unit_version when set.
   v1::UnitVersion default_unit_version = v1::UNIT_VERSION_UNSPECIFIED;
   bool lenient_dates = false;  // See domain::NormalizeOptions.
+  // Called once every record is normalized, just before the store write
+  // begins; if it returns an error, nothing is written and Upsert returns
+  // that error. The service uses it to refuse a call whose deadline passed
+  // or that was cancelled while it normalized (after this point the write
+  // runs to its end).
+  std::function<absl::Status()> before_write;
 };
 
 // What happened to one record of an upsert.

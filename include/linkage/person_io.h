@@ -5,6 +5,8 @@
 // Unknown columns become attributes.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,8 +35,19 @@ class PersonCsvSchema {
   std::vector<int> field_of_column_;  // Index into kFields, or -1 for attributes.
 };
 
-// Parses one JSON Lines object with the same field names (values are
-// strings; sex as in CSV). Errors name the line.
+// Bounds on one JSON Lines line: its length, and its nesting (the person
+// object is flat: a value that is an object or an array is refused at its
+// opening bracket, so nesting depth is 1).
+inline constexpr size_t kMaxJsonLineBytes = size_t{1} << 20;  // 1 MiB.
+
+// Parses one JSON Lines object with the same field names. Values are
+// strings; a number is taken as the text written (`"national_id":
+// 19128007932` is "19128007932", never reformatted; a number with a leading
+// zero is refused: write such IDs as strings); true/false become "true" /
+// "false", null an absent field; sex as in CSV. Refused: an object or array
+// value, a field named twice, a line over kMaxJsonLineBytes, anything that
+// is not one JSON object. Errors name the line and the field:
+// `line 3: field "x" is an array; ...`.
 absl::StatusOr<v1::PersonRecord> PersonFromJson(std::string_view line, int64_t line_number);
 
 // "2025", "pre2025" (also "pre-2025", "old", "new"), or "" -> unspecified.

@@ -84,7 +84,17 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
           }
           continue;
         }
+        if (response.results_size() != batch->request.records_size()) {
+          std::lock_guard<std::mutex> lock(failure_mu);
+          if (!failed.exchange(true)) {
+            failure = absl::StrFormat(
+                "UpsertRecords (lines %d..%d): %d records sent, %d results answered",
+                batch->lines.front(), batch->lines.back(), batch->request.records_size(),
+                response.results_size());
+          }
+        }
         for (const v1::RecordWriteResult& r : response.results()) {
+          if (r.index() < 0 || r.index() >= batch->request.records_size()) continue;
           switch (r.outcome()) {
             case v1::CREATED:
               ++created;
@@ -108,6 +118,7 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
   Progress progress("imported");
   const auto start = std::chrono::steady_clock::now();
   int64_t rows = 0;
+  std::map<std::string, int64_t> first_line;  // record_id -> line of its first row
   std::string read_error;
   std::vector<ReadRow> chunk;
   bool more = true;
@@ -126,6 +137,18 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
     batch.request.set_lenient_dates(options.lenient_dates);
     for (ReadRow& row : chunk) {
       ++rows;
+      // A record_id named twice in one file: the later rows are rejected
+      // (it used to be last-one-wins without a word).
+      const std::string& id = row.record.record_id();
+      if (!id.empty()) {
+        auto [it, first] = first_line.emplace(id, row.line);
+        if (!first) {
+          reject(row.line, id,
+                 absl::StrFormat("line %d: record_id \"%s\" already appears on line %d", row.line,
+                                 id, it->second));
+          continue;
+        }
+      }
       if (!row.error.empty()) {
         reject(row.line, row.record.record_id(), row.error);
         continue;
@@ -163,6 +186,15 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
     return Fail(absl::StrFormat(
         "%s; %s records were acknowledged before the failure; re-running the import is safe",
         failure, FormatCount(acknowledged.load())));
+  }
+  // Every row read must be accounted for: written (created, updated,
+  // unchanged) or rejected with its line in the errors file.
+  const int64_t accounted = acknowledged.load() + rejected;
+  if (accounted != rows) {
+    return Fail(absl::StrFormat(
+        "%s rows read but %s accounted for (created + updated + unchanged + rejected): %s rows "
+        "are unaccounted for; re-running the import is safe",
+        FormatCount(rows), FormatCount(accounted), FormatCount(rows - accounted)));
   }
   return kOk;
 }

@@ -1,5 +1,6 @@
 #include "person_reader.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -49,10 +50,16 @@ absl::StatusOr<std::unique_ptr<PersonReader>> PersonReader::Open(const std::stri
   } else if (format.empty() || format == "csv") {
     r->format_ = Format::kCsv;
     PersonReader* self = r.get();
-    r->csv_ = std::make_unique<CsvParser>([self](const CsvRow& row) {
-      self->AddCsvRow(row);
-      return true;
-    });
+    // A malformed row is rejected alone and the next line read (never
+    // folded into the rows after it).
+    CsvOptions csv_options;
+    csv_options.resync_after_errors = true;
+    r->csv_ = std::make_unique<CsvParser>(
+        [self](const CsvRow& row) {
+          self->AddCsvRow(row);
+          return true;
+        },
+        csv_options);
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown format \"", format, "\" (csv or jsonl)"));
@@ -76,6 +83,23 @@ absl::Status PersonReader::SetMappings(const std::vector<std::string>& mappings)
 }
 
 void PersonReader::AddCsvRow(const CsvRow& raw) {
+  if (!raw.error.empty()) {
+    if (raw.row_index == 0) {
+      header_error_ = absl::InvalidArgumentError(
+          absl::StrCat("line ", raw.line_number, ": header: ", raw.error));
+      return;
+    }
+    if (!schema_) return;
+    ReadRow out;
+    out.line = raw.line_number;
+    out.error = absl::StrCat("line ", raw.line_number, ": ", raw.error);
+    // The record_id, if the fields read before the fault include it, so
+    // the rejection names the record.
+    if (record_id_column_ >= 0 && static_cast<size_t>(record_id_column_) < raw.fields.size())
+      out.record.set_record_id(raw.fields[static_cast<size_t>(record_id_column_)]);
+    pending_.push_back(std::move(out));
+    return;
+  }
   CsvRow mapped;
   const CsvRow* use = &raw;
   if (!mappings_.empty()) {
@@ -118,6 +142,7 @@ void PersonReader::AddCsvRow(const CsvRow& raw) {
     auto schema = domain::PersonCsvSchema::Create(row.fields);
     if (schema.ok()) {
       schema_ = *std::move(schema);
+      record_id_column_ = CsvHeader(raw.fields).Index("record_id");
     } else {
       header_error_ = schema.status();
     }
@@ -141,7 +166,10 @@ void PersonReader::AddJsonLine(const std::string& line, int64_t line_number) {
   if (line.find_first_not_of(" \t\r") == std::string::npos) return;
   ReadRow out;
   out.line = line_number;
-  if (!text::IsValidUtf8(line)) {
+  if (line.size() > domain::kMaxJsonLineBytes) {
+    out.error =
+        absl::StrCat("line ", line_number, ": longer than ", domain::kMaxJsonLineBytes, " bytes");
+  } else if (!text::IsValidUtf8(line)) {
     out.error = absl::StrCat("line ", line_number, ": not valid UTF-8");
   } else {
     auto record = domain::PersonFromJson(line, line_number);
@@ -161,12 +189,23 @@ absl::StatusOr<bool> PersonReader::Next(size_t max, std::vector<ReadRow>* out) {
   std::string buffer;
   while (pending_.size() - pending_pos_ < max && !eof_) {
     if (format_ == Format::kJsonLines) {
+      // A line is kept up to kMaxJsonLineBytes (+1 so the parser sees it is
+      // too long); the rest of a longer line is skipped unread.
       std::string line;
-      if (!std::getline(in_, line)) {
+      bool any = false;
+      std::streambuf* sb = in_.rdbuf();
+      for (int c = sb->sbumpc(); c != std::char_traits<char>::eof(); c = sb->sbumpc()) {
+        any = true;
+        ++bytes_read_;
+        if (c == '\n') break;
+        if (line.size() <= domain::kMaxJsonLineBytes) line.push_back(static_cast<char>(c));
+      }
+      if (!any) {
         eof_ = true;
         break;
       }
-      bytes_read_ += static_cast<int64_t>(line.size()) + 1;
+      // A UTF-8 byte-order mark (Windows editors write one) is not JSON.
+      if (json_line_ == 0 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
       AddJsonLine(line, ++json_line_);
       continue;
     }
@@ -203,14 +242,25 @@ absl::StatusOr<std::vector<v1::PersonRecord>> ReadAllRecords(
   if (!reader.ok()) return reader.status();
   std::vector<v1::PersonRecord> records;
   std::vector<ReadRow> chunk;
+  int64_t unreadable = 0;
+  std::string first_error;
   for (bool more = true; more;) {
     chunk.clear();
     auto next = (*reader)->Next(4096, &chunk);
     if (!next.ok()) return next.status();
     more = *next;
     for (ReadRow& r : chunk) {
-      if (r.error.empty() && (!keep || keep(r.record))) records.push_back(std::move(r.record));
+      if (!r.error.empty()) {
+        if (unreadable++ == 0) first_error = r.error;
+        continue;
+      }
+      if (!keep || keep(r.record)) records.push_back(std::move(r.record));
     }
+  }
+  // Said, not skipped quietly: the caller's numbers leave these rows out.
+  if (unreadable > 0) {
+    std::fprintf(stderr, "warning: %s: %lld rows could not be read and are left out (first: %s)\n",
+                 path.c_str(), static_cast<long long>(unreadable), first_error.c_str());
   }
   return records;
 }

@@ -41,8 +41,11 @@ class PersonReader {
   absl::Status SetMappings(const std::vector<std::string>& mappings);
 
   // Appends up to `max` rows to `out`; false once the file is exhausted
-  // (out may still have received rows). Errors: I/O, or malformed CSV
-  // structure (an unterminated quote) that makes the rest unreadable.
+  // (out may still have received rows). Every data row of the file is
+  // returned exactly once, readable or not: a malformed CSV row (a
+  // character after a closing quote, a quote never closed, a row over
+  // 1 MiB) or JSON line is a ReadRow with `error` set, and
+  // reading goes on at the next line. Errors: I/O, or a bad header.
   absl::StatusOr<bool> Next(size_t max, std::vector<ReadRow>* out);
 
   int64_t bytes_read() const { return bytes_read_; }
@@ -61,6 +64,7 @@ class PersonReader {
   bool eof_ = false;
   std::unique_ptr<CsvParser> csv_;
   std::optional<domain::PersonCsvSchema> schema_;
+  int record_id_column_ = -1;  // In the file's own header (before --map).
   absl::Status header_error_;
   std::vector<ReadRow> pending_;
   // target column -> source columns, and their indexes once the header is read.
@@ -73,8 +77,9 @@ class PersonReader {
 // the field. gRPC cannot carry invalid UTF-8 in a string field at all.
 absl::Status CheckUtf8(const v1::PersonRecord& record);
 
-// Every readable record of a person file (rows that cannot be read are
-// skipped) for which `keep` is true (all, if unset). For the commands that
+// Every readable record of a person file for which `keep` is true (all, if
+// unset). Rows that cannot be read are left out and counted in a warning on
+// stderr (with the first one's line and reason). For the commands that
 // need a whole list in memory (eval's blocking recall, the review queue).
 absl::StatusOr<std::vector<v1::PersonRecord>> ReadAllRecords(
     const std::string& path, const std::function<bool(const v1::PersonRecord&)>& keep = {});

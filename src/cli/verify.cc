@@ -371,6 +371,11 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
     return Fail(failure +
                 absl::StrFormat(" (%s rows written; continue with --resume)", FormatCount(total)));
   }
+  // One output row per input row read, readable or not.
+  if (written != index) {
+    return Fail(absl::StrFormat("%s input rows read but %s output rows written", FormatCount(index),
+                                FormatCount(written)));
+  }
   return kOk;
 }
 

@@ -38,15 +38,49 @@ std::string_view CccdProvinceName(std::string_view prefix) {
 v1::NormalizedId ParseNationalId(std::string_view text) {
   v1::NormalizedId id;
   std::string digits;
-  bool other = false;
-  for (char c : text) {
-    if (absl::ascii_isdigit(static_cast<unsigned char>(c))) {
-      digits.push_back(c);
-    } else if (c != ' ' && c != '.' && c != '-' && c != '\t') {
-      other = true;
+  bool other = false;  // A character that is neither a digit nor a separator.
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (absl::ascii_isdigit(c)) {
+      digits.push_back(static_cast<char>(c));
+      continue;
     }
+    if (c == ' ' || c == '.' || c == '-' || c == '\t') continue;
+    // Full-width forms (U+FF10..U+FF19 digits, U+FF0D hyphen, U+FF0E full
+    // stop: EF BC 90..99 / 8D / 8E), the ideographic space U+3000 and the
+    // no-break space, folded as NFKC would: typed by East Asian input
+    // methods, they are the same number.
+    const std::string_view rest = text.substr(i);
+    if (rest.size() >= 3 && c == 0xEF && static_cast<unsigned char>(rest[1]) == 0xBC) {
+      const auto b = static_cast<unsigned char>(rest[2]);
+      if (b >= 0x90 && b <= 0x99) {
+        digits.push_back(static_cast<char>('0' + (b - 0x90)));
+        i += 2;
+        continue;
+      }
+      if (b == 0x8D || b == 0x8E) {
+        i += 2;
+        continue;
+      }
+    }
+    if (rest.substr(0, 3) == "\xE3\x80\x80") {
+      i += 2;
+      continue;
+    }
+    if (rest.substr(0, 2) == "\xC2\xA0") {
+      i += 1;
+      continue;
+    }
+    other = true;
   }
-  if (digits.empty()) return id;
+  // Letters or other characters make the number malformed even without a
+  // digit ("ABC", "chưa có"): written, but not an ID. The caller flags it,
+  // so an ID that was given is never dropped without a word.
+  if (digits.empty() && !other) return id;
+  if (digits.empty()) {
+    id.set_kind(v1::ID_KIND_MALFORMED);
+    return id;
+  }
   id.set_digits(digits);
   if (other) {
     id.set_kind(v1::ID_KIND_MALFORMED);

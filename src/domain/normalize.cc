@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "linkage/address.h"
 #include "linkage/domain.h"
@@ -53,19 +54,29 @@ bool IsValidDatasetName(std::string_view name) {
 absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
                                                      const NormalizeOptions& options) {
   const RecordLimits& lim = options.limits;
+  // Every error names the record the same way: `record "ID": field ...`
+  // (an ID that cannot be shown as it is, is shown C-escaped and cut).
   if (r.record_id().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "record with full_name \"", r.full_name().substr(0, 64), "\": record_id is empty"));
+    return FieldError(r, "record_id",
+                      absl::StrCat("is empty (full_name \"", r.full_name().substr(0, 64), "\")"));
   }
-  for (char c : r.record_id()) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError("record_id has a control character (line break, tab...)");
+  const bool printable_id =
+      r.record_id().size() <= lim.max_record_id_bytes && text::IsValidUtf8(r.record_id()) &&
+      std::none_of(r.record_id().begin(), r.record_id().end(),
+                   [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  if (!printable_id) {
+    auto id_error = [&](std::string_view why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("record \"", absl::CHexEscape(r.record_id().substr(0, 32)),
+                       r.record_id().size() > 32 ? "..." : "", "\": record_id ", AV(why)));
+    };
+    for (char c : r.record_id()) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        return id_error("has a control character (line break, tab...)");
     }
-  }
-  if (r.record_id().size() > lim.max_record_id_bytes || !text::IsValidUtf8(r.record_id())) {
-    return absl::InvalidArgumentError(absl::StrCat("record_id \"", r.record_id().substr(0, 32),
-                                                   "...\" is not 1..", lim.max_record_id_bytes,
-                                                   " bytes of valid UTF-8"));
+    if (!text::IsValidUtf8(r.record_id())) return id_error("is not valid UTF-8");
+    return id_error(absl::StrCat("is ", r.record_id().size(), " bytes, more than the limit of ",
+                                 lim.max_record_id_bytes));
   }
   struct Field {
     std::string_view name;
@@ -133,6 +144,7 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
     flags.emplace_back("CMND_IN_NATIONAL_ID");
   }
   if (id.kind() == v1::ID_KIND_MALFORMED) flags.emplace_back("NATIONAL_ID_MALFORMED");
+  if (old_id.kind() == v1::ID_KIND_MALFORMED) flags.emplace_back("OLD_ID_MALFORMED");
   CheckIdConsistency(id, r.sex(), n.birth_date(), flags);
   *n.mutable_national_id() = id;
   *n.mutable_old_id() = old_id;

@@ -219,6 +219,10 @@ absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view datase
     written.push_back(i);
   }
   if (writes.empty()) return results;
+  if (options.before_write) {
+    absl::Status go = options.before_write();
+    if (!go.ok()) return go;
+  }
   auto outcomes = store_->Upsert(dataset, std::move(writes));
   if (!outcomes.ok()) return outcomes.status();
   for (size_t k = 0; k < written.size(); ++k) results[written[k]].outcome = (*outcomes)[k];

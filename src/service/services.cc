@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
+#include <string_view>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -125,7 +127,7 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::Verify(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServerContext* call,
                                                             const v1::UpsertRecordsRequest* request,
                                                             v1::UpsertRecordsResponse* response) {
-  return OnPool(ctx_, call, "UpsertRecords", [this, request, response]() -> absl::Status {
+  return OnPool(ctx_, call, "UpsertRecords", [this, call, request, response]() -> absl::Status {
     absl::Status st = CheckDataset(request->dataset());
     if (!st.ok()) return st;
     if (request->records_size() > ctx_->config.max_batch_records()) {
@@ -133,10 +135,42 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServer
                                                        " records exceeds the limit of ",
                                                        ctx_->config.max_batch_records()));
     }
+    // A record_id twice in one request would be written twice in one batch
+    // (which one wins is not something to leave to chance), and a record
+    // naming another dataset would be filed under the request's without a
+    // word: both refuse the whole request.
+    std::map<std::string_view, int> first_index;
+    for (int i = 0; i < request->records_size(); ++i) {
+      const v1::PersonRecord& r = request->records(i);
+      if (!r.dataset().empty() && r.dataset() != request->dataset()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("record \"", r.record_id(), "\": dataset \"", r.dataset(),
+                         "\" differs from the request's dataset \"", request->dataset(), "\""));
+      }
+      if (r.record_id().empty()) continue;  // Rejected per record by validation.
+      auto [it, first] = first_index.emplace(r.record_id(), i);
+      if (!first) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("record \"", r.record_id(), "\": record_id appears twice in the request (",
+                         "records ", it->second, " and ", i, ")"));
+      }
+    }
     engine::UpsertOptions uo;
     uo.allow_partial = request->allow_partial();
     uo.default_unit_version = request->default_unit_version();
     uo.lenient_dates = request->lenient_dates();
+    // DEADLINE_EXCEEDED / CANCELLED from here mean nothing was written. Once
+    // the store write has begun it is answered with its real outcome, even
+    // if the deadline passes meanwhile (service.proto, UpsertRecords).
+    uo.before_write = [call]() -> absl::Status {
+      if (call->IsCancelled())
+        return absl::CancelledError("the call was cancelled before the write; nothing was written");
+      if (DeadlinePassed(call)) {
+        return absl::DeadlineExceededError(
+            "the deadline passed before the write began; nothing was written");
+      }
+      return absl::OkStatus();
+    };
     std::vector<v1::PersonRecord> records(request->records().begin(), request->records().end());
     auto results = ctx_->engine->Upsert(request->dataset(), std::move(records), uo);
     if (!results.ok()) return results.status();

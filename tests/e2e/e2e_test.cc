@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 
@@ -189,6 +190,185 @@ TEST_F(E2ETest, MalformedRowsAreReportedByLineAndField) {
   ASSERT_EQ(Linkctl({"check"}), 0) << out_ << err_;
   ASSERT_EQ(Linkctl({"stats"}), 0);
   EXPECT_NE(out_.find("9,900 records"), std::string::npos) << out_;
+}
+
+// Replaces the full_name (4th field; the three before it are never quoted
+// in generated files) of a CSV line.
+std::string WithName(const std::string& line, const std::string& name_field) {
+  size_t c3 = line.find(',', line.find(',', line.find(',') + 1) + 1);
+  size_t c4 = line.find(',', c3 + 1);
+  return line.substr(0, c3 + 1) + name_field + line.substr(c4);
+}
+
+// Issue 11: one character after a closing quote used to turn the rest of
+// the file into one rejected row ("1 rows read, 1 rejected", exit 0). Now
+// the row is rejected alone and every following row is read, for import
+// and for verify; an unclosed quote at the end of the file is reported too.
+TEST_F(E2ETest, StrayCharacterAfterAQuoteRejectsOneRowNotTheRestOfTheFile) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  std::istringstream in(ReadFile(Gen(1100, "gen.csv")));  // ~97% go to the register.
+  std::string header, line, last_id;
+  std::getline(in, header);
+  std::ostringstream file;
+  file << header << "\n";
+  for (int i = 0; i < 1000 && std::getline(in, line); ++i) {
+    if (i == 0) line = WithName(line, "\"LÃª VÄn A\"x");  // Line 2.
+    last_id = line.substr(0, line.find(','));
+    file << line << "\n";
+  }
+  const std::string path = dir_.Sub("people.csv");
+  std::ofstream(path) << file.str();
+
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", path}), 0) << err_;
+  EXPECT_NE(out_.find("1,000 rows read, 999 created, 0 updated, 0 unchanged, 1 rejected"),
+            std::string::npos)
+      << out_;
+  auto errors = ReadCsvFile(path + ".errors.csv");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].at("line"), "2");
+  EXPECT_EQ(errors[0].at("record_id"), "P0000000");
+  EXPECT_NE(errors[0].at("error").find("after the closing quote of field 4"), std::string::npos)
+      << errors[0].at("error");
+  ASSERT_EQ(Linkctl({"stats"}), 0);
+  EXPECT_NE(out_.find("999 records"), std::string::npos) << out_;
+
+  const std::string output = dir_.Sub("verified.csv");
+  ASSERT_EQ(Linkctl({"verify", "--against", "register", "--input", path, "--output", output}), 0)
+      << err_;
+  auto rows = ReadCsvFile(output);
+  ASSERT_EQ(rows.size(), 1000u);
+  EXPECT_EQ(rows[0].at("record_id"), "P0000000");
+  EXPECT_EQ(rows[0].at("decision"), "NO_MATCH");
+  EXPECT_EQ(rows[0].at("flags"), "INVALID_RECORD");
+  EXPECT_EQ(rows[1].at("record_id"), "P0000001");
+  EXPECT_EQ(rows[999].at("record_id"), last_id);
+  auto verify_errors = ReadCsvFile(output + ".errors.csv");
+  ASSERT_EQ(verify_errors.size(), 1u);
+  EXPECT_EQ(verify_errors[0].at("line"), "2");
+
+  // A quote opened on the last line and never closed.
+  std::ofstream(path, std::ios::app) << "Q1,,,\"Open Quote,Nam,1950,,,,,,,\n";
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", path}), 0) << err_;
+  EXPECT_NE(out_.find("1,001 rows read, 0 created, 0 updated, 999 unchanged, 2 rejected"),
+            std::string::npos)
+      << out_;
+  errors = ReadCsvFile(path + ".errors.csv");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[1].at("line"), "1002");
+  EXPECT_NE(errors[1].at("error").find("not closed before the end of the file"), std::string::npos)
+      << errors[1].at("error");
+}
+
+// A LinkageService that answers UpsertRecords wrongly: with one result too
+// few, or with one result whose index is outside the request. linkctl
+// import must not call that a success.
+class WrongAnswerService final : public v1::LinkageService::Service {
+ public:
+  explicit WrongAnswerService(bool short_answer) : short_answer_(short_answer) {}
+  grpc::Status UpsertRecords(grpc::ServerContext*, const v1::UpsertRecordsRequest* request,
+                             v1::UpsertRecordsResponse* response) override {
+    for (int i = 0; i < request->records_size(); ++i) {
+      if (short_answer_ && i == request->records_size() - 1) break;
+      v1::RecordWriteResult* r = response->add_results();
+      r->set_index(!short_answer_ && i == 0 ? 999 : i);
+      r->set_record_id(request->records(i).record_id());
+      r->set_outcome(v1::CREATED);
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  const bool short_answer_;
+};
+
+TEST_F(E2ETest, ImportFailsLoudlyWhenRowsAreNotAllAccountedFor) {
+  const std::string path = dir_.Sub("three.csv");
+  testing::WriteFile(path,
+                     "record_id,full_name\nA1,Nguyễn Văn An\nA2,Trần Thị Bình\nA3,Lê Văn C\n");
+  for (bool short_answer : {true, false}) {
+    SCOPED_TRACE(short_answer ? "one result too few" : "a result outside the request");
+    WrongAnswerService service(short_answer);
+    int port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    ASSERT_GT(port, 0);
+    server_ = "127.0.0.1:" + std::to_string(port);
+    EXPECT_EQ(Linkctl({"import", "--dataset", "register", "--retries", "0", path}), 1) << out_;
+    EXPECT_NE(err_.find(short_answer ? "3 records sent, 2 results answered"
+                                     : "3 rows read but 2 accounted for"),
+              std::string::npos)
+        << err_;
+    server->Shutdown();
+  }
+}
+
+// Issue 11: a record_id given twice in one file was last-one-wins without a
+// word; now each later row is rejected naming the first one's line.
+TEST_F(E2ETest, DuplicateRecordIdsInOneFileAreRejectedNamingTheFirstLine) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  const std::string path = dir_.Sub("dup.csv");
+  testing::WriteFile(path,
+                     "record_id,full_name,birth_date\n"
+                     "A1,Nguyễn Văn An,1950\n"
+                     "A2,Trần Thị Bình,1960\n"
+                     "A1,Lê Văn Cường,1970\n"
+                     "A1,Phạm Thị Dung,1980\n");
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", path}), 0) << err_;
+  EXPECT_NE(out_.find("4 rows read, 2 created, 0 updated, 0 unchanged, 2 rejected"),
+            std::string::npos)
+      << out_;
+  auto errors = ReadCsvFile(path + ".errors.csv");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].at("line"), "4");
+  EXPECT_NE(errors[0].at("error").find("record_id \"A1\" already appears on line 2"),
+            std::string::npos)
+      << errors[0].at("error");
+  EXPECT_EQ(errors[1].at("line"), "5");
+  ASSERT_EQ(Linkctl({"get", "A1"}), 0) << err_;
+  EXPECT_NE(out_.find("Nguyễn Văn An"), std::string::npos) << out_;
+}
+
+// Issue 11: JSON Lines numbers went through a double ("record_id": 1234567
+// and 1234568 both became "1.23457e+06"), and a line nested 100,000 deep
+// kept import busy for over a minute. Numbers are now kept as written; a
+// nested value is refused with its line, and the next lines are read.
+TEST_F(E2ETest, JsonLinesKeepNumbersAsWrittenAndRefuseNestingQuickly) {
+  ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
+  const std::string path = dir_.Sub("people.jsonl");
+  std::string deep =
+      "{\"record_id\": \"D1\", \"full_name\": \"A\", \"extra\": " + std::string(100000, '[') +
+      std::string(100000, ']') + "}";
+  testing::WriteFile(
+      path,
+      "\xEF\xBB\xBF{\"record_id\": 1234567, \"full_name\": \"Nguyễn Văn An\", "
+      "\"national_id\": 19128007932, \"birth_date\": 1950}\n"
+      "{\"record_id\": 1234568, \"full_name\": \"Trần Thị Bình\"}\n" +
+          deep +
+          "\n"
+          "{\"record_id\": \"J4\", \"full_name\": \"Lê Văn Cường\", \"national_id\": "
+          "012345}\n"
+          "{\"record_id\": \"J5\", \"full_name\": \"Phạm Thị Dung\"}\n");
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(Linkctl({"import", "--dataset", "register", path}), 0) << err_;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_NE(out_.find("5 rows read, 3 created, 0 updated, 0 unchanged, 2 rejected"),
+            std::string::npos)
+      << out_;
+  auto errors = ReadCsvFile(path + ".errors.csv");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].at("line"), "3");
+  EXPECT_NE(errors[0].at("error").find("field \"extra\" is an array"), std::string::npos)
+      << errors[0].at("error");
+  EXPECT_EQ(errors[1].at("line"), "4");
+  EXPECT_NE(errors[1].at("error").find("national_id"), std::string::npos) << errors[1].at("error");
+  ASSERT_EQ(Linkctl({"get", "1234567"}), 0) << err_;
+  EXPECT_NE(out_.find("\"national_id\": \"19128007932\""), std::string::npos) << out_;
+  EXPECT_NE(out_.find("\"birth_date\": \"1950\""), std::string::npos) << out_;
+  ASSERT_EQ(Linkctl({"get", "1234568"}), 0) << err_;
+  EXPECT_NE(out_.find("Trần Thị Bình"), std::string::npos) << out_;
+  ASSERT_EQ(Linkctl({"get", "J5"}), 0) << err_;
 }
 
 // A client writes batches and notes every acknowledged record; the server

@@ -275,5 +275,34 @@ TEST(BlockingTest, AQueryWhoseEveryBlockIsTooBigSaysSo) {
   EXPECT_NE(std::find(r->flags().begin(), r->flags().end(), "BLOCK_OVERSIZED"), r->flags().end());
 }
 
+// The service refuses an upsert whose deadline passed while it normalized
+// through before_write: then nothing may have been written.
+TEST_F(MatcherTest, UpsertWritesNothingWhenBeforeWriteRefuses) {
+  engine::UpsertOptions uo;
+  int calls = 0;
+  uo.before_write = [&calls] {
+    ++calls;
+    return absl::DeadlineExceededError("late");
+  };
+  auto refused =
+      engine_->Upsert("before-write", {testing::Person("W1", "Nguyễn Văn A", "1950")}, uo);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(calls, 1);
+  auto got = engine_->Get("before-write", "W1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(got->has_value());
+  uo.before_write = [&calls] {
+    ++calls;
+    return absl::OkStatus();
+  };
+  auto written =
+      engine_->Upsert("before-write", {testing::Person("W1", "Nguyễn Văn A", "1950")}, uo);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(calls, 2);
+  got = engine_->Get("before-write", "W1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->has_value());
+}
+
 }  // namespace
 }  // namespace linkage

@@ -195,6 +195,37 @@ TEST_F(ServiceTest, InvalidRecordRejectsTheWholeBatch) {
   EXPECT_EQ(linkage_->GetRecord(&ctx, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// Issue 11: a record_id twice in one request, and a record whose dataset
+// differs from the request's, were written without a word (last one wins;
+// the record's dataset replaced). Both refuse the whole request now.
+TEST_F(ServiceTest, DuplicateRecordIdOrForeignDatasetRefusesTheRequest) {
+  for (bool partial : {false, true}) {
+    grpc::Status st = Upsert({Person("D1", "Nguyễn Văn A", "1950"),
+                              Person("D2", "Trần Văn B", "1951"), Person("D1", "Lê Văn C", "1952")},
+                             nullptr, partial);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(st.error_message(),
+              "record \"D1\": record_id appears twice in the request (records 0 and 2)");
+  }
+  v1::PersonRecord foreign = Person("D3", "Phạm Thị D", "1953");
+  foreign.set_dataset("list");
+  grpc::Status st = Upsert({Person("D2", "Trần Văn B", "1951"), foreign});
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(),
+            "record \"D3\": dataset \"list\" differs from the request's dataset \"register\"");
+  v1::GetRecordRequest get;
+  get.set_dataset("register");
+  get.set_record_id("D2");
+  v1::GetRecordResponse got;
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(linkage_->GetRecord(&ctx, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  // The request's own dataset, written on the record, is fine.
+  foreign.set_dataset("register");
+  ASSERT_TRUE(Upsert({foreign}).ok());
+}
+
 TEST_F(ServiceTest, PartialBatchReportsEachBadRecord) {
   v1::UpsertRecordsResponse resp;
   ASSERT_TRUE(Upsert({Person("B1", "Nguyễn Văn A", "1950"), Person("B2", "  ", "1950"),

@@ -124,6 +124,40 @@ TEST(Ids, CmndAndMalformed) {
   EXPECT_EQ(ParseNationalId("").kind(), v1::ID_KIND_UNSPECIFIED);
 }
 
+// Issue 11: an ID with letters (and no digit) or written in full-width
+// digits was stored as no ID at all, without a flag.
+TEST(Ids, FullWidthDigitsAreFoldedAndLettersAreMalformed) {
+  // "００６１４８０１２３４５" (U+FF10..U+FF19).
+  v1::NormalizedId wide = ParseNationalId(
+      "\xEF\xBC\x90\xEF\xBC\x90\xEF\xBC\x96\xEF\xBC\x91\xEF\xBC\x94\xEF\xBC\x98"
+      "\xEF\xBC\x90\xEF\xBC\x91\xEF\xBC\x92\xEF\xBC\x93\xEF\xBC\x94\xEF\xBC\x95");
+  EXPECT_EQ(wide.kind(), v1::ID_KIND_CCCD);
+  EXPECT_EQ(wide.digits(), "006148012345");
+  EXPECT_EQ(ParseNationalId("006\xE3\x80\x80"
+                            "148\xEF\xBC\x8D"
+                            "012345")
+                .digits(),
+            "006148012345");
+  EXPECT_EQ(ParseNationalId("ABCDEF").kind(), v1::ID_KIND_MALFORMED);
+  EXPECT_EQ(ParseNationalId("ch\xC6\xB0"
+                            "a c\xC3\xB3")
+                .kind(),
+            v1::ID_KIND_MALFORMED);
+  EXPECT_EQ(ParseNationalId("  ").kind(), v1::ID_KIND_UNSPECIFIED);
+
+  v1::PersonRecord r;
+  r.set_record_id("X1");
+  r.set_full_name("Nguyễn Văn A");
+  r.set_national_id("ABCDEF");
+  r.set_old_id("CMND-XY");
+  auto n = NormalizeRecord(r, {});
+  ASSERT_TRUE(n.ok()) << n.status();
+  std::vector<std::string> flags(n->flags().begin(), n->flags().end());
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "NATIONAL_ID_MALFORMED"), flags.end());
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "OLD_ID_MALFORMED"), flags.end());
+  EXPECT_EQ(n->national_id().kind(), v1::ID_KIND_MALFORMED);
+}
+
 TEST(Ids, ConsistencyFlags) {
   std::vector<std::string> flags;
   v1::PartialDate d;
@@ -276,7 +310,19 @@ TEST(Normalize, ErrorsNameRecordAndField) {
   EXPECT_NE(NormalizeRecord(r).status().message().find("limit"), std::string::npos);
   r.set_full_name("Nguyễn Văn A");
   r.set_record_id("B00\n42");
-  EXPECT_NE(NormalizeRecord(r).status().message().find("control character"), std::string::npos);
+  EXPECT_EQ(NormalizeRecord(r).status().message(),
+            "record \"B00\\n42\": record_id has a control character (line break, tab...)");
+  r.set_record_id(std::string(129, 'x'));
+  EXPECT_EQ(NormalizeRecord(r).status().message(),
+            "record \"" + std::string(32, 'x') +
+                "...\": record_id is 129 bytes, more than the limit of 128");
+  r.set_record_id("");
+  EXPECT_EQ(NormalizeRecord(r).status().message(),
+            "record \"\": record_id is empty (full_name \"Nguyễn Văn A\")");
+  r.set_record_id("B0042");
+  r.set_address(std::string(1025, 'a'));
+  EXPECT_EQ(NormalizeRecord(r).status().message(),
+            "record \"B0042\": address is 1025 bytes, more than the limit of 1024");
 }
 
 TEST(Normalize, FullRecord) {

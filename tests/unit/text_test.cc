@@ -4,8 +4,10 @@
 
 #include <random>
 
+#include "absl/strings/escaping.h"
 #include "linkage/csv.h"
 #include "linkage/names.h"
+#include "linkage_data.h"
 
 namespace linkage::text {
 namespace {
@@ -219,6 +221,156 @@ TEST(Csv, QuotedFieldsCrlfAndSpaces) {
   EXPECT_EQ(rows[1].line_number, 2);
   EXPECT_EQ(rows[2].line_number, 4);
   EXPECT_EQ(rows[2].fields[2], "3");
+}
+
+struct Collected {
+  std::vector<CsvRow> rows;
+  absl::Status status;
+};
+
+// Parses `content` fed in chunks of `chunk` bytes (0: all at once).
+Collected ParseResync(std::string_view content, size_t chunk = 0, size_t max_row_bytes = 1 << 20) {
+  Collected c;
+  CsvOptions options;
+  options.resync_after_errors = true;
+  options.max_row_bytes = max_row_bytes;
+  CsvParser parser(
+      [&](const CsvRow& r) {
+        c.rows.push_back(r);
+        return true;
+      },
+      options);
+  if (chunk == 0) chunk = content.size() + 1;
+  for (size_t pos = 0; pos < content.size() && c.status.ok(); pos += chunk)
+    c.status = parser.Feed(content.substr(pos, chunk));
+  if (c.status.ok()) c.status = parser.Finish();
+  return c;
+}
+
+TEST(Csv, StrayCharacterAfterClosingQuoteIsOneBadRowNotTheRestOfTheFile) {
+  const std::string csv =
+      "record_id,full_name,birth\nQ0,A,1\nQ1,\"L\xC3\xAA V\xC4\x83n "
+      "A\"x,1950\nQ2,B,2\nQ3,\"C\",3\n";
+  for (size_t chunk : {size_t{0}, size_t{1}, size_t{5}}) {
+    Collected c = ParseResync(csv, chunk);
+    ASSERT_TRUE(c.status.ok()) << c.status;
+    ASSERT_EQ(c.rows.size(), 5u) << "chunk " << chunk;
+    EXPECT_TRUE(c.rows[1].error.empty());
+    EXPECT_EQ(c.rows[2].line_number, 3);
+    EXPECT_NE(c.rows[2].error.find("'x' after the closing quote of field 2"), std::string::npos)
+        << c.rows[2].error;
+    EXPECT_EQ(c.rows[2].fields, (std::vector<std::string>{"Q1"}));
+    EXPECT_EQ(c.rows[3].fields, (std::vector<std::string>{"Q2", "B", "2"}));
+    EXPECT_EQ(c.rows[3].line_number, 4);
+    EXPECT_EQ(c.rows[4].fields, (std::vector<std::string>{"Q3", "C", "3"}));
+    EXPECT_EQ(c.rows[4].row_index, 4);
+  }
+  // Without resync (reference tables) the parse stops, naming the line.
+  absl::Status st = CsvParser::ParseAll(csv, [](const CsvRow&) { return true; });
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("CSV line 3"), std::string::npos) << st;
+}
+
+TEST(Csv, QuoteInsideUnquotedFieldIsKeptLiterally) {
+  for (size_t chunk : {size_t{0}, size_t{1}}) {
+    Collected c = ParseResync("a,b\nx,Le \"Van\" A\"\ny,z\n", chunk);
+    ASSERT_TRUE(c.status.ok());
+    ASSERT_EQ(c.rows.size(), 3u);
+    EXPECT_TRUE(c.rows[1].error.empty()) << c.rows[1].error;
+    EXPECT_EQ(c.rows[1].fields, (std::vector<std::string>{"x", "Le \"Van\" A\""}));
+    EXPECT_EQ(c.rows[2].fields, (std::vector<std::string>{"y", "z"}));
+  }
+  EXPECT_TRUE(CsvParser::ParseAll("a\n5\" tall\n", [](const CsvRow&) { return true; }).ok());
+}
+
+TEST(Csv, UnterminatedQuoteIsReportedAndTheLinesItTookAreReadAgain) {
+  // The quote opened on line 2 is never closed: reported, then lines 3-4
+  // are read as rows.
+  for (size_t chunk : {size_t{0}, size_t{1}, size_t{7}}) {
+    Collected c = ParseResync("a,b\nQ1,\"open\nQ2,B\nQ3,C", chunk);
+    ASSERT_TRUE(c.status.ok());
+    ASSERT_EQ(c.rows.size(), 4u) << "chunk " << chunk;
+    EXPECT_EQ(c.rows[1].line_number, 2);
+    EXPECT_NE(c.rows[1].error.find("not closed before the end of the file"), std::string::npos)
+        << c.rows[1].error;
+    EXPECT_EQ(c.rows[2].fields, (std::vector<std::string>{"Q2", "B"}));
+    EXPECT_EQ(c.rows[2].line_number, 3);
+    EXPECT_EQ(c.rows[3].fields, (std::vector<std::string>{"Q3", "C"}));
+  }
+  // A later quoted field closes the stray quote; the lines between are
+  // still rows of their own.
+  Collected c = ParseResync("a,b\nQ1,\"open\nQ2,B\nQ3,\"C\"\n");
+  ASSERT_EQ(c.rows.size(), 4u);
+  EXPECT_NE(c.rows[1].error.find("(at line 4)"), std::string::npos) << c.rows[1].error;
+  EXPECT_EQ(c.rows[2].fields, (std::vector<std::string>{"Q2", "B"}));
+  EXPECT_EQ(c.rows[3].fields, (std::vector<std::string>{"Q3", "C"}));
+  EXPECT_FALSE(CsvParser::ParseAll("a\n\"open\n", [](const CsvRow&) { return true; }).ok());
+}
+
+TEST(Csv, RowOverTheSizeLimitIsABadRow) {
+  std::string csv =
+      "a,b\nQ1,\"" + std::string(100, 'x') + "\nQ2,B\n" + std::string(100, 'y') + "\nQ3,C\n";
+  Collected c = ParseResync(csv, 16, 64);
+  ASSERT_TRUE(c.status.ok());
+  ASSERT_GE(c.rows.size(), 4u);
+  EXPECT_NE(c.rows[1].error.find("longer than 64 bytes"), std::string::npos) << c.rows[1].error;
+  EXPECT_EQ(c.rows[2].fields, (std::vector<std::string>{"Q2", "B"}));
+  EXPECT_EQ(c.rows.back().fields, (std::vector<std::string>{"Q3", "C"}));
+  // Quoted newlines within the limit are one row, as before.
+  Collected ok = ParseResync("a,b\n\"x\ny\",z\n", 1);
+  ASSERT_EQ(ok.rows.size(), 2u);
+  EXPECT_EQ(ok.rows[1].fields, (std::vector<std::string>{"x\ny", "z"}));
+}
+
+// Random inputs: the rows (fields, lines, errors) do not depend on how the
+// input is cut into chunks, line numbers never go back, and nothing
+// crashes, with the row size limit small enough to be hit.
+TEST(Csv, ResyncIsIndependentOfChunkingFuzz) {
+  std::mt19937 rng(11);
+  const std::string alphabet = "ab,,\"\"\n\n\r x";
+  for (int i = 0; i < 3000; ++i) {
+    std::string input;
+    const int len = static_cast<int>(rng() % 80);
+    for (int j = 0; j < len; ++j) input += alphabet[rng() % alphabet.size()];
+    Collected whole = ParseResync(input, 0, 24);
+    ASSERT_TRUE(whole.status.ok()) << whole.status;
+    for (size_t chunk : {size_t{1}, size_t{3}, size_t{7}}) {
+      Collected cut = ParseResync(input, chunk, 24);
+      ASSERT_TRUE(cut.status.ok()) << cut.status;
+      ASSERT_EQ(cut.rows.size(), whole.rows.size()) << absl::CEscape(input) << " chunk " << chunk;
+      for (size_t k = 0; k < cut.rows.size(); ++k) {
+        EXPECT_EQ(cut.rows[k].fields, whole.rows[k].fields) << absl::CEscape(input);
+        EXPECT_EQ(cut.rows[k].line_number, whole.rows[k].line_number) << absl::CEscape(input);
+        EXPECT_EQ(cut.rows[k].error, whole.rows[k].error) << absl::CEscape(input);
+      }
+    }
+    for (size_t k = 1; k < whole.rows.size(); ++k)
+      EXPECT_LE(whole.rows[k - 1].line_number, whole.rows[k].line_number) << absl::CEscape(input);
+  }
+}
+
+// The loaders of the embedded reference tables ignore the parse status;
+// with the strict parser a malformed table would load only up to its bad
+// row, so every table must parse cleanly, to its last row.
+TEST(Csv, EveryEmbeddedTableParsesStrictly) {
+  for (std::string_view table :
+       {data::k_vn_legacy_charset_table_csv, data::k_cccd_province_codes_csv,
+        data::k_admin_2025_provinces_csv, data::k_admin_2025_communes_csv,
+        data::k_admin_pre2025_districts_gso_csv, data::k_admin_pre2025_wards_gso_csv,
+        data::k_admin_map_old_to_new_tnmh_csv, data::k_name_component_freq_uit_sample_csv,
+        data::k_given_names_by_gender_duyet_csv}) {
+    int64_t rows = 0;
+    size_t width = 0;
+    bool same_width = true;
+    absl::Status st = CsvParser::ParseAll(table, [&](const CsvRow& r) {
+      if (rows++ == 0) width = r.fields.size();
+      same_width = same_width && r.fields.size() == width;
+      return true;
+    });
+    EXPECT_TRUE(st.ok()) << st << "\n" << table.substr(0, 120);
+    EXPECT_TRUE(same_width) << table.substr(0, 120);
+    EXPECT_GT(rows, 1);
+  }
 }
 
 }  // namespace
