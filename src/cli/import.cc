@@ -19,9 +19,19 @@ struct Batch {
   std::vector<int64_t> lines;  // Line of each record.
 };
 
-bool Transient(grpc::StatusCode code) {
-  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-         code == grpc::StatusCode::DEADLINE_EXCEEDED;
+// Worth retrying: what passes (the server busy or restarting, a full disk
+// being freed). A batch past a size limit (OUT_OF_RANGE, or the transport's
+// "larger than max") fails the same way every time.
+bool Transient(const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return true;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return status.error_message().find("larger than max") == std::string::npos;
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -70,7 +80,7 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
           grpc::ClientContext ctx;
           SetDeadline(ctx, global.timeout_seconds);
           status = stub->UpsertRecords(&ctx, batch->request, &response);
-          if (status.ok() || !Transient(status.error_code())) break;
+          if (status.ok() || !Transient(status)) break;
           // Upserts are idempotent: retrying a batch that may have been
           // written is safe.
           std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));

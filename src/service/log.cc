@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 
 #include <cstdio>
@@ -78,36 +79,51 @@ std::string ValidUtf8(std::string_view s) {
 // caller must not be able to flood the log); the rest are counted.
 constexpr int kGrpcLinesPerSecond = 20;
 
-void GrpcLog(gpr_log_func_args* args) {
+// True if one more library log line fits this second's allowance; else
+// counts it. *dropped gets the count suppressed in the previous second(s).
+bool LibraryLineAllowed(int64_t* dropped) {
   static absl::Mutex mu(absl::kConstInit);
   static int64_t second = 0;
   static int lines = 0;
   static int64_t suppressed = 0;
-  int64_t dropped = 0;
-  {
-    absl::MutexLock lock(&mu);
-    const int64_t now = absl::ToUnixSeconds(absl::Now());
-    if (now != second) {
-      dropped = suppressed;
-      suppressed = 0;
-      second = now;
-      lines = 0;
-    }
-    if (++lines > kGrpcLinesPerSecond) {
-      ++suppressed;
-      return;
-    }
+  absl::MutexLock lock(&mu);
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  *dropped = 0;
+  if (now != second) {
+    *dropped = suppressed;
+    suppressed = 0;
+    second = now;
+    lines = 0;
   }
-  std::string_view message = args->message == nullptr ? "" : args->message;
+  if (++lines > kGrpcLinesPerSecond) {
+    ++suppressed;
+    return false;
+  }
+  return true;
+}
+
+void LibraryLog(const char* level, const char* event, std::string_view message, const char* file,
+                int line) {
+  int64_t dropped = 0;
+  if (!LibraryLineAllowed(&dropped)) return;
   if (message.size() > 1024) message = message.substr(0, 1024);
+  std::vector<LogField> fields = {Str("message", message),
+                                  Str("at", absl::StrCat(file == nullptr ? "" : file, ":", line))};
+  if (dropped > 0) fields.push_back(Int("suppressed_before", dropped));
+  Log(level, event, fields);
+}
+
+void GrpcLog(gpr_log_func_args* args) {
   const char* level = args->severity == GPR_LOG_SEVERITY_ERROR  ? "error"
                       : args->severity == GPR_LOG_SEVERITY_INFO ? "info"
                                                                 : "debug";
-  std::vector<LogField> fields = {
-      Str("message", message),
-      Str("at", absl::StrCat(args->file == nullptr ? "" : args->file, ":", args->line))};
-  if (dropped > 0) fields.push_back(Int("suppressed_before", dropped));
-  Log(level, "grpc", fields);
+  LibraryLog(level, "grpc", args->message == nullptr ? "" : args->message, args->file, args->line);
+}
+
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
+                 const std::string& message) {
+  LibraryLog(level >= google::protobuf::LOGLEVEL_ERROR ? "error" : "warning", "protobuf", message,
+             file, line);
 }
 
 }  // namespace
@@ -116,7 +132,10 @@ LogField Str(std::string key, std::string_view value) {
   return {std::move(key), Quote(ValidUtf8(value))};
 }
 
-void RouteGrpcLogs() { gpr_set_log_function(GrpcLog); }
+void RouteGrpcLogs() {
+  gpr_set_log_function(GrpcLog);
+  google::protobuf::SetLogHandler(ProtobufLog);
+}
 LogField Int(std::string key, int64_t value) { return {std::move(key), absl::StrCat(value)}; }
 LogField Num(std::string key, double value) {
   return {std::move(key), absl::StrFormat("%.6g", value)};

@@ -19,8 +19,9 @@ LogField Str(std::string key, std::string_view value);
 LogField Int(std::string key, int64_t value);
 LogField Num(std::string key, double value);
 
-// Sends gRPC's own log lines through Log (event "grpc"), rate-limited, so
-// stderr holds JSON lines only.
+// Sends gRPC's and protobuf's own log lines through Log (events "grpc",
+// "protobuf"), at most 20 a second (a caller sending malformed messages
+// must not flood the log), so stderr holds JSON lines only.
 void RouteGrpcLogs();
 
 // Writes one JSON line; string values that are not valid UTF-8 have each

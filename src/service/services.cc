@@ -131,9 +131,10 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServer
     absl::Status st = CheckDataset(request->dataset());
     if (!st.ok()) return st;
     if (request->records_size() > ctx_->config.max_batch_records()) {
-      return absl::ResourceExhaustedError(absl::StrCat("batch of ", request->records_size(),
-                                                       " records exceeds the limit of ",
-                                                       ctx_->config.max_batch_records()));
+      return absl::OutOfRangeError(absl::StrCat("batch of ", request->records_size(),
+                                                " records exceeds max_batch_records (",
+                                                ctx_->config.max_batch_records(),
+                                                "): send smaller batches"));
     }
     // A record_id twice in one request would be written twice in one batch
     // (which one wins is not something to leave to chance), and a record

@@ -3,6 +3,7 @@
 // drill: SIGKILL at random points during writes, a reindex (again and
 // again) and a repair, each followed by a full comparison with what was
 // acknowledged.
+#include <google/protobuf/stubs/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
@@ -495,6 +496,48 @@ TEST_F(FaultTest, LongAdminJobsStopOnTheirDeadlineAndOnShutdown) {
   took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   long_job.join();
   EXPECT_LT(took, 6.0) << "SIGTERM must end linkd within the grace period (5 s)";
+}
+
+TEST_F(FaultTest, InvalidUtf8IsRefusedAndTheLogStaysJson) {
+  ASSERT_GT(Start(dir_.Sub("db")), 0);
+  ASSERT_TRUE(Upsert(People(100)).ok());
+  // Any client can send bytes that are not UTF-8 in a string field; gRPC
+  // refuses the message before linkd's code sees it (this test's own
+  // protobuf complains on serializing it: silenced).
+  google::protobuf::LogHandler* previous = google::protobuf::SetLogHandler(nullptr);
+  grpc::Status st;
+  for (int i = 0; i < 200; ++i) {  // A flood must not flood the log.
+    v1::MatchRequest req;
+    req.set_dataset("register");
+    req.mutable_record()->set_full_name(std::string("Nguy\xff\xfen V\xe3n"));
+    v1::MatchResponse resp;
+    grpc::ClientContext ctx;
+    st = stub_->Match(&ctx, req, &resp);
+  }
+  google::protobuf::SetLogHandler(previous);
+  EXPECT_FALSE(st.ok());
+  std::printf("invalid UTF-8 in a string field: gRPC answers %d \"%s\"\n",
+              static_cast<int>(st.error_code()), st.error_message().c_str());
+  // Still serving.
+  EXPECT_EQ(Health(""), "SERVING");
+  linkd_->Signal(SIGTERM);
+  EXPECT_EQ(linkd_->Wait(), 0);
+  std::string log = ReadFile(dir_.Sub("linkd.log"));
+  ExpectJsonLines(log);
+  EXPECT_LT(std::count(log.begin(), log.end(), '\n'), 100) << "the log is rate-limited";
+}
+
+TEST_F(FaultTest, ABatchOverTheLimitFailsAtOnceInsteadOfBeingRetried) {
+  ASSERT_GT(Start(dir_.Sub("db"), "linkd.log", {"--max-batch", "100"}), 0);
+  std::string csv = "record_id,full_name,birth_date\n";
+  for (int i = 0; i < 500; ++i) csv += "R" + std::to_string(i) + ",Nguyễn Văn A,1950\n";
+  testing::WriteFile(dir_.Sub("list.csv"), csv);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(Linkctl({"import", "--dataset", "register", "--batch", "200", dir_.Sub("list.csv")}),
+            1);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(took, 3.0) << out_;  // No retries with backoff.
+  EXPECT_NE(out_.find("max_batch_records"), std::string::npos) << out_;
 }
 
 TEST_F(FaultTest, ABatchAnswerNeverExceedsTheMessageLimit) {

@@ -271,18 +271,22 @@ TEST_F(ServiceTest, ErrorsUseCanonicalCodes) {
   EXPECT_NE(st.error_message().find("national_id"), std::string::npos);
 }
 
-TEST_F(ServiceTest, SizeLimitsAreResourceExhausted) {
+// A fixed limit is OUT_OF_RANGE (permanent: a retry fails the same way);
+// RESOURCE_EXHAUSTED is kept for what passes, and for the transport's own
+// message-size refusal, which says "larger than max".
+TEST_F(ServiceTest, SizeLimitsAreOutOfRange) {
   std::vector<v1::PersonRecord> many;
   for (int i = 0; i < 101; ++i)
     many.push_back(Person("R" + std::to_string(i), "Nguyễn Văn A", "1950"));
   grpc::Status st = Upsert(many);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_NE(st.error_message().find("101"), std::string::npos);
   // A message over the 1 MiB limit.
   v1::PersonRecord big = Person("R1", "Nguyễn Văn A", "1950");
   (*big.mutable_attributes())["blob"] = std::string(2 << 20, 'x');
   st = Upsert({big});
   EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(st.error_message().find("larger than max"), std::string::npos) << st.error_message();
 }
 
 TEST_F(ServiceTest, DeadlineExpiry) {
