@@ -151,5 +151,24 @@ TEST_F(DedupeTest, ErrorsNameTheProblem) {
   EXPECT_EQ(engine_->FindDuplicates(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A long job asked to stop (cancelled call, deadline, shutdown) stops
+// between chunks and says so; nothing is reported as found.
+TEST_F(DedupeTest, DuplicatesAndConflictsStopWhenAskedTo) {
+  std::atomic<bool> stop{true};
+  engine::DedupeOptions o;
+  o.dataset = "list";
+  o.stop = &stop;
+  EXPECT_EQ(engine_->FindDuplicates(o).status().code(), absl::StatusCode::kCancelled);
+  engine::ConflictOptions c;
+  c.dataset = "list";
+  c.against = "list";
+  c.stop = &stop;
+  EXPECT_EQ(engine_->FindConflicts(c).status().code(), absl::StatusCode::kCancelled);
+  engine::TrainOptions t;
+  t.dataset = "list";
+  t.stop = &stop;
+  EXPECT_EQ(engine_->Train(t).status().code(), absl::StatusCode::kCancelled);
+}
+
 }  // namespace
 }  // namespace linkage
