@@ -323,17 +323,34 @@ class Engine {
     v1::Band band = v1::BAND_NO_MATCH;
     std::vector<model::FieldOutcome> outcomes;
   };
-  // MatchNormalized, also handing back the first `keep` ranked candidates.
-  absl::StatusOr<v1::MatchResult> Rank(const v1::NormalizedRecord& query, std::string_view dataset,
-                                       const MatchOptions& options, size_t keep,
-                                       std::vector<Ranked>* ranked) const;
+  // What Rank found besides the ranking, so Verify need not look again:
+  // the holders of the query's CCCD and CMND (as the ids index lists them)
+  // and the normalized names of the holders among the ranked candidates.
+  struct RankExtras {
+    std::vector<std::string> national_holders, old_holders;
+    std::map<std::string, v1::NormalizedName> holder_names;
+  };
+  // MatchNormalized with the model and generation `serving` (pinned by the
+  // caller for its whole query or job, as leveldb's Get pins one Version),
+  // also handing back the first `keep` ranked candidates.
+  absl::StatusOr<v1::MatchResult> Rank(const Serving& serving, const v1::NormalizedRecord& query,
+                                       std::string_view dataset, const MatchOptions& options,
+                                       size_t keep, std::vector<Ranked>* ranked,
+                                       RankExtras* extras = nullptr) const;
+  // Verify of a normalized claim, every step with `serving`.
+  absl::StatusOr<v1::Verification> VerifyNormalized(const Serving& serving,
+                                                    const v1::NormalizedRecord& query,
+                                                    const std::string& claim_record_id,
+                                                    std::string_view dataset,
+                                                    const VerifyOptions& options) const;
 
   // Blocking: candidate ids (capped, best-covered first), the rules that
   // found each, and the holders of the query's identity numbers.
   struct Retrieved {
     std::vector<std::string> ids;
     std::map<std::string, std::vector<int>> rules;
-    std::vector<std::string> id_holders;
+    std::vector<std::string> id_holders;  // Of either number.
+    std::vector<std::string> national_holders, old_holders;
   };
   absl::StatusOr<Retrieved> Retrieve(const v1::NormalizedRecord& query, std::string_view dataset,
                                      const model::CompiledModel& m, uint32_t generation,

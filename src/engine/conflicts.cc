@@ -48,7 +48,9 @@ absl::StatusOr<ConflictReport> Engine::FindConflicts(const ConflictOptions& opti
     if (store_->RecordCount(d) <= 0)
       return absl::NotFoundError(absl::StrCat("dataset \"", d, "\" has no records"));
   }
-  std::shared_ptr<const model::CompiledModel> m = model();
+  // One model for every record of the job (its version is the report's).
+  const std::shared_ptr<const Serving> pinned = serving();
+  const std::shared_ptr<const model::CompiledModel>& m = pinned->model;
   ConflictReport report;
   report.model_version = m->proto().version();
   const double review = m->proto().policy().review_probability();
@@ -72,7 +74,8 @@ absl::StatusOr<ConflictReport> Engine::FindConflicts(const ConflictOptions& opti
             VerifyOptions vo;
             vo.match = &match;
             vo.match_top_k = 20;
-            auto v = Verify(r.record(), options.against, vo);
+            auto v = VerifyNormalized(*pinned, r.normalized(), r.record().record_id(),
+                                      options.against, vo);
             if (!v.ok()) {
               if (v.status().code() == absl::StatusCode::kInvalidArgument)
                 continue;  // Unverifiable record.
@@ -96,7 +99,7 @@ absl::StatusOr<ConflictReport> Engine::FindConflicts(const ConflictOptions& opti
           } else {
             MatchOptions mo;
             mo.top_k = 1;
-            auto r2 = MatchNormalized(r.normalized(), options.against, mo);
+            auto r2 = Rank(*pinned, r.normalized(), options.against, mo, 0, nullptr);
             if (!r2.ok()) {
               return r2.status();
             }

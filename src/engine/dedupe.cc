@@ -53,7 +53,9 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
   }
   if (options.top_k < 1 || options.top_k > 1000)
     return absl::InvalidArgumentError("top_k must be 1..1000");
-  std::shared_ptr<const model::CompiledModel> m = model();
+  // One model for every record of the job (its version is the report's).
+  const std::shared_ptr<const Serving> pinned = serving();
+  const std::shared_ptr<const model::CompiledModel>& m = pinned->model;
   DedupeReport report;
   report.model_version = m->proto().version();
   report.threshold =
@@ -83,7 +85,7 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
     mo.include_query = false;
     std::vector<std::pair<std::string, Resolved>> found;
     for (size_t i = t; i < chunk.size(); i += n) {
-      auto r = MatchNormalized(chunk[i].normalized(), options.register_dataset, mo);
+      auto r = Rank(*pinned, chunk[i].normalized(), options.register_dataset, mo, 0, nullptr);
       if (!r.ok()) return r.status();
       if (r->band() == v1::BAND_MATCH && r->candidates_size() > 0) {
         found.push_back({node_key(dataset, chunk[i].record().record_id()),
@@ -106,8 +108,8 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
         for (size_t i = t; i < chunk.size(); i += n) {
           const std::string& id = chunk[i].record().record_id();
           mo.exclude_record_id = within ? id : "";
-          auto r =
-              Rank(chunk[i].normalized(), against, mo, static_cast<size_t>(options.top_k), &ranked);
+          auto r = Rank(*pinned, chunk[i].normalized(), against, mo,
+                        static_cast<size_t>(options.top_k), &ranked);
           if (!r.ok()) return r.status();
           for (const Ranked& c : ranked) {
             if (c.probability < report.threshold) break;  // Ranked.
@@ -230,7 +232,7 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
     MatchOptions mo;
     mo.top_k = std::max(options.top_k, 50);
     if (within) mo.exclude_record_id = c.weakest.record_a;
-    auto r = MatchNormalized((*a)->normalized(), c.weakest.dataset_b, mo);
+    auto r = Rank(*pinned, (*a)->normalized(), c.weakest.dataset_b, mo, 0, nullptr);
     if (!r.ok()) return r.status();
     for (const v1::Candidate& cand : r->candidates()) {
       if (cand.record_id() == c.weakest.record_b) {

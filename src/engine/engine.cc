@@ -290,8 +290,11 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
   for (const v1::NormalizedId* id : {&query.national_id(), &query.old_id()}) {
     std::string key = IdKey(*id);
     if (key.empty()) continue;
-    absl::Status st = store_->LookupId(dataset, key, options_.max_id_holders, &out.id_holders);
+    std::vector<std::string>& holders =
+        id == &query.national_id() ? out.national_holders : out.old_holders;
+    absl::Status st = store_->LookupId(dataset, key, options_.max_id_holders, &holders);
     if (!st.ok()) return st;
+    out.id_holders.insert(out.id_holders.end(), holders.begin(), holders.end());
   }
   for (const std::string& h : out.id_holders) out.rules.try_emplace(h);
   // Every block too big to read and nothing found otherwise: "nobody
@@ -314,20 +317,21 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
 absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedRecord& query,
                                                         std::string_view dataset,
                                                         const MatchOptions& options) const {
-  return Rank(query, dataset, options, 0, nullptr);
+  return Rank(*serving(), query, dataset, options, 0, nullptr);
 }
 
-absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query,
+absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
+                                             const v1::NormalizedRecord& query,
                                              std::string_view dataset, const MatchOptions& options,
-                                             size_t keep, std::vector<Ranked>* ranked) const {
+                                             size_t keep, std::vector<Ranked>* ranked,
+                                             RankExtras* extras) const {
   if (options.top_k < 1 || options.top_k > 1000)
     return absl::InvalidArgumentError("top_k must be 1..1000");
   const int64_t population = store_->RecordCount(dataset);
   if (population <= 0)
     return absl::NotFoundError(absl::StrCat("dataset \"", AV(dataset), "\" has no records"));
   // One model and the generation built with it for the whole query.
-  std::shared_ptr<const Serving> serving_now = serving();
-  const std::shared_ptr<const model::CompiledModel>& m = serving_now->model;
+  const std::shared_ptr<const model::CompiledModel>& m = serving_now.model;
   const v1::Model& mp = m->proto();
   const v1::LinkageSpec& spec = mp.spec();
 
@@ -337,7 +341,7 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query,
   std::set<std::string> flags(query.flags().begin(), query.flags().end());
 
   auto retrieved =
-      Retrieve(query, dataset, *m, serving_now->generation, options.exclude_record_id, &flags);
+      Retrieve(query, dataset, *m, serving_now.generation, options.exclude_record_id, &flags);
   if (!retrieved.ok()) return retrieved.status();
   std::vector<std::string>& candidate_ids = retrieved->ids;
   std::vector<std::string>& id_holders = retrieved->id_holders;
@@ -442,6 +446,16 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const v1::NormalizedRecord& query,
     if (full[i] != nullptr) *c->mutable_record() = full[i]->record();
     for (int r : sc.rules) c->add_blocking_rules(spec.blocking_rules(r).name());
   }
+  if (extras != nullptr) {
+    extras->national_holders = std::move(retrieved->national_holders);
+    extras->old_holders = std::move(retrieved->old_holders);
+    const size_t n = std::min(scored.size(), keep);
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& id = *scored[i].record_id;
+      if (std::find(id_holders.begin(), id_holders.end(), id) != id_holders.end())
+        extras->holder_names[id] = scored[i].normalized->name();
+    }
+  }
   if (ranked != nullptr) {
     const size_t n = std::min(scored.size(), keep);
     ranked->clear();
@@ -477,7 +491,6 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim,
 absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim,
                                                 std::string_view dataset,
                                                 const VerifyOptions& options) const {
-  const bool lenient_dates = options.lenient_dates;
   if (claim.national_id().empty() && claim.old_id().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("record \"", claim.record_id(),
@@ -486,15 +499,28 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim,
   v1::PersonRecord copy = claim;
   if (copy.record_id().empty()) copy.set_record_id(std::string(kQueryId));
   domain::NormalizeOptions normalize = options_.normalize;
-  normalize.lenient_dates = normalize.lenient_dates || lenient_dates;
+  normalize.lenient_dates = normalize.lenient_dates || options.lenient_dates;
   auto query = domain::NormalizeRecord(copy, normalize);
   if (!query.ok()) return query.status();
-  std::string id_key = IdKey(query->national_id());
-  if (id_key.empty()) id_key = IdKey(query->old_id());
-  if (id_key.empty()) {
+  if (IdKey(query->national_id()).empty() && IdKey(query->old_id()).empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("record \"", claim.record_id(), "\": national_id \"", claim.national_id(),
                      "\" is neither a 12-digit CCCD nor a 9-digit CMND"));
+  }
+  // One model for the ranking and every decision made on it.
+  return VerifyNormalized(*serving(), *query, claim.record_id(), dataset, options);
+}
+
+absl::StatusOr<v1::Verification> Engine::VerifyNormalized(const Serving& serving_now,
+                                                          const v1::NormalizedRecord& normalized,
+                                                          const std::string& claim_record_id,
+                                                          std::string_view dataset,
+                                                          const VerifyOptions& options) const {
+  const v1::NormalizedRecord* query = &normalized;
+  const bool use_national = !IdKey(query->national_id()).empty();
+  if (!use_national && IdKey(query->old_id()).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "record \"", claim_record_id, "\": national_id is required to verify a claimed identity"));
   }
   // The decision reads the first 20 candidates' levels; explanations are
   // built only for the candidates handed back.
@@ -504,13 +530,12 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim,
   mo.explain = options.match != nullptr && options.match_explain;
   mo.include_query = options.match != nullptr && options.match_explain;
   std::vector<Ranked> ranked;
-  auto match = Rank(*query, dataset, mo, 20, &ranked);
+  RankExtras found;
+  auto match = Rank(serving_now, *query, dataset, mo, 20, &ranked, &found);
   if (!match.ok()) return match.status();
-  std::shared_ptr<const model::CompiledModel> m = model();
-
-  std::vector<std::string> holders;
-  absl::Status st = store_->LookupId(dataset, id_key, options_.max_id_holders, &holders);
-  if (!st.ok()) return st;
+  const std::shared_ptr<const model::CompiledModel>& m = serving_now.model;
+  const std::vector<std::string>& holders =
+      use_national ? found.national_holders : found.old_holders;
 
   v1::Verification v;
   v.set_model_version(match->model_version());
@@ -551,11 +576,10 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim,
     }
     bool wholly_unlike = false;
     if (holder_name_differs) {
-      auto stored = store_->Get(dataset, holder->record_id);
-      if (!stored.ok()) return stored.status();
-      if (stored->has_value()) {
+      auto name = found.holder_names.find(holder->record_id);
+      if (name != found.holder_names.end()) {
         const v1::NormalizedName& a = query->name();
-        const v1::NormalizedName& b = (*stored)->normalized().name();
+        const v1::NormalizedName& b = name->second;
         std::string fa = text::FoldedFamily(a), fb = text::FoldedFamily(b);
         wholly_unlike =
             fa != fb && !text::AreFamilyVariants(fa, fb) &&
