@@ -1,0 +1,270 @@
+// Retrieve (blocking), compare, score, rank and decide the band of a
+// query's candidates.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "internal.h"
+#include "linkage/engine.h"
+#include "linkage/strings.h"
+
+namespace linkage::engine {
+namespace {
+
+struct Scored {
+  const std::string* record_id;
+  const v1::NormalizedRecord* normalized;
+  double weight;
+  std::vector<model::FieldOutcome> outcomes;
+  std::vector<int> rules;
+};
+
+}  // namespace
+
+using internal::BandFor;
+using internal::HoldsNameWords;
+using internal::IdKey;
+using internal::kQueryId;
+
+absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query,
+                                              std::string_view dataset,
+                                              const MatchOptions& options) const {
+  domain::NormalizeOptions normalize = options_.normalize;
+  normalize.lenient_dates = normalize.lenient_dates || options.lenient_dates;
+  absl::StatusOr<v1::NormalizedRecord> n;
+  if (query.record_id().empty()) {
+    v1::PersonRecord copy = query;
+    copy.set_record_id(std::string(kQueryId));
+    n = domain::NormalizeRecord(copy, normalize);
+  } else {
+    n = domain::NormalizeRecord(query, normalize);
+  }
+  if (!n.ok()) return n.status();
+  return MatchNormalized(*n, dataset, options);
+}
+
+absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& query,
+                                                   std::string_view dataset,
+                                                   const model::CompiledModel& m,
+                                                   uint32_t generation, const std::string& exclude,
+                                                   std::set<std::string>* flags) const {
+  const v1::LinkageSpec& spec = m.proto().spec();
+  Retrieved out;
+  std::vector<std::string> ids;
+  size_t keys = 0, skipped = 0;
+  for (const model::BlockingKey& k : model::ComputeBlockingKeys(spec, query)) {
+    ++keys;
+    ids.clear();
+    const v1::BlockingRule& rule = spec.blocking_rules(k.rule);
+    const size_t cap =
+        rule.max_block_size() > 0
+            ? std::min<size_t>(static_cast<size_t>(rule.max_block_size()), options_.max_block_size)
+            : options_.max_block_size;
+    auto complete = store_->ScanBlock(generation, dataset, rule.name(), k.key, cap, &ids);
+    if (!complete.ok()) return complete.status();
+    if (!*complete) {
+      // A rule's own cap skips its common keys by design; only the
+      // server-wide cap means a block was too big to use.
+      if (flags && cap == options_.max_block_size) flags->insert("BLOCK_OVERSIZED");
+      ++skipped;
+      continue;
+    }
+    for (std::string& id : ids) {
+      std::vector<int>& rules = out.rules[id];
+      if (rules.empty() || rules.back() != k.rule) rules.push_back(k.rule);
+    }
+  }
+  // The query's identity numbers: who holds them.
+  for (const v1::NormalizedId* id : {&query.national_id(), &query.old_id()}) {
+    std::string key = IdKey(*id);
+    if (key.empty()) continue;
+    std::vector<std::string>& holders =
+        id == &query.national_id() ? out.national_holders : out.old_holders;
+    absl::Status st = store_->LookupId(dataset, key, options_.max_id_holders, &holders);
+    if (!st.ok()) return st;
+    out.id_holders.insert(out.id_holders.end(), holders.begin(), holders.end());
+  }
+  for (const std::string& h : out.id_holders) out.rules.try_emplace(h);
+  // Every block too big to read and nothing found otherwise: "nobody
+  // matched" would be a guess, so say that nothing could be looked at.
+  if (flags && keys > 0 && skipped == keys && out.rules.empty()) flags->insert("BLOCK_OVERSIZED");
+  if (!exclude.empty()) out.rules.erase(exclude);
+  out.ids.reserve(out.rules.size());
+  for (const auto& [id, rules] : out.rules) out.ids.push_back(id);
+  if (out.ids.size() > options_.max_candidates) {
+    if (flags) flags->insert("CANDIDATES_CAPPED");
+    std::stable_sort(out.ids.begin(), out.ids.end(),
+                     [&out](const std::string& a, const std::string& b) {
+                       return out.rules[a].size() > out.rules[b].size();
+                     });
+    out.ids.resize(options_.max_candidates);
+  }
+  return out;
+}
+
+absl::StatusOr<v1::MatchResult> Engine::MatchNormalized(const v1::NormalizedRecord& query,
+                                                        std::string_view dataset,
+                                                        const MatchOptions& options) const {
+  return Rank(*serving(), query, dataset, options, 0, nullptr);
+}
+
+absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
+                                             const v1::NormalizedRecord& query,
+                                             std::string_view dataset, const MatchOptions& options,
+                                             size_t keep, std::vector<Ranked>* ranked,
+                                             RankExtras* extras) const {
+  if (options.top_k < 1 || options.top_k > 1000)
+    return absl::InvalidArgumentError("top_k must be 1..1000");
+  const int64_t population = store_->RecordCount(dataset);
+  if (population <= 0)
+    return absl::NotFoundError(absl::StrCat("dataset \"", AV(dataset), "\" has no records"));
+  // One model and the generation built with it for the whole query.
+  const std::shared_ptr<const model::CompiledModel>& m = serving_now.model;
+  const v1::Model& mp = m->proto();
+  const v1::LinkageSpec& spec = mp.spec();
+
+  v1::MatchResult result;
+  result.set_model_version(mp.version());
+  result.set_uncalibrated(!mp.calibrated());
+  std::set<std::string> flags(query.flags().begin(), query.flags().end());
+
+  auto retrieved =
+      Retrieve(query, dataset, *m, serving_now.generation, options.exclude_record_id, &flags);
+  if (!retrieved.ok()) return retrieved.status();
+  std::vector<std::string>& candidate_ids = retrieved->ids;
+  std::vector<std::string>& id_holders = retrieved->id_holders;
+  std::map<std::string, std::vector<int>>& found = retrieved->rules;
+
+  // Compare and score. Candidates are parsed into an arena for this query:
+  // at 1M records, heap allocation and destruction of their strings took a
+  // third of the CPU.
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.start_block_size = 64 << 10;
+  arena_options.max_block_size = 1 << 20;
+  google::protobuf::Arena arena(arena_options);
+  auto stored = store_->MultiGetNormalized(dataset, candidate_ids, &arena);
+  if (!stored.ok()) return stored.status();
+  const double prior_bits = m->PriorBits(population);
+  // Term frequencies of the query's values in the searched dataset.
+  model::QueryTermFrequencies tf;
+  tf.log2_tf.assign(m->num_fields(), std::nan(""));
+  for (size_t f = 0; f < m->num_fields(); ++f) {
+    std::string key = m->TermKey(f, query);
+    if (key.empty()) continue;
+    int64_t count = std::max<int64_t>(store_->TermCount(dataset, key), 1);
+    tf.log2_tf[f] = std::log2(static_cast<double>(count) / static_cast<double>(population));
+  }
+  std::vector<Scored> scored;
+  scored.reserve(candidate_ids.size());
+  for (size_t i = 0; i < candidate_ids.size(); ++i) {
+    const v1::NormalizedRecord* s = (*stored)[i];
+    if (s == nullptr) continue;  // Deleted since the block was read.
+    Scored sc{&candidate_ids[i], s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()),
+              found[candidate_ids[i]]};
+    sc.weight = prior_bits + m->Compare(query, *s, sc.outcomes.data(), &tf);
+    scored.push_back(std::move(sc));
+  }
+  result.set_candidates_scored(static_cast<int32_t>(scored.size()));
+  std::sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) {
+    if (a.weight != b.weight) return a.weight > b.weight;
+    return *a.record_id < *b.record_id;
+  });
+
+  // Decide.
+  const v1::DecisionPolicy& policy = mp.policy();
+  v1::Band band = v1::BAND_NO_MATCH;
+  double margin = std::numeric_limits<double>::infinity();
+  if (!scored.empty()) {
+    const Scored& best = scored[0];
+    if (scored.size() > 1) margin = best.weight - scored[1].weight;
+    band = BandFor(m->Probability(best.weight), policy);
+    if (band == v1::BAND_MATCH && margin < policy.min_margin_bits()) {
+      band = v1::BAND_REVIEW;
+      flags.insert("AMBIGUOUS");
+    }
+    // Names that disagree entirely never make an automatic match, however
+    // strong the rest: a twin or sibling at the same address with the same
+    // date of birth looks exactly like that.
+    const int name_field = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
+    if (name_field >= 0 &&
+        m->LevelKindOf(static_cast<size_t>(name_field),
+                       best.outcomes[static_cast<size_t>(name_field)].level) == v1::LEVEL_ELSE) {
+      flags.insert("NAME_DIFFERS");
+      if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
+    }
+    // The claimed identity number belongs to someone other than the best
+    // candidate: never an automatic match.
+    const std::string& best_id = *best.record_id;
+    bool conflict = std::any_of(id_holders.begin(), id_holders.end(),
+                                [&best_id](const std::string& h) { return h != best_id; });
+    if (conflict) {
+      flags.insert("ID_CONFLICT");
+      if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
+    }
+  }
+  if (flags.count("CCCD_SEX_MISMATCH") || flags.count("CCCD_YEAR_MISMATCH"))
+    flags.insert("ID_INCONSISTENT");
+  result.set_band(band);
+  result.set_margin_bits(margin);
+
+  const size_t k = std::min(scored.size(), static_cast<size_t>(options.top_k));
+  // Full stored records only for the candidates returned, and only if asked.
+  std::vector<const v1::StoredRecord*> full(k, nullptr);
+  if (options.include_records && k > 0) {
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < k; ++i) ids.push_back(*scored[i].record_id);
+    auto records = store_->MultiGet(dataset, ids, &arena);
+    if (!records.ok()) return records.status();
+    full = *std::move(records);
+  }
+  for (size_t i = 0; i < k; ++i) {
+    const Scored& sc = scored[i];
+    v1::Candidate* c = result.add_candidates();
+    c->set_record_id(*sc.record_id);
+    c->set_dataset(std::string(dataset));
+    c->set_match_weight(sc.weight);
+    c->set_probability(m->Probability(sc.weight));
+    // Only the best candidate can be a match; the others are at most REVIEW.
+    v1::Band own = BandFor(c->probability(), policy);
+    c->set_band(i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own);
+    if (options.explain) {
+      m->Explain(query, *sc.normalized, sc.outcomes.data(), c->mutable_contributions(),
+                 options.explain_values);
+    }
+    if (full[i] != nullptr) *c->mutable_record() = full[i]->record();
+    for (int r : sc.rules) c->add_blocking_rules(spec.blocking_rules(r).name());
+  }
+  if (extras != nullptr) {
+    extras->national_holders = std::move(retrieved->national_holders);
+    extras->old_holders = std::move(retrieved->old_holders);
+    const size_t n = std::min(scored.size(), keep);
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& id = *scored[i].record_id;
+      if (std::find(id_holders.begin(), id_holders.end(), id) != id_holders.end())
+        extras->holder_names[id] = scored[i].normalized->name();
+    }
+  }
+  if (ranked != nullptr) {
+    const size_t n = std::min(scored.size(), keep);
+    ranked->clear();
+    ranked->reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const Scored& sc = scored[i];
+      const double p = m->Probability(sc.weight);
+      const v1::Band own = BandFor(p, policy);
+      ranked->push_back({*sc.record_id, p, sc.weight,
+                         i == 0                  ? band
+                         : own == v1::BAND_MATCH ? v1::BAND_REVIEW
+                                                 : own,
+                         sc.outcomes});
+    }
+  }
+  for (const std::string& f : flags) result.add_flags(f);
+  if (options.include_query) *result.mutable_query() = query;
+  return result;
+}
+
+}  // namespace linkage::engine
