@@ -7,6 +7,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]
 #   FUZZ_TARGETS="dates csv" scripts/fuzz.sh 60     # some targets only
+#   FUZZ_BUILD_DIR=/tmp/bf scripts/fuzz.sh           # another build tree
 #
 # New inputs a run finds are kept in a scratch directory and thrown away;
 # the seed corpora (tests/fuzz/corpus/) change only through
@@ -15,17 +16,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-6}
+build=${FUZZ_BUILD_DIR:-build-fuzz}
 targets=(${FUZZ_TARGETS:-csv person_csv person_json dates national_id names legacy address model_text request})
 
 launcher=()
 if command -v ccache > /dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DLINKD_BUILD_FUZZ=ON -DLINKD_BUILD_TESTS=OFF -DLINKD_BUILD_BENCH=OFF "${launcher[@]}" > /dev/null
-cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/%/_fuzz}"
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]/%/_fuzz}"
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/linkd-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
-artifacts=build-fuzz/artifacts
+artifacts=$build/artifacts
 mkdir -p "$artifacts"
 if command -v llvm-symbolizer > /dev/null; then
   export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$(command -v llvm-symbolizer)}
@@ -44,7 +46,7 @@ for t in "${targets[@]}"; do
   if [[ -f tests/fuzz/$t.dict ]]; then args+=(-dict="tests/fuzz/$t.dict"); fi
   # TMPDIR: request_fuzz's store; removed with the scratch directory even
   # when the target dies.
-  if TMPDIR=$scratch "build-fuzz/tests/fuzz/${t}_fuzz" "${args[@]}" "$scratch/$t/corpus" \
+  if TMPDIR=$scratch "$build/tests/fuzz/${t}_fuzz" "${args[@]}" "$scratch/$t/corpus" \
     "tests/fuzz/corpus/$t" > "$scratch/$t.log" 2>&1; then
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$scratch/$t.log" | grep -o '[0-9]*$' || true)
     echo "fuzz: $t ok, ${runs:-?} executions in ${seconds}s"
