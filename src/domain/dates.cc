@@ -21,9 +21,16 @@ bool AllDigits(std::string_view s) {
   return true;
 }
 
+// The value of a digit string, saturating at kIntCap: callers only check a
+// range, and a lenient read takes a digit run of any length as the month
+// ("2332-22121232 33.121"), which must not overflow an int.
+constexpr int kIntCap = 1000000;
 int ToInt(std::string_view s) {
   int v = 0;
-  for (char c : s) v = v * 10 + (c - '0');
+  for (char c : s) {
+    v = v * 10 + (c - '0');
+    if (v >= kIntCap) return kIntCap;
+  }
   return v;
 }
 

@@ -86,6 +86,21 @@ TEST(Dates, LenientKeepsWhatCanBeRead) {
   EXPECT_EQ(d->day(), 5);
 }
 
+// Found by tests/fuzz/dates_fuzz: a lenient read of a long digit run next
+// to a four-digit year overflowed an int (UB) reading it as the month;
+// 4294967303 is 2^32 + 7, which wrapped to month 7.
+TEST(Dates, LenientLongDigitRunIsNoMonth) {
+  for (const char* s : {"2332-22121232 33.121", "1/4294967303/1950", "1950-4294967303",
+                        "1950-99999999999999999999"}) {
+    auto d = ParsePartialDate(s, /*lenient=*/true);
+    ASSERT_TRUE(d.ok()) << s;
+    EXPECT_EQ(d->month(), 0) << s;
+  }
+  auto e = ParsePartialDate("1/4294967303/1950", true);
+  EXPECT_EQ(e->year(), 1950);
+  EXPECT_TRUE(e->partly_read());
+}
+
 TEST(Dates, FuzzNeverCrashes) {
   std::mt19937 rng(7);
   const std::string alphabet = "0123456789/-. a";
