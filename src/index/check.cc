@@ -208,8 +208,9 @@ absl::StatusOr<CheckReport> RocksStore::Check(const CheckRules* rules) const {
   }
 
   // 4. The match views hold what RocksDB holds (compared by counts).
-  for (const auto& [dataset, u] : views) {
+  for (const auto& [name, u] : views) {
     if (!u.ready) continue;
+    const std::string& dataset = name;  // Lambdas cannot capture bindings (clang 14).
     auto mismatch = [&](const char* what, int64_t in_view, int64_t stored) {
       if (in_view != stored) {
         problem(absl::StrCat("match view of \"", dataset, "\" holds ", in_view, " ", what,

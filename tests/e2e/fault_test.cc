@@ -20,6 +20,7 @@
 #include "linkage/synth.h"
 #include "linkage/v1/service.grpc.pb.h"
 #include "process.h"
+#include "synth_people.h"
 #include "test_util.h"
 
 namespace linkage {
@@ -108,21 +109,10 @@ class FaultTest : public ::testing::Test {
   std::unique_ptr<v1::LinkageService::Stub> stub_;
 };
 
-std::vector<v1::PersonRecord> People(int n) {
-  synth::PopulationOptions po;
-  po.size = n;
-  po.province_2025 = "19";
-  synth::Population pop(po);
-  std::vector<v1::PersonRecord> out;
-  for (const auto& p : pop.people()) out.push_back(p.record);
-  out.resize(std::min<size_t>(out.size(), static_cast<size_t>(n)));
-  return out;
-}
-
 TEST_F(FaultTest, FailedStartsSayWhyInOneJsonLineAndExitOne) {
   const std::string db = dir_.Sub("db");
   ASSERT_GT(Start(db), 0);
-  ASSERT_TRUE(Upsert(People(300)).ok());
+  ASSERT_TRUE(Upsert(testing::SynthPeople(300)).ok());
   // The data directory is locked by the running linkd.
   auto second = Linkd({"--db", db, "--listen", "127.0.0.1:0"}, "locked.log");
   EXPECT_EQ(second->Wait(), 1);
@@ -178,7 +168,7 @@ TEST_F(FaultTest, AFullDiskRefusesWritesKeepsReadsAndResumesWhenSpaceReturns) {
   }
   ASSERT_GT(Start(mnt + "/db", "full.log", {"--disk-reserve-mib", "16"}), 0)
       << ReadFile(dir_.Sub("full.log"));
-  std::vector<v1::PersonRecord> people = People(60000);
+  std::vector<v1::PersonRecord> people = testing::SynthPeople(60000);
   size_t acked = 0;
   grpc::Status refused;
   for (size_t i = 0; i < people.size(); i += 500) {
@@ -232,7 +222,7 @@ TEST_F(FaultTest, AFullDiskRefusesWritesKeepsReadsAndResumesWhenSpaceReturns) {
 // there; one cut off by the kill may be either way.
 TEST_F(FaultTest, CrashDrillNoAcknowledgedWriteIsLostAndCheckIsClean) {
   const std::string db = dir_.Sub("db");
-  std::vector<v1::PersonRecord> people = People(12000);
+  std::vector<v1::PersonRecord> people = testing::SynthPeople(12000);
   ASSERT_GT(Start(db), 0) << ReadFile(dir_.Sub("linkd.log"));
   for (size_t i = 0; i < people.size(); i += 1000) {
     ASSERT_TRUE(Upsert({people.begin() + static_cast<long>(i),
@@ -397,7 +387,7 @@ double P99(std::vector<double> v) {
 
 TEST_F(FaultTest, AStreamThatNeverReadsNeitherStallsOthersNorGrowsWithoutBound) {
   ASSERT_GT(Start(dir_.Sub("db"), "linkd.log", {"--workers", "2"}), 0);
-  std::vector<v1::PersonRecord> people = People(20000);
+  std::vector<v1::PersonRecord> people = testing::SynthPeople(20000);
   for (size_t i = 0; i < people.size(); i += 2000) {
     ASSERT_TRUE(Upsert({people.begin() + static_cast<long>(i),
                         people.begin() + static_cast<long>(i + 2000)})
@@ -462,7 +452,7 @@ TEST_F(FaultTest, AStreamThatNeverReadsNeitherStallsOthersNorGrowsWithoutBound) 
 
 TEST_F(FaultTest, LongAdminJobsStopOnTheirDeadlineAndOnShutdown) {
   ASSERT_GT(Start(dir_.Sub("db")), 0);
-  ASSERT_TRUE(Upsert(People(3000)).ok());
+  ASSERT_TRUE(Upsert(testing::SynthPeople(3000)).ok());
   auto admin = v1::AdminService::NewStub(channel_);
   auto train = [&](int64_t u_pairs, double seconds, v1::TrainModelResponse* resp) {
     v1::TrainModelRequest req;
@@ -500,7 +490,7 @@ TEST_F(FaultTest, LongAdminJobsStopOnTheirDeadlineAndOnShutdown) {
 
 TEST_F(FaultTest, InvalidUtf8IsRefusedAndTheLogStaysJson) {
   ASSERT_GT(Start(dir_.Sub("db")), 0);
-  ASSERT_TRUE(Upsert(People(100)).ok());
+  ASSERT_TRUE(Upsert(testing::SynthPeople(100)).ok());
   // Any client can send bytes that are not UTF-8 in a string field; gRPC
   // refuses the message before linkd's code sees it (this test's own
   // protobuf complains on serializing it: silenced).
@@ -542,7 +532,7 @@ TEST_F(FaultTest, ABatchOverTheLimitFailsAtOnceInsteadOfBeingRetried) {
 
 TEST_F(FaultTest, ABatchAnswerNeverExceedsTheMessageLimit) {
   ASSERT_GT(Start(dir_.Sub("db"), "linkd.log", {"--max-message-mib", "1"}), 0);
-  std::vector<v1::PersonRecord> people = People(5000);
+  std::vector<v1::PersonRecord> people = testing::SynthPeople(5000);
   ASSERT_TRUE(Upsert(people).ok());
   grpc::ClientContext ctx;
   auto stream = stub_->MatchBatchStream(&ctx);

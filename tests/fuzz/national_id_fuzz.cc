@@ -14,7 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (char c : id.digits()) Check(c >= '0' && c <= '9', "digits are digits");
   Check(id.digits().size() <= text.size(), "no digits invented");
   if (id.digits().empty()) {
-    Check(id.kind() == linkage::v1::ID_KIND_UNSPECIFIED, "no digits, no kind");
+    // Nothing given, or something that is not an ID number (flagged).
+    Check(id.kind() == linkage::v1::ID_KIND_UNSPECIFIED ||
+              id.kind() == linkage::v1::ID_KIND_MALFORMED,
+          "no digits: no kind, or malformed");
   } else if (id.kind() == linkage::v1::ID_KIND_CCCD) {
     Check(id.digits().size() == 12, "a CCCD has 12 digits");
     Check(id.encoded_birth_year() >= 1800 && id.encoded_birth_year() <= 2299, "CCCD year range");

@@ -18,6 +18,7 @@
 #include "linkage/engine.h"
 #include "linkage/model.h"
 #include "linkage/synth.h"
+#include "synth_people.h"
 #include "test_util.h"
 
 namespace linkage {
@@ -142,17 +143,6 @@ class DropUnsyncedFs : public rocksdb::FileSystemWrapper {
   std::string scratch_;
 };
 
-std::vector<v1::PersonRecord> People(int n) {
-  synth::PopulationOptions po;
-  po.size = n;
-  po.province_2025 = "19";
-  synth::Population pop(po);
-  std::vector<v1::PersonRecord> out;
-  for (const auto& p : pop.people()) out.push_back(p.record);
-  out.resize(std::min<size_t>(out.size(), static_cast<size_t>(n)));
-  return out;
-}
-
 struct Opened {
   std::unique_ptr<index::Store> store;
   std::unique_ptr<engine::Engine> engine;
@@ -205,7 +195,7 @@ int64_t SurvivingAfterPowerLoss(bool sync_writes, int64_t* acknowledged) {
   testing::TempDir dir;
   auto faulty = std::make_shared<DropUnsyncedFs>(rocksdb::FileSystem::Default());
   std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(faulty);
-  std::vector<v1::PersonRecord> people = People(1000);
+  std::vector<v1::PersonRecord> people = testing::SynthPeople(1000);
   {
     index::StoreOptions so;
     so.env = env.get();
@@ -263,7 +253,7 @@ TEST(DurabilityTest, WithoutSyncAPowerLossLosesAcknowledgedWrites) {
 TEST(DurabilityTest, ADamagedWriteAheadLogStopsTheOpenUnlessTheLossIsAccepted) {
   testing::TempDir dir;
   const std::string db = dir.Sub("db");
-  std::vector<v1::PersonRecord> people = People(2000);
+  std::vector<v1::PersonRecord> people = testing::SynthPeople(2000);
   // A process that writes 2,000 records and dies without closing.
   pid_t child = fork();
   ASSERT_GE(child, 0);
@@ -310,7 +300,7 @@ TEST(DurabilityTest, ADatabaseWithoutCurrentIsNeverReplacedByAnEmptyOne) {
   {
     auto o = OpenEngine(db);
     ASSERT_TRUE(o.ok());
-    ASSERT_TRUE(o->engine->Upsert("register", People(500)).ok());
+    ASSERT_TRUE(o->engine->Upsert("register", testing::SynthPeople(500)).ok());
     ASSERT_TRUE(o->store->Flush().ok());
   }
   const size_t tables = FilesEndingIn(db, ".sst").size();
@@ -331,7 +321,7 @@ TEST(DurabilityTest, ADatabaseWithoutCurrentIsNeverReplacedByAnEmptyOne) {
 TEST(DurabilityTest, DamageFoundInAReadShowsInTheConditionAndStopsWrites) {
   testing::TempDir dir;
   const std::string db = dir.Sub("db");
-  std::vector<v1::PersonRecord> people = People(3000);
+  std::vector<v1::PersonRecord> people = testing::SynthPeople(3000);
   {
     auto o = OpenEngine(db);
     ASSERT_TRUE(o.ok());
@@ -378,7 +368,7 @@ TEST(DurabilityTest, DamageFoundInAReadShowsInTheConditionAndStopsWrites) {
 TEST(DurabilityTest, RepairRebuildsLostDerivedDataAndResumes) {
   testing::TempDir dir;
   const std::string db = dir.Sub("db");
-  std::vector<v1::PersonRecord> people = People(2500);
+  std::vector<v1::PersonRecord> people = testing::SynthPeople(2500);
   std::vector<std::string> before;
   auto answers = [&people](const engine::Engine& e) {
     std::vector<std::string> out;
