@@ -120,6 +120,10 @@ absl::StatusOr<int64_t> Engine::Repair(const std::function<void(int64_t, int64_t
                                        const std::atomic<bool>* stop) {
   absl::MutexLock install(&install_mu_);
   absl::WriterMutexLock no_upserts(&upsert_mu_);
+  // The total for progress, read before StartRepair drops the record
+  // counters with the other derived data (0 if they were what was lost).
+  int64_t total = 0;
+  for (const auto& d : store_->Stats().datasets) total += d.records;
   if (absl::Status st = store_->StartRepair(); !st.ok()) return st;
   {
     absl::MutexLock lock(&model_mu_);
@@ -129,9 +133,6 @@ absl::StatusOr<int64_t> Engine::Repair(const std::function<void(int64_t, int64_t
   const index::Store::EntriesOf entries_of = [&now](const v1::StoredRecord& r) {
     return Entries(*now->model, r.normalized());
   };
-  // The record counters are being rebuilt: count the records themselves.
-  int64_t total = 0;
-  for (const auto& d : store_->Stats().datasets) total += d.records;
   int64_t done = store_->RepairProgress().value_or(0);
   for (;;) {
     if (stop != nullptr && stop->load())

@@ -75,9 +75,10 @@ std::string ValidUtf8(std::string_view s) {
   return out;
 }
 
-// gRPC's own log lines, as JSON, at most kGrpcLinesPerSecond a second (a
-// caller must not be able to flood the log); the rest are counted.
-constexpr int kGrpcLinesPerSecond = 20;
+// gRPC's and protobuf's own log lines, as JSON, at most
+// kLibraryLinesPerSecond a second (a caller must not be able to flood the
+// log); the rest are counted.
+constexpr int kLibraryLinesPerSecond = 20;
 
 // True if one more library log line fits this second's allowance; else
 // counts it. *dropped gets the count suppressed in the previous second(s).
@@ -95,7 +96,7 @@ bool LibraryLineAllowed(int64_t* dropped) {
     second = now;
     lines = 0;
   }
-  if (++lines > kGrpcLinesPerSecond) {
+  if (++lines > kLibraryLinesPerSecond) {
     ++suppressed;
     return false;
   }

@@ -131,10 +131,9 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServer
     absl::Status st = CheckDataset(request->dataset());
     if (!st.ok()) return st;
     if (request->records_size() > ctx_->config.max_batch_records()) {
-      return absl::OutOfRangeError(absl::StrCat("batch of ", request->records_size(),
-                                                " records exceeds max_batch_records (",
-                                                ctx_->config.max_batch_records(),
-                                                "): send smaller batches"));
+      return absl::OutOfRangeError(
+          absl::StrCat("batch of ", request->records_size(), " records exceeds max_batch_records (",
+                       ctx_->config.max_batch_records(), "): send smaller batches"));
     }
     // A record_id twice in one request would be written twice in one batch
     // (which one wins is not something to leave to chance), and a record
@@ -307,7 +306,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     writing_ = false;
-    Release(queue_.front());
+    Release(queue_.front().records, queue_.front().bytes);
     queue_.pop_front();
     if (!ok) {  // The client is gone: drop what is queued.
       DropLocked();
@@ -349,19 +348,20 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
       this->StartRead(&request_);
     }
   }
-  void Release(const Queued& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // One message fewer held: its records, and its answer's bytes if queued.
+  void Release(size_t records, size_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     --outstanding_;
-    records_ -= q.records;
-    bytes_ -= q.bytes;
+    records_ -= records;
+    bytes_ -= bytes;
   }
   // Forgets everything not yet written (the client will not read it).
   void DropLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     broken_ = true;
-    for (const auto& r : pending_) Release({Resp(), RecordsIn(*r), 0});
+    for (const auto& r : pending_) Release(RecordsIn(*r), 0);
     pending_.clear();
     // The front may be being written; OnWriteDone releases it.
     while (queue_.size() > (writing_ ? 1u : 0u)) {
-      Release(queue_.back());
+      Release(queue_.back().records, queue_.back().bytes);
       queue_.pop_back();
     }
   }
@@ -395,7 +395,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
   }
   void EnqueueLocked(Resp response, size_t records) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (broken_) {
-      Release({Resp(), records, 0});
+      Release(records, 0);
       MaybeFinishLocked();
       return;
     }
