@@ -6,7 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "linkage/strings.h"
+#include "base/strings.h"
 #include "linkage/text.h"
 
 namespace linkage::cli {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "commands.h"
 #include "linkage/csv.h"
+#include "linkage/flags.h"
 #include "linkage/v1/service.grpc.pb.h"
 #include "person_reader.h"
 
@@ -43,7 +44,7 @@ OutputRow FromResponse(const std::string& record_id, const v1::MatchStreamRespon
   if (r.error_code() != 0) {
     row.decision = "NO_MATCH";
     row.flags.push_back(r.error_code() == static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)
-                            ? "INVALID_RECORD"
+                            ? flag::kInvalidRecord
                             : "ERROR");
     row.error = r.error_message();
     return row;
@@ -286,7 +287,7 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
         OutputRow bad;
         bad.record_id = row.record.record_id();
         bad.decision = "NO_MATCH";
-        bad.flags.push_back("INVALID_RECORD");
+        bad.flags.push_back(flag::kInvalidRecord);
         bad.error = row.error;
         bad.line = row.line;
         put(i, std::move(bad));

@@ -10,8 +10,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/strings.h"
 #include "linkage/csv.h"
-#include "linkage/strings.h"
+#include "linkage/flags.h"
 #include "linkage/text.h"
 #include "linkage_data.h"
 
@@ -494,12 +495,12 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in,
       } else {
         version = in.default_version != v1::UNIT_VERSION_UNSPECIFIED ? in.default_version
                                                                      : v1::UNIT_VERSION_2025;
-        flags.emplace_back("UNIT_VERSION_GUESSED");
+        flags.emplace_back(flag::kUnitVersionGuessed);
       }
     }
     const AdminUnit* unit = version == v1::UNIT_VERSION_2025 ? as_new : as_old;
     if (unit == nullptr) {
-      flags.emplace_back("UNKNOWN_COMMUNE_CODE");
+      flags.emplace_back(flag::kUnknownCommuneCode);
     } else {
       resolved_by = parts.empty() ? "code" : "code+text";
       (version == v1::UNIT_VERSION_2025 ? new_hits : old_hits).assign(1, unit->code);
@@ -543,12 +544,12 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in,
   // apart: keep only what they share.
   if (current.size() > 1 && ((version == v1::UNIT_VERSION_PRE2025 && old_hits.size() > 1) ||
                              (version != v1::UNIT_VERSION_PRE2025 && new_hits.size() > 1))) {
-    flags.emplace_back("ADDRESS_AMBIGUOUS");
+    flags.emplace_back(flag::kAddressAmbiguous);
     current.clear();
     old_districts.clear();
     if (districts.size() == 1) old_districts = districts;
   }
-  if (current.empty() && districts.size() > 1) flags.emplace_back("ADDRESS_AMBIGUOUS");
+  if (current.empty() && districts.size() > 1) flags.emplace_back(flag::kAddressAmbiguous);
   for (const auto& c : current) out.add_commune_codes_2025(c);
   for (const auto& d : old_districts) out.add_old_district_codes(d);
   std::set<std::string> provinces;
@@ -562,7 +563,7 @@ v1::NormalizedAddress Gazetteer::Resolve(const AddressInput& in,
   out.set_resolved_by(resolved_by);
   if (out.commune_codes_2025_size() == 0 && out.province_code_2025().empty() &&
       (!in.text.empty() || !in.commune_code.empty())) {
-    flags.emplace_back("ADDRESS_UNRESOLVED");
+    flags.emplace_back(flag::kAddressUnresolved);
   }
   return out;
 }

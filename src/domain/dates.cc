@@ -6,8 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/strings.h"
 #include "linkage/domain.h"
-#include "linkage/strings.h"
 #include "linkage/text.h"
 
 namespace linkage::domain {

@@ -4,6 +4,7 @@
 #include "absl/strings/ascii.h"
 #include "linkage/csv.h"
 #include "linkage/domain.h"
+#include "linkage/flags.h"
 #include "linkage_data.h"
 
 namespace linkage::domain {
@@ -105,11 +106,11 @@ v1::NormalizedId ParseNationalId(std::string_view text) {
 void CheckIdConsistency(const v1::NormalizedId& id, v1::Sex sex, const v1::PartialDate& birth,
                         std::vector<std::string>& flags) {
   if (id.kind() != v1::ID_KIND_CCCD) return;
-  if (!id.province_known()) flags.emplace_back("CCCD_UNKNOWN_PROVINCE");
+  if (!id.province_known()) flags.emplace_back(flag::kCccdUnknownProvince);
   if (sex != v1::SEX_UNSPECIFIED && sex != id.encoded_sex())
-    flags.emplace_back("CCCD_SEX_MISMATCH");
+    flags.emplace_back(flag::kCccdSexMismatch);
   if (birth.year() != 0 && birth.year() != id.encoded_birth_year()) {
-    flags.emplace_back("CCCD_YEAR_MISMATCH");
+    flags.emplace_back(flag::kCccdYearMismatch);
   }
 }
 

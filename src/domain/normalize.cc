@@ -7,10 +7,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/strings.h"
 #include "linkage/address.h"
 #include "linkage/domain.h"
+#include "linkage/flags.h"
 #include "linkage/names.h"
-#include "linkage/strings.h"
 #include "linkage/text.h"
 
 namespace linkage::domain {
@@ -119,19 +120,19 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
                       absl::StrCat("\"", r.full_name(), "\": ", name.status().message()));
   *n.mutable_name() = *std::move(name);
   if (!n.name().repaired_from().empty())
-    flags.push_back(absl::StrCat("NAME_LEGACY_", n.name().repaired_from()));
+    flags.push_back(absl::StrCat(flag::kNameLegacyPrefix, n.name().repaired_from()));
 
   auto date = ParsePartialDate(r.birth_date(), options.lenient_dates);
   if (!date.ok())
     return absl::InvalidArgumentError(
         absl::StrCat("record \"", r.record_id(), "\": ", date.status().message()));
   *n.mutable_birth_date() = *date;
-  if (date->impossible_day()) flags.emplace_back("DATE_IMPOSSIBLE_DAY");
-  if (date->swapped_day_month()) flags.emplace_back("DATE_SWAPPED");
-  if (date->possible_placeholder()) flags.emplace_back("DATE_PLACEHOLDER");
+  if (date->impossible_day()) flags.emplace_back(flag::kDateImpossibleDay);
+  if (date->swapped_day_month()) flags.emplace_back(flag::kDateSwapped);
+  if (date->possible_placeholder()) flags.emplace_back(flag::kDatePlaceholder);
   if (date->partly_read() ||
       (options.lenient_dates && date->year() == 0 && !r.birth_date().empty())) {
-    flags.emplace_back("DATE_PARTLY_READ");
+    flags.emplace_back(flag::kDatePartlyRead);
   }
 
   n.set_sex(r.sex());
@@ -141,10 +142,10 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
   if (id.kind() == v1::ID_KIND_CMND && old_id.kind() == v1::ID_KIND_UNSPECIFIED) {
     old_id = id;  // A 9-digit CMND written in the national_id column.
     id.Clear();
-    flags.emplace_back("CMND_IN_NATIONAL_ID");
+    flags.emplace_back(flag::kCmndInNationalId);
   }
-  if (id.kind() == v1::ID_KIND_MALFORMED) flags.emplace_back("NATIONAL_ID_MALFORMED");
-  if (old_id.kind() == v1::ID_KIND_MALFORMED) flags.emplace_back("OLD_ID_MALFORMED");
+  if (id.kind() == v1::ID_KIND_MALFORMED) flags.emplace_back(flag::kNationalIdMalformed);
+  if (old_id.kind() == v1::ID_KIND_MALFORMED) flags.emplace_back(flag::kOldIdMalformed);
   CheckIdConsistency(id, r.sex(), n.birth_date(), flags);
   *n.mutable_national_id() = id;
   *n.mutable_old_id() = old_id;

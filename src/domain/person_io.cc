@@ -7,8 +7,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/strings.h"
 #include "linkage/domain.h"
-#include "linkage/strings.h"
 
 namespace linkage::domain {
 namespace {

@@ -8,8 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "base/strings.h"
 #include "linkage/engine.h"
-#include "linkage/strings.h"
+#include "linkage/flags.h"
 #include "parallel.h"
 
 namespace linkage::engine {
@@ -34,11 +35,11 @@ struct Answer {
 std::string_view ConflictKindName(Conflict::Kind kind) {
   switch (kind) {
     case Conflict::Kind::kIdHeldByOther:
-      return "ID_HELD_BY_OTHER";
+      return flag::kIdHeldByOther;
     case Conflict::Kind::kIdClaimedTwice:
-      return "ID_CLAIMED_TWICE";
+      return flag::kIdClaimedTwice;
     case Conflict::Kind::kMatchedTwice:
-      return "MATCHED_TWICE";
+      return flag::kMatchedTwice;
   }
   return "UNKNOWN";
 }

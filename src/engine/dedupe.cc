@@ -7,8 +7,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "base/strings.h"
 #include "linkage/engine.h"
-#include "linkage/strings.h"
 #include "parallel.h"
 
 namespace linkage::engine {

@@ -8,8 +8,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/strings.h"
 #include "internal.h"
-#include "linkage/strings.h"
 
 namespace linkage::engine {
 

@@ -7,9 +7,10 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/strings.h"
 #include "internal.h"
 #include "linkage/engine.h"
-#include "linkage/strings.h"
+#include "linkage/flags.h"
 
 namespace linkage::engine {
 namespace {
@@ -68,7 +69,7 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
     if (!*complete) {
       // A rule's own cap skips its common keys by design; only the
       // server-wide cap means a block was too big to use.
-      if (flags && cap == options_.max_block_size) flags->insert("BLOCK_OVERSIZED");
+      if (flags && cap == options_.max_block_size) flags->insert(flag::kBlockOversized);
       ++skipped;
       continue;
     }
@@ -90,12 +91,13 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
   for (const std::string& h : out.id_holders) out.rules.try_emplace(h);
   // Every block too big to read and nothing found otherwise: "nobody
   // matched" would be a guess, so say that nothing could be looked at.
-  if (flags && keys > 0 && skipped == keys && out.rules.empty()) flags->insert("BLOCK_OVERSIZED");
+  if (flags && keys > 0 && skipped == keys && out.rules.empty())
+    flags->insert(flag::kBlockOversized);
   if (!exclude.empty()) out.rules.erase(exclude);
   out.ids.reserve(out.rules.size());
   for (const auto& [id, rules] : out.rules) out.ids.push_back(id);
   if (out.ids.size() > options_.max_candidates) {
-    if (flags) flags->insert("CANDIDATES_CAPPED");
+    if (flags) flags->insert(flag::kCandidatesCapped);
     std::stable_sort(out.ids.begin(), out.ids.end(),
                      [&out](const std::string& a, const std::string& b) {
                        return out.rules[a].size() > out.rules[b].size();
@@ -183,7 +185,7 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
     band = BandFor(m->Probability(best.weight), policy);
     if (band == v1::BAND_MATCH && margin < policy.min_margin_bits()) {
       band = v1::BAND_REVIEW;
-      flags.insert("AMBIGUOUS");
+      flags.insert(flag::kAmbiguous);
     }
     // Names that disagree entirely never make an automatic match, however
     // strong the rest: a twin or sibling at the same address with the same
@@ -192,7 +194,7 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
     if (name_field >= 0 &&
         m->LevelKindOf(static_cast<size_t>(name_field),
                        best.outcomes[static_cast<size_t>(name_field)].level) == v1::LEVEL_ELSE) {
-      flags.insert("NAME_DIFFERS");
+      flags.insert(flag::kNameDiffers);
       if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
     }
     // The claimed identity number belongs to someone other than the best
@@ -201,12 +203,12 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
     bool conflict = std::any_of(id_holders.begin(), id_holders.end(),
                                 [&best_id](const std::string& h) { return h != best_id; });
     if (conflict) {
-      flags.insert("ID_CONFLICT");
+      flags.insert(flag::kIdConflict);
       if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
     }
   }
-  if (flags.count("CCCD_SEX_MISMATCH") || flags.count("CCCD_YEAR_MISMATCH"))
-    flags.insert("ID_INCONSISTENT");
+  if (flags.count(flag::kCccdSexMismatch) || flags.count(flag::kCccdYearMismatch))
+    flags.insert(flag::kIdInconsistent);
   result.set_band(band);
   result.set_margin_bits(margin);
 

@@ -6,8 +6,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "base/strings.h"
 #include "linkage/engine.h"
-#include "linkage/strings.h"
 
 namespace linkage::engine {
 namespace {

@@ -5,11 +5,12 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/strings.h"
 #include "internal.h"
 #include "linkage/engine.h"
+#include "linkage/flags.h"
 #include "linkage/names.h"
 #include "linkage/similarity.h"
-#include "linkage/strings.h"
 
 namespace linkage::engine {
 
@@ -79,7 +80,7 @@ absl::StatusOr<v1::Verification> Engine::VerifyNormalized(const Serving& serving
   v.set_model_version(match->model_version());
   v.set_uncalibrated(match->uncalibrated());
   std::set<std::string> flags(match->flags().begin(), match->flags().end());
-  flags.erase("ID_CONFLICT");  // Re-derived below against the holder.
+  flags.erase(flag::kIdConflict);  // Re-derived below against the holder.
 
   const Ranked* best = ranked.empty() ? nullptr : &ranked[0];
   const Ranked* holder = nullptr;
@@ -127,7 +128,7 @@ absl::StatusOr<v1::Verification> Engine::VerifyNormalized(const Serving& serving
     }
     if (holder_name_differs && name_fits != nullptr) {
       target = name_fits;
-      flags.insert("ID_CONFLICT");
+      flags.insert(flag::kIdConflict);
       v.set_decision(v1::REVIEW);
       v.add_reasons(absl::StrCat("the ID belongs to record ", holder->record_id,
                                  ", but the claimed name fits record ", name_fits->record_id,
@@ -147,7 +148,7 @@ absl::StatusOr<v1::Verification> Engine::VerifyNormalized(const Serving& serving
         v.add_reasons("the ID's holder matches the claim");
       } else if (match->band() == v1::BAND_REVIEW) {
         v.set_decision(v1::REVIEW);
-        v.add_reasons(flags.count("AMBIGUOUS")
+        v.add_reasons(flags.count(flag::kAmbiguous)
                           ? "the ID's holder matches, but another register person is close"
                           : "the ID's holder matches the claim only in part");
       } else {
@@ -155,7 +156,7 @@ absl::StatusOr<v1::Verification> Engine::VerifyNormalized(const Serving& serving
         v.add_reasons("the ID's holder does not match the claimed name, date of birth or address");
       }
     } else {
-      flags.insert("ID_CONFLICT");
+      flags.insert(flag::kIdConflict);
       if (best->band != v1::BAND_NO_MATCH) {
         target = best;
         v.set_decision(v1::REVIEW);
@@ -170,7 +171,7 @@ absl::StatusOr<v1::Verification> Engine::VerifyNormalized(const Serving& serving
     }
   } else if (!holders.empty()) {
     // Holders exist but were not among the scored candidates (capped).
-    flags.insert("ID_CONFLICT");
+    flags.insert(flag::kIdConflict);
     v.set_id_holder(holders[0]);
     v.set_decision(v1::REVIEW);
     v.add_reasons("the ID's holder could not be compared with the claim");
@@ -187,24 +188,24 @@ absl::StatusOr<v1::Verification> Engine::VerifyNormalized(const Serving& serving
     }
     if (id_typo) {
       target = best;
-      flags.insert("ID_TYPO");
+      flags.insert(flag::kIdTypo);
       v.set_decision(v1::VERIFIED);
       v.add_reasons(absl::StrCat("the claim matches record ", best->record_id,
                                  ", whose ID differs from the claimed one by one digit"));
     } else if (best != nullptr && best->band != v1::BAND_NO_MATCH) {
-      flags.insert("ID_NOT_IN_REGISTER");
+      flags.insert(flag::kIdNotInRegister);
       target = best;
       v.set_decision(v1::REVIEW);
       v.add_reasons(absl::StrCat("no register person holds the ID; the claim describes record ",
                                  best->record_id));
     } else {
-      flags.insert("ID_NOT_IN_REGISTER");
+      flags.insert(flag::kIdNotInRegister);
       v.set_decision(v1::NOT_FOUND);
       v.add_reasons("neither the ID nor the person is in the register");
     }
   }
-  if (flags.count("CCCD_SEX_MISMATCH") || flags.count("CCCD_YEAR_MISMATCH")) {
-    flags.insert("ID_INCONSISTENT");
+  if (flags.count(flag::kCccdSexMismatch) || flags.count(flag::kCccdYearMismatch)) {
+    flags.insert(flag::kIdInconsistent);
     v.add_reasons("the ID's digits disagree with the claimed sex or birth year");
   }
   if (target != nullptr) {

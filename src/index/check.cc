@@ -8,7 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "linkage/strings.h"
+#include "base/strings.h"
 #include "rocks_store.h"
 
 namespace linkage::index {

@@ -1,7 +1,7 @@
 #include "keys.h"
 
 #include "absl/strings/str_cat.h"
-#include "linkage/strings.h"
+#include "base/strings.h"
 
 namespace linkage::index::keys {
 namespace {

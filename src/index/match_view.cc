@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/hash/hash.h"
-#include "linkage/strings.h"
+#include "base/strings.h"
 
 namespace linkage::index {
 namespace {

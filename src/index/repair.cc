@@ -1,7 +1,7 @@
 // Rebuilding the derived column families from the records, and migrating
 // the key layout on open.
 #include "absl/strings/str_cat.h"
-#include "linkage/strings.h"
+#include "base/strings.h"
 #include "rocks_store.h"
 
 namespace linkage::index {

@@ -16,7 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "linkage/strings.h"
+#include "base/strings.h"
 #include "rocks_store.h"
 
 namespace linkage::index {

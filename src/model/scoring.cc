@@ -8,11 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/strings.h"
 #include "linkage/domain.h"
 #include "linkage/model.h"
 #include "linkage/names.h"
 #include "linkage/similarity.h"
-#include "linkage/strings.h"
 #include "linkage_models.h"
 
 namespace linkage::model {

@@ -15,11 +15,11 @@
 
 #include "../service/log.h"
 #include "absl/time/clock.h"
+#include "base/strings.h"
 #include "linkage/engine.h"
 #include "linkage/model.h"
 #include "linkage/server.h"
 #include "linkage/store.h"
-#include "linkage/strings.h"
 
 namespace {
 

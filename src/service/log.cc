@@ -10,7 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "linkage/strings.h"
+#include "base/strings.h"
 
 namespace linkage::service {
 namespace {

@@ -11,11 +11,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "base/strings.h"
 #include "linkage/engine.h"
 #include "linkage/model.h"
 #include "linkage/normalize.h"
 #include "linkage/store.h"
-#include "linkage/strings.h"
 #include "log.h"
 #include "services.h"
 

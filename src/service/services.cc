@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/strings.h"
 #include "linkage/normalize.h"
-#include "linkage/strings.h"
 #include "log.h"
 
 namespace linkage::service {

@@ -12,10 +12,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/strings.h"
 #include "linkage/address.h"
 #include "linkage/csv.h"
 #include "linkage/domain.h"
-#include "linkage/strings.h"
 #include "linkage/text.h"
 #include "linkage_data.h"
 
