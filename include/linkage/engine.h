@@ -25,6 +25,11 @@
 
 namespace linkage::engine {
 
+namespace internal {
+struct Ranked;      // decide.h: one ranked candidate with its outcomes.
+struct RankExtras;  // decide.h: what ranking found besides the ranking.
+}  // namespace internal
+
 struct EngineOptions {
   // Candidates scored per query at most; beyond it the candidates found by
   // the most blocking rules are kept and CANDIDATES_CAPPED is flagged.
@@ -314,29 +319,13 @@ class Engine {
   std::shared_ptr<const Serving> serving() const;
   static index::IndexEntries Entries(const model::CompiledModel& m, const v1::NormalizedRecord& n);
 
-  // One ranked candidate with its per-field outcomes, for decisions made
-  // on levels (Verify) without building explanations.
-  struct Ranked {
-    std::string record_id;
-    double probability = 0;
-    double weight = 0;  // Match weight, bits.
-    v1::Band band = v1::BAND_NO_MATCH;
-    std::vector<model::FieldOutcome> outcomes;
-  };
-  // What Rank found besides the ranking, so Verify need not look again:
-  // the holders of the query's CCCD and CMND (as the ids index lists them)
-  // and the normalized names of the holders among the ranked candidates.
-  struct RankExtras {
-    std::vector<std::string> national_holders, old_holders;
-    std::map<std::string, v1::NormalizedName> holder_names;
-  };
   // MatchNormalized with the model and generation `serving` (pinned by the
   // caller for its whole query or job, as leveldb's Get pins one Version),
   // also handing back the first `keep` ranked candidates.
   absl::StatusOr<v1::MatchResult> Rank(const Serving& serving, const v1::NormalizedRecord& query,
                                        std::string_view dataset, const MatchOptions& options,
-                                       size_t keep, std::vector<Ranked>* ranked,
-                                       RankExtras* extras = nullptr) const;
+                                       size_t keep, std::vector<internal::Ranked>* ranked,
+                                       internal::RankExtras* extras = nullptr) const;
   // Verify of a normalized claim, every step with `serving`.
   absl::StatusOr<v1::Verification> VerifyNormalized(const Serving& serving,
                                                     const v1::NormalizedRecord& query,

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "linkage/address.h"
 #include "linkage/domain.h"
@@ -97,8 +98,7 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
       {"phone", r.phone(), lim.max_field_bytes},
   };
   for (const Field& f : fields) {
-    absl::Status st = CheckText(r, f.name, f.value, f.max);
-    if (!st.ok()) return st;
+    LINKD_RETURN_IF_ERROR(CheckText(r, f.name, f.value, f.max));
   }
   if (static_cast<size_t>(r.attributes_size()) > lim.max_attributes) {
     return FieldError(
@@ -106,9 +106,8 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
         absl::StrCat("has ", r.attributes_size(), " entries, more than ", lim.max_attributes));
   }
   for (const auto& [key, value] : r.attributes()) {
-    absl::Status st = CheckText(r, absl::StrCat("attribute \"", key, "\""),
-                                absl::StrCat(key, value), lim.max_attribute_bytes);
-    if (!st.ok()) return st;
+    LINKD_RETURN_IF_ERROR(CheckText(r, absl::StrCat("attribute \"", key, "\""),
+                                    absl::StrCat(key, value), lim.max_attribute_bytes));
   }
 
   v1::NormalizedRecord n;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "linkage/domain.h"
 
@@ -58,9 +59,8 @@ absl::Status SetField(v1::PersonRecord& r, int field, std::string_view name, std
       r.set_full_name(std::move(value));
       break;
     case kSex: {
-      auto sex = ParseSex(value);
-      if (!sex.ok()) return sex.status();
-      r.set_sex(*sex);
+      LINKD_ASSIGN_OR_RETURN(auto sex, ParseSex(value));
+      r.set_sex(sex);
       break;
     }
     case kBirthDate:
@@ -85,9 +85,8 @@ absl::Status SetField(v1::PersonRecord& r, int field, std::string_view name, std
       r.set_phone(std::move(value));
       break;
     case kUnitVersion: {
-      auto v = ParseUnitVersion(value);
-      if (!v.ok()) return v.status();
-      r.set_unit_version(*v);
+      LINKD_ASSIGN_OR_RETURN(auto v, ParseUnitVersion(value));
+      r.set_unit_version(v);
       break;
     }
     default:
@@ -169,16 +168,13 @@ class FlatJsonReader {
         SkipSpace();
         if (Peek() != '"') return Error("expected a field name in quotes");
         std::string key;
-        absl::Status st = ReadString(&key);
-        if (!st.ok()) return st;
+        LINKD_RETURN_IF_ERROR(ReadString(&key));
         SkipSpace();
         if (!Eat(':')) return Error(absl::StrCat("expected ':' after \"", key, "\""));
         SkipSpace();
         std::string value;
-        st = ReadValue(key, &value);
-        if (!st.ok()) return st;
-        st = on_member(std::move(key), std::move(value));
-        if (!st.ok()) return st;
+        LINKD_RETURN_IF_ERROR(ReadValue(key, &value));
+        LINKD_RETURN_IF_ERROR(on_member(std::move(key), std::move(value)));
         SkipSpace();
         if (Eat(',')) continue;
         if (Eat('}')) break;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "linkage/engine.h"
 #include "linkage/flags.h"
@@ -100,12 +101,10 @@ absl::StatusOr<ConflictReport> Engine::FindConflicts(const ConflictOptions& opti
           } else {
             MatchOptions mo;
             mo.top_k = 1;
-            auto r2 = Rank(*pinned, r.normalized(), options.against, mo, 0, nullptr);
-            if (!r2.ok()) {
-              return r2.status();
-            }
-            if (r2->candidates_size() > 0 && r2->band() != v1::BAND_NO_MATCH) {
-              const v1::Candidate& c = r2->candidates(0);
+            LINKD_ASSIGN_OR_RETURN(auto r2,
+                                   Rank(*pinned, r.normalized(), options.against, mo, 0, nullptr));
+            if (r2.candidates_size() > 0 && r2.band() != v1::BAND_NO_MATCH) {
+              const v1::Candidate& c = r2.candidates(0);
               a.target = c.record_id();
               a.probability = c.probability();
               a.answered = true;

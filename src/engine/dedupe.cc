@@ -7,7 +7,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
+#include "decide.h"
 #include "linkage/engine.h"
 #include "parallel.h"
 
@@ -85,11 +87,11 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
     mo.include_query = false;
     std::vector<std::pair<std::string, Resolved>> found;
     for (size_t i = t; i < chunk.size(); i += n) {
-      auto r = Rank(*pinned, chunk[i].normalized(), options.register_dataset, mo, 0, nullptr);
-      if (!r.ok()) return r.status();
-      if (r->band() == v1::BAND_MATCH && r->candidates_size() > 0) {
+      LINKD_ASSIGN_OR_RETURN(
+          auto r, Rank(*pinned, chunk[i].normalized(), options.register_dataset, mo, 0, nullptr));
+      if (r.band() == v1::BAND_MATCH && r.candidates_size() > 0) {
         found.push_back({node_key(dataset, chunk[i].record().record_id()),
-                         {r->candidates(0).record_id(), r->candidates(0).probability()}});
+                         {r.candidates(0).record_id(), r.candidates(0).probability()}});
       }
     }
     absl::MutexLock lock(&links_mu);
@@ -103,15 +105,14 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
         mo.top_k = 1;
         mo.explain = false;
         mo.include_query = false;
-        std::vector<Ranked> ranked;
+        std::vector<internal::Ranked> ranked;
         std::vector<DuplicateLink> found;
         for (size_t i = t; i < chunk.size(); i += n) {
           const std::string& id = chunk[i].record().record_id();
           mo.exclude_record_id = within ? id : "";
-          auto r = Rank(*pinned, chunk[i].normalized(), against, mo,
-                        static_cast<size_t>(options.top_k), &ranked);
-          if (!r.ok()) return r.status();
-          for (const Ranked& c : ranked) {
+          LINKD_ASSIGN_OR_RETURN(auto r, Rank(*pinned, chunk[i].normalized(), against, mo,
+                                              static_cast<size_t>(options.top_k), &ranked));
+          for (const internal::Ranked& c : ranked) {
             if (c.probability < report.threshold) break;  // Ranked.
             DuplicateLink l{options.dataset, id, against, c.record_id, c.probability, c.weight, ""};
             if (within && l.record_b < l.record_a) std::swap(l.record_a, l.record_b);
@@ -119,8 +120,7 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
           }
         }
         if (!options.register_dataset.empty()) {
-          absl::Status resolved_st = resolve(chunk, options.dataset, t, n);
-          if (!resolved_st.ok()) return resolved_st;
+          LINKD_RETURN_IF_ERROR(resolve(chunk, options.dataset, t, n));
         }
         absl::MutexLock lock(&links_mu);
         for (DuplicateLink& l : found) {
@@ -226,15 +226,14 @@ absl::StatusOr<DedupeReport> Engine::FindDuplicates(const DedupeOptions& options
   for (DuplicateCluster& c : report.clusters) {
     c.weakest = c.tree.back();
     // Why the weakest link holds: its fields, with values.
-    auto a = store_->Get(c.weakest.dataset_a, c.weakest.record_a);
-    if (!a.ok()) return a.status();
-    if (!a->has_value()) continue;  // Deleted meanwhile.
+    LINKD_ASSIGN_OR_RETURN(auto a, store_->Get(c.weakest.dataset_a, c.weakest.record_a));
+    if (!a.has_value()) continue;  // Deleted meanwhile.
     MatchOptions mo;
     mo.top_k = std::max(options.top_k, 50);
     if (within) mo.exclude_record_id = c.weakest.record_a;
-    auto r = Rank(*pinned, (*a)->normalized(), c.weakest.dataset_b, mo, 0, nullptr);
-    if (!r.ok()) return r.status();
-    for (const v1::Candidate& cand : r->candidates()) {
+    LINKD_ASSIGN_OR_RETURN(auto r,
+                           Rank(*pinned, a->normalized(), c.weakest.dataset_b, mo, 0, nullptr));
+    for (const v1::Candidate& cand : r.candidates()) {
       if (cand.record_id() == c.weakest.record_b) {
         c.weakest_explanation.assign(cand.contributions().begin(), cand.contributions().end());
       }

@@ -8,13 +8,13 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "internal.h"
 
 namespace linkage::engine {
 
 using internal::BandFor;
-using internal::HoldsNameWords;
 using internal::IdKey;
 using internal::kQueryId;
 
@@ -31,20 +31,17 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
                                                        index::Store* store,
                                                        const v1::Model& model) {
   if (store == nullptr) return absl::InvalidArgumentError("engine needs a store");
-  auto compiled = model::CompiledModel::Create(model);
-  if (!compiled.ok()) return compiled.status();
-  std::unique_ptr<Engine> engine(new Engine(options, store, *std::move(compiled)));
+  LINKD_ASSIGN_OR_RETURN(auto compiled, model::CompiledModel::Create(model));
+  std::unique_ptr<Engine> engine(new Engine(options, store, std::move(compiled)));
   // An interrupted reindex: upserts must keep writing its generation.
-  auto state = store->GetReindexState();
-  if (!state.ok()) return state.status();
-  if (state->has_value()) {
+  LINKD_ASSIGN_OR_RETURN(auto state, store->GetReindexState());
+  if (state.has_value()) {
     v1::Model next;
-    if (!next.ParseFromString((*state)->model))
+    if (!next.ParseFromString(state->model))
       return absl::DataLossError("the reindex model is unreadable");
-    auto next_compiled = model::CompiledModel::Create(next);
-    if (!next_compiled.ok()) return next_compiled.status();
+    LINKD_ASSIGN_OR_RETURN(auto next_compiled, model::CompiledModel::Create(next));
     absl::MutexLock lock(&engine->model_mu_);
-    engine->next_model_ = *std::move(next_compiled);
+    engine->next_model_ = std::move(next_compiled);
   }
   return engine;
 }
@@ -57,11 +54,10 @@ std::shared_ptr<const Engine::Serving> Engine::serving() const {
 std::shared_ptr<const model::CompiledModel> Engine::model() const { return serving()->model; }
 
 absl::Status Engine::SetModel(const v1::Model& model) {
-  auto compiled = model::CompiledModel::Create(model);
-  if (!compiled.ok()) return compiled.status();
+  LINKD_ASSIGN_OR_RETURN(auto compiled, model::CompiledModel::Create(model));
   absl::MutexLock lock(&model_mu_);
   auto next = std::make_shared<Serving>(*serving_);
-  next->model = *std::move(compiled);
+  next->model = std::move(compiled);
   serving_ = std::move(next);
   return absl::OkStatus();
 }
@@ -71,8 +67,7 @@ constexpr std::string_view kModelKey = "model/current";
 }  // namespace
 
 absl::StatusOr<std::string> Engine::InstallModel(const v1::Model& model) {
-  auto compiled = model::CompiledModel::Create(model);
-  if (!compiled.ok()) return compiled.status();
+  LINKD_ASSIGN_OR_RETURN(auto compiled, model::CompiledModel::Create(model));
   absl::MutexLock install(&install_mu_);  // One installation at a time; queries go on.
   std::shared_ptr<const model::CompiledModel> current = this->model();
   const v1::LinkageSpec& old_spec = current->proto().spec();
@@ -91,15 +86,13 @@ absl::StatusOr<std::string> Engine::InstallModel(const v1::Model& model) {
         "ones; "
         "install it on an empty database or reindex");
   }
-  auto state = store_->GetReindexState();
-  if (!state.ok()) return state.status();
-  if (state->has_value())
+  LINKD_ASSIGN_OR_RETURN(auto state, store_->GetReindexState());
+  if (state.has_value())
     return absl::FailedPreconditionError("a reindex is in progress; install the model after it");
-  absl::Status st = store_->PutMeta(kModelKey, model.SerializeAsString());
-  if (!st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(store_->PutMeta(kModelKey, model.SerializeAsString()));
   absl::MutexLock lock(&model_mu_);
   auto next = std::make_shared<Serving>(*serving_);
-  next->model = *std::move(compiled);
+  next->model = std::move(compiled);
   serving_ = std::move(next);
   return current->proto().version();
 }
@@ -133,11 +126,10 @@ index::IndexEntries Engine::Entries(const model::CompiledModel& m, const v1::Nor
 
 absl::StatusOr<std::vector<index::WriteOutcome>> Engine::Upsert(
     std::string_view dataset, std::vector<v1::PersonRecord> records) const {
-  auto results = Upsert(dataset, std::move(records), UpsertOptions{});
-  if (!results.ok()) return results.status();
+  LINKD_ASSIGN_OR_RETURN(auto results, Upsert(dataset, std::move(records), UpsertOptions{}));
   std::vector<index::WriteOutcome> outcomes;
-  outcomes.reserve(results->size());
-  for (const UpsertResult& r : *results) outcomes.push_back(r.outcome);
+  outcomes.reserve(results.size());
+  for (const UpsertResult& r : results) outcomes.push_back(r.outcome);
   return outcomes;
 }
 
@@ -185,12 +177,10 @@ absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view datase
   }
   if (writes.empty()) return results;
   if (options.before_write) {
-    absl::Status go = options.before_write();
-    if (!go.ok()) return go;
+    LINKD_RETURN_IF_ERROR(options.before_write());
   }
-  auto outcomes = store_->Upsert(dataset, std::move(writes));
-  if (!outcomes.ok()) return outcomes.status();
-  for (size_t k = 0; k < written.size(); ++k) results[written[k]].outcome = (*outcomes)[k];
+  LINKD_ASSIGN_OR_RETURN(auto outcomes, store_->Upsert(dataset, std::move(writes)));
+  for (size_t k = 0; k < written.size(); ++k) results[written[k]].outcome = outcomes[k];
   return results;
 }
 

@@ -21,9 +21,4 @@ std::string IdKey(const v1::NormalizedId& id);
 // The band of a probability under a policy (before margin and flags).
 v1::Band BandFor(double p, const v1::DecisionPolicy& policy);
 
-// Whether `a` holds every family word and the given name of `b`, in any
-// order: "Hoa Nguyen" written given-name first, middle name dropped, is
-// still the words of "Nguyễn Thị Hòa".
-bool HoldsNameWords(const v1::NormalizedName& a, const v1::NormalizedName& b);
-
 }  // namespace linkage::engine::internal

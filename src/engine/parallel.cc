@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "base/status_macros.h"
+
 namespace linkage::engine {
 
 absl::Status ForEachRecordInParallel(const index::Store& store, std::string_view dataset,
@@ -29,13 +31,12 @@ absl::Status ForEachRecordInParallel(const index::Store& store, std::string_view
     return absl::OkStatus();
   };
   absl::Status failure;
-  absl::Status st = store.ForEachRecord(dataset, [&](const v1::StoredRecord& r) {
+  LINKD_RETURN_IF_ERROR(store.ForEachRecord(dataset, [&](const v1::StoredRecord& r) {
     chunk.push_back(r);
     if (chunk.size() < kChunk) return true;
     failure = run();
     return failure.ok();
-  });
-  if (!st.ok()) return st;
+  }));
   if (!failure.ok()) return failure;
   return chunk.empty() ? absl::OkStatus() : run();
 }

@@ -7,7 +7,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
+#include "decide.h"
 #include "internal.h"
 #include "linkage/engine.h"
 #include "linkage/flags.h"
@@ -25,10 +27,14 @@ struct Scored {
 
 }  // namespace
 
+using internal::BandFacts;
 using internal::BandFor;
-using internal::HoldsNameWords;
+using internal::CandidateBand;
+using internal::DecideBand;
 using internal::IdKey;
 using internal::kQueryId;
+using internal::Ranked;
+using internal::RankExtras;
 
 absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query,
                                               std::string_view dataset,
@@ -64,9 +70,9 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
         rule.max_block_size() > 0
             ? std::min<size_t>(static_cast<size_t>(rule.max_block_size()), options_.max_block_size)
             : options_.max_block_size;
-    auto complete = store_->ScanBlock(generation, dataset, rule.name(), k.key, cap, &ids);
-    if (!complete.ok()) return complete.status();
-    if (!*complete) {
+    LINKD_ASSIGN_OR_RETURN(auto complete,
+                           store_->ScanBlock(generation, dataset, rule.name(), k.key, cap, &ids));
+    if (!complete) {
       // A rule's own cap skips its common keys by design; only the
       // server-wide cap means a block was too big to use.
       if (flags && cap == options_.max_block_size) flags->insert(flag::kBlockOversized);
@@ -84,8 +90,7 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
     if (key.empty()) continue;
     std::vector<std::string>& holders =
         id == &query.national_id() ? out.national_holders : out.old_holders;
-    absl::Status st = store_->LookupId(dataset, key, options_.max_id_holders, &holders);
-    if (!st.ok()) return st;
+    LINKD_RETURN_IF_ERROR(store_->LookupId(dataset, key, options_.max_id_holders, &holders));
     out.id_holders.insert(out.id_holders.end(), holders.begin(), holders.end());
   }
   for (const std::string& h : out.id_holders) out.rules.try_emplace(h);
@@ -133,12 +138,12 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
   result.set_uncalibrated(!mp.calibrated());
   std::set<std::string> flags(query.flags().begin(), query.flags().end());
 
-  auto retrieved =
-      Retrieve(query, dataset, *m, serving_now.generation, options.exclude_record_id, &flags);
-  if (!retrieved.ok()) return retrieved.status();
-  std::vector<std::string>& candidate_ids = retrieved->ids;
-  std::vector<std::string>& id_holders = retrieved->id_holders;
-  std::map<std::string, std::vector<int>>& found = retrieved->rules;
+  LINKD_ASSIGN_OR_RETURN(
+      Retrieved retrieved,
+      Retrieve(query, dataset, *m, serving_now.generation, options.exclude_record_id, &flags));
+  std::vector<std::string>& candidate_ids = retrieved.ids;
+  std::vector<std::string>& id_holders = retrieved.id_holders;
+  std::map<std::string, std::vector<int>>& found = retrieved.rules;
 
   // Compare and score. Candidates are parsed into an arena for this query:
   // at 1M records, heap allocation and destruction of their strings took a
@@ -147,8 +152,8 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
   arena_options.start_block_size = 64 << 10;
   arena_options.max_block_size = 1 << 20;
   google::protobuf::Arena arena(arena_options);
-  auto stored = store_->MultiGetNormalized(dataset, candidate_ids, &arena);
-  if (!stored.ok()) return stored.status();
+  LINKD_ASSIGN_OR_RETURN(std::vector<const v1::NormalizedRecord*> stored,
+                         store_->MultiGetNormalized(dataset, candidate_ids, &arena));
   const double prior_bits = m->PriorBits(population);
   // Term frequencies of the query's values in the searched dataset.
   model::QueryTermFrequencies tf;
@@ -162,7 +167,7 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
   std::vector<Scored> scored;
   scored.reserve(candidate_ids.size());
   for (size_t i = 0; i < candidate_ids.size(); ++i) {
-    const v1::NormalizedRecord* s = (*stored)[i];
+    const v1::NormalizedRecord* s = stored[i];
     if (s == nullptr) continue;  // Deleted since the block was read.
     Scored sc{&candidate_ids[i], s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()),
               found[candidate_ids[i]]};
@@ -182,30 +187,14 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
   if (!scored.empty()) {
     const Scored& best = scored[0];
     if (scored.size() > 1) margin = best.weight - scored[1].weight;
-    band = BandFor(m->Probability(best.weight), policy);
-    if (band == v1::BAND_MATCH && margin < policy.min_margin_bits()) {
-      band = v1::BAND_REVIEW;
-      flags.insert(flag::kAmbiguous);
-    }
-    // Names that disagree entirely never make an automatic match, however
-    // strong the rest: a twin or sibling at the same address with the same
-    // date of birth looks exactly like that.
-    const int name_field = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
-    if (name_field >= 0 &&
-        m->LevelKindOf(static_cast<size_t>(name_field),
-                       best.outcomes[static_cast<size_t>(name_field)].level) == v1::LEVEL_ELSE) {
-      flags.insert(flag::kNameDiffers);
-      if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
-    }
-    // The claimed identity number belongs to someone other than the best
-    // candidate: never an automatic match.
     const std::string& best_id = *best.record_id;
-    bool conflict = std::any_of(id_holders.begin(), id_holders.end(),
-                                [&best_id](const std::string& h) { return h != best_id; });
-    if (conflict) {
-      flags.insert(flag::kIdConflict);
-      if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
-    }
+    BandFacts facts;
+    facts.best_probability = m->Probability(best.weight);
+    facts.margin_bits = margin;
+    facts.best_outcomes = best.outcomes.data();
+    facts.id_held_by_other = std::any_of(id_holders.begin(), id_holders.end(),
+                                         [&best_id](const std::string& h) { return h != best_id; });
+    band = DecideBand(*m, facts, &flags);
   }
   if (flags.count(flag::kCccdSexMismatch) || flags.count(flag::kCccdYearMismatch))
     flags.insert(flag::kIdInconsistent);
@@ -218,9 +207,8 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
   if (options.include_records && k > 0) {
     std::vector<std::string> ids;
     for (size_t i = 0; i < k; ++i) ids.push_back(*scored[i].record_id);
-    auto records = store_->MultiGet(dataset, ids, &arena);
-    if (!records.ok()) return records.status();
-    full = *std::move(records);
+    LINKD_ASSIGN_OR_RETURN(auto records, store_->MultiGet(dataset, ids, &arena));
+    full = std::move(records);
   }
   for (size_t i = 0; i < k; ++i) {
     const Scored& sc = scored[i];
@@ -230,8 +218,7 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
     c->set_match_weight(sc.weight);
     c->set_probability(m->Probability(sc.weight));
     // Only the best candidate can be a match; the others are at most REVIEW.
-    v1::Band own = BandFor(c->probability(), policy);
-    c->set_band(i == 0 ? band : own == v1::BAND_MATCH ? v1::BAND_REVIEW : own);
+    c->set_band(CandidateBand(i, band, BandFor(c->probability(), policy)));
     if (options.explain) {
       m->Explain(query, *sc.normalized, sc.outcomes.data(), c->mutable_contributions(),
                  options.explain_values);
@@ -240,8 +227,8 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
     for (int r : sc.rules) c->add_blocking_rules(spec.blocking_rules(r).name());
   }
   if (extras != nullptr) {
-    extras->national_holders = std::move(retrieved->national_holders);
-    extras->old_holders = std::move(retrieved->old_holders);
+    extras->national_holders = std::move(retrieved.national_holders);
+    extras->old_holders = std::move(retrieved.old_holders);
     const size_t n = std::min(scored.size(), keep);
     for (size_t i = 0; i < n; ++i) {
       const std::string& id = *scored[i].record_id;
@@ -256,12 +243,8 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
     for (size_t i = 0; i < n; ++i) {
       const Scored& sc = scored[i];
       const double p = m->Probability(sc.weight);
-      const v1::Band own = BandFor(p, policy);
-      ranked->push_back({*sc.record_id, p, sc.weight,
-                         i == 0                  ? band
-                         : own == v1::BAND_MATCH ? v1::BAND_REVIEW
-                                                 : own,
-                         sc.outcomes});
+      ranked->push_back(
+          {*sc.record_id, p, sc.weight, CandidateBand(i, band, BandFor(p, policy)), sc.outcomes});
     }
   }
   for (const std::string& f : flags) result.add_flags(f);

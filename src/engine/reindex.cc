@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "linkage/engine.h"
 
 namespace linkage::engine {
@@ -22,27 +23,23 @@ absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
     // Start (or resume) with no upsert in flight, so every write from now
     // on carries the new generation's entries.
     absl::WriterMutexLock no_upserts(&upsert_mu_);
-    auto state = store_->GetReindexState();
-    if (!state.ok()) return state.status();
-    if (state->has_value()) {
+    LINKD_ASSIGN_OR_RETURN(auto state, store_->GetReindexState());
+    if (state.has_value()) {
       v1::Model in_progress;
-      if (!in_progress.ParseFromString((*state)->model))
+      if (!in_progress.ParseFromString(state->model))
         return absl::DataLossError("the reindex model is unreadable");
-      if (model != nullptr && model->SerializeAsString() != (*state)->model) {
+      if (model != nullptr && model->SerializeAsString() != state->model) {
         return absl::FailedPreconditionError(absl::StrCat(
             "a reindex for model ", in_progress.version(), " is in progress: resume it first"));
       }
-      auto compiled = model::CompiledModel::Create(in_progress);
-      if (!compiled.ok()) return compiled.status();
-      target = *std::move(compiled);
+      LINKD_ASSIGN_OR_RETURN(auto compiled, model::CompiledModel::Create(in_progress));
+      target = std::move(compiled);
       report.resumed = true;
     } else {
       v1::Model wanted = model != nullptr ? *model : this->model()->proto();
-      auto compiled = model::CompiledModel::Create(wanted);
-      if (!compiled.ok()) return compiled.status();
-      target = *std::move(compiled);
-      absl::Status st = store_->StartReindex(wanted.SerializeAsString());
-      if (!st.ok()) return st;
+      LINKD_ASSIGN_OR_RETURN(auto compiled, model::CompiledModel::Create(wanted));
+      target = std::move(compiled);
+      LINKD_RETURN_IF_ERROR(store_->StartReindex(wanted.SerializeAsString()));
     }
     absl::MutexLock lock(&model_mu_);
     next_model_ = target;
@@ -59,20 +56,18 @@ absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
     if (stop != nullptr && stop->load()) {
       return absl::CancelledError("reindex interrupted; run it again to resume where it stopped");
     }
-    auto more = store_->ReindexStep(kStep, blocks_of);
-    if (!more.ok()) return more.status();
+    LINKD_ASSIGN_OR_RETURN(auto more, store_->ReindexStep(kStep, blocks_of));
     auto state = store_->GetReindexState();
     if (state.ok() && state->has_value()) report.records = (*state)->done;
     if (progress) progress(report.records, total);
-    if (!*more) break;
+    if (!more) break;
   }
 
   // Switch rules and generation together.
   std::shared_ptr<const Serving> old;
   {
     absl::WriterMutexLock no_upserts(&upsert_mu_);
-    absl::Status st = store_->FinishReindex(kModelKey);
-    if (!st.ok()) return st;
+    LINKD_RETURN_IF_ERROR(store_->FinishReindex(kModelKey));
     absl::MutexLock lock(&model_mu_);
     old = serving_;
     auto now = std::make_shared<Serving>();
@@ -91,8 +86,7 @@ absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
   old.reset();
   for (int i = 0; i < 600 && !watch.expired(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  absl::Status dropped = store_->DropGeneration(old_generation);
-  if (!dropped.ok()) return dropped;
+  LINKD_RETURN_IF_ERROR(store_->DropGeneration(old_generation));
   return report;
 }
 
@@ -124,7 +118,7 @@ absl::StatusOr<int64_t> Engine::Repair(const std::function<void(int64_t, int64_t
   // counters with the other derived data (0 if they were what was lost).
   int64_t total = 0;
   for (const auto& d : store_->Stats().datasets) total += d.records;
-  if (absl::Status st = store_->StartRepair(); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(store_->StartRepair());
   {
     absl::MutexLock lock(&model_mu_);
     next_model_.reset();  // A reindex in progress starts over after a repair.
@@ -137,9 +131,8 @@ absl::StatusOr<int64_t> Engine::Repair(const std::function<void(int64_t, int64_t
   for (;;) {
     if (stop != nullptr && stop->load())
       return absl::CancelledError("repair interrupted; run it again to resume where it stopped");
-    auto more = store_->RepairStep(kStep, entries_of);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
+    LINKD_ASSIGN_OR_RETURN(auto more, store_->RepairStep(kStep, entries_of));
+    if (!more) break;
     done = store_->RepairProgress().value_or(done);
     if (progress) progress(done, std::max(total, done));
   }

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "rocks_store.h"
 
 namespace linkage::index {
@@ -21,7 +22,7 @@ absl::StatusOr<std::optional<ReindexState>> RocksStore::GetReindexState() const 
 }
 
 absl::Status RocksStore::StartReindex(const std::string& model) {
-  if (absl::Status st = Writable(); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(Writable());
   absl::MutexLock lock(&write_mu_);
   if (repair_.has_value())
     return absl::FailedPreconditionError("a repair of the database is unfinished");
@@ -35,13 +36,13 @@ absl::Status RocksStore::StartReindex(const std::string& model) {
   (void)batch.DeleteRange(H(Cf::kBlocks), GenerationPrefix(state.target_generation),
                           GenerationPrefix(state.target_generation + 1));
   (void)batch.Put(H(Cf::kMeta), kReindexKey, SerializeReindex(state));
-  if (absl::Status st = CommitLocked(&batch, "start reindex"); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(CommitLocked(&batch, "start reindex"));
   reindex_ = state;
   return absl::OkStatus();
 }
 
 absl::StatusOr<bool> RocksStore::ReindexStep(size_t max, const BlocksOf& blocks_of) {
-  if (absl::Status st = Writable(); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(Writable());
   absl::MutexLock lock(&write_mu_);
   if (!reindex_.has_value()) return absl::FailedPreconditionError("no reindex in progress");
   ReindexState& state = *reindex_;
@@ -98,20 +99,20 @@ absl::StatusOr<bool> RocksStore::ReindexStep(size_t max, const BlocksOf& blocks_
   if (n > 0) next.cursor = last;
   next.done += static_cast<int64_t>(n);
   (void)batch.Put(H(Cf::kMeta), kReindexKey, SerializeReindex(next));
-  if (absl::Status st = CommitLocked(&batch, "reindex step"); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(CommitLocked(&batch, "reindex step"));
   state = next;
   return more;
 }
 
 absl::Status RocksStore::FinishReindex(std::string_view model_key) {
-  if (absl::Status st = Writable(); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(Writable());
   absl::MutexLock lock(&write_mu_);
   if (!reindex_.has_value()) return absl::FailedPreconditionError("no reindex in progress");
   rocksdb::WriteBatch batch;
   (void)batch.Put(H(Cf::kMeta), kGenerationKey, absl::StrCat(reindex_->target_generation));
   (void)batch.Put(H(Cf::kMeta), model_key, reindex_->model);
   (void)batch.Delete(H(Cf::kMeta), kReindexKey);
-  if (absl::Status st = CommitLocked(&batch, "switch index generation"); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(CommitLocked(&batch, "switch index generation"));
   generation_.store(reindex_->target_generation);
   reindex_.reset();
   // The views mirror the old generation's blocks: rebuild them.

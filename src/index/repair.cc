@@ -1,6 +1,7 @@
 // Rebuilding the derived column families from the records, and migrating
 // the key layout on open.
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "rocks_store.h"
 
@@ -9,6 +10,8 @@ namespace linkage::index {
 using namespace keys;  // NOLINT(build/namespaces)
 
 absl::Status RocksStore::MigrateSchema() {
+  // Kept as a StatusOr: GCC 12 warns (maybe-uninitialized, a false
+  // positive) when the optional is moved out of it here.
   auto schema = GetMeta(kSchemaKey);
   if (!schema.ok()) return schema.status();
   if (!schema->has_value()) return PutMeta(kSchemaKey, kSchemaVersion);
@@ -30,7 +33,7 @@ absl::Status RocksStore::MigrateSchema() {
     }
     (void)batch.Put(H(Cf::kMatch), it->key(), r.normalized().SerializeAsString());
     if (batch.Count() >= 10000) {
-      if (absl::Status st = CommitLocked(&batch, "migrate"); !st.ok()) return st;
+      LINKD_RETURN_IF_ERROR(CommitLocked(&batch, "migrate"));
       batch.Clear();
     }
   }
@@ -40,7 +43,7 @@ absl::Status RocksStore::MigrateSchema() {
 }
 
 absl::Status RocksStore::StartRepair() {
-  if (absl::Status st = Writable(); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(Writable());
   absl::MutexLock lock(&write_mu_);
   if (repair_.has_value()) return absl::OkStatus();  // Resumed.
   rocksdb::WriteBatch batch;
@@ -51,14 +54,14 @@ absl::Status RocksStore::StartRepair() {
   (void)batch.Delete(H(Cf::kMeta), kReindexKey);
   const RepairRecord state;
   (void)batch.Put(H(Cf::kMeta), kRepairKey, SerializeRepair(state));
-  if (absl::Status st = CommitLocked(&batch, "start repair"); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(CommitLocked(&batch, "start repair"));
   repair_ = state;
   reindex_.reset();
   return absl::OkStatus();
 }
 
 absl::StatusOr<bool> RocksStore::RepairStep(size_t max, const EntriesOf& entries_of) {
-  if (absl::Status st = Writable(); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(Writable());
   absl::MutexLock lock(&write_mu_);
   if (!repair_.has_value()) return absl::FailedPreconditionError("no repair in progress");
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), H(Cf::kRecords)));
@@ -105,7 +108,7 @@ absl::StatusOr<bool> RocksStore::RepairStep(size_t max, const EntriesOf& entries
   } else {
     (void)batch.Delete(H(Cf::kMeta), kRepairKey);
   }
-  if (absl::Status st = CommitLocked(&batch, "repair step"); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(CommitLocked(&batch, "repair step"));
   if (more) {
     repair_ = next;
   } else {

@@ -8,7 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
+#include "levels.h"
 #include "linkage/domain.h"
 #include "linkage/model.h"
 #include "linkage/names.h"
@@ -36,205 +38,18 @@ struct CompiledModel::Field {
 
 namespace {
 
-using Names = google::protobuf::RepeatedPtrField<std::string>;
-
-bool SameTokens(const Names& a, const Names& b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
-}
-
-// Joins folded tokens with spaces into a fixed buffer (no allocation).
-std::string_view JoinInto(const Names& tokens, std::array<char, kMaxFastLength>& buf) {
-  size_t n = 0;
-  for (int i = 0; i < tokens.size(); ++i) {
-    if (i > 0 && n < buf.size()) buf[n++] = ' ';
-    for (char c : tokens[i]) {
-      if (n < buf.size()) buf[n++] = c;
-    }
-  }
-  return std::string_view(buf.data(), n);
-}
-
-bool SortedTokensEqual(const Names& a, const Names& b) {
-  if (a.size() != b.size() || a.size() < 2) return false;
-  // Names have few parts: a quadratic multiset check avoids allocation.
-  std::array<bool, 16> used{};
-  if (a.size() > static_cast<int>(used.size())) return false;
-  for (const std::string& t : a) {
-    bool found = false;
-    for (int j = 0; j < b.size(); ++j) {
-      if (!used[static_cast<size_t>(j)] && b[j] == t) {
-        used[static_cast<size_t>(j)] = true;
-        found = true;
-        break;
-      }
-    }
-    if (!found) return false;
-  }
-  return true;
-}
-
-// True if the family (first family_len) and given (last) parts agree and
-// one side's middle names are a proper subsequence of the other's.
-bool MiddleMissing(const v1::NormalizedName& a, const v1::NormalizedName& b,
-                   bool family_variant_ok) {
-  const Names& ta = a.folded_tokens();
-  const Names& tb = b.folded_tokens();
-  if (ta.size() < 2 || tb.size() < 2 || ta.size() == tb.size()) return false;
-  if (ta[ta.size() - 1] != tb[tb.size() - 1]) return false;
-  if (ta[0] != tb[0] && !(family_variant_ok && text::AreFamilyVariants(ta[0], tb[0]))) return false;
-  const Names& longer = ta.size() > tb.size() ? ta : tb;
-  const Names& shorter = ta.size() > tb.size() ? tb : ta;
-  int j = 1;
-  for (int i = 1; i < longer.size() - 1 && j < shorter.size() - 1; ++i) {
-    if (longer[i] == shorter[j]) ++j;
-  }
-  return j == shorter.size() - 1;
-}
-
-bool FamilyVariant(const v1::NormalizedName& a, const v1::NormalizedName& b) {
-  const Names& ta = a.folded_tokens();
-  const Names& tb = b.folded_tokens();
-  if (ta.empty() || tb.empty() || !text::AreFamilyVariants(ta[0], tb[0])) return false;
-  if (ta.size() == tb.size()) return std::equal(ta.begin() + 1, ta.end(), tb.begin() + 1);
-  return MiddleMissing(a, b, true);
-}
-
-bool NameLevel(v1::LevelKind kind, double threshold, const v1::NormalizedName& a,
-               const v1::NormalizedName& b) {
-  switch (kind) {
-    case v1::LEVEL_NAME_EXACT:
-      return SameTokens(a.tokens(), b.tokens());
-    case v1::LEVEL_NAME_FOLDED_EXACT:
-      return SameTokens(a.folded_tokens(), b.folded_tokens());
-    case v1::LEVEL_NAME_REORDERED:
-      return SortedTokensEqual(a.folded_tokens(), b.folded_tokens());
-    case v1::LEVEL_NAME_MIDDLE_MISSING:
-      return MiddleMissing(a, b, false);
-    case v1::LEVEL_NAME_FAMILY_VARIANT:
-      return FamilyVariant(a, b);
-    case v1::LEVEL_NAME_JARO_WINKLER: {
-      std::array<char, kMaxFastLength> ba, bb;
-      const std::string& ga = a.folded_tokens(a.folded_tokens_size() - 1);
-      const std::string& gb = b.folded_tokens(b.folded_tokens_size() - 1);
-      // Short Vietnamese given names one letter apart are usually different
-      // people (siblings, twins: Toại/Thái): the given name must agree in
-      // spelling or sound, and the similarity may only come from the rest.
-      const std::string& pa = a.phonetic_tokens(a.phonetic_tokens_size() - 1);
-      const std::string& pb = b.phonetic_tokens(b.phonetic_tokens_size() - 1);
-      return (ga == gb || pa == pb) && JaroWinkler(JoinInto(a.folded_tokens(), ba),
-                                                   JoinInto(b.folded_tokens(), bb)) >= threshold;
-    }
-    case v1::LEVEL_NAME_PHONETIC:
-      return SameTokens(a.phonetic_tokens(), b.phonetic_tokens()) ||
-             SortedTokensEqual(a.phonetic_tokens(), b.phonetic_tokens());
-    case v1::LEVEL_NAME_GIVEN_AGREES:
-      return a.folded_tokens(a.folded_tokens_size() - 1) ==
-             b.folded_tokens(b.folded_tokens_size() - 1);
-    default:
-      return false;
-  }
-}
-
-// yyyymmdd digits of a full date, into a fixed buffer.
-std::string_view DateDigits(const v1::PartialDate& d, std::array<char, 8>& buf) {
-  int v[] = {d.year(), d.month(), d.day()};
-  int widths[] = {4, 2, 2};
-  size_t pos = 0;
-  for (int k = 0; k < 3; ++k) {
-    for (int w = widths[k] - 1; w >= 0; --w) {
-      buf[pos + static_cast<size_t>(w)] = static_cast<char>('0' + v[k] % 10);
-      v[k] /= 10;
-    }
-    pos += static_cast<size_t>(widths[k]);
-  }
-  return std::string_view(buf.data(), 8);
-}
-
-bool DateLevel(v1::LevelKind kind, double threshold, const v1::PartialDate& a,
-               const v1::PartialDate& b) {
-  switch (kind) {
-    case v1::LEVEL_DATE_EXACT:
-      return domain::IsFullDate(a) && domain::IsFullDate(b) && a.year() == b.year() &&
-             a.month() == b.month() && a.day() == b.day();
-    case v1::LEVEL_DATE_YEAR_ONLY:
-      return a.year() == b.year() && (a.month() == 0 || b.month() == 0 ||
-                                      a.possible_placeholder() || b.possible_placeholder());
-    case v1::LEVEL_DATE_YEAR_MONTH:
-      return a.year() == b.year() && a.month() != 0 && a.month() == b.month();
-    case v1::LEVEL_DATE_DAY_MONTH_SWAP:
-      return domain::IsFullDate(a) && domain::IsFullDate(b) && a.year() == b.year() &&
-             a.day() == b.month() && a.month() == b.day() && a.day() != a.month();
-    case v1::LEVEL_DATE_ONE_DIGIT: {
-      if (!domain::IsFullDate(a) || !domain::IsFullDate(b)) return false;
-      std::array<char, 8> ba, bb;
-      return DamerauLevenshtein(DateDigits(a, ba), DateDigits(b, bb), 1) <= 1;
-    }
-    case v1::LEVEL_DATE_YEAR_WITHIN:
-      return std::abs(a.year() - b.year()) <= static_cast<int>(threshold);
-    default:
-      return false;
-  }
-}
-
-bool IdLevel(v1::LevelKind kind, const std::string& a, const std::string& b) {
-  switch (kind) {
-    case v1::LEVEL_ID_EXACT:
-    case v1::LEVEL_EXACT:
-      return a == b;
-    case v1::LEVEL_ID_ONE_EDIT:
-      return DamerauLevenshtein(a, b, 1) <= 1;
-    default:
-      return false;
-  }
-}
-
-template <typename C>
-bool Intersects(const C& a, const C& b) {
-  for (const auto& x : a) {
-    for (const auto& y : b) {
-      if (x == y) return true;
-    }
-  }
-  return false;
-}
-
-bool AddressLevel(v1::LevelKind kind, const v1::NormalizedAddress& a,
-                  const v1::NormalizedAddress& b) {
-  switch (kind) {
-    case v1::LEVEL_ADDR_SAME_COMMUNE:
-      return Intersects(a.commune_codes_2025(), b.commune_codes_2025());
-    case v1::LEVEL_ADDR_SAME_DISTRICT:
-      return Intersects(a.old_district_codes(), b.old_district_codes());
-    case v1::LEVEL_ADDR_SAME_PROVINCE:
-      return !a.province_code_2025().empty() && a.province_code_2025() == b.province_code_2025();
-    default:
-      return false;
-  }
-}
-
-bool StringLevel(v1::LevelKind kind, double threshold, std::string_view a, std::string_view b) {
-  switch (kind) {
-    case v1::LEVEL_EXACT:
-      return a == b;
-    case v1::LEVEL_JARO_WINKLER:
-      return JaroWinkler(a, b) >= threshold;
-    case v1::LEVEL_EDIT_DISTANCE:
-      return DamerauLevenshtein(a, b, static_cast<int>(threshold)) <= static_cast<int>(threshold);
-    default:
-      return false;
-  }
-}
+using internal::AddressLevel;
+using internal::Attribute;
+using internal::DateLevel;
+using internal::IdLevel;
+using internal::NameLevel;
+using internal::StringLevel;
 
 std::string_view SexValue(v1::Sex s) {
   return s == v1::SEX_MALE ? "m" : s == v1::SEX_FEMALE ? "f" : "";
 }
 
 const std::string& IdDigits(const v1::NormalizedId& id) { return id.digits(); }
-
-std::string_view Attribute(const v1::NormalizedRecord& r, const std::string& key) {
-  auto it = r.attributes().find(key);
-  return it == r.attributes().end() ? std::string_view() : std::string_view(it->second);
-}
 
 // Which level kinds make sense for a source.
 bool KindFitsSource(v1::LevelKind kind, v1::FieldSource source) {
@@ -461,8 +276,7 @@ absl::Status ValidateSpec(const v1::LinkageSpec& spec) {
 }
 
 absl::Status ValidateModel(const v1::Model& model) {
-  absl::Status st = ValidateSpec(model.spec());
-  if (!st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(ValidateSpec(model.spec()));
   if (model.fields_size() != model.spec().fields_size()) {
     return absl::InvalidArgumentError(absl::StrCat("model has parameters for ", model.fields_size(),
                                                    " fields, spec has ",
@@ -513,8 +327,7 @@ CompiledModel::~CompiledModel() = default;
 size_t CompiledModel::num_fields() const { return fields_.size(); }
 
 absl::StatusOr<std::shared_ptr<const CompiledModel>> CompiledModel::Create(const v1::Model& model) {
-  absl::Status st = ValidateModel(model);
-  if (!st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(ValidateModel(model));
   std::shared_ptr<CompiledModel> c(new CompiledModel(model));
   for (int i = 0; i < model.spec().fields_size(); ++i) {
     const v1::FieldSpec& fs = model.spec().fields(i);
@@ -633,155 +446,6 @@ double ProbabilityFromBits(double bits) { return 1.0 / (1.0 + std::exp2(-bits));
 double CompiledModel::Probability(double bits) const {
   double p = ProbabilityFromBits(bits);
   return model_.calibrated() ? ApplyCalibration(model_.calibration(), p) : p;
-}
-
-double ApplyCalibration(const v1::Calibration& c, double p) {
-  const int n = std::min(c.raw_size(), c.calibrated_size());
-  if (n == 0) return p;
-  if (p <= c.raw(0)) return c.calibrated(0);
-  if (p >= c.raw(n - 1)) return c.calibrated(n - 1);
-  int hi =
-      static_cast<int>(std::upper_bound(c.raw().begin(), c.raw().begin() + n, p) - c.raw().begin());
-  int lo = hi - 1;
-  double span = c.raw(hi) - c.raw(lo);
-  double t = span > 0 ? (p - c.raw(lo)) / span : 0;
-  return c.calibrated(lo) + t * (c.calibrated(hi) - c.calibrated(lo));
-}
-
-v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> rows, size_t max_points) {
-  v1::Calibration c;
-  if (rows.empty()) return c;
-  std::sort(rows.begin(), rows.end());
-  // Pool adjacent violators: blocks of (sum of raw, sum of correct, count)
-  // whose means are non-decreasing.
-  struct Block {
-    double raw_sum, correct_sum;
-    double count;
-  };
-  std::vector<Block> blocks;
-  for (const auto& [raw, correct] : rows) {
-    blocks.push_back({raw, correct ? 1.0 : 0.0, 1});
-    while (blocks.size() > 1) {
-      Block& b = blocks.back();
-      Block& a = blocks[blocks.size() - 2];
-      if (a.correct_sum / a.count <= b.correct_sum / b.count) break;
-      a.raw_sum += b.raw_sum;
-      a.correct_sum += b.correct_sum;
-      a.count += b.count;
-      blocks.pop_back();
-    }
-  }
-  // At most max_points: consecutive blocks regrouped into groups of about
-  // equal row counts (merging neighbours keeps the means monotone).
-  if (blocks.size() > max_points) {
-    const double per_group = static_cast<double>(rows.size()) / static_cast<double>(max_points);
-    std::vector<Block> grouped;
-    Block current{0, 0, 0};
-    for (const Block& b : blocks) {
-      current.raw_sum += b.raw_sum;
-      current.correct_sum += b.correct_sum;
-      current.count += b.count;
-      if (current.count >= per_group) {
-        grouped.push_back(current);
-        current = {0, 0, 0};
-      }
-    }
-    if (current.count > 0) grouped.push_back(current);
-    blocks = std::move(grouped);
-  }
-  for (const Block& b : blocks) {
-    c.add_raw(b.raw_sum / b.count);
-    c.add_calibrated(b.correct_sum / b.count);
-  }
-  c.set_labelled_rows(static_cast<int64_t>(rows.size()));
-  return c;
-}
-
-std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec,
-                                             const v1::NormalizedRecord& r) {
-  std::vector<BlockingKey> keys;
-  const v1::NormalizedName& name = r.name();
-  for (int ri = 0; ri < spec.blocking_rules_size(); ++ri) {
-    const v1::BlockingRule& rule = spec.blocking_rules(ri);
-    std::vector<std::string> partial = {""};
-    int attribute_part = 0;
-    for (int pi = 0; pi < rule.parts_size(); ++pi) {
-      std::vector<std::string> values;
-      switch (rule.parts(pi)) {
-        case v1::KEY_NATIONAL_ID:
-          if (r.national_id().kind() == v1::ID_KIND_CCCD)
-            values.push_back(r.national_id().digits());
-          break;
-        case v1::KEY_OLD_ID:
-          if (r.old_id().kind() == v1::ID_KIND_CMND) values.push_back(r.old_id().digits());
-          break;
-        case v1::KEY_FAMILY_FOLDED:
-          if (name.family_len() > 0) values.push_back(text::FoldedFamily(name));
-          break;
-        case v1::KEY_FAMILY_GROUP:
-          if (name.family_len() > 0) values.push_back(name.family_group());
-          break;
-        case v1::KEY_GIVEN_FOLDED:
-          if (name.folded_tokens_size() > 0) values.push_back(text::FoldedGiven(name));
-          break;
-        case v1::KEY_GIVEN_PHONETIC:
-          if (name.phonetic_tokens_size() > 0)
-            values.push_back(name.phonetic_tokens(name.phonetic_tokens_size() - 1));
-          break;
-        case v1::KEY_FULL_NAME_FOLDED:
-          if (name.folded_tokens_size() > 0)
-            values.push_back(absl::StrJoin(name.folded_tokens(), " "));
-          break;
-        case v1::KEY_FAMILY_PHONETIC:
-          if (name.family_len() > 0) values.push_back(name.phonetic_tokens(0));
-          break;
-        case v1::KEY_BIRTH_YEAR:
-          if (r.birth_date().year() != 0) values.push_back(absl::StrCat(r.birth_date().year()));
-          break;
-        case v1::KEY_BIRTH_DATE:
-          if (domain::IsFullDate(r.birth_date())) {
-            std::array<char, 8> buf;
-            values.emplace_back(DateDigits(r.birth_date(), buf));
-          }
-          break;
-        case v1::KEY_PHONETIC_SORTED: {
-          std::vector<std::string> p(name.phonetic_tokens().begin(), name.phonetic_tokens().end());
-          std::sort(p.begin(), p.end());
-          if (!p.empty()) values.push_back(absl::StrJoin(p, " "));
-          break;
-        }
-        case v1::KEY_COMMUNE_2025:
-          values.assign(r.address().commune_codes_2025().begin(),
-                        r.address().commune_codes_2025().end());
-          break;
-        case v1::KEY_PROVINCE_2025:
-          if (!r.address().province_code_2025().empty())
-            values.push_back(r.address().province_code_2025());
-          break;
-        case v1::KEY_ATTRIBUTE: {
-          const std::string& attribute = rule.attributes_size() > attribute_part
-                                             ? rule.attributes(attribute_part)
-                                             : rule.attribute();
-          ++attribute_part;
-          std::string_view v = Attribute(r, attribute);
-          if (rule.attribute_prefix() > 0)
-            v = v.substr(0, static_cast<size_t>(rule.attribute_prefix()));
-          if (!v.empty()) values.emplace_back(v);
-          break;
-        }
-        default:
-          break;
-      }
-      std::vector<std::string> next;
-      for (const std::string& p : partial) {
-        for (const std::string& v : values) next.push_back(pi == 0 ? v : absl::StrCat(p, "|", v));
-      }
-      partial = std::move(next);
-      if (partial.empty()) break;
-    }
-    for (std::string& k : partial) keys.push_back({ri, std::move(k)});
-  }
-  return keys;
 }
 
 }  // namespace linkage::model

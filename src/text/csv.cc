@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace linkage {
 namespace {
@@ -191,28 +192,26 @@ absl::Status CsvParser::Process(bool at_end) {
           s.at_line_start = false;
           continue;
         }
-        absl::Status st = Fault(absl::StrCat(Shown(c), " after the closing quote of field ", field,
-                                             " (a quote inside a quoted field is written twice)"));
-        if (!st.ok()) return st;
+        LINKD_RETURN_IF_ERROR(
+            Fault(absl::StrCat(Shown(c), " after the closing quote of field ", field,
+                               " (a quote inside a quoted field is written twice)")));
         continue;
       }
       if (n > 1) s.prev_cr = false;  // The byte before the last is no CR.
       s.pos = end;
       s.Consumed(s.buf[end - 1]);
       if (s.RowPending() && s.pos - s.row_start > s.options.max_row_bytes) {
-        absl::Status st = Fault(absl::StrCat("row longer than ", s.options.max_row_bytes,
-                                             " bytes (a quote that is never closed?)"));
-        if (!st.ok()) return st;
+        LINKD_RETURN_IF_ERROR(Fault(absl::StrCat("row longer than ", s.options.max_row_bytes,
+                                                 " bytes (a quote that is never closed?)")));
       }
     }
     if (!at_end || s.stopped) break;
     s.skip_line = false;
     if (s.parser.pstate == kFieldBegun && s.parser.quoted) {
       const size_t field = s.row_open ? s.row.fields.size() + 1 : 1;
-      absl::Status st =
+      LINKD_RETURN_IF_ERROR(
           Fault(absl::StrCat("quoted field ", field, " is not closed before the end of the file"),
-                /*name_fault_line=*/false);
-      if (!st.ok()) return st;
+                /*name_fault_line=*/false));
       continue;  // Read what the open quote took again.
     }
     if (csv_fini(&s.parser, OnField, OnRowEnd, &s) != 0) {
@@ -242,8 +241,7 @@ absl::Status CsvParser::Finish() {
 
 absl::Status CsvParser::ParseAll(std::string_view content, RowCallback on_row) {
   CsvParser parser(std::move(on_row));
-  absl::Status st = parser.Feed(content);
-  if (!st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(parser.Feed(content));
   return parser.Finish();
 }
 CsvHeader::CsvHeader(const std::vector<std::string>& names) : names_(names) {

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <random>
 
+#include "linkage/name_likeness.h"
+#include "linkage/names.h"
 #include "linkage/normalize.h"
 #include "linkage/similarity.h"
 
@@ -198,6 +200,30 @@ TEST(Blocking, KeysPerRule) {
   EXPECT_EQ(by_rule.count("oid"), 0u);
   EXPECT_EQ(by_rule["phc"], "ba huin van|01840");
   EXPECT_EQ(by_rule["name"], "huynh van ba");
+}
+
+v1::NormalizedName LikenessName(std::string_view raw) {
+  auto n = text::NormalizeName(raw);
+  EXPECT_TRUE(n.ok()) << n.status();
+  return *n;
+}
+
+TEST(NameLikeness, HoldsNameWordsInAnyOrderWithTheMiddleDropped) {
+  EXPECT_TRUE(HoldsNameWords(LikenessName("Hoa Nguyen"), LikenessName("Nguyễn Thị Hòa")));
+  EXPECT_TRUE(HoldsNameWords(LikenessName("Nguyễn Thị Hòa"), LikenessName("Nguyễn Hòa")));
+  EXPECT_FALSE(HoldsNameWords(LikenessName("Nguyễn Thị Mai"), LikenessName("Nguyễn Thị Hòa")));
+  EXPECT_FALSE(HoldsNameWords(LikenessName("Trần Hòa"), LikenessName("Nguyễn Thị Hòa")));
+}
+
+TEST(NameLikeness, WhollyUnlikeOnlyWhenNothingExplainsTheDifference) {
+  EXPECT_TRUE(NamesWhollyUnlike(LikenessName("Trần Thị Mai"), LikenessName("Nguyễn Văn Bình")));
+  // Same family name, or a regional variant of it: not wholly unlike.
+  EXPECT_FALSE(NamesWhollyUnlike(LikenessName("Nguyễn Thị Mai"), LikenessName("Nguyễn Văn Bình")));
+  EXPECT_FALSE(NamesWhollyUnlike(LikenessName("Võ Thị Mai"), LikenessName("Vũ Văn Bình")));
+  // Given names one edit apart.
+  EXPECT_FALSE(NamesWhollyUnlike(LikenessName("Trần Văn Binh"), LikenessName("Lê Văn Bính")));
+  // The same words in another order.
+  EXPECT_FALSE(NamesWhollyUnlike(LikenessName("Bình Nguyễn"), LikenessName("Nguyễn Văn Bình")));
 }
 
 }  // namespace

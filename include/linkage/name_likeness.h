@@ -1,0 +1,21 @@
+// How alike two people's names are, beyond the comparison levels: the tests
+// the engine's decisions use (Verify's "wholly unlike" and "the same words
+// in another order"). They sit beside the name levels (model/levels.cc) so
+// that every reading of two names is in one layer.
+#pragma once
+
+#include "linkage/v1/record.pb.h"
+
+namespace linkage::model {
+
+// Whether `a` holds every family word and the given name of `b`, in any
+// order: "Hoa Nguyen" written given-name first, middle name dropped, is
+// still the words of "Nguyễn Thị Hòa".
+bool HoldsNameWords(const v1::NormalizedName& a, const v1::NormalizedName& b);
+
+// Whether two names share nothing a typing error or a reordering explains:
+// other family names (not regional variants of one another), given names
+// more than one edit apart, and neither holds the other's words.
+bool NamesWhollyUnlike(const v1::NormalizedName& a, const v1::NormalizedName& b);
+
+}  // namespace linkage::model

@@ -1,0 +1,166 @@
+#include "decide.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "internal.h"
+#include "linkage/flags.h"
+#include "linkage/name_likeness.h"
+
+namespace linkage::engine::internal {
+namespace {
+
+// Whether a candidate's name is at the model's "different" (ELSE) level.
+bool NameIsElse(const model::CompiledModel& m, const model::FieldOutcome* outcomes) {
+  const int f = m.FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
+  return f >= 0 && m.LevelKindOf(static_cast<size_t>(f), outcomes[static_cast<size_t>(f)].level) ==
+                       v1::LEVEL_ELSE;
+}
+
+}  // namespace
+
+v1::Band DecideBand(const model::CompiledModel& m, const BandFacts& facts,
+                    std::set<std::string>* flags) {
+  const v1::DecisionPolicy& policy = m.proto().policy();
+  v1::Band band = BandFor(facts.best_probability, policy);
+  if (band == v1::BAND_MATCH && facts.margin_bits < policy.min_margin_bits()) {
+    band = v1::BAND_REVIEW;
+    flags->insert(flag::kAmbiguous);
+  }
+  // Names that disagree entirely never make an automatic match, however
+  // strong the rest: a twin or sibling at the same address with the same
+  // date of birth looks exactly like that.
+  if (NameIsElse(m, facts.best_outcomes)) {
+    flags->insert(flag::kNameDiffers);
+    if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
+  }
+  // The claimed identity number belongs to someone other than the best
+  // candidate: never an automatic match.
+  if (facts.id_held_by_other) {
+    flags->insert(flag::kIdConflict);
+    if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
+  }
+  return band;
+}
+
+v1::Band CandidateBand(size_t rank, v1::Band answer_band, v1::Band own) {
+  if (rank == 0) return answer_band;
+  return own == v1::BAND_MATCH ? v1::BAND_REVIEW : own;
+}
+
+VerifyVerdict DecideVerification(const model::CompiledModel& m, const VerifyFacts& facts) {
+  const std::vector<Ranked>& ranked = *facts.ranked;
+  const std::vector<std::string>& holders = *facts.holders;
+  VerifyVerdict v;
+  v.flags = facts.flags;
+  std::set<std::string>& flags = v.flags;
+  flags.erase(flag::kIdConflict);  // Re-derived below against the holder.
+
+  const Ranked* best = ranked.empty() ? nullptr : &ranked[0];
+  const Ranked* holder = nullptr;
+  for (const Ranked& c : ranked) {
+    if (std::find(holders.begin(), holders.end(), c.record_id) != holders.end()) {
+      holder = &c;  // The best-scoring holder (candidates are ranked).
+      break;
+    }
+  }
+  auto name_is_else = [&m](const Ranked& c) { return NameIsElse(m, c.outcomes.data()); };
+  auto decide = [&v](const Ranked* target, v1::VerifyDecision decision, std::string reason) {
+    v.target = target;
+    v.decision = decision;
+    v.reasons.push_back(std::move(reason));
+  };
+  if (holder != nullptr) {
+    v.id_holder = holder->record_id;
+    // The ID holder's name at the "different" level. That level also takes
+    // one-letter given-name differences (siblings and twins look like that),
+    // so such a holder is never VERIFIED; if the names are wholly unlike
+    // (other family name and given name) the claim is REJECTED; if another
+    // register person fits the claim's name, the ID is probably a
+    // relative's (ID_CONFLICT).
+    const bool holder_name_differs = name_is_else(*holder);
+    const Ranked* name_fits = nullptr;  // Best other candidate agreeing on the name.
+    for (const Ranked& c : ranked) {
+      if (&c != holder && !name_is_else(c) && c.band != v1::BAND_NO_MATCH) {
+        name_fits = &c;
+        break;
+      }
+    }
+    bool wholly_unlike = false;
+    if (holder_name_differs && facts.claim_name != nullptr) {
+      auto name = facts.holder_names->find(holder->record_id);
+      wholly_unlike = name != facts.holder_names->end() &&
+                      model::NamesWhollyUnlike(*facts.claim_name, name->second);
+    }
+    if (holder_name_differs && name_fits != nullptr) {
+      flags.insert(flag::kIdConflict);
+      decide(name_fits, v1::REVIEW,
+             absl::StrCat("the ID belongs to record ", holder->record_id,
+                          ", but the claimed name fits record ", name_fits->record_id,
+                          " (a relative's ID?)"));
+    } else if (holder_name_differs && wholly_unlike) {
+      decide(holder, v1::REJECTED, "the claimed name is not the ID holder's name");
+    } else if (holder_name_differs && best == holder && facts.answer_band != v1::BAND_NO_MATCH) {
+      decide(holder, v1::REVIEW, "the claimed given name differs from the ID holder's");
+    } else if (best == holder) {
+      if (facts.answer_band == v1::BAND_MATCH) {
+        decide(holder, v1::VERIFIED, "the ID's holder matches the claim");
+      } else if (facts.answer_band == v1::BAND_REVIEW) {
+        decide(holder, v1::REVIEW,
+               flags.count(flag::kAmbiguous)
+                   ? "the ID's holder matches, but another register person is close"
+                   : "the ID's holder matches the claim only in part");
+      } else {
+        decide(holder, v1::REJECTED,
+               "the ID's holder does not match the claimed name, date of birth or address");
+      }
+    } else {
+      flags.insert(flag::kIdConflict);
+      if (best->band != v1::BAND_NO_MATCH) {
+        decide(best, v1::REVIEW,
+               absl::StrCat("the ID belongs to record ", holder->record_id,
+                            ", but the claim describes record ", best->record_id));
+      } else {
+        decide(holder, v1::REJECTED,
+               absl::StrCat("the ID belongs to record ", holder->record_id,
+                            ", whom the claim does not describe"));
+      }
+    }
+  } else if (!holders.empty()) {
+    // Holders exist but were not among the scored candidates (capped).
+    flags.insert(flag::kIdConflict);
+    v.id_holder = holders[0];
+    decide(nullptr, v1::REVIEW, "the ID's holder could not be compared with the claim");
+  } else {
+    // The claimant's own register record, with the ID one keystroke off:
+    // a typo, not another person, when everything else makes it a match.
+    bool id_typo = false;
+    if (best != nullptr && facts.answer_band == v1::BAND_MATCH) {
+      const int f = m.FieldIndex(facts.id_field);
+      id_typo = f >= 0 && m.LevelKindOf(static_cast<size_t>(f),
+                                        best->outcomes[static_cast<size_t>(f)].level) ==
+                              v1::LEVEL_ID_ONE_EDIT;
+    }
+    if (id_typo) {
+      flags.insert(flag::kIdTypo);
+      decide(best, v1::VERIFIED,
+             absl::StrCat("the claim matches record ", best->record_id,
+                          ", whose ID differs from the claimed one by one digit"));
+    } else if (best != nullptr && best->band != v1::BAND_NO_MATCH) {
+      flags.insert(flag::kIdNotInRegister);
+      decide(best, v1::REVIEW,
+             absl::StrCat("no register person holds the ID; the claim describes record ",
+                          best->record_id));
+    } else {
+      flags.insert(flag::kIdNotInRegister);
+      decide(nullptr, v1::NOT_FOUND, "neither the ID nor the person is in the register");
+    }
+  }
+  if (flags.count(flag::kCccdSexMismatch) || flags.count(flag::kCccdYearMismatch)) {
+    flags.insert(flag::kIdInconsistent);
+    v.reasons.push_back("the ID's digits disagree with the claimed sex or birth year");
+  }
+  return v;
+}
+
+}  // namespace linkage::engine::internal

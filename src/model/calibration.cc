@@ -1,0 +1,73 @@
+// Calibration of match probabilities: isotonic regression fitted on
+// labelled rows, applied by piecewise-linear interpolation.
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "linkage/model.h"
+
+namespace linkage::model {
+
+double ApplyCalibration(const v1::Calibration& c, double p) {
+  const int n = std::min(c.raw_size(), c.calibrated_size());
+  if (n == 0) return p;
+  if (p <= c.raw(0)) return c.calibrated(0);
+  if (p >= c.raw(n - 1)) return c.calibrated(n - 1);
+  int hi =
+      static_cast<int>(std::upper_bound(c.raw().begin(), c.raw().begin() + n, p) - c.raw().begin());
+  int lo = hi - 1;
+  double span = c.raw(hi) - c.raw(lo);
+  double t = span > 0 ? (p - c.raw(lo)) / span : 0;
+  return c.calibrated(lo) + t * (c.calibrated(hi) - c.calibrated(lo));
+}
+
+v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> rows, size_t max_points) {
+  v1::Calibration c;
+  if (rows.empty()) return c;
+  std::sort(rows.begin(), rows.end());
+  // Pool adjacent violators: blocks of (sum of raw, sum of correct, count)
+  // whose means are non-decreasing.
+  struct Block {
+    double raw_sum, correct_sum;
+    double count;
+  };
+  std::vector<Block> blocks;
+  for (const auto& [raw, correct] : rows) {
+    blocks.push_back({raw, correct ? 1.0 : 0.0, 1});
+    while (blocks.size() > 1) {
+      Block& b = blocks.back();
+      Block& a = blocks[blocks.size() - 2];
+      if (a.correct_sum / a.count <= b.correct_sum / b.count) break;
+      a.raw_sum += b.raw_sum;
+      a.correct_sum += b.correct_sum;
+      a.count += b.count;
+      blocks.pop_back();
+    }
+  }
+  // At most max_points: consecutive blocks regrouped into groups of about
+  // equal row counts (merging neighbours keeps the means monotone).
+  if (blocks.size() > max_points) {
+    const double per_group = static_cast<double>(rows.size()) / static_cast<double>(max_points);
+    std::vector<Block> grouped;
+    Block current{0, 0, 0};
+    for (const Block& b : blocks) {
+      current.raw_sum += b.raw_sum;
+      current.correct_sum += b.correct_sum;
+      current.count += b.count;
+      if (current.count >= per_group) {
+        grouped.push_back(current);
+        current = {0, 0, 0};
+      }
+    }
+    if (current.count > 0) grouped.push_back(current);
+    blocks = std::move(grouped);
+  }
+  for (const Block& b : blocks) {
+    c.add_raw(b.raw_sum / b.count);
+    c.add_calibrated(b.correct_sum / b.count);
+  }
+  c.set_labelled_rows(static_cast<int64_t>(rows.size()));
+  return c;
+}
+
+}  // namespace linkage::model
