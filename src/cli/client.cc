@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -73,9 +72,14 @@ std::string CodeName(grpc::StatusCode code) {
   }
 }
 
-int FailRpc(const std::string& what, const grpc::Status& status) {
-  return Fail(
+absl::Status RpcError(std::string_view what, const grpc::Status& status) {
+  return absl::Status(
+      static_cast<absl::StatusCode>(status.error_code()),
       absl::StrFormat("%s: %s: %s", what, CodeName(status.error_code()), status.error_message()));
+}
+
+int FailRpc(const std::string& what, const grpc::Status& status) {
+  return Fail(std::string(RpcError(what, status).message()));
 }
 
 std::optional<v1::Model> FetchModel(const GlobalOptions& global) {
@@ -156,37 +160,6 @@ void Progress::Update(int64_t done, double fraction) {
 
 void Progress::Finish() {
   if (tty_) std::fprintf(stderr, "\r\033[K");
-}
-
-absl::StatusOr<std::vector<v1::MatchStreamResponse>> MatchAll(
-    const GlobalOptions& global, const std::vector<v1::PersonRecord>& records,
-    const std::function<void(size_t, v1::MatchStreamRequest*)>& make) {
-  auto stub = v1::LinkageService::NewStub(Connect(global));
-  grpc::ClientContext ctx;
-  auto stream = stub->MatchStream(&ctx);
-  std::thread writer([&] {
-    for (size_t i = 0; i < records.size(); ++i) {
-      v1::MatchStreamRequest req;
-      make(i, &req);
-      req.set_request_id(std::to_string(i));
-      *req.mutable_record() = records[i];
-      if (!stream->Write(req)) break;
-    }
-    stream->WritesDone();
-  });
-  std::vector<v1::MatchStreamResponse> answers(records.size());
-  v1::MatchStreamResponse resp;
-  while (stream->Read(&resp)) {
-    const size_t i = std::stoul(resp.request_id());
-    if (i < answers.size()) answers[i] = std::move(resp);
-  }
-  writer.join();
-  grpc::Status st = stream->Finish();
-  if (!st.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("MatchStream: ", CodeName(st.error_code()), ": ", st.error_message()));
-  }
-  return answers;
 }
 
 }  // namespace linkage::cli

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -32,12 +33,6 @@ struct GlobalOptions {
 
 std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options);
 
-// Sends one MatchStream request per record on one stream (`make` fills
-// request i; request_id and record are set here) and returns the answers
-// in record order. Errors: the stream failed.
-absl::StatusOr<std::vector<v1::MatchStreamResponse>> MatchAll(
-    const GlobalOptions& global, const std::vector<v1::PersonRecord>& records,
-    const std::function<void(size_t, v1::MatchStreamRequest*)>& make);
 void SetDeadline(grpc::ClientContext& ctx, double seconds);
 
 // Prints "linkctl: <message>" to stderr and returns kFailure.
@@ -45,6 +40,9 @@ int Fail(const std::string& message);
 // Prints "linkctl: <what>: CODE: message" and returns kFailure.
 int FailRpc(const std::string& what, const grpc::Status& status);
 std::string CodeName(grpc::StatusCode code);
+// A failed call as the error linkctl reports: "<what>: CODE: message", with
+// the call's code.
+absl::Status RpcError(std::string_view what, const grpc::Status& status);
 
 // A one-line progress report, redrawn in place, only when stderr is a
 // terminal (so logs and pipes stay clean).

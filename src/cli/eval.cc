@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "bulk_match.h"
 #include "commands.h"
 #include "linkage/csv.h"
 #include "linkage/v1/service.grpc.pb.h"
@@ -26,23 +27,26 @@ absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const
                                               const std::set<eval::Pair>& pairs) {
   auto records = ReadAllRecords(o.input);
   if (!records.ok()) return records.status();
-  auto answers = MatchAll(global, *records, [&](size_t i, v1::MatchStreamRequest* req) {
+  std::map<std::string, std::set<std::string>> candidates;
+  BlockingStats stats;
+  auto fill = [&o](const ReadRow& row, v1::MatchStreamRequest* req) {
     req->set_dataset(o.against);
     req->set_top_k(1000);
     req->set_omit_explanation(true);
-    if (o.mode == "dedup") req->set_exclude_record_id((*records)[i].record_id());
-  });
-  if (!answers.ok()) return answers.status();
-  std::map<std::string, std::set<std::string>> candidates;
-  BlockingStats stats;
-  for (size_t i = 0; i < answers->size(); ++i) {
-    const v1::MatchStreamResponse& resp = (*answers)[i];
-    if (resp.error_code() != 0) continue;
+    if (o.mode == "dedup") req->set_exclude_record_id(row.record.record_id());
+  };
+  auto count = [&](BulkResult result) {
+    if (result.response->error_code() != 0) return absl::OkStatus();
     ++stats.queries;
-    stats.candidates += resp.result().candidates_scored();
-    auto& set = candidates[(*records)[i].record_id()];
-    for (const auto& c : resp.result().candidates()) set.insert(c.record_id());
-  }
+    stats.candidates += result.response->result().candidates_scored();
+    auto& set = candidates[result.row.record.record_id()];
+    for (const auto& c : result.response->result().candidates()) set.insert(c.record_id());
+    return absl::OkStatus();
+  };
+  absl::Status matched =
+      BulkMatch(Connect(global), BulkMatchOptions(), RecordSource(*std::move(records)), fill, count)
+          .status();
+  if (!matched.ok()) return matched;
   if (o.mode == "dedup") {
     for (const auto& [a, b] : pairs) {
       ++stats.true_links;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "bulk_match.h"
 #include "commands.h"
 #include "linkage/csv.h"
 #include "linkage/v1/service.grpc.pb.h"
@@ -50,28 +51,19 @@ int RunReviewExport(const GlobalOptions& global, const ReviewOptions& o) {
   auto records_or = ReadAllRecords(
       o.input, [&review](const v1::PersonRecord& r) { return review.count(r.record_id()) > 0; });
   if (!records_or.ok()) return Fail(std::string(records_or.status().message()));
-  const std::vector<v1::PersonRecord>& records = *records_or;
 
-  // Verify each again with explanations (values shown), on one stream.
-  auto answers_or = MatchAll(global, records, [&o](size_t, v1::MatchStreamRequest* req) {
-    req->set_dataset(o.against);
-    req->set_top_k(2);
-    req->set_verify_claimed_id(true);
-  });
-  if (!answers_or.ok()) return Fail(std::string(answers_or.status().message()));
-  const std::vector<v1::MatchStreamResponse>& answers = *answers_or;
   auto stub = v1::LinkageService::NewStub(Connect(global));
-
   std::ofstream out(o.output, std::ios::trunc);
   if (!out) return Fail("cannot write " + o.output);
   out << "record_id,candidate_record_id,probability,reasons,flags";
   for (const auto& [name, get] : ShownFields()) out << ",list_" << name << ",register_" << name;
   out << ",contributions,officer_decision,officer_note\n";
   int64_t written = 0;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const v1::PersonRecord& list = records[i];
-    const v1::MatchStreamResponse& a = answers[i];
-    if (a.error_code() != 0) continue;
+  // Writes one REVIEW result with the register record it names.
+  auto write = [&](BulkResult result) -> absl::Status {
+    const v1::PersonRecord& list = result.row.record;
+    const v1::MatchStreamResponse& a = *result.response;
+    if (a.error_code() != 0) return absl::OkStatus();
     std::string target = a.has_verification() ? a.verification().record_id() : "";
     if (target.empty() && a.result().candidates_size() > 0)
       target = a.result().candidates(0).record_id();
@@ -89,7 +81,7 @@ int RunReviewExport(const GlobalOptions& global, const ReviewOptions& o) {
       SetDeadline(gctx, global.timeout_seconds);
       grpc::Status gs = stub->GetRecord(&gctx, get, &got);
       if (!gs.ok() && gs.error_code() != grpc::StatusCode::NOT_FOUND)
-        return FailRpc("GetRecord", gs);
+        return RpcError("GetRecord", gs);
       reg = got.record();
     }
     std::vector<std::string> reasons, flags, contributions;
@@ -115,7 +107,18 @@ int RunReviewExport(const GlobalOptions& global, const ReviewOptions& o) {
       out << ',' << CsvQuote(get(list)) << ',' << CsvQuote(get(reg));
     out << ',' << CsvQuote(absl::StrJoin(contributions, " ")) << ",,\n";
     ++written;
-  }
+    return absl::OkStatus();
+  };
+  // Verify each again with explanations (values shown).
+  auto fill = [&o](const ReadRow&, v1::MatchStreamRequest* req) {
+    req->set_dataset(o.against);
+    req->set_top_k(2);
+    req->set_verify_claimed_id(true);
+  };
+  absl::Status matched = BulkMatch(Connect(global), BulkMatchOptions(),
+                                   RecordSource(*std::move(records_or)), fill, write)
+                             .status();
+  if (!matched.ok()) return Fail(std::string(matched.message()));
   std::printf("review queue: %s REVIEW results of %s -> %s\n", FormatCount(written).c_str(),
               o.results.c_str(), o.output.c_str());
   std::printf(
