@@ -14,21 +14,16 @@
 
 namespace linkage::cli {
 
-std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options) {
+std::shared_ptr<grpc::Channel> Connect(const std::string& server) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
 }
 
 void SetDeadline(grpc::ClientContext& ctx, double seconds) {
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
-}
-
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "linkctl: %s\n", message.c_str());
-  return kFailure;
 }
 
 std::string CodeName(grpc::StatusCode code) {
@@ -76,23 +71,6 @@ absl::Status RpcError(std::string_view what, const grpc::Status& status) {
   return absl::Status(
       static_cast<absl::StatusCode>(status.error_code()),
       absl::StrFormat("%s: %s: %s", what, CodeName(status.error_code()), status.error_message()));
-}
-
-int FailRpc(const std::string& what, const grpc::Status& status) {
-  return Fail(std::string(RpcError(what, status).message()));
-}
-
-std::optional<v1::Model> FetchModel(const GlobalOptions& global) {
-  auto stub = v1::AdminService::NewStub(Connect(global));
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, global.timeout_seconds);
-  v1::GetModelResponse r;
-  grpc::Status st = stub->GetModel(&ctx, v1::GetModelRequest(), &r);
-  if (!st.ok()) {
-    FailRpc("GetModel", st);
-    return std::nullopt;
-  }
-  return std::move(*r.mutable_model());
 }
 
 absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(

@@ -1,4 +1,5 @@
-// Plumbing shared by linkctl's commands.
+// Plumbing shared by linkctl's commands: the channel, errors of calls,
+// progress, counts, CSV tables, JSON.
 #pragma once
 
 #include <google/protobuf/message.h>
@@ -21,25 +22,12 @@
 
 namespace linkage::cli {
 
-// Exit codes (DESIGN.md §6).
-inline constexpr int kOk = 0;
-inline constexpr int kFailure = 1;
-inline constexpr int kUsage = 2;
-
-struct GlobalOptions {
-  std::string server = "127.0.0.1:50051";
-  double timeout_seconds = 30;  // Per unary call.
-};
-
-std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options);
+// A channel to linkd at `server` (host:port), with 64 MiB message limits.
+std::shared_ptr<grpc::Channel> Connect(const std::string& server);
 
 void SetDeadline(grpc::ClientContext& ctx, double seconds);
 
-// Prints "linkctl: <message>" to stderr and returns kFailure.
-int Fail(const std::string& message);
-// Prints "linkctl: <what>: CODE: message" and returns kFailure.
-int FailRpc(const std::string& what, const grpc::Status& status);
-std::string CodeName(grpc::StatusCode code);
+std::string CodeName(grpc::StatusCode code);  // "UNAVAILABLE"
 // A failed call as the error linkctl reports: "<what>: CODE: message", with
 // the call's code.
 absl::Status RpcError(std::string_view what, const grpc::Status& status);
@@ -96,10 +84,6 @@ class BoundedQueue {
 };
 
 std::string FormatCount(int64_t n);  // 12345 -> "12,345"
-
-// The model in force on the server; on failure prints the error and returns
-// nullopt (the caller returns kFailure).
-std::optional<v1::Model> FetchModel(const GlobalOptions& global);
 
 // A whole CSV file as rows of column -> value. Errors: cannot open, bad CSV.
 absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(

@@ -1,3 +1,5 @@
+// linkctl verify: a whole list against a dataset, one output row per input
+// row, written in input order so that --resume can continue a killed run.
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -11,7 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "bulk_match.h"
-#include "commands.h"
+#include "command.h"
 #include "linkage/csv.h"
 #include "linkage/flags.h"
 #include "linkage/v1/service.grpc.pb.h"
@@ -19,6 +21,23 @@
 
 namespace linkage::cli {
 namespace {
+
+struct VerifyOptions {
+  std::string against;
+  std::string input;
+  std::string output;
+  std::string format;
+  std::string errors_file;  // Default: OUTPUT.errors.csv
+  int streams = 2;
+  int in_flight = 256;            // Records per stream.
+  int batch = 64;                 // Records per message.
+  std::vector<std::string> maps;  // As for import.
+  bool lenient_dates = false;
+  bool exclude_self = false;  // Matching a dataset against itself.
+  // Continue an interrupted run: keep the complete rows already in the
+  // output (dropping a torn last line), skip that many input records, append.
+  bool resume = false;
+};
 
 // One output row (DESIGN.md §6).
 struct OutputRow {
@@ -103,16 +122,14 @@ absl::StatusOr<int64_t> KeepCompleteRows(const std::string& path, std::string_vi
   return rows;
 }
 
-}  // namespace
-
-int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
+absl::Status Verify(CommandContext& ctx, const VerifyOptions& options) {
   if (options.streams < 1 || options.in_flight < 1 || options.batch < 1 || options.batch > 10000) {
-    return Fail("--streams and --in-flight must be at least 1, --batch 1..10000");
+    return absl::InvalidArgumentError(
+        "--streams and --in-flight must be at least 1, --batch 1..10000");
   }
-  auto reader = PersonReader::Open(options.input, options.format);
-  if (!reader.ok()) return Fail(std::string(reader.status().message()));
-  absl::Status mapped = (*reader)->SetMappings(options.maps);
-  if (!mapped.ok()) return Fail(std::string(mapped.message()));
+  LINKD_ASSIGN_OR_RETURN(std::unique_ptr<PersonReader> reader,
+                         PersonReader::Open(options.input, options.format));
+  LINKD_RETURN_IF_ERROR(reader->SetMappings(options.maps));
   static constexpr char kHeader[] =
       "record_id,decision,probability,match_weight,best_record_id,second_record_id,second_"
       "probability,flags\n";
@@ -121,12 +138,10 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   // skips as many input records.
   int64_t skip = 0;
   if (options.resume && std::filesystem::exists(options.output)) {
-    auto kept = KeepCompleteRows(options.output, kHeader);
-    if (!kept.ok()) return Fail(std::string(kept.status().message()));
-    skip = *kept;
+    LINKD_ASSIGN_OR_RETURN(skip, KeepCompleteRows(options.output, kHeader));
   }
   std::ofstream out(options.output, skip > 0 || options.resume ? std::ios::app : std::ios::trunc);
-  if (!out) return Fail("cannot write " + options.output);
+  if (!out) return absl::PermissionDeniedError("cannot write " + options.output);
   if (out.tellp() == 0) out << kHeader;
   const std::string errors_path =
       options.errors_file.empty() ? options.output + ".errors.csv" : options.errors_file;
@@ -172,10 +187,10 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   // The input, less the rows already in the output from an earlier run.
   auto source = [&](std::vector<ReadRow>* rows) -> absl::StatusOr<bool> {
     std::vector<ReadRow> chunk;
-    LINKD_ASSIGN_OR_RETURN(const bool more, (*reader)->Next(512, &chunk));
-    if ((*reader)->file_size() > 0) {
-      fraction = static_cast<double>((*reader)->bytes_read()) /
-                 static_cast<double>((*reader)->file_size());
+    LINKD_ASSIGN_OR_RETURN(const bool more, reader->Next(512, &chunk));
+    if (reader->file_size() > 0) {
+      fraction =
+          static_cast<double>(reader->bytes_read()) / static_cast<double>(reader->file_size());
     }
     for (ReadRow& row : chunk) {
       if (skip > 0) {
@@ -199,7 +214,7 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   bulk.in_flight = options.in_flight;
   bulk.batch = options.batch;
   bulk.what = "verification";
-  const BulkMatchRun run = BulkMatch(Connect(global), bulk, source, fill, write);
+  const BulkMatchRun run = BulkMatch(ctx.channel(), bulk, source, fill, write);
   progress.Finish();
   out.close();
 
@@ -210,9 +225,8 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   std::map<std::string, int64_t> decisions, flag_counts;
   int64_t total = 0;
   {
-    auto table = ReadCsvTable(options.output);
-    if (!table.ok()) return Fail(std::string(table.status().message()));
-    for (auto& row : *table) {
+    LINKD_ASSIGN_OR_RETURN(auto table, ReadCsvTable(options.output));
+    for (auto& row : table) {
       ++total;
       ++decisions[row["decision"]];
       for (absl::string_view f : absl::StrSplit(row["flags"], ';', absl::SkipEmpty()))
@@ -242,18 +256,48 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   if (errors.is_open())
     std::printf("records that could not be checked, with line and reason: %s\n",
                 errors_path.c_str());
-  if (!run.read_status.ok())
-    return Fail("reading " + options.input + " stopped: " + std::string(run.read_status.message()));
+  if (!run.read_status.ok()) {
+    return absl::DataLossError(
+        absl::StrFormat("reading %s stopped: %s", options.input, run.read_status.message()));
+  }
   if (!run.match_status.ok()) {
-    return Fail(std::string(run.match_status.message()) +
-                absl::StrFormat(" (%s rows written; continue with --resume)", FormatCount(total)));
+    return absl::UnavailableError(absl::StrFormat("%s (%s rows written; continue with --resume)",
+                                                  run.match_status.message(), FormatCount(total)));
   }
   // One output row per input row read, readable or not.
   if (written != run.rows_read) {
-    return Fail(absl::StrFormat("%s input rows read but %s output rows written",
-                                FormatCount(run.rows_read), FormatCount(written)));
+    return absl::DataLossError(absl::StrFormat("%s input rows read but %s output rows written",
+                                               FormatCount(run.rows_read), FormatCount(written)));
   }
-  return kOk;
+  return absl::OkStatus();
 }
+
+void RegisterVerify(CLI::App& app, CommandContext& ctx) {
+  auto o = std::make_shared<VerifyOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "verify", "Verify a whole list against a dataset, one output row per record");
+  cmd->add_option("--against", o->against, "Register dataset")->required();
+  cmd->add_option("--input", o->input, "Person file to verify")->required();
+  cmd->add_option("--output", o->output, "Result CSV")->required();
+  cmd->add_option("--format", o->format, "csv or jsonl (default: from the file name)");
+  cmd->add_option("--errors", o->errors_file,
+                  "Records that could not be checked (default OUTPUT.errors.csv)");
+  cmd->add_option("--streams", o->streams, "Parallel streams")->capture_default_str();
+  cmd->add_option("--in-flight", o->in_flight, "Records in flight per stream")
+      ->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Records per stream message")->capture_default_str();
+  cmd->add_option("--map", o->maps, "Column mapping, as for import (repeatable)");
+  cmd->add_flag("--lenient-dates", o->lenient_dates, "Keep the year of an unreadable birth_date");
+  cmd->add_flag(
+      "--resume", o->resume,
+      "Continue an interrupted run: keep the rows already in the output, append the rest");
+  cmd->add_flag("--exclude-self", o->exclude_self,
+                "Never answer a row with the record of the same id (a dataset against itself)");
+  ctx.OnRun(cmd, [&ctx, o] { return Verify(ctx, *o); });
+}
+
+}  // namespace
+
+LINKCTL_COMMAND(20, RegisterVerify);
 
 }  // namespace linkage::cli
