@@ -17,8 +17,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "linkage/v1/service.pb.h"
-#include "linkage/v1/spec.pb.h"
 
 namespace linkage::cli {
 
