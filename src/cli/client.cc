@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,21 +14,16 @@
 
 namespace linkage::cli {
 
-std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options) {
+std::shared_ptr<grpc::Channel> Connect(const std::string& server) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
 }
 
 void SetDeadline(grpc::ClientContext& ctx, double seconds) {
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
-}
-
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "linkctl: %s\n", message.c_str());
-  return kFailure;
 }
 
 std::string CodeName(grpc::StatusCode code) {
@@ -73,22 +67,10 @@ std::string CodeName(grpc::StatusCode code) {
   }
 }
 
-int FailRpc(const std::string& what, const grpc::Status& status) {
-  return Fail(
+absl::Status RpcError(std::string_view what, const grpc::Status& status) {
+  return absl::Status(
+      static_cast<absl::StatusCode>(status.error_code()),
       absl::StrFormat("%s: %s: %s", what, CodeName(status.error_code()), status.error_message()));
-}
-
-std::optional<v1::Model> FetchModel(const GlobalOptions& global) {
-  auto stub = v1::AdminService::NewStub(Connect(global));
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, global.timeout_seconds);
-  v1::GetModelResponse r;
-  grpc::Status st = stub->GetModel(&ctx, v1::GetModelRequest(), &r);
-  if (!st.ok()) {
-    FailRpc("GetModel", st);
-    return std::nullopt;
-  }
-  return std::move(*r.mutable_model());
 }
 
 absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(
@@ -156,37 +138,6 @@ void Progress::Update(int64_t done, double fraction) {
 
 void Progress::Finish() {
   if (tty_) std::fprintf(stderr, "\r\033[K");
-}
-
-absl::StatusOr<std::vector<v1::MatchStreamResponse>> MatchAll(
-    const GlobalOptions& global, const std::vector<v1::PersonRecord>& records,
-    const std::function<void(size_t, v1::MatchStreamRequest*)>& make) {
-  auto stub = v1::LinkageService::NewStub(Connect(global));
-  grpc::ClientContext ctx;
-  auto stream = stub->MatchStream(&ctx);
-  std::thread writer([&] {
-    for (size_t i = 0; i < records.size(); ++i) {
-      v1::MatchStreamRequest req;
-      make(i, &req);
-      req.set_request_id(std::to_string(i));
-      *req.mutable_record() = records[i];
-      if (!stream->Write(req)) break;
-    }
-    stream->WritesDone();
-  });
-  std::vector<v1::MatchStreamResponse> answers(records.size());
-  v1::MatchStreamResponse resp;
-  while (stream->Read(&resp)) {
-    const size_t i = std::stoul(resp.request_id());
-    if (i < answers.size()) answers[i] = std::move(resp);
-  }
-  writer.join();
-  grpc::Status st = stream->Finish();
-  if (!st.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("MatchStream: ", CodeName(st.error_code()), ": ", st.error_message()));
-  }
-  return answers;
 }
 
 }  // namespace linkage::cli

@@ -1,4 +1,5 @@
-// Plumbing shared by linkctl's commands.
+// Plumbing shared by linkctl's commands: the channel, errors of calls,
+// progress, counts, CSV tables, JSON.
 #pragma once
 
 #include <google/protobuf/message.h>
@@ -12,39 +13,22 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "linkage/v1/service.pb.h"
-#include "linkage/v1/spec.pb.h"
 
 namespace linkage::cli {
 
-// Exit codes (DESIGN.md §6).
-inline constexpr int kOk = 0;
-inline constexpr int kFailure = 1;
-inline constexpr int kUsage = 2;
+// A channel to linkd at `server` (host:port), with 64 MiB message limits.
+std::shared_ptr<grpc::Channel> Connect(const std::string& server);
 
-struct GlobalOptions {
-  std::string server = "127.0.0.1:50051";
-  double timeout_seconds = 30;  // Per unary call.
-};
-
-std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options);
-
-// Sends one MatchStream request per record on one stream (`make` fills
-// request i; request_id and record are set here) and returns the answers
-// in record order. Errors: the stream failed.
-absl::StatusOr<std::vector<v1::MatchStreamResponse>> MatchAll(
-    const GlobalOptions& global, const std::vector<v1::PersonRecord>& records,
-    const std::function<void(size_t, v1::MatchStreamRequest*)>& make);
 void SetDeadline(grpc::ClientContext& ctx, double seconds);
 
-// Prints "linkctl: <message>" to stderr and returns kFailure.
-int Fail(const std::string& message);
-// Prints "linkctl: <what>: CODE: message" and returns kFailure.
-int FailRpc(const std::string& what, const grpc::Status& status);
-std::string CodeName(grpc::StatusCode code);
+std::string CodeName(grpc::StatusCode code);  // "UNAVAILABLE"
+// A failed call as the error linkctl reports: "<what>: CODE: message", with
+// the call's code.
+absl::Status RpcError(std::string_view what, const grpc::Status& status);
 
 // A one-line progress report, redrawn in place, only when stderr is a
 // terminal (so logs and pipes stay clean).
@@ -98,10 +82,6 @@ class BoundedQueue {
 };
 
 std::string FormatCount(int64_t n);  // 12345 -> "12,345"
-
-// The model in force on the server; on failure prints the error and returns
-// nullopt (the caller returns kFailure).
-std::optional<v1::Model> FetchModel(const GlobalOptions& global);
 
 // A whole CSV file as rows of column -> value. Errors: cannot open, bad CSV.
 absl::StatusOr<std::vector<std::map<std::string, std::string>>> ReadCsvTable(

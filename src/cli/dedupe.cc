@@ -1,6 +1,5 @@
-// linkctl dedupe and linkctl conflicts: duplicate clusters of a dataset (or
-// across two) and identity conflicts of a list against the register, as CSV
-// files an officer works through.
+// linkctl dedupe: duplicate clusters of a dataset (or people in two
+// datasets), as a CSV file an officer works through.
 #include <cstdio>
 #include <deque>
 #include <fstream>
@@ -8,12 +7,21 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "commands.h"
+#include "base/status_macros.h"
+#include "command.h"
 #include "linkage/csv.h"
-#include "linkage/v1/service.grpc.pb.h"
 
 namespace linkage::cli {
 namespace {
+
+struct DedupeOptions {
+  std::string dataset;
+  std::string against;           // empty: duplicates within the dataset
+  std::string register_dataset;  // resolve records against it first
+  double threshold = 0;          // 0: the model's review probability
+  int top_k = 10;
+  std::string output = "clusters.csv";
+};
 
 std::string Explain(const google::protobuf::RepeatedPtrField<v1::FieldContribution>& fields) {
   std::vector<std::string> parts;
@@ -23,68 +31,19 @@ std::string Explain(const google::protobuf::RepeatedPtrField<v1::FieldContributi
   return absl::StrJoin(parts, " ");
 }
 
-// Fields with the two values, for an officer: name=else(-5.0) "a" | "b".
-std::string ExplainWithValues(
-    const google::protobuf::RepeatedPtrField<v1::FieldContribution>& fields) {
-  std::vector<std::string> parts;
-  for (const v1::FieldContribution& f : fields) {
-    if (f.level() == "null") continue;
-    parts.push_back(absl::StrFormat("%s=%s(%+.1f) \"%s\" | \"%s\"", f.field(), f.level(),
-                                    f.weight_bits(), f.query_value(), f.candidate_value()));
-  }
-  return absl::StrJoin(parts, "; ");
-}
-
-}  // namespace
-
-int RunConflicts(const GlobalOptions& global, const ConflictsCommandOptions& o) {
-  auto stub = v1::AdminService::NewStub(Connect(global));
-  v1::FindConflictsRequest req;
-  req.set_dataset(o.dataset);
-  req.set_against(o.against);
-  v1::FindConflictsResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, std::max(global.timeout_seconds, 3600.0));
-  grpc::Status st = stub->FindConflicts(&ctx, req, &resp);
-  if (!st.ok()) return FailRpc("FindConflicts", st);
-  std::ofstream out(o.output, std::ios::trunc);
-  if (!out) return Fail("cannot write " + o.output);
-  out << "kind,national_id,record_id,other_dataset,other_record_id,probability,detail,fields\n";
-  std::map<std::string, int64_t> kinds;
-  for (const v1::IdentityConflict& c : resp.conflicts()) {
-    ++kinds[c.kind()];
-    out << c.kind() << ',' << CsvQuote(c.national_id()) << ',' << CsvQuote(c.record_id()) << ','
-        << CsvQuote(c.other_dataset()) << ',' << CsvQuote(c.other_record_id()) << ','
-        << absl::StrFormat("%.6f", c.probability()) << ',' << CsvQuote(c.detail()) << ','
-        << CsvQuote(ExplainWithValues(c.fields())) << '\n';
-  }
-  out.close();
-  std::printf(
-      "identity conflicts of \"%s\" against \"%s\" (model %s): %s records checked, %s rows\n",
-      o.dataset.c_str(), o.against.c_str(), resp.model_version().c_str(),
-      FormatCount(resp.records()).c_str(), FormatCount(resp.conflicts_size()).c_str());
-  for (const auto& [kind, n] : kinds)
-    std::printf("  %-18s %8s\n", kind.c_str(), FormatCount(n).c_str());
-  std::printf("conflicts: %s\n", o.output.c_str());
-  return kOk;
-}
-
-int RunDedupe(const GlobalOptions& global, const DedupeCommandOptions& o) {
-  auto stub = v1::AdminService::NewStub(Connect(global));
+absl::Status Dedupe(CommandContext& ctx, const DedupeOptions& o) {
   v1::FindDuplicatesRequest req;
   req.set_dataset(o.dataset);
   req.set_against(o.against);
   req.set_register_dataset(o.register_dataset);
   req.set_threshold(o.threshold);
   req.set_top_k(o.top_k);
-  v1::FindDuplicatesResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, std::max(global.timeout_seconds, 3600.0));
-  grpc::Status st = stub->FindDuplicates(&ctx, req, &resp);
-  if (!st.ok()) return FailRpc("FindDuplicates", st);
+  LINKD_ASSIGN_OR_RETURN(
+      const v1::FindDuplicatesResponse resp,
+      Call(ctx, "FindDuplicates", &AdminStub::FindDuplicates, req, ctx.job_timeout()));
 
   std::ofstream out(o.output, std::ios::trunc);
-  if (!out) return Fail("cannot write " + o.output);
+  if (!out) return absl::PermissionDeniedError("cannot write " + o.output);
   // One row per member. linked_to is the member it joined through (its
   // parent when the cluster's tree hangs from the first member).
   out << "cluster_id,cluster_size,dataset,record_id,linked_to,link_probability,weakest_probability,"
@@ -139,7 +98,27 @@ int RunDedupe(const GlobalOptions& global, const DedupeCommandOptions& o) {
   for (const auto& [size, n] : sizes)
     std::printf("  clusters of %zu: %s\n", size, FormatCount(n).c_str());
   std::printf("clusters (most doubtful first): %s\n", o.output.c_str());
-  return kOk;
+  return absl::OkStatus();
 }
+
+void RegisterDedupe(CLI::App& app, CommandContext& ctx) {
+  auto o = std::make_shared<DedupeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "dedupe", "Find records of a dataset that are the same person (or a person in two)");
+  cmd->add_option("--dataset", o->dataset, "Dataset to deduplicate")->required();
+  cmd->add_option("--against", o->against, "Another dataset: find people in both instead");
+  cmd->add_option("--register", o->register_dataset,
+                  "Resolve records against this register first: different register people are "
+                  "never linked, the same one always");
+  cmd->add_option("--threshold", o->threshold,
+                  "Link probability (default: the model's review probability)");
+  cmd->add_option("--top-k", o->top_k, "Candidates considered per record")->capture_default_str();
+  cmd->add_option("--output", o->output, "Clusters CSV to write")->capture_default_str();
+  ctx.OnRun(cmd, [&ctx, o] { return Dedupe(ctx, *o); });
+}
+
+}  // namespace
+
+LINKCTL_COMMAND(110, RegisterDedupe);
 
 }  // namespace linkage::cli

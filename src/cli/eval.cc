@@ -1,48 +1,66 @@
+// linkctl eval: precision, recall, F1, wrong matches and calibration of a
+// verify result (or a dedupe clusters file) against the generator's truth,
+// and with --input the blocking recall, measured through the server.
 #include "linkage/eval.h"
 
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "commands.h"
+#include "base/status_macros.h"
+#include "bulk_match.h"
+#include "command.h"
 #include "linkage/csv.h"
-#include "linkage/v1/service.grpc.pb.h"
 #include "person_reader.h"
 
 namespace linkage::cli {
 namespace {
+
+struct EvalOptions {
+  std::string results;  // verify output
+  std::string truth;    // generator truth, or true pairs (rec_id_a, rec_id_b)
+  std::string mode = "link";
+  std::string svg;    // reliability diagram to write
+  std::string input;  // with --against: measure blocking recall through the server
+  std::string against = "register";
+  double threshold = 0.99;    // dedup: edge probability
+  std::string other_truth;    // clusters across two lists: the second list's truth
+  std::string other_dataset;  // and its dataset name
+};
+
+using Table = std::vector<std::map<std::string, std::string>>;
 
 // Blocking recall: every candidate the server scores, for every input row.
 struct BlockingStats {
   int64_t queries = 0, candidates = 0, true_links = 0, retrieved = 0;
 };
 
-absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const EvalOptions& o,
+absl::StatusOr<BlockingStats> MeasureBlocking(CommandContext& ctx, const EvalOptions& o,
                                               const eval::LinkTruth& truth,
                                               const std::set<eval::Pair>& pairs) {
-  auto records = ReadAllRecords(o.input);
-  if (!records.ok()) return records.status();
-  auto answers = MatchAll(global, *records, [&](size_t i, v1::MatchStreamRequest* req) {
+  LINKD_ASSIGN_OR_RETURN(std::vector<v1::PersonRecord> records, ReadAllRecords(o.input));
+  std::map<std::string, std::set<std::string>> candidates;
+  BlockingStats stats;
+  auto fill = [&o](const ReadRow& row, v1::MatchStreamRequest* req) {
     req->set_dataset(o.against);
     req->set_top_k(1000);
     req->set_omit_explanation(true);
-    if (o.mode == "dedup") req->set_exclude_record_id((*records)[i].record_id());
-  });
-  if (!answers.ok()) return answers.status();
-  std::map<std::string, std::set<std::string>> candidates;
-  BlockingStats stats;
-  for (size_t i = 0; i < answers->size(); ++i) {
-    const v1::MatchStreamResponse& resp = (*answers)[i];
-    if (resp.error_code() != 0) continue;
+    if (o.mode == "dedup") req->set_exclude_record_id(row.record.record_id());
+  };
+  auto count = [&](BulkResult result) {
+    if (result.response->error_code() != 0) return absl::OkStatus();
     ++stats.queries;
-    stats.candidates += resp.result().candidates_scored();
-    auto& set = candidates[(*records)[i].record_id()];
-    for (const auto& c : resp.result().candidates()) set.insert(c.record_id());
-  }
+    stats.candidates += result.response->result().candidates_scored();
+    auto& set = candidates[result.row.record.record_id()];
+    for (const auto& c : result.response->result().candidates()) set.insert(c.record_id());
+    return absl::OkStatus();
+  };
+  LINKD_RETURN_IF_ERROR(
+      BulkMatch(ctx.channel(), BulkMatchOptions(), RecordSource(std::move(records)), fill, count)
+          .status());
   if (o.mode == "dedup") {
     for (const auto& [a, b] : pairs) {
       ++stats.true_links;
@@ -63,11 +81,10 @@ absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const
 // one person (duplicate_of); across two lists (--other-truth), records of
 // the two datasets that are the same register person (pairs with a person
 // absent from the register are out of scope: the truth cannot tell them).
-int EvalClusters(const EvalOptions& o, std::vector<std::map<std::string, std::string>>& rows,
-                 std::vector<std::map<std::string, std::string>>& truth_rows) {
+absl::Status EvalClusters(const EvalOptions& o, Table& rows, Table& truth_rows) {
   const bool cross = !o.other_truth.empty();
   if (cross && o.other_dataset.empty())
-    return Fail("--other-truth needs --other-dataset (its dataset's name)");
+    return absl::InvalidArgumentError("--other-truth needs --other-dataset (its dataset's name)");
   std::set<eval::Pair> pairs;
   std::map<std::string, std::string> person;  // Key -> register id, across two lists.
   auto key = [&](const std::string& dataset, const std::string& id) {
@@ -85,11 +102,10 @@ int EvalClusters(const EvalOptions& o, std::vector<std::map<std::string, std::st
       }
     }
   } else {
-    auto other = ReadCsvTable(o.other_truth);
-    if (!other.ok()) return Fail(std::string(other.status().message()));
+    LINKD_ASSIGN_OR_RETURN(Table other, ReadCsvTable(o.other_truth));
     std::map<std::string, std::vector<std::string>> by_person[2];
     for (int side = 0; side < 2; ++side) {
-      for (auto& t : side == 0 ? truth_rows : *other) {
+      for (auto& t : side == 0 ? truth_rows : other) {
         if (t["truth_record_id"].empty()) continue;
         std::string k = (side == 0 ? "1/" : "2/") + t["record_id"];
         person[k] = t["truth_record_id"];
@@ -122,22 +138,62 @@ int EvalClusters(const EvalOptions& o, std::vector<std::map<std::string, std::st
               FormatCount(p.clusters).c_str(), FormatCount(p.true_pairs).c_str(),
               FormatCount(p.correct_pairs).c_str());
   std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", p.precision, p.recall, p.f1);
-  return kOk;
+  return absl::OkStatus();
 }
 
-}  // namespace
+// The report of --mode link.
+void PrintLinkMetrics(const EvalOptions& o, const eval::LinkMetrics& m) {
+  std::printf("  rows %s, in the register %s\n", FormatCount(m.rows).c_str(),
+              FormatCount(m.present).c_str());
+  std::printf("  MATCH decisions: %s right, %s wrong person\n", FormatCount(m.true_matches).c_str(),
+              FormatCount(m.wrong_matches).c_str());
+  std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", m.precision, m.recall, m.f1);
+  std::printf("  wrong-person MATCHes per 10,000 records: %.2f\n", m.wrong_per_10k);
+  std::printf("  top-1 accuracy %.4f   review rate %.4f\n", m.top1_accuracy, m.review_rate);
+  std::printf("  calibration: ECE %.4f, Brier %.4f\n", m.ece, m.brier);
+  std::printf("    bin         rows  stated  correct\n");
+  for (const auto& b : m.bins) {
+    if (b.count == 0) continue;
+    std::printf("    %.1f-%.1f %8s  %6.3f   %6.3f\n", b.lower, b.upper,
+                FormatCount(b.count).c_str(), b.mean_probability, b.accuracy);
+  }
+  if (!m.recall_by_tag.empty()) {
+    std::printf("  recall of MATCH by generator error (rows in the register with it):\n");
+    for (const auto& [tag, counts] : m.recall_by_tag) {
+      std::printf("    %-18s %7s rows  %.4f\n", tag.c_str(), FormatCount(counts.first).c_str(),
+                  counts.first
+                      ? static_cast<double>(counts.second) / static_cast<double>(counts.first)
+                      : 0.0);
+    }
+  }
+  if (!m.missing_truth.empty())
+    std::printf("  %zu result rows have no truth row (ignored)\n", m.missing_truth.size());
+  if (!o.svg.empty()) {
+    std::ofstream(o.svg, std::ios::trunc)
+        << eval::ReliabilitySvg(m.bins, "Reliability: " + o.results);
+    std::printf("  reliability diagram: %s\n", o.svg.c_str());
+  }
+}
 
-int RunEval(const GlobalOptions& global, const EvalOptions& o) {
-  if (o.mode != "link" && o.mode != "dedup") return Fail("--mode is link or dedup");
-  auto results = ReadCsvTable(o.results);
-  if (!results.ok()) return Fail(std::string(results.status().message()));
-  auto truth_rows = ReadCsvTable(o.truth);
-  if (!truth_rows.ok()) return Fail(std::string(truth_rows.status().message()));
-  if (!results->empty() && results->front().count("cluster_id"))
-    return EvalClusters(o, *results, *truth_rows);
+// The report of --mode dedup.
+void PrintPairMetrics(const EvalOptions& o, const eval::PairMetrics& p) {
+  std::printf("  edges: best and second candidates with probability >= %.3g\n", o.threshold);
+  std::printf("  duplicate pairs: %s predicted (in %s clusters), %s true, %s right\n",
+              FormatCount(p.predicted_pairs).c_str(), FormatCount(p.clusters).c_str(),
+              FormatCount(p.true_pairs).c_str(), FormatCount(p.correct_pairs).c_str());
+  std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", p.precision, p.recall, p.f1);
+}
+
+absl::Status Eval(CommandContext& ctx, const EvalOptions& o) {
+  if (o.mode != "link" && o.mode != "dedup")
+    return absl::InvalidArgumentError("--mode is link or dedup");
+  LINKD_ASSIGN_OR_RETURN(Table results, ReadCsvTable(o.results));
+  LINKD_ASSIGN_OR_RETURN(Table truth_rows, ReadCsvTable(o.truth));
+  if (!results.empty() && results.front().count("cluster_id"))
+    return EvalClusters(o, results, truth_rows);
 
   std::vector<eval::ResultRow> rows;
-  for (auto& r : *results) {
+  for (auto& r : results) {
     eval::ResultRow row;
     row.record_id = r["record_id"];
     row.decision = r["decision"];
@@ -153,11 +209,11 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
   eval::LinkTruth truth;
   std::set<eval::Pair> pairs;
   // A file of true pairs has two columns, whatever they are called.
-  const bool pair_file = !truth_rows->empty() && truth_rows->front().size() == 2 &&
-                         !truth_rows->front().count("truth_record_id");
+  const bool pair_file = !truth_rows.empty() && truth_rows.front().size() == 2 &&
+                         !truth_rows.front().count("truth_record_id");
   if (pair_file) {
     std::map<std::string, std::string> partner;
-    for (auto& t : *truth_rows) {
+    for (auto& t : truth_rows) {
       const std::string& a = t.begin()->second;
       const std::string& b = std::next(t.begin())->second;
       pairs.insert(eval::MakePair(a, b));
@@ -167,7 +223,7 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
     for (const auto& r : rows)
       truth.truth[r.record_id] = partner.count(r.record_id) ? partner[r.record_id] : "";
   } else {
-    for (auto& t : *truth_rows) {
+    for (auto& t : truth_rows) {
       truth.truth[t["record_id"]] = t["truth_record_id"];
       if (!t["duplicate_of"].empty())
         pairs.insert(eval::MakePair(t["record_id"], t["duplicate_of"]));
@@ -179,48 +235,16 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
 
   std::printf("eval %s against %s (%s)\n", o.results.c_str(), o.truth.c_str(), o.mode.c_str());
   if (o.mode == "link") {
-    eval::LinkMetrics m = eval::EvaluateLink(rows, truth);
-    std::printf("  rows %s, in the register %s\n", FormatCount(m.rows).c_str(),
-                FormatCount(m.present).c_str());
-    std::printf("  MATCH decisions: %s right, %s wrong person\n",
-                FormatCount(m.true_matches).c_str(), FormatCount(m.wrong_matches).c_str());
-    std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", m.precision, m.recall, m.f1);
-    std::printf("  wrong-person MATCHes per 10,000 records: %.2f\n", m.wrong_per_10k);
-    std::printf("  top-1 accuracy %.4f   review rate %.4f\n", m.top1_accuracy, m.review_rate);
-    std::printf("  calibration: ECE %.4f, Brier %.4f\n", m.ece, m.brier);
-    std::printf("    bin         rows  stated  correct\n");
-    for (const auto& b : m.bins) {
-      if (b.count == 0) continue;
-      std::printf("    %.1f-%.1f %8s  %6.3f   %6.3f\n", b.lower, b.upper,
-                  FormatCount(b.count).c_str(), b.mean_probability, b.accuracy);
-    }
-    if (!m.recall_by_tag.empty()) {
-      std::printf("  recall of MATCH by generator error (rows in the register with it):\n");
-      for (const auto& [tag, counts] : m.recall_by_tag) {
-        std::printf("    %-18s %7s rows  %.4f\n", tag.c_str(), FormatCount(counts.first).c_str(),
-                    counts.first
-                        ? static_cast<double>(counts.second) / static_cast<double>(counts.first)
-                        : 0.0);
-      }
-    }
-    if (!m.missing_truth.empty())
-      std::printf("  %zu result rows have no truth row (ignored)\n", m.missing_truth.size());
-    if (!o.svg.empty()) {
-      std::ofstream(o.svg, std::ios::trunc)
-          << eval::ReliabilitySvg(m.bins, "Reliability: " + o.results);
-      std::printf("  reliability diagram: %s\n", o.svg.c_str());
-    }
+    PrintLinkMetrics(o, eval::EvaluateLink(rows, truth));
   } else {
-    eval::PairMetrics p = eval::EvaluatePairs(rows, pairs, o.threshold);
-    std::printf("  edges: best and second candidates with probability >= %.3g\n", o.threshold);
-    std::printf("  duplicate pairs: %s predicted (in %s clusters), %s true, %s right\n",
-                FormatCount(p.predicted_pairs).c_str(), FormatCount(p.clusters).c_str(),
-                FormatCount(p.true_pairs).c_str(), FormatCount(p.correct_pairs).c_str());
-    std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", p.precision, p.recall, p.f1);
+    PrintPairMetrics(o, eval::EvaluatePairs(rows, pairs, o.threshold));
   }
   if (!o.input.empty()) {
-    auto b = MeasureBlocking(global, o, truth, pairs);
-    if (!b.ok()) return Fail("blocking recall: " + std::string(b.status().message()));
+    auto b = MeasureBlocking(ctx, o, truth, pairs);
+    if (!b.ok()) {
+      return absl::Status(b.status().code(),
+                          "blocking recall: " + std::string(b.status().message()));
+    }
     std::printf(
         "  blocking: recall %.4f (%s of %s true links retrieved), %.1f candidates scored per "
         "query\n",
@@ -229,7 +253,36 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
         FormatCount(b->retrieved).c_str(), FormatCount(b->true_links).c_str(),
         b->queries ? static_cast<double>(b->candidates) / static_cast<double>(b->queries) : 0.0);
   }
-  return kOk;
+  return absl::OkStatus();
 }
+
+void RegisterEval(CLI::App& app, CommandContext& ctx) {
+  auto o = std::make_shared<EvalOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Precision, recall, F1, wrong matches, calibration of a verify result");
+  cmd->add_option("--results", o->results, "verify output CSV, or a dedupe clusters CSV")
+      ->required();
+  cmd->add_option("--other-truth", o->other_truth,
+                  "Clusters across two lists: the second list's truth CSV");
+  cmd->add_option("--other-dataset", o->other_dataset,
+                  "Clusters across two lists: the second list's dataset");
+  cmd->add_option("--truth", o->truth, "Truth CSV (from gen) or true pairs (rec_id_a,rec_id_b)")
+      ->required();
+  cmd->add_option("--mode", o->mode,
+                  "link (list against register) or dedup (a dataset against itself)")
+      ->capture_default_str();
+  cmd->add_option("--svg", o->svg, "Write a reliability diagram (SVG)");
+  cmd->add_option("--input", o->input, "Also measure blocking recall: the list that was verified");
+  cmd->add_option("--against", o->against, "Dataset it was verified against")
+      ->capture_default_str();
+  cmd->add_option("--threshold", o->threshold,
+                  "dedup: probability that makes a candidate a duplicate")
+      ->capture_default_str();
+  ctx.OnRun(cmd, [&ctx, o] { return Eval(ctx, *o); });
+}
+
+}  // namespace
+
+LINKCTL_COMMAND(100, RegisterEval);
 
 }  // namespace linkage::cli

@@ -1,3 +1,6 @@
+// linkctl import: person records from a CSV or JSON Lines file into a
+// dataset, in batches of UpsertRecords calls with several in flight; every
+// row read is accounted for (written, or rejected with its line).
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -5,7 +8,8 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
-#include "commands.h"
+#include "base/status_macros.h"
+#include "command.h"
 #include "linkage/csv.h"
 #include "linkage/person_io.h"
 #include "linkage/v1/service.grpc.pb.h"
@@ -13,6 +17,22 @@
 
 namespace linkage::cli {
 namespace {
+
+struct ImportOptions {
+  std::string dataset;
+  std::string file;
+  std::string format;        // "", "csv", "jsonl"
+  std::string errors_file;   // Default: FILE.errors.csv
+  std::string unit_version;  // "", "2025", "pre2025"
+  int batch = 1000;
+  int in_flight = 4;
+  int retries = 5;
+  // Column mappings "target=source" or "target=source1 source2" (sources
+  // joined with a space), e.g. "record_id=rec_id",
+  // "full_name=given_name surname". Sources stay as attributes too.
+  std::vector<std::string> maps;
+  bool lenient_dates = false;
+};
 
 struct Batch {
   v1::UpsertRecordsRequest request;
@@ -22,29 +42,26 @@ struct Batch {
 // Worth retrying: what passes (the server busy or restarting, a full disk
 // being freed). A batch past a size limit (OUT_OF_RANGE, or the transport's
 // "larger than max") fails the same way every time.
-bool Transient(const grpc::Status& status) {
-  switch (status.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
+bool Transient(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
       return true;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return status.error_message().find("larger than max") == std::string::npos;
+    case absl::StatusCode::kResourceExhausted:
+      return status.message().find("larger than max") == std::string::npos;
     default:
       return false;
   }
 }
 
-}  // namespace
-
-int RunImport(const GlobalOptions& global, const ImportOptions& options) {
-  auto unit_version = domain::ParseUnitVersion(options.unit_version);
-  if (!unit_version.ok()) return Fail(std::string(unit_version.status().message()));
+absl::Status Import(CommandContext& ctx, const ImportOptions& options) {
+  LINKD_ASSIGN_OR_RETURN(const v1::UnitVersion unit_version,
+                         domain::ParseUnitVersion(options.unit_version));
   if (options.batch < 1 || options.in_flight < 1)
-    return Fail("--batch and --in-flight must be at least 1");
-  auto reader = PersonReader::Open(options.file, options.format);
-  if (!reader.ok()) return Fail(std::string(reader.status().message()));
-  absl::Status mapped = (*reader)->SetMappings(options.maps);
-  if (!mapped.ok()) return Fail(std::string(mapped.message()));
+    return absl::InvalidArgumentError("--batch and --in-flight must be at least 1");
+  LINKD_ASSIGN_OR_RETURN(std::unique_ptr<PersonReader> reader,
+                         PersonReader::Open(options.file, options.format));
+  LINKD_RETURN_IF_ERROR(reader->SetMappings(options.maps));
 
   const std::string errors_path =
       options.errors_file.empty() ? options.file + ".errors.csv" : options.errors_file;
@@ -61,8 +78,6 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
     ++rejected;
   };
 
-  auto channel = Connect(global);
-  auto stub = v1::LinkageService::NewStub(channel);
   BoundedQueue<Batch> queue(static_cast<size_t>(options.in_flight));
   std::atomic<int64_t> created{0}, updated{0}, unchanged{0}, acknowledged{0};
   std::atomic<bool> failed{false};
@@ -74,26 +89,22 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
     senders.emplace_back([&] {
       while (auto batch = queue.Pop()) {
         if (failed.load()) continue;  // Drain without sending.
-        v1::UpsertRecordsResponse response;
-        grpc::Status status;
+        const std::string what = absl::StrFormat("UpsertRecords (lines %d..%d)",
+                                                 batch->lines.front(), batch->lines.back());
+        absl::StatusOr<v1::UpsertRecordsResponse> answer;
         for (int attempt = 0; attempt <= options.retries; ++attempt) {
-          grpc::ClientContext ctx;
-          SetDeadline(ctx, global.timeout_seconds);
-          status = stub->UpsertRecords(&ctx, batch->request, &response);
-          if (status.ok() || !Transient(status)) break;
+          answer = Call(ctx, what, &LinkageStub::UpsertRecords, batch->request);
+          if (answer.ok() || !Transient(answer.status())) break;
           // Upserts are idempotent: retrying a batch that may have been
           // written is safe.
           std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
         }
-        if (!status.ok()) {
+        if (!answer.ok()) {
           std::lock_guard<std::mutex> lock(failure_mu);
-          if (!failed.exchange(true)) {
-            failure = absl::StrFormat("UpsertRecords (lines %d..%d): %s: %s", batch->lines.front(),
-                                      batch->lines.back(), CodeName(status.error_code()),
-                                      status.error_message());
-          }
+          if (!failed.exchange(true)) failure = std::string(answer.status().message());
           continue;
         }
+        const v1::UpsertRecordsResponse& response = *answer;
         if (response.results_size() != batch->request.records_size()) {
           std::lock_guard<std::mutex> lock(failure_mu);
           if (!failed.exchange(true)) {
@@ -134,7 +145,7 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
   bool more = true;
   while (more && !failed.load()) {
     chunk.clear();
-    auto next = (*reader)->Next(static_cast<size_t>(options.batch), &chunk);
+    auto next = reader->Next(static_cast<size_t>(options.batch), &chunk);
     if (!next.ok()) {
       read_error = std::string(next.status().message());
       break;
@@ -143,7 +154,7 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
     Batch batch;
     batch.request.set_dataset(options.dataset);
     batch.request.set_allow_partial(true);
-    batch.request.set_default_unit_version(*unit_version);
+    batch.request.set_default_unit_version(unit_version);
     batch.request.set_lenient_dates(options.lenient_dates);
     for (ReadRow& row : chunk) {
       ++rows;
@@ -167,9 +178,9 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
       *batch.request.add_records() = std::move(row.record);
     }
     if (batch.request.records_size() > 0) queue.Push(std::move(batch));
-    double fraction = (*reader)->file_size() > 0 ? static_cast<double>((*reader)->bytes_read()) /
-                                                       static_cast<double>((*reader)->file_size())
-                                                 : -1;
+    double fraction = reader->file_size() > 0 ? static_cast<double>(reader->bytes_read()) /
+                                                    static_cast<double>(reader->file_size())
+                                              : -1;
     progress.Update(acknowledged.load(), fraction);
   }
   queue.Close();
@@ -190,10 +201,11 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
           .c_str());
   if (rejected > 0) std::printf("rejected rows, with line and reason: %s\n", errors_path.c_str());
   if (!read_error.empty())
-    return Fail(absl::StrFormat("reading %s stopped: %s (%s records acknowledged)", options.file,
-                                read_error, FormatCount(acknowledged.load())));
+    return absl::DataLossError(absl::StrFormat("reading %s stopped: %s (%s records acknowledged)",
+                                               options.file, read_error,
+                                               FormatCount(acknowledged.load())));
   if (failed.load()) {
-    return Fail(absl::StrFormat(
+    return absl::UnavailableError(absl::StrFormat(
         "%s; %s records were acknowledged before the failure; re-running the import is safe",
         failure, FormatCount(acknowledged.load())));
   }
@@ -201,12 +213,38 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
   // unchanged) or rejected with its line in the errors file.
   const int64_t accounted = acknowledged.load() + rejected;
   if (accounted != rows) {
-    return Fail(absl::StrFormat(
+    return absl::DataLossError(absl::StrFormat(
         "%s rows read but %s accounted for (created + updated + unchanged + rejected): %s rows "
         "are unaccounted for; re-running the import is safe",
         FormatCount(rows), FormatCount(accounted), FormatCount(rows - accounted)));
   }
-  return kOk;
+  return absl::OkStatus();
 }
+
+void RegisterImport(CLI::App& app, CommandContext& ctx) {
+  auto o = std::make_shared<ImportOptions>();
+  CLI::App* cmd =
+      app.add_subcommand("import", "Import person records (CSV or JSON Lines) into a dataset");
+  cmd->add_option("--dataset", o->dataset, "Dataset to write, e.g. register")->required();
+  cmd->add_option("file", o->file, "Person file (CSV with a header row, or .jsonl)")->required();
+  cmd->add_option("--format", o->format, "csv or jsonl (default: from the file name)");
+  cmd->add_option("--errors", o->errors_file, "Where rejected rows go (default FILE.errors.csv)");
+  cmd->add_option("--unit-version", o->unit_version,
+                  "2025 or pre2025: unit list of rows that do not say");
+  cmd->add_option("--batch", o->batch, "Records per call")->capture_default_str();
+  cmd->add_option("--in-flight", o->in_flight, "Calls in flight")->capture_default_str();
+  cmd->add_option("--retries", o->retries, "Retries of a batch on UNAVAILABLE")
+      ->capture_default_str();
+  cmd->add_option(
+      "--map", o->maps,
+      "Column mapping target=source or target=\"src1 src2\" (joined with a space), repeatable");
+  cmd->add_flag("--lenient-dates", o->lenient_dates,
+                "Keep the year of an unreadable birth_date instead of rejecting the row");
+  ctx.OnRun(cmd, [&ctx, o] { return Import(ctx, *o); });
+}
+
+}  // namespace
+
+LINKCTL_COMMAND(10, RegisterImport);
 
 }  // namespace linkage::cli

@@ -1,8 +1,11 @@
+// linkctl match: one person, ranked candidates with each field's
+// contribution.
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "commands.h"
+#include "base/status_macros.h"
+#include "command.h"
 #include "linkage/domain.h"
 #include "linkage/person_io.h"
 #include "linkage/v1/service.grpc.pb.h"
@@ -10,13 +13,19 @@
 namespace linkage::cli {
 namespace {
 
+struct MatchOptions {
+  std::string dataset = "register";
+  std::string name, dob, sex, id, old_id, address, commune, unit_version, json_record;
+  int top = 5;
+  bool json = false;
+  bool records = false;
+};
+
 const char* BandName(v1::Band b) {
   return b == v1::BAND_MATCH ? "MATCH" : b == v1::BAND_REVIEW ? "REVIEW" : "NO_MATCH";
 }
 
-}  // namespace
-
-int RunMatch(const GlobalOptions& global, const MatchCommandOptions& o) {
+absl::Status Match(CommandContext& ctx, const MatchOptions& o) {
   v1::MatchRequest req;
   req.set_dataset(o.dataset);
   req.set_top_k(o.top);
@@ -24,7 +33,9 @@ int RunMatch(const GlobalOptions& global, const MatchCommandOptions& o) {
   v1::PersonRecord& r = *req.mutable_record();
   if (!o.json_record.empty()) {
     auto parsed = domain::PersonFromJson(o.json_record, 1);
-    if (!parsed.ok()) return Fail("--json-record: " + std::string(parsed.status().message()));
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError("--json-record: " + std::string(parsed.status().message()));
+    }
     r = *parsed;
   }
   if (!o.name.empty()) r.set_full_name(o.name);
@@ -35,25 +46,22 @@ int RunMatch(const GlobalOptions& global, const MatchCommandOptions& o) {
   if (!o.commune.empty()) r.set_commune_code(o.commune);
   if (!o.sex.empty()) {
     auto sex = domain::ParseSex(o.sex);
-    if (!sex.ok()) return Fail("--sex: " + std::string(sex.status().message()));
+    if (!sex.ok())
+      return absl::InvalidArgumentError("--sex: " + std::string(sex.status().message()));
     r.set_sex(*sex);
   }
   if (!o.unit_version.empty()) {
-    auto v = domain::ParseUnitVersion(o.unit_version);
-    if (!v.ok()) return Fail(std::string(v.status().message()));
-    r.set_unit_version(*v);
+    LINKD_ASSIGN_OR_RETURN(const v1::UnitVersion v, domain::ParseUnitVersion(o.unit_version));
+    r.set_unit_version(v);
   }
-  if (r.full_name().empty()) return Fail("give a name (--name) or a record (--json-record)");
+  if (r.full_name().empty())
+    return absl::InvalidArgumentError("give a name (--name) or a record (--json-record)");
 
-  auto stub = v1::LinkageService::NewStub(Connect(global));
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, global.timeout_seconds);
-  v1::MatchResponse resp;
-  grpc::Status st = stub->Match(&ctx, req, &resp);
-  if (!st.ok()) return FailRpc("Match", st);
+  LINKD_ASSIGN_OR_RETURN(const v1::MatchResponse resp,
+                         Call(ctx, "Match", &LinkageStub::Match, req));
   if (o.json) {
     std::printf("%s\n", ToJson(resp).c_str());
-    return kOk;
+    return absl::OkStatus();
   }
   const v1::MatchResult& m = resp.result();
   std::printf("query      %s\n", absl::StrJoin(m.query().name().tokens(), " ").c_str());
@@ -75,7 +83,32 @@ int RunMatch(const GlobalOptions& global, const MatchCommandOptions& o) {
                   fc.candidate_value().empty() ? "-" : fc.candidate_value().c_str());
     }
   }
-  return kOk;
+  return absl::OkStatus();
 }
+
+void RegisterMatch(CLI::App& app, CommandContext& ctx) {
+  auto o = std::make_shared<MatchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "match", "Find one person: ranked candidates with each field's contribution");
+  cmd->add_option("--dataset", o->dataset, "Dataset to search")->capture_default_str();
+  cmd->add_option("--name", o->name, "Full name");
+  cmd->add_option("--dob", o->dob, "Date of birth (dd/mm/yyyy, yyyy, ...)");
+  cmd->add_option("--sex", o->sex, "Nam/Nữ, M/F");
+  cmd->add_option("--id", o->id, "National ID (CCCD)");
+  cmd->add_option("--old-id", o->old_id, "Old ID (CMND)");
+  cmd->add_option("--address", o->address, "Address text");
+  cmd->add_option("--commune", o->commune, "Commune code");
+  cmd->add_option("--unit-version", o->unit_version, "2025 or pre2025");
+  cmd->add_option("--json-record", o->json_record,
+                  "The record as a JSON object (same field names as CSV)");
+  cmd->add_option("--top", o->top, "Candidates to show")->capture_default_str();
+  cmd->add_flag("--records", o->records, "Include each candidate's stored record (with --json)");
+  cmd->add_flag("--json", o->json, "Print the MatchResponse as JSON");
+  ctx.OnRun(cmd, [&ctx, o] { return Match(ctx, *o); });
+}
+
+}  // namespace
+
+LINKCTL_COMMAND(30, RegisterMatch);
 
 }  // namespace linkage::cli

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "linkage/text.h"
 
@@ -215,13 +216,11 @@ absl::StatusOr<bool> PersonReader::Next(size_t max, std::vector<ReadRow>* out) {
     bytes_read_ += static_cast<int64_t>(buffer.size());
     if (buffer.empty()) {
       eof_ = true;
-      absl::Status st = csv_->Finish();
-      if (!st.ok()) return st;
+      LINKD_RETURN_IF_ERROR(csv_->Finish());
     } else {
-      absl::Status st = csv_->Feed(buffer);
-      if (!st.ok()) return st;
+      LINKD_RETURN_IF_ERROR(csv_->Feed(buffer));
     }
-    if (!header_error_.ok()) return header_error_;
+    LINKD_RETURN_IF_ERROR(header_error_);
   }
   if (format_ == Format::kCsv && eof_ && !schema_ && header_error_.ok()) {
     return absl::InvalidArgumentError("the file is empty: no header row");
@@ -238,17 +237,14 @@ absl::StatusOr<bool> PersonReader::Next(size_t max, std::vector<ReadRow>* out) {
 
 absl::StatusOr<std::vector<v1::PersonRecord>> ReadAllRecords(
     const std::string& path, const std::function<bool(const v1::PersonRecord&)>& keep) {
-  auto reader = PersonReader::Open(path, "");
-  if (!reader.ok()) return reader.status();
+  LINKD_ASSIGN_OR_RETURN(std::unique_ptr<PersonReader> reader, PersonReader::Open(path, ""));
   std::vector<v1::PersonRecord> records;
   std::vector<ReadRow> chunk;
   int64_t unreadable = 0;
   std::string first_error;
   for (bool more = true; more;) {
     chunk.clear();
-    auto next = (*reader)->Next(4096, &chunk);
-    if (!next.ok()) return next.status();
-    more = *next;
+    LINKD_ASSIGN_OR_RETURN(more, reader->Next(4096, &chunk));
     for (ReadRow& r : chunk) {
       if (!r.error.empty()) {
         if (unreadable++ == 0) first_error = r.error;

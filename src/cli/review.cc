@@ -3,20 +3,29 @@
 // by side and each field's contribution, and columns for the officer's
 // decision; `labels` turns the officer's decisions into labels that
 // `linkctl calibrate` reads (calibrate also reads the review file itself).
+#include "review.h"
+
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "commands.h"
+#include "base/status_macros.h"
+#include "bulk_match.h"
+#include "command.h"
 #include "linkage/csv.h"
-#include "linkage/v1/service.grpc.pb.h"
 #include "person_reader.h"
 
 namespace linkage::cli {
 namespace {
+
+struct ReviewOptions {
+  std::string results;  // export: verify output
+  std::string input;    // export: the list verified; labels: the review file
+  std::string against = "register";
+  std::string output;
+};
 
 std::string SexName(v1::Sex s) {
   return s == v1::SEX_MALE ? "Nam" : s == v1::SEX_FEMALE ? "Nữ" : "";
@@ -38,40 +47,28 @@ ShownFields() {
   return *fields;
 }
 
-}  // namespace
-
-int RunReviewExport(const GlobalOptions& global, const ReviewOptions& o) {
-  auto results = ReadCsvTable(o.results);
-  if (!results.ok()) return Fail(std::string(results.status().message()));
+absl::Status Export(CommandContext& ctx, const ReviewOptions& o) {
+  LINKD_ASSIGN_OR_RETURN(auto results, ReadCsvTable(o.results));
   std::map<std::string, std::map<std::string, std::string>> review;  // record_id -> result row
-  for (auto& r : *results) {
+  for (auto& r : results) {
     if (r["decision"] == "REVIEW") review[r["record_id"]] = r;
   }
-  auto records_or = ReadAllRecords(
-      o.input, [&review](const v1::PersonRecord& r) { return review.count(r.record_id()) > 0; });
-  if (!records_or.ok()) return Fail(std::string(records_or.status().message()));
-  const std::vector<v1::PersonRecord>& records = *records_or;
-
-  // Verify each again with explanations (values shown), on one stream.
-  auto answers_or = MatchAll(global, records, [&o](size_t, v1::MatchStreamRequest* req) {
-    req->set_dataset(o.against);
-    req->set_top_k(2);
-    req->set_verify_claimed_id(true);
-  });
-  if (!answers_or.ok()) return Fail(std::string(answers_or.status().message()));
-  const std::vector<v1::MatchStreamResponse>& answers = *answers_or;
-  auto stub = v1::LinkageService::NewStub(Connect(global));
+  LINKD_ASSIGN_OR_RETURN(std::vector<v1::PersonRecord> records,
+                         ReadAllRecords(o.input, [&review](const v1::PersonRecord& r) {
+                           return review.count(r.record_id()) > 0;
+                         }));
 
   std::ofstream out(o.output, std::ios::trunc);
-  if (!out) return Fail("cannot write " + o.output);
+  if (!out) return absl::PermissionDeniedError("cannot write " + o.output);
   out << "record_id,candidate_record_id,probability,reasons,flags";
   for (const auto& [name, get] : ShownFields()) out << ",list_" << name << ",register_" << name;
   out << ",contributions,officer_decision,officer_note\n";
   int64_t written = 0;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const v1::PersonRecord& list = records[i];
-    const v1::MatchStreamResponse& a = answers[i];
-    if (a.error_code() != 0) continue;
+  // Writes one REVIEW result with the register record it names.
+  auto write = [&](BulkResult result) -> absl::Status {
+    const v1::PersonRecord& list = result.row.record;
+    const v1::MatchStreamResponse& a = *result.response;
+    if (a.error_code() != 0) return absl::OkStatus();
     std::string target = a.has_verification() ? a.verification().record_id() : "";
     if (target.empty() && a.result().candidates_size() > 0)
       target = a.result().candidates(0).record_id();
@@ -84,13 +81,12 @@ int RunReviewExport(const GlobalOptions& global, const ReviewOptions& o) {
       v1::GetRecordRequest get;
       get.set_dataset(o.against);
       get.set_record_id(target);
-      v1::GetRecordResponse got;
-      grpc::ClientContext gctx;
-      SetDeadline(gctx, global.timeout_seconds);
-      grpc::Status gs = stub->GetRecord(&gctx, get, &got);
-      if (!gs.ok() && gs.error_code() != grpc::StatusCode::NOT_FOUND)
-        return FailRpc("GetRecord", gs);
-      reg = got.record();
+      auto got = Call(ctx, "GetRecord", &LinkageStub::GetRecord, get);
+      if (got.ok()) {
+        reg = std::move(*got->mutable_record());
+      } else if (!absl::IsNotFound(got.status())) {
+        return got.status();
+      }
     }
     std::vector<std::string> reasons, flags, contributions;
     if (a.has_verification()) {
@@ -115,37 +111,68 @@ int RunReviewExport(const GlobalOptions& global, const ReviewOptions& o) {
       out << ',' << CsvQuote(get(list)) << ',' << CsvQuote(get(reg));
     out << ',' << CsvQuote(absl::StrJoin(contributions, " ")) << ",,\n";
     ++written;
-  }
+    return absl::OkStatus();
+  };
+  // Verify each again with explanations (values shown).
+  auto fill = [&o](const ReadRow&, v1::MatchStreamRequest* req) {
+    req->set_dataset(o.against);
+    req->set_top_k(2);
+    req->set_verify_claimed_id(true);
+  };
+  LINKD_RETURN_IF_ERROR(
+      BulkMatch(ctx.channel(), BulkMatchOptions(), RecordSource(std::move(records)), fill, write)
+          .status());
   std::printf("review queue: %s REVIEW results of %s -> %s\n", FormatCount(written).c_str(),
               o.results.c_str(), o.output.c_str());
   std::printf(
       "fill officer_decision with \"same\" or \"different\", then: linkctl calibrate --results %s "
       "--truth %s\n",
       o.results.c_str(), o.output.c_str());
-  return kOk;
+  return absl::OkStatus();
 }
 
-int RunReviewLabels(const ReviewOptions& o) {
-  auto rows = ReadCsvTable(o.input);
-  if (!rows.ok()) return Fail(std::string(rows.status().message()));
+absl::Status Labels(const ReviewOptions& o) {
+  LINKD_ASSIGN_OR_RETURN(auto rows, ReadCsvTable(o.input));
   std::ofstream out(o.output, std::ios::trunc);
-  if (!out) return Fail("cannot write " + o.output);
+  if (!out) return absl::PermissionDeniedError("cannot write " + o.output);
   out << "record_id,truth_record_id\n";
   int64_t same = 0, different = 0, skipped = 0;
-  for (auto& r : *rows) {
-    auto label = ReviewLabel(r);
-    if (!label.ok()) return Fail(std::string(label.status().message()));
-    if (!label->has_value()) {
+  for (auto& r : rows) {
+    LINKD_ASSIGN_OR_RETURN(const std::optional<std::string> label, ReviewLabel(r));
+    if (!label.has_value()) {
       ++skipped;
       continue;
     }
-    (**label == r["candidate_record_id"] ? same : different) += 1;
-    out << CsvQuote(r["record_id"]) << ',' << CsvQuote(**label) << '\n';
+    (*label == r["candidate_record_id"] ? same : different) += 1;
+    out << CsvQuote(r["record_id"]) << ',' << CsvQuote(*label) << '\n';
   }
   std::printf("labels: %s same, %s different, %s not decided -> %s\n", FormatCount(same).c_str(),
               FormatCount(different).c_str(), FormatCount(skipped).c_str(), o.output.c_str());
-  return kOk;
+  return absl::OkStatus();
 }
+
+void RegisterReview(CLI::App& app, CommandContext& ctx) {
+  auto o = std::make_shared<ReviewOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "review", "Clerical review queue: export REVIEW results, import decisions");
+  cmd->require_subcommand(1);
+  CLI::App* out = cmd->add_subcommand(
+      "export", "REVIEW results side by side with each field's contribution, to decide");
+  out->add_option("--results", o->results, "verify output")->required();
+  out->add_option("--input", o->input, "The list that was verified")->required();
+  out->add_option("--against", o->against, "The register dataset")->capture_default_str();
+  out->add_option("--output", o->output, "Review file to write")->required();
+  ctx.OnRun(out, [&ctx, o] { return Export(ctx, *o); });
+  CLI::App* labels = cmd->add_subcommand(
+      "labels", "The officer's decisions as calibration labels (record_id,truth_record_id)");
+  labels->add_option("--input", o->input, "Review file with officer_decision filled")->required();
+  labels->add_option("--output", o->output, "Labels CSV to write")->required();
+  ctx.OnRun(labels, [o] { return Labels(*o); });
+}
+
+}  // namespace
+
+LINKCTL_COMMAND(130, RegisterReview);
 
 absl::StatusOr<std::optional<std::string>> ReviewLabel(std::map<std::string, std::string>& row) {
   std::string d = row["officer_decision"];

@@ -1,18 +1,19 @@
+// linkctl verify: a whole list against a dataset, one output row per input
+// row, written in input order so that --resume can continue a killed run.
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <semaphore>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "commands.h"
+#include "base/status_macros.h"
+#include "bulk_match.h"
+#include "command.h"
 #include "linkage/csv.h"
 #include "linkage/flags.h"
 #include "linkage/v1/service.grpc.pb.h"
@@ -20,6 +21,23 @@
 
 namespace linkage::cli {
 namespace {
+
+struct VerifyOptions {
+  std::string against;
+  std::string input;
+  std::string output;
+  std::string format;
+  std::string errors_file;  // Default: OUTPUT.errors.csv
+  int streams = 2;
+  int in_flight = 256;            // Records per stream.
+  int batch = 64;                 // Records per message.
+  std::vector<std::string> maps;  // As for import.
+  bool lenient_dates = false;
+  bool exclude_self = false;  // Matching a dataset against itself.
+  // Continue an interrupted run: keep the complete rows already in the
+  // output (dropping a torn last line), skip that many input records, append.
+  bool resume = false;
+};
 
 // One output row (DESIGN.md §6).
 struct OutputRow {
@@ -104,16 +122,14 @@ absl::StatusOr<int64_t> KeepCompleteRows(const std::string& path, std::string_vi
   return rows;
 }
 
-}  // namespace
-
-int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
+absl::Status Verify(CommandContext& ctx, const VerifyOptions& options) {
   if (options.streams < 1 || options.in_flight < 1 || options.batch < 1 || options.batch > 10000) {
-    return Fail("--streams and --in-flight must be at least 1, --batch 1..10000");
+    return absl::InvalidArgumentError(
+        "--streams and --in-flight must be at least 1, --batch 1..10000");
   }
-  auto reader = PersonReader::Open(options.input, options.format);
-  if (!reader.ok()) return Fail(std::string(reader.status().message()));
-  absl::Status mapped = (*reader)->SetMappings(options.maps);
-  if (!mapped.ok()) return Fail(std::string(mapped.message()));
+  LINKD_ASSIGN_OR_RETURN(std::unique_ptr<PersonReader> reader,
+                         PersonReader::Open(options.input, options.format));
+  LINKD_RETURN_IF_ERROR(reader->SetMappings(options.maps));
   static constexpr char kHeader[] =
       "record_id,decision,probability,match_weight,best_record_id,second_record_id,second_"
       "probability,flags\n";
@@ -122,209 +138,83 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   // skips as many input records.
   int64_t skip = 0;
   if (options.resume && std::filesystem::exists(options.output)) {
-    auto kept = KeepCompleteRows(options.output, kHeader);
-    if (!kept.ok()) return Fail(std::string(kept.status().message()));
-    skip = *kept;
+    LINKD_ASSIGN_OR_RETURN(skip, KeepCompleteRows(options.output, kHeader));
   }
   std::ofstream out(options.output, skip > 0 || options.resume ? std::ios::app : std::ios::trunc);
-  if (!out) return Fail("cannot write " + options.output);
+  if (!out) return absl::PermissionDeniedError("cannot write " + options.output);
   if (out.tellp() == 0) out << kHeader;
   const std::string errors_path =
       options.errors_file.empty() ? options.output + ".errors.csv" : options.errors_file;
   std::ofstream errors;
-
-  // Results by input index; the emitter writes them in order.
-  std::mutex mu;
-  std::condition_variable ready;
-  std::map<int64_t, OutputRow> results;
-  int64_t dispatched = 0;
-  bool input_done = false;
-  std::atomic<bool> failed{false};
-  std::string failure;
   int64_t written = 0;
 
-  auto put = [&](int64_t index, OutputRow row) {
-    std::lock_guard<std::mutex> lock(mu);
-    results.emplace(index, std::move(row));
-    ready.notify_all();
-  };
-  auto fail = [&](const std::string& why) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (!failed.exchange(true)) failure = why;
-    ready.notify_all();
-  };
-
   Progress progress("verified");
+  std::atomic<double> fraction{-1};  // Of the input read.
   const auto start = std::chrono::steady_clock::now();
-  std::thread emitter([&] {
-    int64_t next = 0;
-    for (;;) {
-      std::unique_lock<std::mutex> lock(mu);
-      ready.wait(lock, [&] {
-        return results.count(next) || failed.load() || (input_done && next == dispatched);
-      });
-      if (!results.count(next)) return;  // Failed, or everything written.
-      OutputRow row = std::move(results[next]);
-      results.erase(next++);
-      lock.unlock();
-      // One line per row, always (resume counts lines): an unreadable row's
-      // id may hold control characters.
-      for (char& c : row.record_id) {
-        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-      }
-      out << CsvQuote(row.record_id) << ',' << row.decision << ','
-          << absl::StrFormat("%.6f", row.probability) << ','
-          << absl::StrFormat("%.3f", row.match_weight) << ',' << CsvQuote(row.best) << ','
-          << CsvQuote(row.second) << ',' << absl::StrFormat("%.6f", row.second_probability) << ','
-          << CsvQuote(absl::StrJoin(row.flags, ";")) << '\n';
-      if (++written % 500 == 0) out.flush();  // Progress a resumed run can keep.
-      if (!row.error.empty()) {
-        if (!errors.is_open()) {
-          errors.open(errors_path, options.resume ? std::ios::app : std::ios::trunc);
-          if (errors.tellp() == 0) errors << "line,record_id,error\n";
-        }
-        errors << row.line << ',' << CsvQuote(row.record_id) << ',' << CsvQuote(row.error) << '\n';
-      }
-      double fraction = (*reader)->file_size() > 0 ? static_cast<double>((*reader)->bytes_read()) /
-                                                         static_cast<double>((*reader)->file_size())
-                                                   : -1;
-      progress.Update(written, fraction);
+  // Writes each row, in input order.
+  auto write = [&](BulkResult result) {
+    OutputRow row;
+    if (result.response) {
+      row = FromResponse(result.row.record.record_id(), *result.response);
+    } else {
+      row.record_id = result.row.record.record_id();
+      row.decision = "NO_MATCH";
+      row.flags.push_back(flag::kInvalidRecord);
+      row.error = result.row.error;
     }
-  });
-
-  // One stream per --streams, each with a writer (this thread) and a reader
-  // thread. Records go in batches of --batch, one message each.
-  struct Stream {
-    grpc::ClientContext ctx;
-    std::unique_ptr<grpc::ClientReaderWriter<v1::MatchBatchRequest, v1::MatchBatchResponse>> rw;
-    std::unique_ptr<std::counting_semaphore<1 << 20>> permits;  // Batches in flight.
-    std::mutex ids_mu;
-    std::map<int64_t, std::pair<std::string, int64_t>> pending;  // index -> (record_id, line)
-    std::thread reader;
+    row.line = result.row.line;
+    // One line per row, always (resume counts lines): an unreadable row's
+    // id may hold control characters.
+    for (char& c : row.record_id) {
+      if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    }
+    out << CsvQuote(row.record_id) << ',' << row.decision << ','
+        << absl::StrFormat("%.6f", row.probability) << ','
+        << absl::StrFormat("%.3f", row.match_weight) << ',' << CsvQuote(row.best) << ','
+        << CsvQuote(row.second) << ',' << absl::StrFormat("%.6f", row.second_probability) << ','
+        << CsvQuote(absl::StrJoin(row.flags, ";")) << '\n';
+    if (++written % 500 == 0) out.flush();  // Progress a resumed run can keep.
+    if (!row.error.empty()) {
+      if (!errors.is_open()) {
+        errors.open(errors_path, options.resume ? std::ios::app : std::ios::trunc);
+        if (errors.tellp() == 0) errors << "line,record_id,error\n";
+      }
+      errors << row.line << ',' << CsvQuote(row.record_id) << ',' << CsvQuote(row.error) << '\n';
+    }
+    progress.Update(written, fraction.load());
+    return absl::OkStatus();
   };
-  const int batches_in_flight = std::max(1, options.in_flight / options.batch);
-  auto channel = Connect(global);
-  auto stub = v1::LinkageService::NewStub(channel);
-  std::vector<std::unique_ptr<Stream>> streams;
-  for (int s = 0; s < options.streams; ++s) {
-    auto st = std::make_unique<Stream>();
-    st->rw = stub->MatchBatchStream(&st->ctx);
-    st->permits = std::make_unique<std::counting_semaphore<1 << 20>>(batches_in_flight);
-    Stream* raw = st.get();
-    st->reader = std::thread([&, raw] {
-      v1::MatchBatchResponse batch;
-      while (raw->rw->Read(&batch)) {
-        for (const v1::MatchStreamResponse& response : batch.responses()) {
-          int64_t index = std::stoll(response.request_id());
-          std::pair<std::string, int64_t> meta;
-          {
-            std::lock_guard<std::mutex> lock(raw->ids_mu);
-            meta = raw->pending[index];
-            raw->pending.erase(index);
-          }
-          OutputRow row = FromResponse(meta.first, response);
-          row.line = meta.second;
-          put(index, std::move(row));
-        }
-        raw->permits->release();
-      }
-      // The stream ended. If requests are still unanswered the server went
-      // away: fail, and free the dispatcher if it waits for a permit.
-      bool unanswered;
-      {
-        std::lock_guard<std::mutex> lock(raw->ids_mu);
-        unanswered = !raw->pending.empty();
-      }
-      if (unanswered) fail("the server closed a verification stream before answering every record");
-      raw->permits->release(batches_in_flight);
-    });
-    streams.push_back(std::move(st));
-  }
-
-  int64_t index = 0;
-  int64_t batches_sent = 0;
-  std::string read_error;
-  std::vector<ReadRow> chunk;
-  v1::MatchBatchRequest batch;
-  std::vector<std::pair<int64_t, std::pair<std::string, int64_t>>>
-      batch_meta;  // index -> (record_id, line)
-  // Sends the batch being filled on the next stream; false if that failed.
-  auto send = [&]() {
-    if (batch.requests_size() == 0) return true;
-    Stream& st = *streams[static_cast<size_t>(batches_sent++ % options.streams)];
-    st.permits->acquire();
-    if (failed.load()) return false;
-    {
-      std::lock_guard<std::mutex> lock(st.ids_mu);
-      for (auto& [i, meta] : batch_meta) st.pending[i] = std::move(meta);
+  // The input, less the rows already in the output from an earlier run.
+  auto source = [&](std::vector<ReadRow>* rows) -> absl::StatusOr<bool> {
+    std::vector<ReadRow> chunk;
+    LINKD_ASSIGN_OR_RETURN(const bool more, reader->Next(512, &chunk));
+    if (reader->file_size() > 0) {
+      fraction =
+          static_cast<double>(reader->bytes_read()) / static_cast<double>(reader->file_size());
     }
-    bool ok = st.rw->Write(batch);
-    batch.clear_requests();
-    batch_meta.clear();
-    if (!ok) fail("the server closed a verification stream");
-    return ok;
-  };
-  bool more = true;
-  while (more && !failed.load()) {
-    chunk.clear();
-    auto next = (*reader)->Next(512, &chunk);
-    if (!next.ok()) {
-      read_error = std::string(next.status().message());
-      break;
-    }
-    more = *next;
     for (ReadRow& row : chunk) {
-      if (skip > 0) {  // Already in the output from an earlier run.
+      if (skip > 0) {
         --skip;
         continue;
       }
-      const int64_t i = index++;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        dispatched = index;
-      }
-      if (!row.error.empty()) {
-        OutputRow bad;
-        bad.record_id = row.record.record_id();
-        bad.decision = "NO_MATCH";
-        bad.flags.push_back(flag::kInvalidRecord);
-        bad.error = row.error;
-        bad.line = row.line;
-        put(i, std::move(bad));
-        continue;
-      }
-      v1::MatchStreamRequest* req = batch.add_requests();
-      req->set_request_id(std::to_string(i));
-      req->set_dataset(options.against);
-      req->set_verify_claimed_id(true);
-      req->set_omit_explanation(true);
-      req->set_top_k(2);
-      req->set_lenient_dates(options.lenient_dates);
-      if (options.exclude_self) req->set_exclude_record_id(row.record.record_id());
-      batch_meta.push_back({i, {row.record.record_id(), row.line}});
-      *req->mutable_record() = std::move(row.record);
-      if (batch.requests_size() >= options.batch && !send()) break;
+      rows->push_back(std::move(row));
     }
-  }
-  if (!failed.load()) send();
-  for (auto& st : streams) st->rw->WritesDone();
-  for (auto& st : streams) {
-    st->reader.join();
-    grpc::Status status = st->rw->Finish();
-    if (!status.ok()) {
-      fail(absl::StrFormat("MatchBatchStream: %s: %s", CodeName(status.error_code()),
-                           status.error_message()));
-    } else if (!st->pending.empty()) {
-      fail(absl::StrFormat("MatchBatchStream ended with %d requests unanswered",
-                           st->pending.size()));
-    }
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    input_done = true;
-    ready.notify_all();
-  }
-  emitter.join();
+    return more;
+  };
+  auto fill = [&options](const ReadRow& row, v1::MatchStreamRequest* req) {
+    req->set_dataset(options.against);
+    req->set_verify_claimed_id(true);
+    req->set_omit_explanation(true);
+    req->set_top_k(2);
+    req->set_lenient_dates(options.lenient_dates);
+    if (options.exclude_self) req->set_exclude_record_id(row.record.record_id());
+  };
+  BulkMatchOptions bulk;
+  bulk.streams = options.streams;
+  bulk.in_flight = options.in_flight;
+  bulk.batch = options.batch;
+  bulk.what = "verification";
+  const BulkMatchRun run = BulkMatch(ctx.channel(), bulk, source, fill, write);
   progress.Finish();
   out.close();
 
@@ -335,9 +225,8 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   std::map<std::string, int64_t> decisions, flag_counts;
   int64_t total = 0;
   {
-    auto table = ReadCsvTable(options.output);
-    if (!table.ok()) return Fail(std::string(table.status().message()));
-    for (auto& row : *table) {
+    LINKD_ASSIGN_OR_RETURN(auto table, ReadCsvTable(options.output));
+    for (auto& row : table) {
       ++total;
       ++decisions[row["decision"]];
       for (absl::string_view f : absl::StrSplit(row["flags"], ';', absl::SkipEmpty()))
@@ -367,17 +256,48 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
   if (errors.is_open())
     std::printf("records that could not be checked, with line and reason: %s\n",
                 errors_path.c_str());
-  if (!read_error.empty()) return Fail("reading " + options.input + " stopped: " + read_error);
-  if (failed.load()) {
-    return Fail(failure +
-                absl::StrFormat(" (%s rows written; continue with --resume)", FormatCount(total)));
+  if (!run.read_status.ok()) {
+    return absl::DataLossError(
+        absl::StrFormat("reading %s stopped: %s", options.input, run.read_status.message()));
+  }
+  if (!run.match_status.ok()) {
+    return absl::UnavailableError(absl::StrFormat("%s (%s rows written; continue with --resume)",
+                                                  run.match_status.message(), FormatCount(total)));
   }
   // One output row per input row read, readable or not.
-  if (written != index) {
-    return Fail(absl::StrFormat("%s input rows read but %s output rows written", FormatCount(index),
-                                FormatCount(written)));
+  if (written != run.rows_read) {
+    return absl::DataLossError(absl::StrFormat("%s input rows read but %s output rows written",
+                                               FormatCount(run.rows_read), FormatCount(written)));
   }
-  return kOk;
+  return absl::OkStatus();
 }
+
+void RegisterVerify(CLI::App& app, CommandContext& ctx) {
+  auto o = std::make_shared<VerifyOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "verify", "Verify a whole list against a dataset, one output row per record");
+  cmd->add_option("--against", o->against, "Register dataset")->required();
+  cmd->add_option("--input", o->input, "Person file to verify")->required();
+  cmd->add_option("--output", o->output, "Result CSV")->required();
+  cmd->add_option("--format", o->format, "csv or jsonl (default: from the file name)");
+  cmd->add_option("--errors", o->errors_file,
+                  "Records that could not be checked (default OUTPUT.errors.csv)");
+  cmd->add_option("--streams", o->streams, "Parallel streams")->capture_default_str();
+  cmd->add_option("--in-flight", o->in_flight, "Records in flight per stream")
+      ->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Records per stream message")->capture_default_str();
+  cmd->add_option("--map", o->maps, "Column mapping, as for import (repeatable)");
+  cmd->add_flag("--lenient-dates", o->lenient_dates, "Keep the year of an unreadable birth_date");
+  cmd->add_flag(
+      "--resume", o->resume,
+      "Continue an interrupted run: keep the rows already in the output, append the rest");
+  cmd->add_flag("--exclude-self", o->exclude_self,
+                "Never answer a row with the record of the same id (a dataset against itself)");
+  ctx.OnRun(cmd, [&ctx, o] { return Verify(ctx, *o); });
+}
+
+}  // namespace
+
+LINKCTL_COMMAND(20, RegisterVerify);
 
 }  // namespace linkage::cli
