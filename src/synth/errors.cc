@@ -48,31 +48,6 @@ std::string TitleCaseAscii(const std::string& folded) {
   return out;
 }
 
-// One edit in a random ASCII letter of the name after the family name.
-std::string Typo(const std::string& name, Rng& rng) {
-  size_t space = name.find(' ');
-  std::vector<size_t> positions;
-  for (size_t i = space == std::string::npos ? 0 : space + 1; i < name.size(); ++i) {
-    if (name[i] >= 'a' && name[i] <= 'z') positions.push_back(i);
-  }
-  if (positions.empty()) return name;
-  size_t p = positions[rng.Uniform(positions.size())];
-  std::string out = name;
-  switch (rng.Uniform(3)) {
-    case 0:
-      out[p] = static_cast<char>('a' + rng.Uniform(26));
-      break;
-    case 1:
-      out.erase(p, 1);
-      break;
-    default:
-      if (p + 1 < out.size() && out[p + 1] >= 'a' && out[p + 1] <= 'z')
-        std::swap(out[p], out[p + 1]);
-      break;
-  }
-  return out;
-}
-
 // "Phường Đức Xuân" as lists write it: in full, "P. Đức Xuân", "P.Đức Xuân".
 std::string WrittenUnit(const std::string& type, const std::string& bare, Rng& rng) {
   struct Abbrev {
@@ -110,55 +85,93 @@ std::string Pre2025Address(const v1::PersonRecord& r, const std::string& hamlet,
   return rng.Chance(0.3) ? TitleCaseAscii(text::FoldDiacritics(text)) : text;
 }
 
-}  // namespace
+// The name as the list writes it. How it is written (diacritics lost, a
+// legacy encoding) is decided first: a legacy-encoded name is not typed over.
+std::string DistortName(const std::string& full_name, const ListErrorRates& e, Rng& rng,
+                        std::vector<std::string>& applied) {
+  enum class Script { kUnicode, kPlain, kTcvn3, kVni };
+  const Script script = rng.Chance(e.diacritics_lost) ? Script::kPlain
+                        : rng.Chance(e.tcvn3)         ? Script::kTcvn3
+                        : rng.Chance(e.vni)           ? Script::kVni
+                                                      : Script::kUnicode;
+  const bool typed = script == Script::kUnicode || script == Script::kPlain;
 
-namespace internal {
-
-v1::PersonRecord Distort(const Person& person, const std::vector<Person>& people,
-                         const ListErrorRates& e, Rng& rng, std::vector<std::string>& applied) {
-  const v1::PersonRecord& src = person.record;
-  v1::PersonRecord r;
-
-  std::vector<std::string> tokens = absl::StrSplit(src.full_name(), ' ');
+  std::vector<std::string> tokens = absl::StrSplit(full_name, ' ');
+  bool transpose = false, typo = false;  // Halves of the combined errors, done after encoding.
   if (tokens.size() >= 3 && rng.Chance(e.middle_dropped)) {
     tokens.erase(tokens.begin() + 1, tokens.end() - 1);
     applied.push_back("middle_dropped");
   }
-  if (tokens.size() >= 2 && rng.Chance(e.name_reordered)) {
+  if (typed && tokens.size() >= 3 && rng.Chance(e.middle_dropped_transposed)) {
+    tokens.erase(tokens.begin() + 1, tokens.end() - 1);
+    transpose = true;
+  }
+  if (tokens.size() >= 2 && rng.Chance(e.name_reordered)) {  // Family name last.
     std::rotate(tokens.begin(), tokens.begin() + 1, tokens.end());
     applied.push_back("name_reordered");
+  } else if (typed && tokens.size() >= 2 && rng.Chance(e.name_reordered_typo)) {
+    std::rotate(tokens.begin(), tokens.end() - 1, tokens.end());  // Given name first.
+    typo = true;
   }
   std::string name = absl::StrJoin(tokens, " ");
   if (rng.Chance(e.new_tone_style)) name = NewToneStyle(name);
-  bool legacy = false;
-  if (rng.Chance(e.diacritics_lost)) {
-    name = TitleCaseAscii(text::FoldDiacritics(name));
-    applied.push_back("diacritics_lost");
-  } else if (rng.Chance(e.tcvn3)) {
-    name = text::EncodeLegacy(name, text::LegacyEncoding::kTcvn3);
-    legacy = true;
-    applied.push_back("tcvn3");
-  } else if (rng.Chance(e.vni)) {
-    name = text::EncodeLegacy(name, text::LegacyEncoding::kVni);
-    legacy = true;
-    applied.push_back("vni");
+  switch (script) {
+    case Script::kPlain:
+      name = TitleCaseAscii(text::FoldDiacritics(name));
+      applied.push_back("diacritics_lost");
+      break;
+    case Script::kTcvn3:
+      name = text::EncodeLegacy(name, text::LegacyEncoding::kTcvn3);
+      applied.push_back("tcvn3");
+      break;
+    case Script::kVni:
+      name = text::EncodeLegacy(name, text::LegacyEncoding::kVni);
+      applied.push_back("vni");
+      break;
+    case Script::kUnicode:
+      break;
   }
-  if (!legacy && rng.Chance(e.name_typo)) {
-    name = Typo(name, rng);
-    applied.push_back("name_typo");
-  }
-  if (!legacy && rng.Chance(e.upper_case)) name = text::ToUpper(name);
-  if (!legacy && rng.Chance(e.nfd)) name = text::Nfd(name);
-  r.set_full_name(name);
+  if (!typed) return name;
 
-  auto parsed = domain::ParsePartialDate(src.birth_date());
+  if (transpose)
+    applied.push_back(internal::TransposeLetters(name, rng) ? "middle_dropped_transposed"
+                                                            : "middle_dropped");
+  if (typo && internal::AnyTypo(name, rng)) applied.push_back("name_reordered_typo");
+  struct Typo {
+    double rate;
+    bool (*edit)(std::string&, Rng&);
+    const char* name;
+  };
+  const Typo typos[] = {{e.name_typo, internal::ChangeConsonant, "name_typo"},
+                        {e.name_transposition, internal::TransposeLetters, "name_transposition"},
+                        {e.name_letter_deleted, internal::DeleteLetter, "name_letter_deleted"},
+                        {e.name_letter_inserted, internal::InsertLetter, "name_letter_inserted"},
+                        {e.first_letter_lost, internal::DropFirstLetter, "first_letter_lost"},
+                        {e.vowel_typo, internal::ChangeVowel, "vowel_typo"},
+                        {e.stray_capital, internal::StrayCapital, "stray_capital"}};
+  for (const Typo& t : typos) {
+    if (rng.Chance(t.rate) && t.edit(name, rng)) applied.push_back(t.name);
+  }
+  if (rng.Chance(e.upper_case)) {
+    name = text::ToUpper(name);
+    std::erase(applied, "stray_capital");  // No longer to be seen.
+  }
+  if (rng.Chance(e.nfd)) name = text::Nfd(name);
+  return name;
+}
+
+// The date of birth as the list writes it.
+std::string DistortDate(const std::string& birth_date, const ListErrorRates& e, Rng& rng,
+                        std::vector<std::string>& applied) {
+  auto parsed = domain::ParsePartialDate(birth_date);
   int y = parsed->year(), m = parsed->month(), day = parsed->day();
-  std::string date;
+  enum class Form { kYear, kPlaceholder, kFull } form = Form::kFull;
+  size_t layout = 0;
   if (rng.Chance(e.year_only)) {
-    date = absl::StrCat(y);
+    form = Form::kYear;
     applied.push_back("year_only");
   } else if (rng.Chance(e.placeholder_date)) {
-    date = absl::StrFormat("01/01/%04d", y);
+    form = Form::kPlaceholder;
     applied.push_back("placeholder_date");
   } else {
     if (rng.Chance(e.day_month_swap) && day <= 12 && day != m) {
@@ -172,12 +185,44 @@ v1::PersonRecord Distort(const Person& person, const std::vector<Person>& people
       y += rng.Chance(0.5) ? 1 : -1;
       applied.push_back("year_off_by_one");
     }
-    size_t form = rng.Uniform(10);
-    date = form < 6   ? absl::StrFormat("%02d/%02d/%04d", day, m, y)
-           : form < 9 ? absl::StrFormat("%d/%d/%04d", day, m, y)
-                      : absl::StrFormat("%04d-%02d-%02d", y, m, day);
+    if (rng.Chance(e.impossible_day)) {
+      day = internal::ImpossibleDay(day, rng);
+      applied.push_back("impossible_day");
+    }
+    if (rng.Chance(e.impossible_month)) {
+      m = internal::ImpossibleMonth(m, rng);
+      applied.push_back("impossible_month");
+    }
+    layout = rng.Uniform(10);
   }
-  r.set_birth_date(date);
+  if (rng.Chance(e.year_out_of_range)) {
+    y = internal::YearOutOfRange(y, rng);
+    applied.push_back("year_out_of_range");
+  }
+  switch (form) {
+    case Form::kYear:
+      return absl::StrFormat("%04d", y);
+    case Form::kPlaceholder:
+      return absl::StrFormat("01/01/%04d", y);
+    case Form::kFull:
+      break;
+  }
+  return layout < 6   ? absl::StrFormat("%02d/%02d/%04d", day, m, y)
+         : layout < 9 ? absl::StrFormat("%d/%d/%04d", day, m, y)
+                      : absl::StrFormat("%04d-%02d-%02d", y, m, day);
+}
+
+}  // namespace
+
+namespace internal {
+
+v1::PersonRecord Distort(const Person& person, const std::vector<Person>& people,
+                         const ListErrorRates& e, Rng& rng, std::vector<std::string>& applied) {
+  const v1::PersonRecord& src = person.record;
+  v1::PersonRecord r;
+
+  r.set_full_name(DistortName(src.full_name(), e, rng, applied));
+  r.set_birth_date(DistortDate(src.birth_date(), e, rng, applied));
   if (!rng.Chance(e.sex_missing)) r.set_sex(src.sex());
 
   if (rng.Chance(e.relative_id) && !person.relatives.empty()) {
@@ -224,47 +269,75 @@ v1::PersonRecord Distort(const Person& person, const std::vector<Person>& people
 
 namespace {
 
-// The named rates, in one table for setting and listing them.
-std::vector<std::pair<std::string, double ListErrorRates::*>> RateFields() {
-  return {{"diacritics_lost", &ListErrorRates::diacritics_lost},
-          {"upper_case", &ListErrorRates::upper_case},
-          {"nfd", &ListErrorRates::nfd},
-          {"tcvn3", &ListErrorRates::tcvn3},
-          {"vni", &ListErrorRates::vni},
-          {"new_tone_style", &ListErrorRates::new_tone_style},
-          {"name_typo", &ListErrorRates::name_typo},
-          {"middle_dropped", &ListErrorRates::middle_dropped},
-          {"name_reordered", &ListErrorRates::name_reordered},
-          {"year_only", &ListErrorRates::year_only},
-          {"placeholder_date", &ListErrorRates::placeholder_date},
-          {"day_month_swap", &ListErrorRates::day_month_swap},
-          {"date_digit_typo", &ListErrorRates::date_digit_typo},
-          {"year_off_by_one", &ListErrorRates::year_off_by_one},
-          {"id_missing", &ListErrorRates::id_missing},
-          {"cmnd_instead", &ListErrorRates::cmnd_instead},
-          {"id_typo", &ListErrorRates::id_typo},
-          {"relative_id", &ListErrorRates::relative_id},
-          {"pre2025_address", &ListErrorRates::pre2025_address},
-          {"address_missing", &ListErrorRates::address_missing},
-          {"sex_missing", &ListErrorRates::sex_missing},
-          {"duplicate", &ListErrorRates::duplicate},
-          {"absent_namesake", &ListErrorRates::absent_namesake},
-          {"absent_twin", &ListErrorRates::absent_twin}};
-}
+// The named rates, in one table for setting, listing and describing them.
+struct RateField {
+  std::string_view name;
+  double ListErrorRates::*member;
+  std::string_view what;
+};
 
-// A person absent from the register who resembles `like`: a namesake born
+constexpr RateField kRateFields[] = {
+    {"diacritics_lost", &ListErrorRates::diacritics_lost, "name without diacritics"},
+    {"upper_case", &ListErrorRates::upper_case, "name in capitals"},
+    {"nfd", &ListErrorRates::nfd, "name in decomposed Unicode (NFD)"},
+    {"tcvn3", &ListErrorRates::tcvn3, "name in TCVN3 bytes read as Windows-1252"},
+    {"vni", &ListErrorRates::vni, "name in VNI bytes read as Windows-1252"},
+    {"new_tone_style", &ListErrorRates::new_tone_style,
+     "2018 tone placement: hoà for hòa (not in applied)"},
+    {"name_typo", &ListErrorRates::name_typo, "a consonant replaced: Thu for Chu"},
+    {"name_transposition", &ListErrorRates::name_transposition,
+     "two adjacent letters swapped: Lcộ for Lộc, yL for Ly"},
+    {"name_letter_deleted", &ListErrorRates::name_letter_deleted,
+     "a letter after a word's first dropped: Hưng for Hương"},
+    {"name_letter_inserted", &ListErrorRates::name_letter_inserted,
+     "a letter added after a word's first: Laan for Lan"},
+    {"first_letter_lost", &ListErrorRates::first_letter_lost,
+     "a word's first letter lost: ỗ Kim Thương for Đỗ Kim Thương"},
+    {"vowel_typo", &ListErrorRates::vowel_typo,
+     "a vowel, its hat/breve or its tone mistyped: Nom for Nam"},
+    {"stray_capital", &ListErrorRates::stray_capital,
+     "a capital inside a word or moved off its start: NguyỄn, lY"},
+    {"middle_dropped", &ListErrorRates::middle_dropped, "middle names left out"},
+    {"middle_dropped_transposed", &ListErrorRates::middle_dropped_transposed,
+     "middle names left out and two letters swapped: Ma yL for Ma Thị Ly"},
+    {"name_reordered", &ListErrorRates::name_reordered, "family name written last"},
+    {"name_reordered_typo", &ListErrorRates::name_reordered_typo,
+     "given name written first, with a typo: Seng Ma Thị for Ma Thị Song"},
+    {"year_only", &ListErrorRates::year_only, "birth year only"},
+    {"placeholder_date", &ListErrorRates::placeholder_date, "01/01/yyyy"},
+    {"day_month_swap", &ListErrorRates::day_month_swap, "day and month swapped"},
+    {"date_digit_typo", &ListErrorRates::date_digit_typo, "a digit of the day wrong"},
+    {"year_off_by_one", &ListErrorRates::year_off_by_one, "year one off"},
+    {"impossible_day", &ListErrorRates::impossible_day,
+     "day's tens digit mistyped, day > 31: 46/04/1939"},
+    {"impossible_month", &ListErrorRates::impossible_month,
+     "month's tens digit mistyped, month > 12: 23/42/1988"},
+    {"year_out_of_range", &ListErrorRates::year_out_of_range,
+     "a year digit wrong, outside 1880..2100: 1879 for 1979"},
+    {"id_missing", &ListErrorRates::id_missing, "no CCCD"},
+    {"cmnd_instead", &ListErrorRates::cmnd_instead, "the old CMND instead of the CCCD"},
+    {"id_typo", &ListErrorRates::id_typo, "a digit of the CCCD wrong"},
+    {"relative_id", &ListErrorRates::relative_id, "a household member's CCCD"},
+    {"pre2025_address", &ListErrorRates::pre2025_address, "address in pre-2025 units"},
+    {"address_missing", &ListErrorRates::address_missing, "no address"},
+    {"sex_missing", &ListErrorRates::sex_missing, "sex left blank (not in applied)"},
+    {"duplicate", &ListErrorRates::duplicate, "listed twice"},
+    {"absent_namesake", &ListErrorRates::absent_namesake,
+     "absent person with a registered person's name and birth year"},
+    {"absent_twin", &ListErrorRates::absent_twin, "absent twin of a registered person"}};
+
 }  // namespace
 
 absl::Status SetErrorRate(ListErrorRates& rates, std::string_view name, double rate) {
   if (!(rate >= 0 && rate <= 1))
     return absl::InvalidArgumentError(absl::StrCat("rate for ", AV(name), " must be in [0, 1]"));
   std::vector<std::string> known;
-  for (const auto& [field, member] : RateFields()) {
-    if (field == name) {
-      rates.*member = rate;
+  for (const RateField& f : kRateFields) {
+    if (f.name == name) {
+      rates.*f.member = rate;
       return absl::OkStatus();
     }
-    known.push_back(field);
+    known.emplace_back(f.name);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown error \"", AV(name), "\"; known: ", absl::StrJoin(known, ", ")));
@@ -272,7 +345,14 @@ absl::Status SetErrorRate(ListErrorRates& rates, std::string_view name, double r
 
 std::vector<std::pair<std::string, double>> ErrorRates(const ListErrorRates& rates) {
   std::vector<std::pair<std::string, double>> out;
-  for (const auto& [field, member] : RateFields()) out.emplace_back(field, rates.*member);
+  for (const RateField& f : kRateFields) out.emplace_back(f.name, rates.*f.member);
+  return out;
+}
+
+std::vector<ErrorInfo> DescribeErrors(const ListErrorRates& rates) {
+  std::vector<ErrorInfo> out;
+  for (const RateField& f : kRateFields)
+    out.push_back({std::string(f.name), rates.*f.member, std::string(f.what)});
   return out;
 }
 

@@ -1,5 +1,6 @@
-// Pieces the generator's files share: the random source, the name tables
-// and the list error model. Internal to linkage_synth.
+// Pieces the generator's files share: the random source, the name tables,
+// the list error model and its letter- and digit-level edits. Internal to
+// linkage_synth.
 #pragma once
 
 #include <cstdint>
@@ -57,5 +58,25 @@ std::string StripType(const std::string& name, const std::string& type);
 // the name of every error applied to `applied`.
 v1::PersonRecord Distort(const Person& person, const std::vector<Person>& people,
                          const ListErrorRates& rates, Rng& rng, std::vector<std::string>& applied);
+
+// Letter-level edits of a name (space-separated tokens of UTF-8 letters).
+// Each picks a token and a place at random, edits `name` in place and
+// returns true, or returns false and leaves it alone when the name has no
+// place for that edit.
+bool TransposeLetters(std::string& name, Rng& rng);  // "Lộc" -> "Lcộ", "Ly" -> "yL".
+bool DeleteLetter(std::string& name, Rng& rng);      // Not a first letter: "Hòa" -> "Hò".
+bool InsertLetter(std::string& name, Rng& rng);      // After the first: "Lan" -> "Laan".
+bool DropFirstLetter(std::string& name, Rng& rng);   // "Đỗ" -> "ỗ", "Thắng" -> "hắng".
+bool StrayCapital(std::string& name, Rng& rng);      // "Ly" -> "LY" or "lY".
+bool ChangeVowel(std::string& name, Rng& rng);       // "Nam" -> "Nom", "Thắng" -> "Thằng".
+bool ChangeConsonant(std::string& name, Rng& rng);   // "Chu" -> "Thu".
+// One of the edits above but the first-letter and capital ones, at random.
+bool AnyTypo(std::string& name, Rng& rng);
+
+// Digit-level edits of a date.
+int ImpossibleDay(int day, Rng& rng);      // Tens digit mistyped: 16 -> 46 (always > 31).
+int ImpossibleMonth(int month, Rng& rng);  // Tens digit mistyped: 05 -> 85 (always > 12).
+// One digit of the year changed so that it leaves 1880..2100: 1979 -> 1879.
+int YearOutOfRange(int year, Rng& rng);
 
 }  // namespace linkage::synth::internal
