@@ -19,6 +19,7 @@ namespace {
 // Blocking recall: every candidate the server scores, for every input row.
 struct BlockingStats {
   int64_t queries = 0, candidates = 0, true_links = 0, retrieved = 0;
+  eval::Candidates returned;  // Per row; a row the server refused has none.
 };
 
 absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const EvalOptions& o,
@@ -33,14 +34,14 @@ absl::StatusOr<BlockingStats> MeasureBlocking(const GlobalOptions& global, const
     if (o.mode == "dedup") req->set_exclude_record_id((*records)[i].record_id());
   });
   if (!answers.ok()) return answers.status();
-  std::map<std::string, std::set<std::string>> candidates;
   BlockingStats stats;
+  eval::Candidates& candidates = stats.returned;
   for (size_t i = 0; i < answers->size(); ++i) {
     const v1::MatchStreamResponse& resp = (*answers)[i];
+    auto& set = candidates[(*records)[i].record_id()];  // A refused row retrieves no one.
     if (resp.error_code() != 0) continue;
     ++stats.queries;
     stats.candidates += resp.result().candidates_scored();
-    auto& set = candidates[(*records)[i].record_id()];
     for (const auto& c : resp.result().candidates()) set.insert(c.record_id());
   }
   if (o.mode == "dedup") {
@@ -194,15 +195,6 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
       std::printf("    %.1f-%.1f %8s  %6.3f   %6.3f\n", b.lower, b.upper,
                   FormatCount(b.count).c_str(), b.mean_probability, b.accuracy);
     }
-    if (!m.recall_by_tag.empty()) {
-      std::printf("  recall of MATCH by generator error (rows in the register with it):\n");
-      for (const auto& [tag, counts] : m.recall_by_tag) {
-        std::printf("    %-18s %7s rows  %.4f\n", tag.c_str(), FormatCount(counts.first).c_str(),
-                    counts.first
-                        ? static_cast<double>(counts.second) / static_cast<double>(counts.first)
-                        : 0.0);
-      }
-    }
     if (!m.missing_truth.empty())
       std::printf("  %zu result rows have no truth row (ignored)\n", m.missing_truth.size());
     if (!o.svg.empty()) {
@@ -218,6 +210,7 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
                 FormatCount(p.true_pairs).c_str(), FormatCount(p.correct_pairs).c_str());
     std::printf("  precision %.4f  recall %.4f  F1 %.4f\n", p.precision, p.recall, p.f1);
   }
+  eval::Candidates returned;
   if (!o.input.empty()) {
     auto b = MeasureBlocking(global, o, truth, pairs);
     if (!b.ok()) return Fail("blocking recall: " + std::string(b.status().message()));
@@ -228,7 +221,12 @@ int RunEval(const GlobalOptions& global, const EvalOptions& o) {
                       : 0.0,
         FormatCount(b->retrieved).c_str(), FormatCount(b->true_links).c_str(),
         b->queries ? static_cast<double>(b->candidates) / static_cast<double>(b->queries) : 0.0);
+    returned = std::move(b->returned);
   }
+  if (o.mode == "link")  // By applied error and pair of errors: MATCH and retrieval recall.
+    std::printf("%s", eval::RecallByErrorTable(
+                          eval::EvaluateLink(rows, truth, o.input.empty() ? nullptr : &returned))
+                          .c_str());
   return kOk;
 }
 
