@@ -5,6 +5,9 @@
 #   1. the default model on the held-out list;
 #   2. `linkctl train` (EM, no labels) on the training list, held-out again;
 #   3. `linkctl calibrate` on the training list's results, held-out again.
+# Each evaluation also asks linkd for every candidate of each held-out row:
+# blocking recall, and in WORKDIR/eval-LABEL.txt recall of MATCH and of
+# retrieval by applied error and by pair of errors.
 # Expects a built tree.    scripts/quality.sh [SIZE] [PROVINCE] [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +31,7 @@ evaluate() {  # $1 = label
   "${ctl[@]}" verify --against register --input "$work/held.csv" --output "$work/held-$1.csv" > /dev/null
   echo "== $1: held-out list"
   "${ctl[@]}" eval --results "$work/held-$1.csv" --truth "$work/held-truth.csv" --svg "$work/held-$1.svg" \
+    --input "$work/held.csv" \
     > "$work/eval-$1.txt"
   grep -v "^    " "$work/eval-$1.txt"
 }

@@ -1,7 +1,8 @@
 // Quality metrics for linkage and deduplication results against known truth:
 // precision, recall and F1 of MATCH decisions, wrong-person matches per
 // 10,000 records, top-1 accuracy, review rate, expected calibration error
-// and a reliability diagram.
+// and a reliability diagram; recall of MATCH and of retrieval by applied
+// error and by pair of applied errors.
 #pragma once
 
 #include <functional>
@@ -23,6 +24,10 @@ struct ResultRow {
   double second_probability = 0;
 };
 
+// Every candidate returned for a row (e.g. all of a Match call's answer),
+// by the row's record id.
+using Candidates = std::map<std::string, std::set<std::string>>;
+
 // Truth for a linkage: query record id -> the register record it is, or ""
 // for someone absent from the register. `tags` are optional labels per row
 // (e.g. the generator's applied errors) for per-tag recall.
@@ -36,6 +41,15 @@ struct CalibrationBin {
   int64_t count = 0;
   double mean_probability = 0;  // Confidence.
   double accuracy = 0;          // Share where best_record_id was right.
+};
+
+// The rows (in the register) that carry a tag or a pair of tags.
+struct TagRecall {
+  int64_t rows = 0;
+  int64_t matched = 0;    // MATCHed to the right person.
+  int64_t retrieved = 0;  // The right person among what was returned.
+  double match_recall() const;
+  double retrieval_recall() const;
 };
 
 struct LinkMetrics {
@@ -53,12 +67,35 @@ struct LinkMetrics {
   double ece = 0;  // Expected calibration error, 10 bins.
   double brier = 0;
   std::vector<CalibrationBin> bins;
-  // Per tag: (present rows with the tag, of which MATCHed correctly).
-  std::map<std::string, std::pair<int64_t, int64_t>> recall_by_tag;
+  // The true person retrieved: among the row's candidates (when given) or
+  // its best or second; over present rows.
+  int64_t retrieved = 0;
+  double retrieval_recall = 0;
+  int64_t rows_with_candidates = 0;  // Rows that came with a candidate list.
+  // Per tag, and per unordered pair of distinct tags on one row (the
+  // generator's applied errors): present rows only.
+  std::map<std::string, TagRecall> by_tag;
+  std::map<std::pair<std::string, std::string>, TagRecall> by_pair;  // first < second.
   std::vector<std::string> missing_truth;  // Result rows absent from the truth.
 };
 
-LinkMetrics EvaluateLink(const std::vector<ResultRow>& rows, const LinkTruth& truth);
+// `candidates`, if set, holds every candidate returned per row, so that
+// retrieval is blocking recall; without it a row's best and second stand
+// for what was returned.
+LinkMetrics EvaluateLink(const std::vector<ResultRow>& rows, const LinkTruth& truth,
+                         const Candidates* candidates = nullptr);
+
+struct RecallTableOptions {
+  size_t max_pairs = 20;       // Pairs listed in each of the two lists; 0: all.
+  int64_t min_pair_rows = 20;  // Pairs on fewer rows are left out: too few to tell.
+};
+
+// The recall table by applied error, as `linkctl eval` prints it: a line
+// per tag (rows, MATCH recall, retrieval recall), then the pairs of tags
+// with at least min_pair_rows rows, lowest MATCH recall first, and again
+// lowest retrieval recall first (ties: more rows first). Empty when no row
+// has a tag.
+std::string RecallByErrorTable(const LinkMetrics& m, const RecallTableOptions& options = {});
 
 // Deduplication, pairwise: a row's best and second candidates whose
 // probability is at least `threshold` are edges (a person may have several

@@ -36,14 +36,15 @@ using Table = std::vector<std::map<std::string, std::string>>;
 // Blocking recall: every candidate the server scores, for every input row.
 struct BlockingStats {
   int64_t queries = 0, candidates = 0, true_links = 0, retrieved = 0;
+  eval::Candidates returned;  // Per row; a row the server refused has none.
 };
 
 absl::StatusOr<BlockingStats> MeasureBlocking(CommandContext& ctx, const EvalOptions& o,
                                               const eval::LinkTruth& truth,
                                               const std::set<eval::Pair>& pairs) {
   LINKD_ASSIGN_OR_RETURN(std::vector<v1::PersonRecord> records, ReadAllRecords(o.input));
-  std::map<std::string, std::set<std::string>> candidates;
   BlockingStats stats;
+  eval::Candidates& candidates = stats.returned;
   auto fill = [&o](const ReadRow& row, v1::MatchStreamRequest* req) {
     req->set_dataset(o.against);
     req->set_top_k(1000);
@@ -51,10 +52,10 @@ absl::StatusOr<BlockingStats> MeasureBlocking(CommandContext& ctx, const EvalOpt
     if (o.mode == "dedup") req->set_exclude_record_id(row.record.record_id());
   };
   auto count = [&](BulkResult result) {
+    auto& set = candidates[result.row.record.record_id()];  // A refused row retrieves no one.
     if (result.response->error_code() != 0) return absl::OkStatus();
     ++stats.queries;
     stats.candidates += result.response->result().candidates_scored();
-    auto& set = candidates[result.row.record.record_id()];
     for (const auto& c : result.response->result().candidates()) set.insert(c.record_id());
     return absl::OkStatus();
   };
@@ -157,15 +158,6 @@ void PrintLinkMetrics(const EvalOptions& o, const eval::LinkMetrics& m) {
     std::printf("    %.1f-%.1f %8s  %6.3f   %6.3f\n", b.lower, b.upper,
                 FormatCount(b.count).c_str(), b.mean_probability, b.accuracy);
   }
-  if (!m.recall_by_tag.empty()) {
-    std::printf("  recall of MATCH by generator error (rows in the register with it):\n");
-    for (const auto& [tag, counts] : m.recall_by_tag) {
-      std::printf("    %-18s %7s rows  %.4f\n", tag.c_str(), FormatCount(counts.first).c_str(),
-                  counts.first
-                      ? static_cast<double>(counts.second) / static_cast<double>(counts.first)
-                      : 0.0);
-    }
-  }
   if (!m.missing_truth.empty())
     std::printf("  %zu result rows have no truth row (ignored)\n", m.missing_truth.size());
   if (!o.svg.empty()) {
@@ -239,6 +231,7 @@ absl::Status Eval(CommandContext& ctx, const EvalOptions& o) {
   } else {
     PrintPairMetrics(o, eval::EvaluatePairs(rows, pairs, o.threshold));
   }
+  eval::Candidates returned;
   if (!o.input.empty()) {
     auto b = MeasureBlocking(ctx, o, truth, pairs);
     if (!b.ok()) {
@@ -252,7 +245,12 @@ absl::Status Eval(CommandContext& ctx, const EvalOptions& o) {
                       : 0.0,
         FormatCount(b->retrieved).c_str(), FormatCount(b->true_links).c_str(),
         b->queries ? static_cast<double>(b->candidates) / static_cast<double>(b->queries) : 0.0);
+    returned = std::move(b->returned);
   }
+  if (o.mode == "link")  // By applied error and pair of errors: MATCH and retrieval recall.
+    std::printf("%s", eval::RecallByErrorTable(
+                          eval::EvaluateLink(rows, truth, o.input.empty() ? nullptr : &returned))
+                          .c_str());
   return absl::OkStatus();
 }
 

@@ -38,8 +38,8 @@ absl::Status Gen(const GenOptions& o) {
   }
   if (o.show_errors) {
     std::printf("list error model (rate per record; each applies independently):\n");
-    for (const auto& [name, rate] : synth::ErrorRates(rates))
-      std::printf("  %-18s %.3f\n", name.c_str(), rate);
+    for (const auto& e : synth::DescribeErrors(rates))
+      std::printf("  %-26s %.3f  %s\n", e.name.c_str(), e.rate, e.what.c_str());
     return absl::OkStatus();
   }
   if (o.size < 1 || o.list_size < 0)

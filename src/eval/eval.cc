@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iterator>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,9 +17,29 @@ double Ratio(int64_t a, int64_t b) {
   return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0;
 }
 
+// 12345 -> "12,345".
+std::string Count(int64_t n) {
+  std::string digits = absl::StrCat(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+void Add(TagRecall& t, bool matched, bool retrieved) {
+  ++t.rows;
+  t.matched += matched;
+  t.retrieved += retrieved;
+}
+
 }  // namespace
 
-LinkMetrics EvaluateLink(const std::vector<ResultRow>& rows, const LinkTruth& truth) {
+double TagRecall::match_recall() const { return Ratio(matched, rows); }
+double TagRecall::retrieval_recall() const { return Ratio(retrieved, rows); }
+
+LinkMetrics EvaluateLink(const std::vector<ResultRow>& rows, const LinkTruth& truth,
+                         const Candidates* candidates) {
   LinkMetrics m;
   constexpr int kBins = 10;
   std::vector<double> sum_p(kBins, 0), sum_ok(kBins, 0);
@@ -41,12 +63,23 @@ LinkMetrics EvaluateLink(const std::vector<ResultRow>& rows, const LinkTruth& tr
     } else if (r.decision == "REVIEW") {
       ++m.reviews;
     }
+    const std::set<std::string>* returned = nullptr;
+    if (candidates != nullptr) {
+      auto c = candidates->find(r.record_id);
+      if (c != candidates->end()) returned = &c->second;
+    }
+    m.rows_with_candidates += returned != nullptr;
+    const bool retrieved = present && (r.best_record_id == want || r.second_record_id == want ||
+                                       (returned != nullptr && returned->count(want) > 0));
+    m.retrieved += retrieved;
     auto tags = truth.tags.find(r.record_id);
     if (present && tags != truth.tags.end()) {
-      for (const std::string& tag : tags->second) {
-        auto& [count, matched] = m.recall_by_tag[tag];
-        ++count;
-        matched += (r.decision == "MATCH" && right);
+      const bool matched = r.decision == "MATCH" && right;
+      const std::set<std::string> distinct(tags->second.begin(), tags->second.end());
+      for (auto a = distinct.begin(); a != distinct.end(); ++a) {
+        Add(m.by_tag[*a], matched, retrieved);
+        for (auto b = std::next(a); b != distinct.end(); ++b)
+          Add(m.by_pair[{*a, *b}], matched, retrieved);
       }
     }
     // Calibration: is the stated probability the chance that the best
@@ -65,6 +98,7 @@ LinkMetrics EvaluateLink(const std::vector<ResultRow>& rows, const LinkTruth& tr
   m.f1 = F1(m.precision, m.recall);
   m.wrong_per_10k = 10000.0 * Ratio(m.wrong_matches, m.rows);
   m.top1_accuracy = Ratio(m.top1_correct, m.present);
+  m.retrieval_recall = Ratio(m.retrieved, m.present);
   m.review_rate = Ratio(m.reviews, m.rows);
   m.brier = calibrated_rows > 0 ? m.brier / static_cast<double>(calibrated_rows) : 0;
   for (int b = 0; b < kBins; ++b) {
@@ -81,6 +115,58 @@ LinkMetrics EvaluateLink(const std::vector<ResultRow>& rows, const LinkTruth& tr
     m.bins.push_back(bin);
   }
   return m;
+}
+
+std::string RecallByErrorTable(const LinkMetrics& m, const RecallTableOptions& options) {
+  if (m.by_tag.empty()) return "";
+  std::string out = absl::StrFormat(
+      "  recall by generator error (rows in the register with it; retrieved: the true person %s)\n",
+      m.rows_with_candidates > 0 ? "among all the candidates matching returned"
+                                 : "best or second in the results");
+  size_t width = 5;
+  for (const auto& [tag, t] : m.by_tag) width = std::max(width, tag.size());
+  const int w = static_cast<int>(width);
+  absl::StrAppendFormat(&out, "    %-*s %9s %8s %10s\n", w, "error", "rows", "MATCH", "retrieved");
+  for (const auto& [tag, t] : m.by_tag) {
+    absl::StrAppendFormat(&out, "    %-*s %9s %8.4f %10.4f\n", w, tag, Count(t.rows),
+                          t.match_recall(), t.retrieval_recall());
+  }
+  using Entry = std::pair<std::string, const TagRecall*>;
+  std::vector<Entry> pairs;
+  for (const auto& [p, t] : m.by_pair) {
+    if (t.rows >= options.min_pair_rows) pairs.emplace_back(p.first + " + " + p.second, &t);
+  }
+  size_t pair_width = 5;
+  for (const Entry& e : pairs) pair_width = std::max(pair_width, e.first.size());
+  const int pw = static_cast<int>(pair_width);
+  auto list = [&](const char* what, double (TagRecall::*recall)() const) {
+    std::stable_sort(pairs.begin(), pairs.end(), [&](const Entry& a, const Entry& b) {
+      const double ra = (a.second->*recall)(), rb = (b.second->*recall)();
+      if (ra != rb) return ra < rb;
+      return a.second->rows > b.second->rows;
+    });
+    const size_t shown =
+        options.max_pairs == 0 ? pairs.size() : std::min(options.max_pairs, pairs.size());
+    absl::StrAppendFormat(
+        &out,
+        "  pairs of errors, lowest %s recall first (%d shown of %d pairs with at least %d "
+        "rows; %d pairs in all)\n",
+        what, shown, pairs.size(), options.min_pair_rows, m.by_pair.size());
+    absl::StrAppendFormat(&out, "    %-*s %9s %8s %10s\n", pw, "errors", "rows", "MATCH",
+                          "retrieved");
+    for (size_t i = 0; i < shown; ++i) {
+      const TagRecall& t = *pairs[i].second;
+      absl::StrAppendFormat(&out, "    %-*s %9s %8.4f %10.4f\n", pw, pairs[i].first, Count(t.rows),
+                            t.match_recall(), t.retrieval_recall());
+    }
+  };
+  std::sort(pairs.begin(), pairs.end(),
+            [](const Entry& a, const Entry& b) { return a.first < b.first; });
+  list("MATCH", &TagRecall::match_recall);
+  std::sort(pairs.begin(), pairs.end(),
+            [](const Entry& a, const Entry& b) { return a.first < b.first; });
+  list("retrieval", &TagRecall::retrieval_recall);
+  return out;
 }
 
 Pair MakePair(const std::string& a, const std::string& b) {

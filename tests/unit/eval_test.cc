@@ -38,8 +38,88 @@ TEST(EvaluateLink, CountsAndRates) {
   EXPECT_DOUBLE_EQ(m.wrong_per_10k, 4000.0);
   EXPECT_DOUBLE_EQ(m.top1_accuracy, 2.0 / 4);
   EXPECT_DOUBLE_EQ(m.review_rate, 1.0 / 5);
-  EXPECT_EQ(m.recall_by_tag["year_only"].first, 2);
-  EXPECT_EQ(m.recall_by_tag["year_only"].second, 1);
+  EXPECT_EQ(m.by_tag["year_only"].rows, 2);
+  EXPECT_EQ(m.by_tag["year_only"].matched, 1);
+  EXPECT_EQ(m.by_tag["year_only"].retrieved, 2);  // d's person was best, though reviewed.
+}
+
+// Five rows with tags; "x" is absent from the register and counts nowhere.
+struct Tagged {
+  LinkTruth truth;
+  std::vector<ResultRow> rows;
+  Tagged() {
+    truth.truth = {{"a", "R1"}, {"b", "R2"}, {"c", "R3"}, {"d", "R4"}, {"x", ""}};
+    truth.tags = {{"a", {"id_missing", "vowel_typo", "year_only"}},
+                  {"b", {"vowel_typo", "id_missing"}},
+                  {"c", {"year_only"}},
+                  {"d", {"vowel_typo", "vowel_typo"}},  // A tag twice is one tag.
+                  {"x", {"vowel_typo", "id_missing"}}};
+    rows = {Row("a", "MATCH", 0.99, "R1"), Row("b", "REVIEW", 0.7, "R9", "R2", 0.2),
+            Row("c", "NO_MATCH", 0.1, "R8"), Row("d", "NO_MATCH", 0.0, ""),
+            Row("x", "MATCH", 0.99, "R5")};
+  }
+};
+
+TEST(EvaluateLink, RecallByPairOfErrorsCountsEveryUnorderedPairOnARow) {
+  Tagged t;
+  LinkMetrics m = EvaluateLink(t.rows, t.truth);
+  ASSERT_EQ(m.by_pair.size(), 3u);  // a gives three pairs, b one of them again.
+  const TagRecall& both = m.by_pair[{"id_missing", "vowel_typo"}];
+  EXPECT_EQ(both.rows, 2);       // a, b (x is absent from the register)
+  EXPECT_EQ(both.matched, 1);    // a
+  EXPECT_EQ(both.retrieved, 2);  // b's person was second
+  EXPECT_DOUBLE_EQ(both.match_recall(), 0.5);
+  EXPECT_DOUBLE_EQ(both.retrieval_recall(), 1.0);
+  EXPECT_EQ((m.by_pair[{"id_missing", "year_only"}].rows), 1);
+  EXPECT_EQ((m.by_pair[{"vowel_typo", "year_only"}].rows), 1);
+  EXPECT_EQ(m.by_pair.count({"vowel_typo", "id_missing"}), 0u);  // Ordered: first < second.
+  EXPECT_EQ(m.by_tag["vowel_typo"].rows, 3);                     // a, b, d once each
+  EXPECT_EQ(m.by_tag["vowel_typo"].retrieved, 2);
+  EXPECT_EQ(m.rows_with_candidates, 0);
+  EXPECT_EQ(m.retrieved, 2);
+  EXPECT_DOUBLE_EQ(m.retrieval_recall, 2.0 / 4);
+}
+
+TEST(EvaluateLink, RetrievalCountsEveryCandidateReturned) {
+  Tagged t;
+  // Blocking found c's and d's person too, though neither was best or second.
+  Candidates returned = {{"a", {"R1"}}, {"c", {"R7", "R3"}}, {"d", {"R4"}}, {"x", {"R1"}}};
+  LinkMetrics m = EvaluateLink(t.rows, t.truth, &returned);
+  EXPECT_EQ(m.rows_with_candidates, 4);
+  EXPECT_EQ(m.retrieved, 4);  // b still counts: its person was second.
+  EXPECT_EQ(m.by_tag["year_only"].retrieved, 2);
+  EXPECT_EQ(m.by_tag["year_only"].matched, 1);
+  EXPECT_EQ(m.by_tag["vowel_typo"].retrieved, 3);
+}
+
+TEST(RecallByErrorTable, ListsTagsThenPairsWorstFirstAndLeavesOutSmallPairs) {
+  Tagged t;
+  LinkMetrics m = EvaluateLink(t.rows, t.truth);
+  RecallTableOptions o;
+  o.min_pair_rows = 1;
+  std::string table = RecallByErrorTable(m, o);
+  EXPECT_NE(table.find("best or second in the results"), std::string::npos) << table;
+  EXPECT_NE(table.find("vowel_typo         3   0.3333     0.6667"), std::string::npos) << table;
+  // Lowest MATCH recall first: vowel_typo + year_only and id_missing + year_only (both a, MATCHed)
+  // come after id_missing + vowel_typo (0.5).
+  const size_t match_list = table.find("lowest MATCH recall first");
+  ASSERT_NE(match_list, std::string::npos);
+  const size_t worst = table.find("id_missing + vowel_typo", match_list);
+  EXPECT_LT(worst, table.find("id_missing + year_only", match_list)) << table;
+  EXPECT_NE(table.find("(3 shown of 3 pairs with at least 1 rows; 3 pairs in all)"),
+            std::string::npos)
+      << table;
+  o.min_pair_rows = 2;
+  o.max_pairs = 1;
+  table = RecallByErrorTable(m, o);
+  EXPECT_NE(table.find("(1 shown of 1 pairs with at least 2 rows; 3 pairs in all)"),
+            std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("id_missing + year_only"), std::string::npos) << table;
+  Candidates returned = {{"a", {"R1"}}};
+  EXPECT_NE(RecallByErrorTable(EvaluateLink(t.rows, t.truth, &returned)).find("all the candidates"),
+            std::string::npos);
+  EXPECT_EQ(RecallByErrorTable(EvaluateLink(t.rows, LinkTruth{t.truth.truth, {}})), "");
 }
 
 TEST(EvaluateLink, PerfectCalibrationHasZeroEce) {
