@@ -11,13 +11,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "admin_service.h"
 #include "base/strings.h"
 #include "linkage/engine.h"
 #include "linkage/model.h"
 #include "linkage/normalize.h"
 #include "linkage/store.h"
+#include "linkage_service.h"
 #include "log.h"
-#include "services.h"
 
 namespace linkage::service {
 namespace {
