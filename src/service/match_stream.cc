@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "convert.h"
 #include "linkage_service.h"
 
@@ -207,42 +208,34 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// One stream request's answer into `resp`: a verification and its ranking
+// when the claimed ID is to be verified, else a match.
+absl::Status Answer(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                    const v1::MatchStreamRequest& req, v1::MatchStreamResponse* resp) {
+  LINKD_RETURN_IF_ERROR(CheckDataset(req.dataset()));
+  if (DeadlinePassed(call)) return absl::DeadlineExceededError("stream deadline passed");
+  if (req.top_k() < 0 || req.top_k() > 1000)
+    return absl::InvalidArgumentError("top_k must be 1..1000");
+  if (req.verify_claimed_id() && !req.record().national_id().empty()) {
+    // One search serves both the verification and the ranking.
+    LINKD_ASSIGN_OR_RETURN(*resp->mutable_verification(),
+                           ctx->engine->Verify(req.record(), req.dataset(),
+                                               VerifyOptionsFrom(req, resp->mutable_result())));
+    return absl::OkStatus();
+  }
+  LINKD_ASSIGN_OR_RETURN(*resp->mutable_result(),
+                         ctx->engine->Match(req.record(), req.dataset(), MatchOptionsFrom(req)));
+  return absl::OkStatus();
+}
+
 v1::MatchStreamResponse ProcessStreamRequest(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                              const v1::MatchStreamRequest& req) {
   v1::MatchStreamResponse resp;
   resp.set_request_id(req.request_id());
-  absl::Status st = CheckDataset(req.dataset());
-  if (st.ok() && DeadlinePassed(call)) st = absl::DeadlineExceededError("stream deadline passed");
-  if (st.ok() && (req.top_k() < 0 || req.top_k() > 1000))
-    st = absl::InvalidArgumentError("top_k must be 1..1000");
-  if (st.ok() && req.verify_claimed_id() && !req.record().national_id().empty()) {
-    // One search serves both the verification and the ranking.
-    engine::Engine::VerifyOptions vo;
-    vo.lenient_dates = req.lenient_dates();
-    vo.exclude_record_id = req.exclude_record_id();
-    vo.match = resp.mutable_result();
-    vo.match_top_k = req.top_k() == 0 ? 5 : req.top_k();
-    vo.match_explain = !req.omit_explanation();
-    auto v = ctx->engine->Verify(req.record(), req.dataset(), vo);
-    if (v.ok()) {
-      *resp.mutable_verification() = *std::move(v);
-    } else {
-      st = v.status();
-      resp.clear_result();
-    }
-  } else if (st.ok()) {
-    auto r = ctx->engine->Match(req.record(), req.dataset(),
-                                MatchOptionsFrom(req.top_k(), false, req.omit_explanation(),
-                                                 req.exclude_record_id(), req.lenient_dates()));
-    if (r.ok()) {
-      *resp.mutable_result() = *std::move(r);
-    } else {
-      st = r.status();
-    }
-  }
+  absl::Status st = Answer(ctx, call, req, &resp);
   if (!st.ok()) {
-    resp.set_error_code(static_cast<int32_t>(st.code()));
-    resp.set_error_message(std::string(st.message()));
+    resp.clear_result();  // A failed verification may have left part of its ranking.
+    SetError(st, &resp);
   }
   return resp;
 }
