@@ -15,6 +15,7 @@
 
 #include "../service/log.h"
 #include "absl/time/clock.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "linkage/engine.h"
 #include "linkage/model.h"
@@ -30,48 +31,44 @@ using linkage::service::Str;
 
 // linkd repair --db DIR: rebuilds every derived column family from the
 // records (offline), resuming an unfinished repair, then checks the result.
-int Repair(const linkage::v1::ServerConfig& config) {
+// True if the check found no problem.
+absl::StatusOr<bool> RunRepair(const linkage::v1::ServerConfig& config) {
   linkage::index::StoreOptions so = linkage::service::StoreOptionsFor(config);
   so.match_view = false;
   so.create_if_missing = false;
-  auto store = linkage::index::Store::Open(so, config.db());
-  if (!store.ok()) {
-    Log("error", "repair_failed", {Str("message", linkage::SV(store.status().message()))});
-    return 1;
-  }
-  auto stored = linkage::engine::Engine::LoadStoredModel(store->get());
-  if (!stored.ok()) {
-    Log("error", "repair_failed", {Str("message", linkage::SV(stored.status().message()))});
-    return 1;
-  }
-  auto engine = linkage::engine::Engine::Create(
-      {}, store->get(), stored->value_or(linkage::model::DefaultVietnameseModel()));
-  if (!engine.ok()) {
-    Log("error", "repair_failed", {Str("message", linkage::SV(engine.status().message()))});
-    return 1;
-  }
+  LINKD_ASSIGN_OR_RETURN(std::unique_ptr<linkage::index::Store> store,
+                         linkage::index::Store::Open(so, config.db()));
+  LINKD_ASSIGN_OR_RETURN(std::optional<linkage::v1::Model> stored,
+                         linkage::engine::Engine::LoadStoredModel(store.get()));
+  LINKD_ASSIGN_OR_RETURN(
+      std::unique_ptr<linkage::engine::Engine> engine,
+      linkage::engine::Engine::Create({}, store.get(),
+                                      stored.value_or(linkage::model::DefaultVietnameseModel())));
   const absl::Time started = absl::Now();
   absl::Time last_log = started;
   Log("info", "repair_start", {Str("db", config.db())});
-  auto repaired = (*engine)->Repair([&last_log](int64_t done, int64_t total) {
-    if (absl::Now() - last_log < absl::Seconds(5)) return;
-    last_log = absl::Now();
-    Log("info", "repair_progress", {Int("done", done), Int("total", total)});
-  });
-  if (!repaired.ok()) {
-    Log("error", "repair_failed", {Str("message", linkage::SV(repaired.status().message()))});
-    return 1;
-  }
-  auto report = (*engine)->CheckIndex();
-  if (!report.ok()) {
-    Log("error", "repair_failed", {Str("message", linkage::SV(report.status().message()))});
-    return 1;
-  }
-  Log(report->problem_count == 0 ? "info" : "error", "repair_done",
-      {Int("records", *repaired), Int("problems", report->problem_count),
-       Str("first_problem", report->problems.empty() ? "" : report->problems[0]),
+  LINKD_ASSIGN_OR_RETURN(const int64_t repaired,
+                         engine->Repair([&last_log](int64_t done, int64_t total) {
+                           if (absl::Now() - last_log < absl::Seconds(5)) return;
+                           last_log = absl::Now();
+                           Log("info", "repair_progress", {Int("done", done), Int("total", total)});
+                         }));
+  LINKD_ASSIGN_OR_RETURN(const linkage::index::CheckReport report, engine->CheckIndex());
+  Log(report.problem_count == 0 ? "info" : "error", "repair_done",
+      {Int("records", repaired), Int("problems", report.problem_count),
+       Str("first_problem", report.problems.empty() ? "" : report.problems[0]),
        Num("seconds", absl::ToDoubleSeconds(absl::Now() - started))});
-  return report->problem_count == 0 ? 0 : 1;
+  return report.problem_count == 0;
+}
+
+// Exit code of `linkd repair`: 0 if the repaired database checks clean.
+int Repair(const linkage::v1::ServerConfig& config) {
+  absl::StatusOr<bool> clean = RunRepair(config);
+  if (!clean.ok()) {
+    Log("error", "repair_failed", {Str("message", linkage::SV(clean.status().message()))});
+    return 1;
+  }
+  return *clean ? 0 : 1;
 }
 
 }  // namespace

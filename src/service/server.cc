@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "admin_service.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "linkage/engine.h"
 #include "linkage/model.h"
@@ -111,7 +112,7 @@ absl::Status InRange(std::string_view name, T value, T lo, T hi) {
 }  // namespace
 
 absl::Status ValidateConfig(const v1::ServerConfig& c) {
-  for (absl::Status st : {
+  for (const absl::Status& st : {
            InRange<int32_t>("workers", c.workers(), 1, 256),
            InRange<int32_t>("max_message_mib", c.max_message_mib(), 1, 1024),
            InRange<int32_t>("max_batch_records", c.max_batch_records(), 1, 100000),
@@ -127,7 +128,7 @@ absl::Status ValidateConfig(const v1::ServerConfig& c) {
            InRange<int32_t>("max_concurrent_streams", c.max_concurrent_streams(), 1, 10000),
            InRange<int32_t>("max_transport_mib", c.max_transport_mib(), 64, 65536),
        }) {
-    if (!st.ok()) return st;
+    LINKD_RETURN_IF_ERROR(st);
   }
   return absl::OkStatus();
 }
@@ -181,11 +182,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   auto s = std::make_unique<ServerImpl>();
   s->config_ = WithDefaults(raw);
   const v1::ServerConfig& c = s->config_;
-  if (absl::Status st = ValidateConfig(c); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(ValidateConfig(c));
 
-  auto store = index::Store::Open(StoreOptionsFor(c), c.db());
-  if (!store.ok()) return store.status();
-  s->store_ = *std::move(store);
+  LINKD_ASSIGN_OR_RETURN(s->store_, index::Store::Open(StoreOptionsFor(c), c.db()));
   if (std::string note = s->store_->recovery_note(); !note.empty()) {
     Log("error", "wal_loss_accepted", {Str("db", c.db()), Str("message", note)});
   }
@@ -196,28 +195,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   }
 
   // The model in force: the one stored with the data, else the default.
-  v1::Model model = model::DefaultVietnameseModel();
-  auto stored = engine::Engine::LoadStoredModel(s->store_.get());
-  if (!stored.ok()) return stored.status();
-  if (stored->has_value()) model = **stored;
+  LINKD_ASSIGN_OR_RETURN(std::optional<v1::Model> stored,
+                         engine::Engine::LoadStoredModel(s->store_.get()));
+  const v1::Model model = stored.value_or(model::DefaultVietnameseModel());
   engine::EngineOptions eo;
   eo.max_candidates = static_cast<size_t>(c.max_candidates());
   eo.max_block_size = static_cast<size_t>(c.max_block_size());
   eo.normalize.default_unit_version = c.default_unit_version();
-  auto engine = engine::Engine::Create(eo, s->store_.get(), model);
-  if (!engine.ok()) return engine.status();
-  s->engine_ = *std::move(engine);
+  LINKD_ASSIGN_OR_RETURN(s->engine_, engine::Engine::Create(eo, s->store_.get(), model));
   // A database keeps the model its index was built with: store the
   // default on first start, so a later linkd with another default does not
   // silently query with other blocking rules.
-  if (!stored->has_value()) {
-    auto installed = s->engine_->InstallModel(model);
-    if (!installed.ok()) return installed.status();
-  }
+  if (!stored.has_value()) LINKD_RETURN_IF_ERROR(s->engine_->InstallModel(model).status());
   if (!c.model_file().empty()) {
-    auto from_file = model::LoadModelFile(c.model_file());
-    if (!from_file.ok()) return from_file.status();
-    auto installed = s->engine_->InstallModel(*from_file);
+    LINKD_ASSIGN_OR_RETURN(const v1::Model from_file, model::LoadModelFile(c.model_file()));
+    auto installed = s->engine_->InstallModel(from_file);
     if (!installed.ok()) {
       return absl::Status(
           installed.status().code(),
