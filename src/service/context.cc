@@ -46,7 +46,7 @@ grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContex
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
     return reactor;
   }
-  bool queued = ctx->pool->Submit([ctx, call, reactor, method, work = std::move(work)]() mutable {
+  bool queued = ctx->pool->Submit([call, reactor, method, work = std::move(work)]() mutable {
     if (call->IsCancelled()) {
       reactor->Finish(grpc::Status::CANCELLED);
       return;
@@ -63,7 +63,6 @@ grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContex
           {Str("method", method), Str("code", absl::StatusCodeToString(st.code())),
            Str("message", SV(st.message()))});
     }
-    (void)ctx;
     reactor->Finish(ToGrpc(st));
   });
   if (!queued) {
