@@ -91,6 +91,15 @@ struct TrainReport {
   std::vector<std::string> sessions;
 };
 
+// What TrainAndInstall() did: the model trained, how, and whether it is now
+// the model in force.
+struct TrainedModel {
+  v1::Model model;
+  TrainReport report;
+  bool installed = false;
+  std::string previous_version;  // Set when installed: the version it replaced.
+};
+
 struct ReindexReport {
   int64_t records = 0;
   uint32_t generation = 0;  // Now current.
@@ -251,6 +260,13 @@ class Engine {
   // only; returns the new model (same spec, version "trained-<time>",
   // uncalibrated) without installing it. Errors: empty datasets.
   absl::StatusOr<std::pair<v1::Model, TrainReport>> Train(const TrainOptions& options) const;
+
+  // Train(), then (unless `dry_run`) InstallModel() of the model it
+  // returns: training and installing are one step for callers that want
+  // the data's own parameters in force. A stop during training ends it
+  // with Cancelled and installs nothing; once training has finished the
+  // install is not interrupted. Errors: Train's, then InstallModel's.
+  absl::StatusOr<TrainedModel> TrainAndInstall(const TrainOptions& options, bool dry_run = false);
 
   // Finds the records of `dataset` that are the same person as another of
   // its records (or, with `against`, as a record of that dataset): every

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "linkage/engine.h"
 
@@ -286,6 +287,18 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   trained.set_calibrated(false);
   trained.clear_calibration();
   return std::make_pair(std::move(trained), std::move(report));
+}
+
+absl::StatusOr<TrainedModel> Engine::TrainAndInstall(const TrainOptions& options, bool dry_run) {
+  LINKD_ASSIGN_OR_RETURN(auto trained, Train(options));
+  TrainedModel out;
+  out.model = std::move(trained.first);
+  out.report = std::move(trained.second);
+  if (!dry_run) {
+    LINKD_ASSIGN_OR_RETURN(out.previous_version, InstallModel(out.model));
+    out.installed = true;
+  }
+  return out;
 }
 
 }  // namespace linkage::engine

@@ -5,19 +5,19 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "admin_service.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "linkage/engine.h"
 #include "linkage/model.h"
 #include "linkage/normalize.h"
 #include "linkage/store.h"
+#include "linkage_service.h"
 #include "log.h"
-#include "services.h"
 
 namespace linkage::service {
 namespace {
@@ -99,92 +99,15 @@ class ServerImpl final : public Server {
   std::thread monitor_;
 };
 
-// One option's range, for ValidateConfig.
-template <typename T>
-absl::Status InRange(std::string_view name, T value, T lo, T hi) {
-  if (value >= lo && value <= hi) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("option ", AV(name), " is ", value, "; it must be in ", lo, "..", hi));
-}
-
 }  // namespace
-
-absl::Status ValidateConfig(const v1::ServerConfig& c) {
-  for (absl::Status st : {
-           InRange<int32_t>("workers", c.workers(), 1, 256),
-           InRange<int32_t>("max_message_mib", c.max_message_mib(), 1, 1024),
-           InRange<int32_t>("max_batch_records", c.max_batch_records(), 1, 100000),
-           InRange<int32_t>("max_candidates", c.max_candidates(), 1, 10000),
-           InRange<int32_t>("max_block_size", c.max_block_size(), 1, 1000000),
-           InRange<int32_t>("max_stream_in_flight", c.max_stream_in_flight(), 1, 65536),
-           InRange<int32_t>("max_queued_calls", c.max_queued_calls(), 1, 1000000),
-           InRange<double>("shutdown_grace_seconds", c.shutdown_grace_seconds(), 0.001, 3600),
-           InRange<int32_t>("block_cache_mib", c.block_cache_mib(), 1, 1048576),
-           InRange<int32_t>("disk_reserve_mib", c.disk_reserve_mib(), 16, 1048576),
-           InRange<int32_t>("max_stream_records", c.max_stream_records(), 1, 1000000),
-           InRange<int32_t>("max_stream_mib", c.max_stream_mib(), 1, 4096),
-           InRange<int32_t>("max_concurrent_streams", c.max_concurrent_streams(), 1, 10000),
-           InRange<int32_t>("max_transport_mib", c.max_transport_mib(), 64, 65536),
-       }) {
-    if (!st.ok()) return st;
-  }
-  return absl::OkStatus();
-}
-
-v1::ServerConfig WithDefaults(const v1::ServerConfig& in) {
-  v1::ServerConfig c = in;
-  if (c.listen().empty()) c.set_listen("127.0.0.1:50051");
-  if (c.db().empty()) c.set_db("./linkd-data");
-  if (c.workers() == 0)
-    c.set_workers(static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency())));
-  if (c.max_message_mib() == 0) c.set_max_message_mib(16);
-  if (c.max_batch_records() == 0) c.set_max_batch_records(10000);
-  if (c.max_candidates() == 0) c.set_max_candidates(200);
-  if (c.max_block_size() == 0) c.set_max_block_size(2000);
-  if (c.max_stream_in_flight() == 0) c.set_max_stream_in_flight(256);
-  if (c.max_queued_calls() == 0) c.set_max_queued_calls(4096);
-  if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);
-  if (c.block_cache_mib() == 0) c.set_block_cache_mib(256);
-  if (c.disk_reserve_mib() == 0) c.set_disk_reserve_mib(256);
-  if (c.max_stream_records() == 0) c.set_max_stream_records(4096);
-  if (c.max_stream_mib() == 0) c.set_max_stream_mib(64);
-  if (c.max_concurrent_streams() == 0) c.set_max_concurrent_streams(64);
-  if (c.max_transport_mib() == 0) c.set_max_transport_mib(1024);
-  if (!c.has_sync_writes()) c.set_sync_writes(true);
-  return c;
-}
-
-index::StoreOptions StoreOptionsFor(const v1::ServerConfig& c) {
-  index::StoreOptions so;
-  so.sync_writes = c.sync_writes();
-  so.accept_wal_loss = c.accept_wal_loss();
-  so.disk_reserve_mib = static_cast<size_t>(c.disk_reserve_mib());
-  so.block_cache_mib = static_cast<size_t>(c.block_cache_mib());
-  so.match_view = !c.no_match_view();
-  return so;
-}
-
-absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("config file ", path, " cannot be read"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  v1::ServerConfig config;
-  absl::Status st = model::ParseTextFormat(ss.str(), &config);
-  if (!st.ok())
-    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", st.message()));
-  return config;
-}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& raw) {
   auto s = std::make_unique<ServerImpl>();
   s->config_ = WithDefaults(raw);
   const v1::ServerConfig& c = s->config_;
-  if (absl::Status st = ValidateConfig(c); !st.ok()) return st;
+  LINKD_RETURN_IF_ERROR(ValidateConfig(c));
 
-  auto store = index::Store::Open(StoreOptionsFor(c), c.db());
-  if (!store.ok()) return store.status();
-  s->store_ = *std::move(store);
+  LINKD_ASSIGN_OR_RETURN(s->store_, index::Store::Open(StoreOptionsFor(c), c.db()));
   if (std::string note = s->store_->recovery_note(); !note.empty()) {
     Log("error", "wal_loss_accepted", {Str("db", c.db()), Str("message", note)});
   }
@@ -195,28 +118,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   }
 
   // The model in force: the one stored with the data, else the default.
-  v1::Model model = model::DefaultVietnameseModel();
-  auto stored = engine::Engine::LoadStoredModel(s->store_.get());
-  if (!stored.ok()) return stored.status();
-  if (stored->has_value()) model = **stored;
+  LINKD_ASSIGN_OR_RETURN(std::optional<v1::Model> stored,
+                         engine::Engine::LoadStoredModel(s->store_.get()));
+  const v1::Model model = stored.value_or(model::DefaultVietnameseModel());
   engine::EngineOptions eo;
   eo.max_candidates = static_cast<size_t>(c.max_candidates());
   eo.max_block_size = static_cast<size_t>(c.max_block_size());
   eo.normalize.default_unit_version = c.default_unit_version();
-  auto engine = engine::Engine::Create(eo, s->store_.get(), model);
-  if (!engine.ok()) return engine.status();
-  s->engine_ = *std::move(engine);
+  LINKD_ASSIGN_OR_RETURN(s->engine_, engine::Engine::Create(eo, s->store_.get(), model));
   // A database keeps the model its index was built with: store the
   // default on first start, so a later linkd with another default does not
   // silently query with other blocking rules.
-  if (!stored->has_value()) {
-    auto installed = s->engine_->InstallModel(model);
-    if (!installed.ok()) return installed.status();
-  }
+  if (!stored.has_value()) LINKD_RETURN_IF_ERROR(s->engine_->InstallModel(model).status());
   if (!c.model_file().empty()) {
-    auto from_file = model::LoadModelFile(c.model_file());
-    if (!from_file.ok()) return from_file.status();
-    auto installed = s->engine_->InstallModel(*from_file);
+    LINKD_ASSIGN_OR_RETURN(const v1::Model from_file, model::LoadModelFile(c.model_file()));
+    auto installed = s->engine_->InstallModel(from_file);
     if (!installed.ok()) {
       return absl::Status(
           installed.status().code(),

@@ -121,6 +121,35 @@ TEST_F(TrainingTest, EmRecoversTheLevelSharesOfTruePairs) {
   EXPECT_GT(fitted.fields(0).levels(fitted.fields(0).levels_size() - 1).u(), 0.9);
 }
 
+TEST_F(TrainingTest, TrainAndInstallInstallsUnlessDryRunOrStopped) {
+  engine::TrainOptions o;
+  o.dataset = "register";
+  o.link_dataset = "list";
+  o.max_queries = 500;
+  o.u_pairs = 20000;
+  const std::string before = engine_->model()->proto().version();
+
+  auto dry = engine_->TrainAndInstall(o, /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  EXPECT_FALSE(dry->installed);
+  EXPECT_TRUE(dry->previous_version.empty());
+  EXPECT_GT(dry->report.m_pairs, 0);
+  EXPECT_EQ(engine_->model()->proto().version(), before);
+
+  std::atomic<bool> stop{true};
+  o.stop = &stop;
+  auto stopped = engine_->TrainAndInstall(o);
+  EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled) << stopped.status();
+  EXPECT_EQ(engine_->model()->proto().version(), before);
+
+  o.stop = nullptr;
+  auto installed = engine_->TrainAndInstall(o);
+  ASSERT_TRUE(installed.ok()) << installed.status();
+  EXPECT_TRUE(installed->installed);
+  EXPECT_EQ(installed->previous_version, before);
+  EXPECT_EQ(engine_->model()->proto().version(), installed->model.version());
+}
+
 TEST_F(TrainingTest, ModelSwitchIsAtomicUnderConcurrentQueries) {
   v1::Model a = engine_->model()->proto();
   a.set_version("A");

@@ -1,0 +1,168 @@
+#include "admin_service.h"
+
+#include <algorithm>
+
+#include "base/status_macros.h"
+#include "convert.h"
+#include "log.h"
+
+namespace linkage::service {
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext* call,
+                                                     const v1::GetStatsRequest* /*request*/,
+                                                     v1::GetStatsResponse* response) {
+  return OnPool(ctx_, call, "GetStats", [this, response]() -> absl::Status {
+    ToResponse(ctx_->engine->store()->Stats(), response);
+    response->set_model_version(ctx_->engine->model()->proto().version());
+    response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - ctx_->started));
+    response->set_server_version(LINKD_VERSION);
+    for (const auto& [method, n] : ctx_->Counts()) (*response->mutable_calls())[method] = n;
+    response->set_index_generation(ctx_->engine->store()->generation());
+    auto state = ctx_->engine->store()->GetReindexState();
+    if (state.ok() && state->has_value()) {
+      ToResponse(**state, ctx_->reindex_total.load(), response);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetModel(grpc::CallbackServerContext* call,
+                                                     const v1::GetModelRequest* /*request*/,
+                                                     v1::GetModelResponse* response) {
+  return OnPool(ctx_, call, "GetModel", [this, response]() -> absl::Status {
+    *response->mutable_model() = ctx_->engine->model()->proto();
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CheckIndex(grpc::CallbackServerContext* call,
+                                                       const v1::CheckIndexRequest* /*request*/,
+                                                       v1::CheckIndexResponse* response) {
+  return OnPool(ctx_, call, "CheckIndex", [this, response]() -> absl::Status {
+    LINKD_ASSIGN_OR_RETURN(index::CheckReport report, ctx_->engine->CheckIndex());
+    ToResponse(report, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::SetModel(grpc::CallbackServerContext* call,
+                                                     const v1::SetModelRequest* request,
+                                                     v1::SetModelResponse* response) {
+  return OnPool(ctx_, call, "SetModel", [this, request, response]() -> absl::Status {
+    LINKD_ASSIGN_OR_RETURN(std::string previous, ctx_->engine->InstallModel(request->model()));
+    response->set_previous_version(previous);
+    Log("info", "model_installed",
+        {Str("version", request->model().version()), Str("previous", previous)});
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerContext* call,
+                                                       const v1::TrainModelRequest* request,
+                                                       v1::TrainModelResponse* response) {
+  return InBackground(
+      ctx_, call, "TrainModel",
+      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+        LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+        if (!request->link_dataset().empty())
+          LINKD_RETURN_IF_ERROR(CheckDataset(request->link_dataset()));
+        LINKD_ASSIGN_OR_RETURN(engine::TrainOptions o, TrainOptionsFrom(*request));
+        o.stop = stop;
+        const absl::Time start = absl::Now();
+        LINKD_ASSIGN_OR_RETURN(engine::TrainedModel trained,
+                               ctx_->engine->TrainAndInstall(o, request->dry_run()));
+        ToResponse(trained, response);
+        Log("info", "model_trained",
+            {Str("version", trained.model.version()), Int("m_pairs", trained.report.m_pairs),
+             Num("seconds", absl::ToDoubleSeconds(absl::Now() - start)),
+             Str("installed", trained.installed ? "yes" : "no")});
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext* call,
+                                                    const v1::ReindexRequest* request,
+                                                    v1::ReindexResponse* response) {
+  return InBackground(
+      ctx_, call, "Reindex",
+      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+        const absl::Time start = absl::Now();
+        Log("info", "reindex_start",
+            {Str("model", request->has_model() ? request->model().version() : "in force")});
+        int64_t last_logged = 0;
+        auto result = ctx_->engine->Reindex(
+            request->has_model() ? &request->model() : nullptr,
+            [this, &last_logged](int64_t done, int64_t total) {
+              ctx_->reindex_total.store(total);
+              if (done - last_logged >= 100000) {
+                last_logged = done;
+                Log("info", "reindex_progress", {Int("done", done), Int("total", total)});
+              }
+            },
+            stop);  // Resumable: a stop must not wait for it.
+        ctx_->reindex_total.store(0);
+        LINKD_RETURN_IF_ERROR(result.status());
+        ToResponse(*result, response);
+        Log("info", "reindex_done",
+            {Int("records", result->records), Int("generation", result->generation),
+             Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerContext* call,
+                                                           const v1::FindDuplicatesRequest* request,
+                                                           v1::FindDuplicatesResponse* response) {
+  return InBackground(ctx_, call, "FindDuplicates",
+                      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+                        LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+                        if (!request->against().empty())
+                          LINKD_RETURN_IF_ERROR(CheckDataset(request->against()));
+                        if (!request->register_dataset().empty())
+                          LINKD_RETURN_IF_ERROR(CheckDataset(request->register_dataset()));
+                        engine::DedupeOptions o = DedupeOptionsFrom(*request);
+                        o.threads = std::max(1, ctx_->config.workers());
+                        o.stop = stop;
+                        int64_t last_logged = 0;
+                        o.progress = [&o, &last_logged](int64_t done, int64_t total) {
+                          if (done - last_logged < 100000) return;
+                          last_logged = done;
+                          Log("info", "duplicates_progress",
+                              {Str("dataset", o.dataset), Int("done", done), Int("total", total)});
+                        };
+                        const absl::Time start = absl::Now();
+                        LINKD_ASSIGN_OR_RETURN(engine::DedupeReport report,
+                                               ctx_->engine->FindDuplicates(o));
+                        ToResponse(report, response);
+                        Log("info", "duplicates_found",
+                            {Str("dataset", o.dataset), Str("against", o.against),
+                             Int("records", report.records), Int("links", report.links),
+                             Int("clusters", static_cast<int64_t>(report.clusters.size())),
+                             Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+                        return absl::OkStatus();
+                      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::FindConflicts(grpc::CallbackServerContext* call,
+                                                          const v1::FindConflictsRequest* request,
+                                                          v1::FindConflictsResponse* response) {
+  return InBackground(
+      ctx_, call, "FindConflicts",
+      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+        LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+        LINKD_RETURN_IF_ERROR(CheckDataset(request->against()));
+        engine::ConflictOptions o = ConflictOptionsFrom(*request);
+        o.threads = std::max(1, ctx_->config.workers());
+        o.stop = stop;
+        const absl::Time start = absl::Now();
+        LINKD_ASSIGN_OR_RETURN(engine::ConflictReport report, ctx_->engine->FindConflicts(o));
+        ToResponse(report, response);
+        Log("info", "conflicts_found",
+            {Str("dataset", o.dataset), Str("against", o.against), Int("records", report.records),
+             Int("conflicts", static_cast<int64_t>(report.conflicts.size())),
+             Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace linkage::service

@@ -1,0 +1,243 @@
+#include "config.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "base/strings.h"
+#include "google/protobuf/descriptor.h"
+#include "linkage/model.h"
+#include "linkage/server.h"
+
+namespace linkage::service {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+
+int32_t NumberOfCores() {
+  return static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// The defaults, ranges and flags of every option (config.proto describes
+// each field; config_test holds its comments to these values).
+constexpr ConfigField kConfigFields[] = {
+    {.name = "listen",
+     .text = "127.0.0.1:50051",
+     .flag = "--listen",
+     .help = "host:port to listen on",
+     .help_tail = "; port 0 picks one"},
+    {.name = "db",
+     .text = "./linkd-data",
+     .flag = "--db",
+     .help = "RocksDB data directory",
+     .help_tail = "; created if missing"},
+    {.name = "model_file",
+     .flag = "--model",
+     .help = "Model to install at start (text format or .json)"},
+    {.name = "workers",
+     .note = "number of cores",
+     .compute = &NumberOfCores,
+     .min = 1,
+     .max = 256,
+     .flag = "--workers",
+     .help = "Scoring threads"},
+    {.name = "max_message_mib",
+     .number = 16,
+     .min = 1,
+     .max = 1024,
+     .flag = "--max-message-mib",
+     .help = "Largest gRPC message, MiB"},
+    {.name = "max_batch_records",
+     .number = 10000,
+     .min = 1,
+     .max = 100000,
+     .flag = "--max-batch",
+     .help = "Most records per UpsertRecords call"},
+    {.name = "max_candidates",
+     .number = 200,
+     .min = 1,
+     .max = 10000,
+     .flag = "--max-candidates",
+     .help = "Candidates scored per query"},
+    {.name = "max_block_size", .number = 2000, .min = 1, .max = 1000000},
+    {.name = "max_stream_in_flight", .number = 256, .min = 1, .max = 65536},
+    {.name = "max_queued_calls", .number = 4096, .min = 1, .max = 1000000},
+    {.name = "shutdown_grace_seconds",
+     .number = 10,
+     .min = 0.001,
+     .max = 3600,
+     .flag = "--grace",
+     .help = "Seconds in-flight calls get on shutdown"},
+    {.name = "block_cache_mib", .number = 256, .min = 1, .max = 1048576},
+    {.name = "disk_reserve_mib",
+     .number = 256,
+     .min = 16,
+     .max = 1048576,
+     .flag = "--disk-reserve-mib",
+     .help = "Free space kept on the database volume; writes are refused below it"},
+    {.name = "sync_writes",
+     .number = 1,
+     .flag = "--sync-writes,!--no-sync-writes",
+     .help = "Sync acknowledged writes to disk",
+     .help_tail = "; --no-sync-writes survives process crashes only"},
+    {.name = "accept_wal_loss",
+     .flag = "--accept-wal-loss",
+     .help = "Start even if the write-ahead log is damaged, dropping what follows the damage"},
+    {.name = "no_match_view",
+     .flag = "--no-match-view",
+     .help = "serve from RocksDB alone, without the in-memory match view (saves ~400 MiB per 1M "
+             "records)"},
+    {.name = "default_unit_version"},
+    {.name = "max_stream_records", .number = 4096, .min = 1, .max = 1000000},
+    {.name = "max_stream_mib", .number = 64, .min = 1, .max = 4096},
+    {.name = "max_concurrent_streams", .number = 64, .min = 1, .max = 10000},
+    {.name = "max_transport_mib", .number = 1024, .min = 64, .max = 65536},
+};
+
+// config_test checks that every row names a field, so this is never null.
+const FieldDescriptor* DescriptorOf(const ConfigField& field) {
+  return v1::ServerConfig::descriptor()->FindFieldByName(std::string(field.name));
+}
+
+// One option's range, for ValidateConfig.
+template <typename T>
+absl::Status InRange(std::string_view name, T value, T lo, T hi) {
+  if (value >= lo && value <= hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("option ", AV(name), " is ", value, "; it must be in ", lo, "..", hi));
+}
+
+}  // namespace
+
+std::span<const ConfigField> ConfigFields() { return kConfigFields; }
+
+ConfigType TypeOf(const ConfigField& field) {
+  switch (DescriptorOf(field)->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING:
+      return ConfigType::kString;
+    case FieldDescriptor::CPPTYPE_INT32:
+      return ConfigType::kInt32;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return ConfigType::kDouble;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return ConfigType::kBool;
+    default:
+      return ConfigType::kEnum;  // ServerConfig has no other kinds of field.
+  }
+}
+
+std::string DefaultText(const ConfigField& field) {
+  if (!field.note.empty()) return "";
+  switch (TypeOf(field)) {
+    case ConfigType::kString:
+      return std::string(field.text);
+    case ConfigType::kInt32:
+      return field.number == 0 ? "" : absl::StrCat(static_cast<int32_t>(field.number));
+    case ConfigType::kDouble:
+      return field.number == 0 ? "" : absl::StrCat(field.number);
+    case ConfigType::kBool:
+      return field.number != 0 ? "true" : "false";
+    case ConfigType::kEnum:
+      break;
+  }
+  return "";
+}
+
+std::string FlagHelp(const ConfigField& field) {
+  if (!field.note.empty()) {
+    return absl::StrCat(AV(field.help), " (default: ", AV(field.note), AV(field.help_tail), ")");
+  }
+  std::string value = DefaultText(field);
+  if (TypeOf(field) == ConfigType::kBool) value = field.number != 0 ? "on" : "";
+  if (value.empty()) return std::string(field.help);
+  return absl::StrCat(AV(field.help), " (default ", value, AV(field.help_tail), ")");
+}
+
+void SetField(const ConfigField& field, const std::string& value, v1::ServerConfig* config) {
+  config->GetReflection()->SetString(config, DescriptorOf(field), value);
+}
+void SetField(const ConfigField& field, int32_t value, v1::ServerConfig* config) {
+  config->GetReflection()->SetInt32(config, DescriptorOf(field), value);
+}
+void SetField(const ConfigField& field, double value, v1::ServerConfig* config) {
+  config->GetReflection()->SetDouble(config, DescriptorOf(field), value);
+}
+void SetField(const ConfigField& field, bool value, v1::ServerConfig* config) {
+  config->GetReflection()->SetBool(config, DescriptorOf(field), value);
+}
+
+absl::Status ValidateConfig(const v1::ServerConfig& c) {
+  const google::protobuf::Reflection* r = c.GetReflection();
+  for (const ConfigField& field : kConfigFields) {
+    if (!field.has_range()) continue;
+    const FieldDescriptor* d = DescriptorOf(field);
+    if (TypeOf(field) == ConfigType::kDouble) {
+      LINKD_RETURN_IF_ERROR(InRange<double>(field.name, r->GetDouble(c, d), field.min, field.max));
+    } else {
+      LINKD_RETURN_IF_ERROR(InRange<int32_t>(field.name, r->GetInt32(c, d),
+                                             static_cast<int32_t>(field.min),
+                                             static_cast<int32_t>(field.max)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+v1::ServerConfig WithDefaults(const v1::ServerConfig& in) {
+  v1::ServerConfig c = in;
+  const google::protobuf::Reflection* r = c.GetReflection();
+  for (const ConfigField& field : kConfigFields) {
+    const FieldDescriptor* d = DescriptorOf(field);
+    switch (TypeOf(field)) {
+      case ConfigType::kString:
+        if (r->GetString(c, d).empty() && !field.text.empty()) {
+          r->SetString(&c, d, std::string(field.text));
+        }
+        break;
+      case ConfigType::kInt32:
+        if (r->GetInt32(c, d) != 0) break;
+        if (field.compute != nullptr) {
+          r->SetInt32(&c, d, field.compute());
+        } else {
+          r->SetInt32(&c, d, static_cast<int32_t>(field.number));
+        }
+        break;
+      case ConfigType::kDouble:
+        if (r->GetDouble(c, d) == 0) r->SetDouble(&c, d, field.number);
+        break;
+      case ConfigType::kBool:
+        // Only an `optional` bool can be unset; a plain one defaults to false.
+        if (d->has_presence() && !r->HasField(c, d)) r->SetBool(&c, d, field.number != 0);
+        break;
+      case ConfigType::kEnum:
+        break;
+    }
+  }
+  return c;
+}
+
+index::StoreOptions StoreOptionsFor(const v1::ServerConfig& c) {
+  index::StoreOptions so;
+  so.sync_writes = c.sync_writes();
+  so.accept_wal_loss = c.accept_wal_loss();
+  so.disk_reserve_mib = static_cast<size_t>(c.disk_reserve_mib());
+  so.block_cache_mib = static_cast<size_t>(c.block_cache_mib());
+  so.match_view = !c.no_match_view();
+  return so;
+}
+
+absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("config file ", path, " cannot be read"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  v1::ServerConfig config;
+  absl::Status st = model::ParseTextFormat(ss.str(), &config);
+  if (!st.ok())
+    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", st.message()));
+  return config;
+}
+
+}  // namespace linkage::service

@@ -1,0 +1,114 @@
+#include "context.h"
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "base/strings.h"
+#include "linkage/normalize.h"
+#include "log.h"
+
+namespace linkage::service {
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+void ServiceContext::Count(const std::string& method) {
+  absl::MutexLock lock(&mu_);
+  ++calls_[method];
+}
+
+std::map<std::string, int64_t> ServiceContext::Counts() const {
+  absl::MutexLock lock(&mu_);
+  return calls_;
+}
+
+absl::Status CheckDataset(const std::string& dataset) {
+  if (dataset.empty()) return absl::InvalidArgumentError("dataset is required");
+  if (!domain::IsValidDatasetName(dataset)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset \"", dataset.substr(0, 80), "\" is not 1..64 of [a-z0-9._-]"));
+  }
+  return absl::OkStatus();
+}
+
+bool DeadlinePassed(grpc::CallbackServerContext* call) {
+  return std::chrono::system_clock::now() > call->deadline();
+}
+
+grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                 const char* method, std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  ctx->Count(method);
+  if (ctx->shutting_down.load()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
+    return reactor;
+  }
+  bool queued = ctx->pool->Submit([call, reactor, method, work = std::move(work)]() mutable {
+    if (call->IsCancelled()) {
+      reactor->Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    if (DeadlinePassed(call)) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                   "deadline passed before the call was served"));
+      return;
+    }
+    absl::Status st = work();
+    if (!st.ok() && st.code() != absl::StatusCode::kInvalidArgument &&
+        st.code() != absl::StatusCode::kNotFound) {
+      Log("error", "call_failed",
+          {Str("method", method), Str("code", absl::StatusCodeToString(st.code())),
+           Str("message", SV(st.message()))});
+    }
+    reactor->Finish(ToGrpc(st));
+  });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "linkd is at capacity (worker queue full); retry with backoff"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                       const char* method,
+                                       std::function<absl::Status(const std::atomic<bool>*)> job) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  ctx->Count(method);
+  if (ctx->shutting_down.load()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
+    return reactor;
+  }
+  if (ctx->training.exchange(true)) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::ABORTED,
+                     "another admin job (training, reindex, duplicate search) is running"));
+    return reactor;
+  }
+  ++ctx->background;
+  std::thread([ctx, call, reactor, method, job = std::move(job)]() mutable {
+    std::atomic<bool> stop{false}, done{false};
+    std::thread watcher([&] {
+      while (!done.load()) {
+        if (ctx->shutting_down.load() || call->IsCancelled() || DeadlinePassed(call)) {
+          stop.store(true);
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+    absl::Status st = job(&stop);
+    done.store(true);
+    watcher.join();
+    if (st.code() == absl::StatusCode::kCancelled && DeadlinePassed(call))
+      st = absl::DeadlineExceededError(absl::StrCat(method, " stopped at its deadline"));
+    ctx->training.store(false);
+    reactor->Finish(ToGrpc(st));
+    --ctx->background;
+  }).detach();
+  return reactor;
+}
+
+}  // namespace linkage::service

@@ -1,0 +1,64 @@
+// What every handler of the gRPC services shares: the ServiceContext (core,
+// pool, limits, counters) and the two ways a call runs, on the worker pool
+// (OnPool) or as a long admin job on its own thread (InBackground). Internal
+// to the service layer.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "linkage/engine.h"
+#include "linkage/v1/config.pb.h"
+#include "worker_pool.h"
+
+namespace linkage::service {
+
+// canonical absl codes and gRPC codes share their numbers.
+grpc::Status ToGrpc(const absl::Status& status);
+
+// What the services share: the core, the pool, limits and counters.
+struct ServiceContext {
+  engine::Engine* engine = nullptr;
+  std::atomic<bool> training{false};  // A TrainModel or Reindex call is running.
+  std::atomic<int64_t> reindex_total{0};
+  std::atomic<int> background{0};  // Threads outside the pool still running.
+  WorkerPool* pool = nullptr;
+  v1::ServerConfig config;  // With defaults filled in.
+  absl::Time started = absl::Now();
+  std::atomic<bool> shutting_down{false};
+
+  void Count(const std::string& method);
+  std::map<std::string, int64_t> Counts() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, int64_t> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+// InvalidArgument unless `dataset` is a valid dataset name.
+absl::Status CheckDataset(const std::string& dataset);
+
+bool DeadlinePassed(grpc::CallbackServerContext* call);
+
+// Runs `work` on the pool and finishes the call with its status. Nothing
+// heavy runs on gRPC's threads.
+grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                 const char* method, std::function<absl::Status()> work);
+
+// Runs a long admin job (training, reindex, duplicates, conflicts) on its
+// own thread so the scoring workers keep answering queries; one such job at
+// a time. The job gets a stop flag that becomes true when the call is
+// cancelled, its deadline passes or linkd shuts down; every job checks it
+// between steps, so a stop takes effect within a fraction of a second.
+grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                       const char* method,
+                                       std::function<absl::Status(const std::atomic<bool>*)> job);
+
+}  // namespace linkage::service

@@ -1,0 +1,126 @@
+#include "linkage_service.h"
+
+#include <map>
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "convert.h"
+
+namespace linkage::service {
+namespace {
+
+// A request UpsertRecords refuses as a whole: over max_batch_records, or
+// with a record_id twice (written twice in one batch, which one wins is
+// not something to leave to chance) or a record naming another dataset
+// (it would be filed under the request's without a word).
+absl::Status CheckUpsertRequest(const v1::UpsertRecordsRequest& request, int max_batch_records) {
+  if (request.records_size() > max_batch_records) {
+    return absl::OutOfRangeError(absl::StrCat("batch of ", request.records_size(),
+                                              " records exceeds max_batch_records (",
+                                              max_batch_records, "): send smaller batches"));
+  }
+  std::map<std::string_view, int> first_index;
+  for (int i = 0; i < request.records_size(); ++i) {
+    const v1::PersonRecord& r = request.records(i);
+    if (!r.dataset().empty() && r.dataset() != request.dataset()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("record \"", r.record_id(), "\": dataset \"", r.dataset(),
+                       "\" differs from the request's dataset \"", request.dataset(), "\""));
+    }
+    if (r.record_id().empty()) continue;  // Rejected per record by validation.
+    auto [it, first] = first_index.emplace(r.record_id(), i);
+    if (!first) {
+      return absl::InvalidArgumentError(absl::StrCat("record \"", r.record_id(),
+                                                     "\": record_id appears twice in the request (",
+                                                     "records ", it->second, " and ", i, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// DEADLINE_EXCEEDED / CANCELLED from here mean nothing was written. Once
+// the store write has begun it is answered with its real outcome, even if
+// the deadline passes meanwhile (service.proto, UpsertRecords).
+absl::Status StillWanted(grpc::CallbackServerContext* call) {
+  if (call->IsCancelled())
+    return absl::CancelledError("the call was cancelled before the write; nothing was written");
+  if (DeadlinePassed(call)) {
+    return absl::DeadlineExceededError(
+        "the deadline passed before the write began; nothing was written");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RecordNotFound(const std::string& dataset, const std::string& record_id) {
+  return absl::NotFoundError(
+      absl::StrCat("record \"", record_id, "\" is not in dataset \"", dataset, "\""));
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext* call,
+                                                    const v1::MatchRequest* request,
+                                                    v1::MatchResponse* response) {
+  return OnPool(ctx_, call, "Match", [this, request, response]() -> absl::Status {
+    LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+    LINKD_ASSIGN_OR_RETURN(
+        *response->mutable_result(),
+        ctx_->engine->Match(request->record(), request->dataset(), MatchOptionsFrom(*request)));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LinkageServiceImpl::Verify(grpc::CallbackServerContext* call,
+                                                     const v1::VerifyRequest* request,
+                                                     v1::VerifyResponse* response) {
+  return OnPool(ctx_, call, "Verify", [this, request, response]() -> absl::Status {
+    LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+    LINKD_ASSIGN_OR_RETURN(*response->mutable_verification(),
+                           ctx_->engine->Verify(request->claim(), request->dataset()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServerContext* call,
+                                                            const v1::UpsertRecordsRequest* request,
+                                                            v1::UpsertRecordsResponse* response) {
+  return OnPool(ctx_, call, "UpsertRecords", [this, call, request, response]() -> absl::Status {
+    LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+    LINKD_RETURN_IF_ERROR(CheckUpsertRequest(*request, ctx_->config.max_batch_records()));
+    engine::UpsertOptions uo = UpsertOptionsFrom(*request);
+    uo.before_write = [call] { return StillWanted(call); };
+    std::vector<v1::PersonRecord> records(request->records().begin(), request->records().end());
+    LINKD_ASSIGN_OR_RETURN(std::vector<engine::UpsertResult> results,
+                           ctx_->engine->Upsert(request->dataset(), std::move(records), uo));
+    ToResponse(results, *request, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LinkageServiceImpl::DeleteRecord(grpc::CallbackServerContext* call,
+                                                           const v1::DeleteRecordRequest* request,
+                                                           v1::DeleteRecordResponse* /*response*/) {
+  return OnPool(ctx_, call, "DeleteRecord", [this, request]() -> absl::Status {
+    LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+    LINKD_ASSIGN_OR_RETURN(bool deleted,
+                           ctx_->engine->Delete(request->dataset(), request->record_id()));
+    if (!deleted) return RecordNotFound(request->dataset(), request->record_id());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LinkageServiceImpl::GetRecord(grpc::CallbackServerContext* call,
+                                                        const v1::GetRecordRequest* request,
+                                                        v1::GetRecordResponse* response) {
+  return OnPool(ctx_, call, "GetRecord", [this, request, response]() -> absl::Status {
+    LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+    LINKD_ASSIGN_OR_RETURN(std::optional<v1::StoredRecord> stored,
+                           ctx_->engine->Get(request->dataset(), request->record_id()));
+    if (!stored.has_value()) return RecordNotFound(request->dataset(), request->record_id());
+    ToResponse(*stored, request->include_normalized(), response);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace linkage::service
