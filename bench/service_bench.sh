@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1000000}
 work=${2:-$(mktemp -d)}
-bin=build/src
+bin=${LINKD_BIN_DIR:-build/src}  # Another build's binaries, e.g. to compare two commits.
 loadgen=build/bench/linkd_loadgen
 mkdir -p "$work"
 rm -rf "$work/data"

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 size=${1:-100000}
 province=${2:-}
 work=${3:-$(mktemp -d)}
-bin=build/src
+bin=${LINKD_BIN_DIR:-build/src}  # Another build's binaries, e.g. to compare two commits.
 mkdir -p "$work"
 rm -rf "$work/data"
 gen=("$bin/linkctl" gen --size "$size" --province "$province" --list-size 10000)
