@@ -18,13 +18,16 @@ namespace linkage::domain {
 // impossible_day set; a month above 12 with a day of at most 12 is read as
 // mm/dd and flagged swapped_day_month; 01/01/yyyy is flagged
 // possible_placeholder. Errors (InvalidArgument, message names the value):
-// text that is no date at all, a year outside 1880..2100, a month and day
-// both above 12.
+// text that is no date at all, a year outside 1880..2100, a month above 12
+// that is no swapped day, a day above 31.
 //
-// With `lenient`, text that would be an error keeps what can be read: a
-// year in 1880..2100 (and a month of 1..12) from its usual place, flagged
-// partly_read; otherwise a null date. Bulk lists use this so that one
-// mistyped date does not drop a person.
+// With `lenient` (what normalization does unless asked to be strict), a
+// date never fails: a four-digit year outside 1880..2100 is kept as written
+// and flagged year_implausible (it then compares by its digits); a month
+// above 12 that is no swapped day is dropped with the day
+// (impossible_month); a day above 31 is dropped (impossible_day); text in
+// no date layout keeps a year in 1880..2100 (and a month of 1..12) from its
+// usual place, flagged partly_read, or else is a null date.
 absl::StatusOr<v1::PartialDate> ParsePartialDate(std::string_view text, bool lenient = false);
 
 // "dd/mm/yyyy", "mm/yyyy", "yyyy" or "" for a null date.

@@ -48,7 +48,7 @@ struct UpsertOptions {
   bool allow_partial = false;
   // Overrides EngineOptions::normalize.default_unit_version when set.
   v1::UnitVersion default_unit_version = v1::UNIT_VERSION_UNSPECIFIED;
-  bool lenient_dates = false;  // See domain::NormalizeOptions.
+  bool strict_dates = false;  // See domain::NormalizeOptions.
   // Called once every record is normalized, just before the store write
   // begins; if it returns an error, nothing is written and Upsert returns
   // that error. The service uses it to refuse a call whose deadline passed
@@ -196,7 +196,7 @@ struct MatchOptions {
   bool explain_values = true;     // with the compared values displayed.
   bool include_query = true;      // Fill MatchResult.query.
   std::string exclude_record_id;  // Never a candidate (self-matching).
-  bool lenient_dates = false;     // See domain::NormalizeOptions.
+  bool strict_dates = false;      // See domain::NormalizeOptions.
 };
 
 class Engine {
@@ -239,12 +239,12 @@ class Engine {
   // InvalidArgument if the claim has no national_id or is invalid, NotFound
   // for an empty dataset.
   absl::StatusOr<v1::Verification> Verify(const v1::PersonRecord& claim, std::string_view dataset,
-                                          bool lenient_dates = false) const;
+                                          bool strict_dates = false) const;
 
   // Same, also handing back the ranking the decision was made on (so a
   // caller that wants both pays for one search).
   struct VerifyOptions {
-    bool lenient_dates = false;
+    bool strict_dates = false;         // See domain::NormalizeOptions.
     std::string exclude_record_id;     // As in MatchOptions.
     v1::MatchResult* match = nullptr;  // If set, receives the ranking:
     int match_top_k = 5;               // this many candidates,

@@ -24,6 +24,11 @@ inline constexpr char kDateImpossibleDay[] = "DATE_IMPOSSIBLE_DAY";
 inline constexpr char kDateSwapped[] = "DATE_SWAPPED";
 inline constexpr char kDatePlaceholder[] = "DATE_PLACEHOLDER";
 inline constexpr char kDatePartlyRead[] = "DATE_PARTLY_READ";
+// A month above 12 that is no swapped day ("23/42/1988"): only the year kept.
+inline constexpr char kDateImpossibleMonth[] = "DATE_IMPOSSIBLE_MONTH";
+// A four-digit year outside 1880..2100 ("26/11/1879" for 1979), kept as
+// written: compared by its digits (one digit off is the one-digit level).
+inline constexpr char kDateYearImplausible[] = "DATE_YEAR_IMPLAUSIBLE";
 // A name repaired from a legacy encoding; the encoding's name follows.
 inline constexpr char kNameLegacyPrefix[] = "NAME_LEGACY_";
 // Address: no unit recognised; the 2025 or pre-2025 scheme was guessed; a

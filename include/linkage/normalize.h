@@ -25,9 +25,13 @@ struct NormalizeOptions {
   // Version assumed for unit codes when neither the record nor its address
   // text says (an import-wide default).
   v1::UnitVersion default_unit_version = v1::UNIT_VERSION_UNSPECIFIED;
-  // Keep what can be read of an unreadable date (flag DATE_PARTLY_READ)
-  // instead of rejecting the record. For bulk lists.
-  bool lenient_dates = false;
+  // Refuse a record whose birth_date cannot be read whole (a year outside
+  // 1880..2100, a day above 31, a month above 12 that is no swapped day,
+  // text that is no date). By default such a date is kept in part and
+  // flagged (DATE_YEAR_IMPLAUSIBLE, DATE_IMPOSSIBLE_DAY,
+  // DATE_IMPOSSIBLE_MONTH, DATE_PARTLY_READ): one mistyped date must not
+  // drop a person from a payment list (DESIGN.md §2).
+  bool strict_dates = false;
 };
 
 // True if `name` is a valid dataset name: 1..64 of [a-z0-9._-].

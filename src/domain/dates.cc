@@ -49,7 +49,7 @@ int DaysInMonth(int year, int month) {
 
 namespace {
 
-absl::StatusOr<v1::PartialDate> ParseStrict(std::string_view text);
+absl::StatusOr<v1::PartialDate> ParseParts(std::string_view text, bool lenient);
 
 // What a lenient read keeps of an unreadable date: the year where dates keep
 // it (first four of eight digits, or a four-digit last or first part) and
@@ -81,14 +81,19 @@ v1::PartialDate Salvage(std::string_view text) {
 }  // namespace
 
 absl::StatusOr<v1::PartialDate> ParsePartialDate(std::string_view text, bool lenient) {
-  auto strict = ParseStrict(text);
-  if (strict.ok() || !lenient) return strict;
+  auto parsed = ParseParts(text, lenient);
+  if (parsed.ok() || !lenient) return parsed;
   return Salvage(text);
 }
 
 namespace {
 
-absl::StatusOr<v1::PartialDate> ParseStrict(std::string_view text) {
+// The date's parts in one of the accepted layouts. A part out of range is an
+// error, or with `lenient` is dropped (a day above 31, a month above 12 that
+// is no swapped day) or kept and flagged (a four-digit year outside
+// 1880..2100, which compares by its digits); text in no layout is an error
+// either way (the lenient caller then salvages what it can).
+absl::StatusOr<v1::PartialDate> ParseParts(std::string_view text, bool lenient) {
   v1::PartialDate date;
   std::string_view s = SV(absl::StripAsciiWhitespace(AV(text)));
   if (s.empty()) return date;
@@ -123,17 +128,28 @@ absl::StatusOr<v1::PartialDate> ParseStrict(std::string_view text) {
     return Bad(text, "not a date (expected dd/mm/yyyy, mm/yyyy or yyyy)");
   }
 
-  if (year < 1880 || year > 2100)
-    return Bad(text, absl::StrCat("year ", year, " is outside 1880..2100"));
+  if (year < 1880 || year > 2100) {
+    if (!lenient || year < 1000 || year > 2999)
+      return Bad(text, absl::StrCat("year ", year, " is outside 1880..2100"));
+    date.set_year_implausible(true);  // "1879" for 1979, "1557" for 1957.
+  }
   if (month > 12) {
-    if (day >= 1 && day <= 12) {
+    if (day >= 1 && day <= 12 && month <= 31) {
       std::swap(day, month);
       date.set_swapped_day_month(true);
+    } else if (lenient) {
+      month = 0;  // "23/42/1988", "12/85/1932": the year alone is sure.
+      day = 0;
+      date.set_impossible_month(true);
     } else {
       return Bad(text, absl::StrCat("month ", month, " is not 1..12"));
     }
   }
-  if (day > 31) return Bad(text, absl::StrCat("day ", day, " is not 1..31"));
+  if (day > 31) {
+    if (!lenient) return Bad(text, absl::StrCat("day ", day, " is not 1..31"));
+    day = 0;  // "46/04/1939": month and year kept.
+    date.set_impossible_day(true);
+  }
   date.set_year(year);
   date.set_month(month);
   if (day != 0 && month != 0 && day > DaysInMonth(year, month)) {

@@ -109,7 +109,9 @@ void CheckIdConsistency(const v1::NormalizedId& id, v1::Sex sex, const v1::Parti
   if (!id.province_known()) flags.emplace_back(flag::kCccdUnknownProvince);
   if (sex != v1::SEX_UNSPECIFIED && sex != id.encoded_sex())
     flags.emplace_back(flag::kCccdSexMismatch);
-  if (birth.year() != 0 && birth.year() != id.encoded_birth_year()) {
+  // An implausible year is a typo of the year the ID encodes, not evidence
+  // against the ID.
+  if (birth.year() != 0 && !birth.year_implausible() && birth.year() != id.encoded_birth_year()) {
     flags.emplace_back(flag::kCccdYearMismatch);
   }
 }

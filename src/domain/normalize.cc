@@ -121,7 +121,7 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
   if (!n.name().repaired_from().empty())
     flags.push_back(absl::StrCat(flag::kNameLegacyPrefix, n.name().repaired_from()));
 
-  auto date = ParsePartialDate(r.birth_date(), options.lenient_dates);
+  auto date = ParsePartialDate(r.birth_date(), /*lenient=*/!options.strict_dates);
   if (!date.ok())
     return absl::InvalidArgumentError(
         absl::StrCat("record \"", r.record_id(), "\": ", date.status().message()));
@@ -129,8 +129,10 @@ absl::StatusOr<v1::NormalizedRecord> NormalizeRecord(const v1::PersonRecord& r,
   if (date->impossible_day()) flags.emplace_back(flag::kDateImpossibleDay);
   if (date->swapped_day_month()) flags.emplace_back(flag::kDateSwapped);
   if (date->possible_placeholder()) flags.emplace_back(flag::kDatePlaceholder);
+  if (date->impossible_month()) flags.emplace_back(flag::kDateImpossibleMonth);
+  if (date->year_implausible()) flags.emplace_back(flag::kDateYearImplausible);
   if (date->partly_read() ||
-      (options.lenient_dates && date->year() == 0 && !r.birth_date().empty())) {
+      (!options.strict_dates && date->year() == 0 && !r.birth_date().empty())) {
     flags.emplace_back(flag::kDatePartlyRead);
   }
 

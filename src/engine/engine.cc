@@ -144,7 +144,7 @@ absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view datase
   if (options.default_unit_version != v1::UNIT_VERSION_UNSPECIFIED) {
     normalize.default_unit_version = options.default_unit_version;
   }
-  normalize.lenient_dates = normalize.lenient_dates || options.lenient_dates;
+  normalize.strict_dates = normalize.strict_dates || options.strict_dates;
   absl::ReaderMutexLock upserting(&upsert_mu_);
   std::shared_ptr<const model::CompiledModel> current, next;
   {

@@ -40,7 +40,7 @@ absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query,
                                               std::string_view dataset,
                                               const MatchOptions& options) const {
   domain::NormalizeOptions normalize = options_.normalize;
-  normalize.lenient_dates = normalize.lenient_dates || options.lenient_dates;
+  normalize.strict_dates = normalize.strict_dates || options.strict_dates;
   absl::StatusOr<v1::NormalizedRecord> n;
   if (query.record_id().empty()) {
     v1::PersonRecord copy = query;
@@ -138,9 +138,8 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
   result.set_uncalibrated(!mp.calibrated());
   std::set<std::string> flags(query.flags().begin(), query.flags().end());
 
-  LINKD_ASSIGN_OR_RETURN(
-      Retrieved retrieved,
-      Retrieve(query, dataset, *m, serving_now.generation, options.exclude_record_id, &flags));
+  LINKD_ASSIGN_OR_RETURN(Retrieved retrieved, Retrieve(query, dataset, *m, serving_now.generation,
+                                                       options.exclude_record_id, &flags));
   std::vector<std::string>& candidate_ids = retrieved.ids;
   std::vector<std::string>& id_holders = retrieved.id_holders;
   std::map<std::string, std::vector<int>>& found = retrieved.rules;

@@ -21,10 +21,9 @@ using internal::VerifyFacts;
 using internal::VerifyVerdict;
 
 absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim,
-                                                std::string_view dataset,
-                                                bool lenient_dates) const {
+                                                std::string_view dataset, bool strict_dates) const {
   VerifyOptions options;
-  options.lenient_dates = lenient_dates;
+  options.strict_dates = strict_dates;
   return Verify(claim, dataset, options);
 }
 
@@ -39,7 +38,7 @@ absl::StatusOr<v1::Verification> Engine::Verify(const v1::PersonRecord& claim,
   v1::PersonRecord copy = claim;
   if (copy.record_id().empty()) copy.set_record_id(std::string(kQueryId));
   domain::NormalizeOptions normalize = options_.normalize;
-  normalize.lenient_dates = normalize.lenient_dates || options.lenient_dates;
+  normalize.strict_dates = normalize.strict_dates || options.strict_dates;
   LINKD_ASSIGN_OR_RETURN(auto query, domain::NormalizeRecord(copy, normalize));
   if (IdKey(query.national_id()).empty() && IdKey(query.old_id()).empty()) {
     return absl::InvalidArgumentError(

@@ -12,14 +12,14 @@ constexpr int64_t kMaxTrainQueries = 1000000;
 constexpr int64_t kMaxTrainUPairs = 100000000;
 
 engine::MatchOptions MatchOptionsOf(int32_t top_k, bool include_records, bool omit_explanation,
-                                    const std::string& exclude_record_id, bool lenient_dates) {
+                                    const std::string& exclude_record_id, bool strict_dates) {
   engine::MatchOptions mo;
   mo.top_k = top_k == 0 ? 5 : top_k;
   mo.include_records = include_records;
   mo.explain = !omit_explanation;
   mo.include_query = !omit_explanation;
   mo.exclude_record_id = exclude_record_id;
-  mo.lenient_dates = lenient_dates;
+  mo.strict_dates = strict_dates;
   return mo;
 }
 
@@ -49,18 +49,18 @@ void ToProto(const engine::DuplicateLink& link, v1::DuplicateLink* out) {
 
 engine::MatchOptions MatchOptionsFrom(const v1::MatchRequest& request) {
   return MatchOptionsOf(request.top_k(), request.include_records(), request.omit_explanation(),
-                        request.exclude_record_id(), request.lenient_dates());
+                        request.exclude_record_id(), request.strict_dates());
 }
 
 engine::MatchOptions MatchOptionsFrom(const v1::MatchStreamRequest& request) {
   return MatchOptionsOf(request.top_k(), /*include_records=*/false, request.omit_explanation(),
-                        request.exclude_record_id(), request.lenient_dates());
+                        request.exclude_record_id(), request.strict_dates());
 }
 
 engine::Engine::VerifyOptions VerifyOptionsFrom(const v1::MatchStreamRequest& request,
                                                 v1::MatchResult* match) {
   engine::Engine::VerifyOptions vo;
-  vo.lenient_dates = request.lenient_dates();
+  vo.strict_dates = request.strict_dates();
   vo.exclude_record_id = request.exclude_record_id();
   vo.match = match;
   vo.match_top_k = request.top_k() == 0 ? 5 : request.top_k();
@@ -72,7 +72,7 @@ engine::UpsertOptions UpsertOptionsFrom(const v1::UpsertRecordsRequest& request)
   engine::UpsertOptions uo;
   uo.allow_partial = request.allow_partial();
   uo.default_unit_version = request.default_unit_version();
-  uo.lenient_dates = request.lenient_dates();
+  uo.strict_dates = request.strict_dates();
   return uo;
 }
 

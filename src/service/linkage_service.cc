@@ -76,8 +76,9 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::Verify(grpc::CallbackServerContext
                                                      v1::VerifyResponse* response) {
   return OnPool(ctx_, call, "Verify", [this, request, response]() -> absl::Status {
     LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
-    LINKD_ASSIGN_OR_RETURN(*response->mutable_verification(),
-                           ctx_->engine->Verify(request->claim(), request->dataset()));
+    LINKD_ASSIGN_OR_RETURN(
+        *response->mutable_verification(),
+        ctx_->engine->Verify(request->claim(), request->dataset(), request->strict_dates()));
     return absl::OkStatus();
   });
 }

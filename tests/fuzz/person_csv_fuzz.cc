@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   content.append(text);
   linkage::domain::NormalizeOptions options;
-  options.lenient_dates = (mode & 2) != 0;
+  options.strict_dates = (mode & 2) == 0;
   options.default_unit_version = static_cast<linkage::v1::UnitVersion>((mode >> 2) % 3);
 
   std::optional<linkage::domain::PersonCsvSchema> schema;

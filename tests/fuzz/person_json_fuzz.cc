@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text = linkage::fuzz::AsText(data, size);
   const unsigned char mode = linkage::fuzz::TakeByte(text);
   linkage::domain::NormalizeOptions options;
-  options.lenient_dates = (mode & 1) != 0;
+  options.strict_dates = (mode & 1) == 0;
   options.default_unit_version = static_cast<linkage::v1::UnitVersion>((mode >> 1) % 3);
 
   int64_t line_number = 0;

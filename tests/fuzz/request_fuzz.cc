@@ -155,7 +155,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     linkage::engine::UpsertOptions uo;
     uo.allow_partial = upsert.allow_partial();
     uo.default_unit_version = upsert.default_unit_version();
-    uo.lenient_dates = upsert.lenient_dates();
+    uo.strict_dates = upsert.strict_dates();
     std::vector<v1::PersonRecord> records(upsert.records().begin(), upsert.records().end());
     auto results = w.engine->Upsert(upsert.dataset(), std::move(records), uo);
     if (results.ok()) {
@@ -187,7 +187,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     mo.explain = !match.omit_explanation();
     mo.include_query = !match.omit_explanation();
     mo.exclude_record_id = match.exclude_record_id();
-    mo.lenient_dates = match.lenient_dates();
+    mo.strict_dates = match.strict_dates();
     auto result = w.engine->Match(match.record(), match.dataset(), mo);
     if (result.ok()) {
       CheckMatch(*result, mo.top_k);
@@ -199,7 +199,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((mode & 1) && !match.record().national_id().empty()) {
       v1::MatchResult ranking;
       linkage::engine::Engine::VerifyOptions vo;
-      vo.lenient_dates = match.lenient_dates();
+      vo.strict_dates = match.strict_dates();
       vo.match = &ranking;
       vo.match_top_k = mo.top_k;
       auto verified = w.engine->Verify(match.record(), match.dataset(), vo);

@@ -3,6 +3,7 @@
 // and the blocks look like a real register's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -227,9 +228,16 @@ TEST_F(MatcherTest, BadQueryNamesTheField) {
   q.set_record_id("B0042");
   q.set_full_name("Nguyễn Văn A");
   q.set_birth_date("31/13/1950");
-  auto r = engine_->Match(q, "register", {});
+  engine::MatchOptions strict;
+  strict.strict_dates = true;
+  auto r = engine_->Match(q, "register", strict);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("birth_date"), std::string::npos);
+  // By default the readable part is kept and flagged, and the query answered.
+  auto lenient = engine_->Match(q, "register", {});
+  ASSERT_TRUE(lenient.ok()) << lenient.status();
+  EXPECT_NE(std::find(lenient->flags().begin(), lenient->flags().end(), "DATE_IMPOSSIBLE_MONTH"),
+            lenient->flags().end());
 }
 
 TEST_F(MatcherTest, ConcurrentQueriesAgree) {

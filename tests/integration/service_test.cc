@@ -45,6 +45,7 @@ class ServiceTest : public ::testing::Test {
     v1::UpsertRecordsRequest req;
     req.set_dataset(dataset);
     req.set_allow_partial(partial);
+    req.set_strict_dates(true);  // The error cases below use a date only strictness refuses.
     for (auto& r : records) *req.add_records() = std::move(r);
     v1::UpsertRecordsResponse local;
     grpc::ClientContext ctx;
@@ -383,6 +384,7 @@ TEST_F(ServiceTest, MatchStreamAnswersEveryRequest) {
       req.set_request_id(std::to_string(i));
       req.set_dataset("register");
       req.set_verify_claimed_id(true);
+      req.set_strict_dates(true);
       if (i % 3 == 0) {
         *req.mutable_record() = Person("", "Lý Kim §µi", "1952");
       } else if (i % 3 == 1) {

@@ -125,9 +125,13 @@ TEST_F(StoreTest, DeleteRemovesEveryEntry) {
 }
 
 TEST_F(StoreTest, BatchWithOneInvalidRecordIsRejectedWhole) {
+  engine::UpsertOptions strict;
+  strict.strict_dates = true;
   auto out = engine_->Upsert(
-      "reg", {Person("B0041", "Nguyễn Văn A", "1950"), Person("B0042", "Trần Văn B", "31/13/1950"),
-              Person("B0043", "Lê Văn C", "1951")});
+      "reg",
+      {Person("B0041", "Nguyễn Văn A", "1950"), Person("B0042", "Trần Văn B", "31/13/1950"),
+       Person("B0043", "Lê Văn C", "1951")},
+      strict);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(out.status().message(),

@@ -84,7 +84,7 @@ TEST_F(TrainingTest, EmRecoversTheLevelSharesOfTruePairs) {
         static_cast<size_t>(m->proto().spec().fields(static_cast<int>(f)).levels_size()), 0);
   std::vector<model::FieldOutcome> out(nf);
   domain::NormalizeOptions lenient;
-  lenient.lenient_dates = true;
+  lenient.strict_dates = false;
   for (const auto& e : *list_) {
     if (e.truth_register_id.empty()) continue;
     auto a = domain::NormalizeRecord(e.record, lenient);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "linkage/address.h"
@@ -73,7 +74,7 @@ TEST(Dates, LenientKeepsWhatCanBeRead) {
   EXPECT_EQ(a->year(), 1945);
   EXPECT_EQ(a->month(), 4);
   EXPECT_EQ(a->day(), 0);
-  EXPECT_TRUE(a->partly_read());
+  EXPECT_TRUE(a->impossible_day());  // Day 93: dropped, the rest kept.
   auto b = ParsePartialDate("31/13/1950", true);
   EXPECT_EQ(b->year(), 1950);
   EXPECT_EQ(b->month(), 0);
@@ -84,6 +85,66 @@ TEST(Dates, LenientKeepsWhatCanBeRead) {
   auto d = ParsePartialDate("05/03/1948", true);    // Good dates are not touched.
   EXPECT_FALSE(d->partly_read());
   EXPECT_EQ(d->day(), 5);
+}
+
+// What lists show (issue 13): one impossible part costs that part, never the
+// record; a mistyped year outside 1880..2100 is kept to compare by digits.
+TEST(Dates, LenientKeepsTheReadablePartsOfWhatListsShow) {
+  struct Case {
+    const char* text;
+    int year, month, day;
+    bool impossible_day, impossible_month, implausible;
+  } cases[] = {
+      {"46/04/1939", 1939, 4, 0, true, false, false},
+      {"23/42/1988", 1988, 0, 0, false, true, false},
+      {"12/85/1932", 1932, 0, 0, false, true, false},
+      {"26/11/1879", 1879, 11, 26, false, false, true},
+      {"18/10/1557", 1557, 10, 18, false, false, true},
+      {"1557", 1557, 0, 0, false, false, true},
+  };
+  for (const Case& c : cases) {
+    auto d = ParsePartialDate(c.text, /*lenient=*/true);
+    ASSERT_TRUE(d.ok()) << c.text;
+    EXPECT_EQ(d->year(), c.year) << c.text;
+    EXPECT_EQ(d->month(), c.month) << c.text;
+    EXPECT_EQ(d->day(), c.day) << c.text;
+    EXPECT_EQ(d->impossible_day(), c.impossible_day) << c.text;
+    EXPECT_EQ(d->impossible_month(), c.impossible_month) << c.text;
+    EXPECT_EQ(d->year_implausible(), c.implausible) << c.text;
+    EXPECT_FALSE(ParsePartialDate(c.text).ok()) << c.text << " is an error when strict";
+  }
+  // A year not of four digits is no year to keep.
+  EXPECT_EQ(ParsePartialDate("12/05/195", true)->year(), 0);
+  // Swapping needs a day that can be a day.
+  auto swapped = ParsePartialDate("05/25/1950", true);
+  EXPECT_TRUE(swapped->swapped_day_month());
+  EXPECT_EQ(swapped->month(), 5);
+  EXPECT_EQ(swapped->day(), 25);
+}
+
+TEST(Normalize, DatesAreLenientUnlessStrictIsAskedFor) {
+  v1::PersonRecord r;
+  r.set_record_id("B1");
+  r.set_full_name("Nguyễn Văn A");
+  r.set_national_id("001079000001");  // Encodes 1979.
+  r.set_sex(v1::SEX_MALE);
+  r.set_birth_date("26/11/1879");
+  auto n = NormalizeRecord(r);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(n->birth_date().year(), 1879);
+  std::vector<std::string> flags(n->flags().begin(), n->flags().end());
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "DATE_YEAR_IMPLAUSIBLE"), flags.end());
+  // The ID's year is what the typo lost, not evidence against the ID.
+  EXPECT_EQ(std::find(flags.begin(), flags.end(), "CCCD_YEAR_MISMATCH"), flags.end());
+  r.set_birth_date("23/42/1988");
+  n = NormalizeRecord(r);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->birth_date().year(), 1988);
+  flags.assign(n->flags().begin(), n->flags().end());
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "DATE_IMPOSSIBLE_MONTH"), flags.end());
+  NormalizeOptions strict;
+  strict.strict_dates = true;
+  EXPECT_FALSE(NormalizeRecord(r, strict).ok());
 }
 
 // Found by tests/fuzz/dates_fuzz: a lenient read of a long digit run next
@@ -110,7 +171,9 @@ TEST(Dates, FuzzNeverCrashes) {
       s += alphabet[rng() % alphabet.size()];
     auto d = ParsePartialDate(s, i % 2 == 0);
     if (d.ok() && d->year() != 0) {
-      EXPECT_GE(d->year(), 1880);
+      // Outside 1880..2100 only as a flagged four-digit year of a lenient read.
+      EXPECT_EQ(d->year() < 1880 || d->year() > 2100, d->year_implausible()) << s;
+      EXPECT_TRUE(!d->year_implausible() || (i % 2 == 0 && d->year() >= 1000)) << s;
       EXPECT_LE(d->month(), 12);
       if (d->day() != 0) {
         EXPECT_LE(d->day(), DaysInMonth(d->year(), d->month()));
@@ -312,7 +375,9 @@ TEST(Normalize, ErrorsNameRecordAndField) {
   r.set_record_id("B0042");
   r.set_full_name("Nguyễn Văn A");
   r.set_birth_date("31/13/1950");
-  auto n = NormalizeRecord(r);
+  NormalizeOptions strict;
+  strict.strict_dates = true;
+  auto n = NormalizeRecord(r, strict);
   ASSERT_FALSE(n.ok());
   EXPECT_EQ(n.status().message(),
             "record \"B0042\": birth_date \"31/13/1950\": month 13 is not 1..12");

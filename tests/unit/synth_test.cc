@@ -61,7 +61,7 @@ TEST(Synth, ListRecordsAlwaysNormalizeAndCarryTruth) {
   std::map<std::string, int> applied;
   int resolved = 0, with_address = 0;
   domain::NormalizeOptions lenient;
-  lenient.lenient_dates = true;
+  lenient.strict_dates = false;
   for (const ListEntry& e : list) {
     // Read strictly, only the dates made impossible fail; bulk lists read
     // them leniently, and then every record normalizes.
