@@ -44,8 +44,13 @@ inline constexpr char kAddressAmbiguous[] = "ADDRESS_AMBIGUOUS";
 inline constexpr char kInvalidRecord[] = "INVALID_RECORD";
 // The two best candidates are too close to tell apart.
 inline constexpr char kAmbiguous[] = "AMBIGUOUS";
-// The best candidate shares the ID but not the name.
+// The best candidate's name differs from the query's (at the model's
+// "different" or "typo" level) and nothing settles who it is: at most REVIEW.
 inline constexpr char kNameDiffers[] = "NAME_DIFFERS";
+// The best candidate's name differs from the query's only by what typing
+// does, the claimed ID is that candidate's and the name fits nobody else:
+// the ID and the other fields establish the person, so no cap.
+inline constexpr char kNameTypo[] = "NAME_TYPO";
 // The claimed ID belongs to someone other than the person found.
 inline constexpr char kIdConflict[] = "ID_CONFLICT";
 // The record's own ID disagrees with its sex or birth year.

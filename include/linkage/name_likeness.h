@@ -18,4 +18,13 @@ bool HoldsNameWords(const v1::NormalizedName& a, const v1::NormalizedName& b);
 // more than one edit apart, and neither holds the other's words.
 bool NamesWhollyUnlike(const v1::NormalizedName& a, const v1::NormalizedName& b);
 
+// Whether `a` is `b` as typing or scanning leaves it: the folded words of
+// one matched to the other's (in any order), at most one pair of them one
+// edit apart (a letter transposed, dropped, added or changed; "lco"/"loc",
+// "hang"/"thang", "nom"/"nam"), and at most one middle name missing from
+// either side; the family name (first word) and the given name (last) of
+// each must be among the matched words. Equal names are variants too.
+// Diacritics and capitals do not count (folded forms). Symmetric.
+bool IsTypingVariant(const v1::NormalizedName& a, const v1::NormalizedName& b);
+
 }  // namespace linkage::model

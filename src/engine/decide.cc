@@ -8,16 +8,15 @@
 #include "linkage/name_likeness.h"
 
 namespace linkage::engine::internal {
-namespace {
+namespace {}  // namespace
 
-// Whether a candidate's name is at the model's "different" (ELSE) level.
-bool NameIsElse(const model::CompiledModel& m, const model::FieldOutcome* outcomes) {
+bool NameDiffers(const model::CompiledModel& m, const model::FieldOutcome* outcomes) {
   const int f = m.FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
-  return f >= 0 && m.LevelKindOf(static_cast<size_t>(f), outcomes[static_cast<size_t>(f)].level) ==
-                       v1::LEVEL_ELSE;
+  if (f < 0) return false;
+  const v1::LevelKind kind =
+      m.LevelKindOf(static_cast<size_t>(f), outcomes[static_cast<size_t>(f)].level);
+  return kind == v1::LEVEL_ELSE || kind == v1::LEVEL_NAME_TYPO;
 }
-
-}  // namespace
 
 v1::Band DecideBand(const model::CompiledModel& m, const BandFacts& facts,
                     std::set<std::string>* flags) {
@@ -27,12 +26,18 @@ v1::Band DecideBand(const model::CompiledModel& m, const BandFacts& facts,
     band = v1::BAND_REVIEW;
     flags->insert(flag::kAmbiguous);
   }
-  // Names that disagree entirely never make an automatic match, however
-  // strong the rest: a twin or sibling at the same address with the same
-  // date of birth looks exactly like that.
-  if (NameIsElse(m, facts.best_outcomes)) {
-    flags->insert(flag::kNameDiffers);
-    if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
+  // Names that differ never make an automatic match on the other fields
+  // alone: a twin or sibling at the same address with the same date of
+  // birth looks exactly like that. The claimed ID settles it when the name
+  // is the holder's as typing leaves it and fits nobody else.
+  if (NameDiffers(m, facts.best_outcomes)) {
+    if (facts.name_typo && facts.best_holds_id && !facts.id_held_by_other &&
+        !facts.other_fits_name) {
+      flags->insert(flag::kNameTypo);
+    } else {
+      flags->insert(flag::kNameDiffers);
+      if (band == v1::BAND_MATCH) band = v1::BAND_REVIEW;
+    }
   }
   // The claimed identity number belongs to someone other than the best
   // candidate: never an automatic match.
@@ -64,7 +69,7 @@ VerifyVerdict DecideVerification(const model::CompiledModel& m, const VerifyFact
       break;
     }
   }
-  auto name_is_else = [&m](const Ranked& c) { return NameIsElse(m, c.outcomes.data()); };
+  auto name_is_else = [&m](const Ranked& c) { return NameDiffers(m, c.outcomes.data()); };
   auto decide = [&v](const Ranked* target, v1::VerifyDecision decision, std::string reason) {
     v.target = target;
     v.decision = decision;
@@ -78,7 +83,11 @@ VerifyVerdict DecideVerification(const model::CompiledModel& m, const VerifyFact
     // (other family name and given name) the claim is REJECTED; if another
     // register person fits the claim's name, the ID is probably a
     // relative's (ID_CONFLICT).
-    const bool holder_name_differs = name_is_else(*holder);
+    // A typing error in the holder's own name, with the ID and the other
+    // fields agreeing (the answer took no cap for it: NAME_TYPO), is the
+    // holder: decided on the band like a name that agrees.
+    const bool typo_only = best == holder && flags.count(flag::kNameTypo) > 0;
+    const bool holder_name_differs = name_is_else(*holder) && !typo_only;
     const Ranked* name_fits = nullptr;  // Best other candidate agreeing on the name.
     for (const Ranked& c : ranked) {
       if (&c != holder && !name_is_else(c) && c.band != v1::BAND_NO_MATCH) {
@@ -104,7 +113,9 @@ VerifyVerdict DecideVerification(const model::CompiledModel& m, const VerifyFact
       decide(holder, v1::REVIEW, "the claimed given name differs from the ID holder's");
     } else if (best == holder) {
       if (facts.answer_band == v1::BAND_MATCH) {
-        decide(holder, v1::VERIFIED, "the ID's holder matches the claim");
+        decide(holder, v1::VERIFIED,
+               typo_only ? "the ID's holder matches the claim; the names differ by a typing error"
+                         : "the ID's holder matches the claim");
       } else if (facts.answer_band == v1::BAND_REVIEW) {
         decide(holder, v1::REVIEW,
                flags.count(flag::kAmbiguous)

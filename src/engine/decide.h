@@ -44,12 +44,27 @@ struct BandFacts {
   const model::FieldOutcome* best_outcomes = nullptr;
   // The query's identity number is held by someone other than the best.
   bool id_held_by_other = false;
+  // The query's identity number is the best candidate's.
+  bool best_holds_id = false;
+  // The query's name is the best's as typing leaves it
+  // (model::IsTypingVariant).
+  bool name_typo = false;
+  // Another candidate, not in the NO_MATCH band, has a name that agrees
+  // with the query's (a level other than "typo" and "different").
+  bool other_fits_name = false;
 };
+
+// Whether a candidate's name differs from the query's: the model's "typo"
+// or "different" (ELSE) level.
+bool NameDiffers(const model::CompiledModel& m, const model::FieldOutcome* outcomes);
 
 // The answer's band: the best probability's band under the model's policy,
 // capped at REVIEW (with the flag saying why) when the second candidate is
-// within the policy's margin (AMBIGUOUS), the names disagree entirely
-// (NAME_DIFFERS), or the claimed ID is someone else's (ID_CONFLICT).
+// within the policy's margin (AMBIGUOUS), the names differ (NAME_DIFFERS),
+// or the claimed ID is someone else's (ID_CONFLICT). Names that differ only
+// by typing, when the claimed ID is the best's and the name fits nobody
+// else, are no cap (NAME_TYPO): a relative's ID shows itself by the name
+// fitting the relative, and a typo alone must not park a payee in review.
 v1::Band DecideBand(const model::CompiledModel& m, const BandFacts& facts,
                     std::set<std::string>* flags);
 

@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "linkage/engine.h"
 #include "linkage/flags.h"
+#include "linkage/name_likeness.h"
 
 namespace linkage::engine {
 namespace {
@@ -33,6 +34,7 @@ using internal::CandidateBand;
 using internal::DecideBand;
 using internal::IdKey;
 using internal::kQueryId;
+using internal::NameDiffers;
 using internal::Ranked;
 using internal::RankExtras;
 
@@ -193,6 +195,19 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
     facts.best_outcomes = best.outcomes.data();
     facts.id_held_by_other = std::any_of(id_holders.begin(), id_holders.end(),
                                          [&best_id](const std::string& h) { return h != best_id; });
+    facts.best_holds_id =
+        std::find(id_holders.begin(), id_holders.end(), best_id) != id_holders.end();
+    if (NameDiffers(*m, best.outcomes.data())) {
+      facts.name_typo = model::IsTypingVariant(query.name(), best.normalized->name());
+      // Whom else the name fits, among the candidates a decision reads.
+      for (size_t i = 1; i < std::min<size_t>(scored.size(), 20); ++i) {
+        if (!NameDiffers(*m, scored[i].outcomes.data()) &&
+            BandFor(m->Probability(scored[i].weight), policy) != v1::BAND_NO_MATCH) {
+          facts.other_fits_name = true;
+          break;
+        }
+      }
+    }
     band = DecideBand(*m, facts, &flags);
   }
   if (flags.count(flag::kCccdSexMismatch) || flags.count(flag::kCccdYearMismatch))

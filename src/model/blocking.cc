@@ -49,6 +49,21 @@ std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec,
           if (name.folded_tokens_size() > 0)
             values.push_back(absl::StrJoin(name.folded_tokens(), " "));
           break;
+        case v1::KEY_NAME_DROP_ONE: {
+          const int n = name.folded_tokens_size();
+          if (n < 3) break;  // Two parts less one is one part: no key at all.
+          for (int skip = 0; skip < n; ++skip) {
+            std::vector<absl::string_view> rest;
+            for (int t = 0; t < n; ++t) {
+              if (t != skip) rest.emplace_back(name.folded_tokens(t));
+            }
+            std::sort(rest.begin(), rest.end());
+            std::string key = absl::StrJoin(rest, " ");
+            if (std::find(values.begin(), values.end(), key) == values.end())
+              values.push_back(std::move(key));
+          }
+          break;
+        }
         case v1::KEY_FAMILY_PHONETIC:
           if (name.family_len() > 0) values.push_back(name.phonetic_tokens(0));
           break;

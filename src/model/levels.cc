@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "linkage/domain.h"
+#include "linkage/name_likeness.h"
 #include "linkage/names.h"
 #include "linkage/similarity.h"
 
@@ -105,6 +106,8 @@ bool NameLevel(v1::LevelKind kind, double threshold, const v1::NormalizedName& a
     case v1::LEVEL_NAME_PHONETIC:
       return SameTokens(a.phonetic_tokens(), b.phonetic_tokens()) ||
              SortedTokensEqual(a.phonetic_tokens(), b.phonetic_tokens());
+    case v1::LEVEL_NAME_TYPO:
+      return IsTypingVariant(a, b);
     case v1::LEVEL_NAME_GIVEN_AGREES:
       return a.folded_tokens(a.folded_tokens_size() - 1) ==
              b.folded_tokens(b.folded_tokens_size() - 1);

@@ -182,6 +182,8 @@ std::string_view LevelKindLabel(v1::LevelKind kind) {
       return "phonetic";
     case v1::LEVEL_NAME_GIVEN_AGREES:
       return "given_agrees";
+    case v1::LEVEL_NAME_TYPO:
+      return "typo";
     case v1::LEVEL_DATE_EXACT:
       return "exact";
     case v1::LEVEL_DATE_YEAR_ONLY:

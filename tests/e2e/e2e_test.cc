@@ -572,7 +572,10 @@ TEST_F(E2ETest, DedupeFindsPlantedDuplicatesWithinAndAcrossLists) {
                      dir_.Sub("a-truth.csv")}),
             0)
       << err_;
-  EXPECT_GE(metric("precision"), 0.97) << out_;
+  // 0.97 before the one-wrong-name-part blocking rule (n1cy), which also
+  // brings same-commune, same-year look-alikes (twins, siblings) before the
+  // model: one more wrong pair in this list (0.9692; docs/QUALITY.md).
+  EXPECT_GE(metric("precision"), 0.965) << out_;
   EXPECT_GE(metric("recall"), 0.95) << out_;
 
   const std::string cross = dir_.Sub("cross.csv");
@@ -646,8 +649,10 @@ TEST_F(E2ETest, ReviewQueueRoundTripsOfficerDecisionsIntoCalibration) {
   ASSERT_TRUE(StartLinkd()) << ReadFile(dir_.Sub("linkd.log"));
   const std::string reg = dir_.Sub("reg.csv"), list = dir_.Sub("list.csv"),
                     truth = dir_.Sub("truth.csv");
+  // Large enough for 100 REVIEW rows now that typing errors on a held ID
+  // are decided (about 3% of rows are REVIEW).
   ASSERT_EQ(Linkctl({"gen", "--size", "20000", "--register", reg, "--list", list, "--truth", truth,
-                     "--list-size", "3000"}),
+                     "--list-size", "5000"}),
             0)
       << err_;
   ASSERT_EQ(Linkctl({"import", "--dataset", "register", reg}), 0) << err_;

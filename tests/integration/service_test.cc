@@ -366,11 +366,13 @@ TEST_F(ServiceTest, MatchAndVerify) {
   EXPECT_EQ(twin.id_holder(), "R5");
   EXPECT_TRUE(has(twin, "ID_CONFLICT"));
 
-  // The holder's own CCCD with a typo in the given name: a clerk decides.
+  // The holder's own CCCD with a typo in the given name, nobody else of that
+  // name: the ID and the other fields establish the person (issue 13).
   v1::Verification typo =
       Verify(Person("", "Nguyễn Thị Hòq", "12/05/1948", "006148003121", "", v1::SEX_FEMALE), &st);
-  EXPECT_EQ(typo.decision(), v1::REVIEW);
+  EXPECT_EQ(typo.decision(), v1::VERIFIED);
   EXPECT_EQ(typo.record_id(), "R1");
+  EXPECT_TRUE(has(typo, "NAME_TYPO"));
 }
 
 TEST_F(ServiceTest, MatchStreamAnswersEveryRequest) {
@@ -452,7 +454,7 @@ TEST_F(ServiceTest, AdminCalls) {
   ASSERT_EQ(stats.datasets_size(), 1);
   EXPECT_EQ(stats.datasets(0).name(), "register");
   EXPECT_EQ(stats.datasets(0).records(), 6);
-  EXPECT_EQ(stats.model_version(), "vn-default-2");
+  EXPECT_EQ(stats.model_version(), "vn-default-3");
   EXPECT_GT(stats.calls().at("UpsertRecords"), 0);
   v1::GetModelResponse model;
   {
@@ -487,7 +489,7 @@ TEST_F(ServiceTest, SetModelSwapsAtomicallyAndPersists) {
     grpc::Status st = admin_->SetModel(&ctx, req, &resp);
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
-  EXPECT_EQ(resp.previous_version(), "vn-default-2");
+  EXPECT_EQ(resp.previous_version(), "vn-default-3");
   grpc::Status st;
   v1::MatchResponse m = Match(Person("", "Nguyễn Thị Hòa", "12/05/1948"), &st);
   ASSERT_TRUE(st.ok());
@@ -551,14 +553,14 @@ TEST_F(ServiceTest, TrainModelDryRunAndInstall) {
     grpc::ClientContext ctx;
     ASSERT_TRUE(admin_->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok());
   }
-  EXPECT_EQ(stats.model_version(), "vn-default-2");
+  EXPECT_EQ(stats.model_version(), "vn-default-3");
   req.set_dry_run(false);
   {
     grpc::ClientContext ctx;
     ASSERT_TRUE(admin_->TrainModel(&ctx, req, &resp).ok());
   }
   EXPECT_TRUE(resp.installed());
-  EXPECT_EQ(resp.previous_version(), "vn-default-2");
+  EXPECT_EQ(resp.previous_version(), "vn-default-3");
   // Unknown dataset: an error, and the next training is not blocked by it.
   req.set_dataset("nope");
   {
