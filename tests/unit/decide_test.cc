@@ -222,5 +222,68 @@ TEST_F(DecideTest, IdDigitsDisagreeingWithTheClaimAreFlagged) {
   EXPECT_EQ(v.reasons.size(), 2u);
 }
 
+// Issue 13's rules, each on records built for it.
+TEST_F(DecideTest, ATypoInTheHoldersNameWithTheHeldIdIsAMatch) {
+  Ranked holder = Candidate("h", 0.9995, v1::BAND_MATCH, v1::LEVEL_NAME_TYPO, v1::LEVEL_ID_EXACT);
+  BandFacts facts;
+  facts.best_probability = holder.probability;
+  facts.margin_bits = 1e9;
+  facts.best_outcomes = holder.outcomes.data();
+  facts.best_holds_id = true;
+  facts.name_typo = true;
+  std::set<std::string> flags;
+  EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_MATCH);
+  EXPECT_EQ(flags, std::set<std::string>{flag::kNameTypo});
+
+  std::vector<Ranked> ranked = {holder};
+  VerifyVerdict v = Decide(ranked, {"h"}, v1::BAND_MATCH, "Hoàng Thu Lcộ", "Hoàng Thu Lộc", flags);
+  EXPECT_EQ(v.decision, v1::VERIFIED);
+  EXPECT_EQ(v.flags.count(flag::kNameTypo), 1u);
+  EXPECT_NE(v.reasons[0].find("typing error"), std::string::npos);
+}
+
+TEST_F(DecideTest, ASiblingsIdIsAConflictNotATypo) {
+  // The claimed name fits another register person (the claimant, whose ID
+  // it is not): the typo rule does not apply.
+  Ranked holder = Candidate("h", 0.9995, v1::BAND_MATCH, v1::LEVEL_NAME_TYPO, v1::LEVEL_ID_EXACT);
+  BandFacts facts;
+  facts.best_probability = holder.probability;
+  facts.margin_bits = 1e9;
+  facts.best_outcomes = holder.outcomes.data();
+  facts.best_holds_id = true;
+  facts.name_typo = true;
+  facts.other_fits_name = true;
+  std::set<std::string> flags;
+  EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_REVIEW);
+  EXPECT_EQ(flags, std::set<std::string>{flag::kNameDiffers});
+
+  std::vector<Ranked> ranked = {
+      Candidate("h", 0.9995, v1::BAND_REVIEW, v1::LEVEL_NAME_TYPO, v1::LEVEL_ID_EXACT),
+      Candidate("twin", 0.9, v1::BAND_REVIEW, v1::LEVEL_NAME_EXACT, v1::LEVEL_ELSE)};
+  VerifyVerdict v = Decide(ranked, {"h"}, v1::BAND_REVIEW, "Nông Văn Thái", "Nông Văn Toại", flags);
+  EXPECT_EQ(v.decision, v1::REVIEW);
+  EXPECT_EQ(v.flags.count(flag::kIdConflict), 1u);
+  EXPECT_EQ(v.target->record_id, "twin");
+}
+
+TEST_F(DecideTest, WithoutAnIdAOneLetterGivenNameDifferenceStaysReview) {
+  Ranked best = Candidate("p", 0.9995, v1::BAND_MATCH, v1::LEVEL_NAME_TYPO);
+  BandFacts facts;
+  facts.best_probability = best.probability;
+  facts.margin_bits = 1e9;
+  facts.best_outcomes = best.outcomes.data();
+  facts.name_typo = true;  // No ID, so nothing held.
+  std::set<std::string> flags;
+  EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_REVIEW);
+  EXPECT_EQ(flags.count(flag::kNameDiffers), 1u);
+  EXPECT_EQ(flags.count(flag::kNameTypo), 0u);
+  // Nor does someone else's ID make a typo a match.
+  facts.best_holds_id = true;
+  facts.id_held_by_other = true;
+  flags.clear();
+  EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_REVIEW);
+  EXPECT_EQ(flags.count(flag::kNameTypo), 0u);
+}
+
 }  // namespace
 }  // namespace linkage::engine::internal
