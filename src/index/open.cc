@@ -17,9 +17,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "rocks_store.h"
-#include "base/status_macros.h"
 
 namespace linkage::index {
 
