@@ -59,4 +59,13 @@ absl::StatusOr<v1::Model> FetchModel(CommandContext& ctx) {
   return std::move(*response.mutable_model());
 }
 
+void AddDateFlags(CLI::App* cmd, DateFlags* flags) {
+  cmd->add_flag(
+      "--lenient-dates", flags->lenient,
+      "Keep what can be read of a mistyped birth_date (the default; kept for old scripts)");
+  cmd->add_flag("--strict-dates", flags->strict,
+                "Refuse a row whose birth_date cannot be read whole, instead of keeping its "
+                "readable parts and flagging it");
+}
+
 }  // namespace linkage::cli

@@ -120,4 +120,12 @@ absl::StatusOr<Response> Call(CommandContext& ctx, std::string_view what,
 // The model in force on the server. Errors: GetModel failed.
 absl::StatusOr<v1::Model> FetchModel(CommandContext& ctx);
 
+// How a command reads birth dates: leniently unless --strict-dates (the old
+// --lenient-dates is accepted and means the default). For import and verify.
+struct DateFlags {
+  bool lenient = false;
+  bool strict = false;
+};
+void AddDateFlags(CLI::App* cmd, DateFlags* flags);
+
 }  // namespace linkage::cli

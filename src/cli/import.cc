@@ -31,8 +31,7 @@ struct ImportOptions {
   // joined with a space), e.g. "record_id=rec_id",
   // "full_name=given_name surname". Sources stay as attributes too.
   std::vector<std::string> maps;
-  bool lenient_dates = false;  // Accepted for old scripts; the default.
-  bool strict_dates = false;
+  DateFlags dates;
 };
 
 struct Batch {
@@ -156,7 +155,7 @@ absl::Status Import(CommandContext& ctx, const ImportOptions& options) {
     batch.request.set_dataset(options.dataset);
     batch.request.set_allow_partial(true);
     batch.request.set_default_unit_version(unit_version);
-    batch.request.set_strict_dates(options.strict_dates);
+    batch.request.set_strict_dates(options.dates.strict);
     for (ReadRow& row : chunk) {
       ++rows;
       // A record_id named twice in one file: the later rows are rejected
@@ -239,12 +238,7 @@ void RegisterImport(CLI::App& app, CommandContext& ctx) {
   cmd->add_option(
       "--map", o->maps,
       "Column mapping target=source or target=\"src1 src2\" (joined with a space), repeatable");
-  cmd->add_flag(
-      "--lenient-dates", o->lenient_dates,
-      "Keep what can be read of a mistyped birth_date (the default; kept for old scripts)");
-  cmd->add_flag("--strict-dates", o->strict_dates,
-                "Refuse a row whose birth_date cannot be read whole, instead of keeping its "
-                "readable parts and flagging it");
+  AddDateFlags(cmd, &o->dates);
   ctx.OnRun(cmd, [&ctx, o] { return Import(ctx, *o); });
 }
 

@@ -32,8 +32,7 @@ struct VerifyOptions {
   int in_flight = 256;            // Records per stream.
   int batch = 64;                 // Records per message.
   std::vector<std::string> maps;  // As for import.
-  bool lenient_dates = false;     // Accepted for old scripts; the default.
-  bool strict_dates = false;
+  DateFlags dates;
   bool exclude_self = false;  // Matching a dataset against itself.
   // Continue an interrupted run: keep the complete rows already in the
   // output (dropping a torn last line), skip that many input records, append.
@@ -207,7 +206,7 @@ absl::Status Verify(CommandContext& ctx, const VerifyOptions& options) {
     req->set_verify_claimed_id(true);
     req->set_omit_explanation(true);
     req->set_top_k(2);
-    req->set_strict_dates(options.strict_dates);
+    req->set_strict_dates(options.dates.strict);
     if (options.exclude_self) req->set_exclude_record_id(row.record.record_id());
   };
   BulkMatchOptions bulk;
@@ -288,12 +287,7 @@ void RegisterVerify(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--batch", o->batch, "Records per stream message")->capture_default_str();
   cmd->add_option("--map", o->maps, "Column mapping, as for import (repeatable)");
-  cmd->add_flag(
-      "--lenient-dates", o->lenient_dates,
-      "Keep what can be read of a mistyped birth_date (the default; kept for old scripts)");
-  cmd->add_flag("--strict-dates", o->strict_dates,
-                "Refuse a row whose birth_date cannot be read whole, instead of keeping its "
-                "readable parts and flagging it");
+  AddDateFlags(cmd, &o->dates);
   cmd->add_flag(
       "--resume", o->resume,
       "Continue an interrupted run: keep the rows already in the output, append the rest");

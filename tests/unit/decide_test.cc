@@ -222,15 +222,21 @@ TEST_F(DecideTest, IdDigitsDisagreeingWithTheClaimAreFlagged) {
   EXPECT_EQ(v.reasons.size(), 2u);
 }
 
+// The facts of a best candidate whose name is the query's up to a typo.
+BandFacts TypoFacts(const Ranked& best) {
+  BandFacts facts;
+  facts.best_probability = best.probability;
+  facts.margin_bits = 1e9;
+  facts.best_outcomes = best.outcomes.data();
+  facts.name_typo = true;
+  return facts;
+}
+
 // Issue 13's rules, each on records built for it.
 TEST_F(DecideTest, ATypoInTheHoldersNameWithTheHeldIdIsAMatch) {
   Ranked holder = Candidate("h", 0.9995, v1::BAND_MATCH, v1::LEVEL_NAME_TYPO, v1::LEVEL_ID_EXACT);
-  BandFacts facts;
-  facts.best_probability = holder.probability;
-  facts.margin_bits = 1e9;
-  facts.best_outcomes = holder.outcomes.data();
+  BandFacts facts = TypoFacts(holder);
   facts.best_holds_id = true;
-  facts.name_typo = true;
   std::set<std::string> flags;
   EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_MATCH);
   EXPECT_EQ(flags, std::set<std::string>{flag::kNameTypo});
@@ -246,12 +252,8 @@ TEST_F(DecideTest, ASiblingsIdIsAConflictNotATypo) {
   // The claimed name fits another register person (the claimant, whose ID
   // it is not): the typo rule does not apply.
   Ranked holder = Candidate("h", 0.9995, v1::BAND_MATCH, v1::LEVEL_NAME_TYPO, v1::LEVEL_ID_EXACT);
-  BandFacts facts;
-  facts.best_probability = holder.probability;
-  facts.margin_bits = 1e9;
-  facts.best_outcomes = holder.outcomes.data();
+  BandFacts facts = TypoFacts(holder);
   facts.best_holds_id = true;
-  facts.name_typo = true;
   facts.other_fits_name = true;
   std::set<std::string> flags;
   EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_REVIEW);
@@ -268,11 +270,7 @@ TEST_F(DecideTest, ASiblingsIdIsAConflictNotATypo) {
 
 TEST_F(DecideTest, WithoutAnIdAOneLetterGivenNameDifferenceStaysReview) {
   Ranked best = Candidate("p", 0.9995, v1::BAND_MATCH, v1::LEVEL_NAME_TYPO);
-  BandFacts facts;
-  facts.best_probability = best.probability;
-  facts.margin_bits = 1e9;
-  facts.best_outcomes = best.outcomes.data();
-  facts.name_typo = true;  // No ID, so nothing held.
+  BandFacts facts = TypoFacts(best);
   std::set<std::string> flags;
   EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_REVIEW);
   EXPECT_EQ(flags.count(flag::kNameDiffers), 1u);
