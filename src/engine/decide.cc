@@ -69,7 +69,7 @@ VerifyVerdict DecideVerification(const model::CompiledModel& m, const VerifyFact
       break;
     }
   }
-  auto name_is_else = [&m](const Ranked& c) { return NameDiffers(m, c.outcomes.data()); };
+  auto name_differs = [&m](const Ranked& c) { return NameDiffers(m, c.outcomes.data()); };
   auto decide = [&v](const Ranked* target, v1::VerifyDecision decision, std::string reason) {
     v.target = target;
     v.decision = decision;
@@ -77,20 +77,19 @@ VerifyVerdict DecideVerification(const model::CompiledModel& m, const VerifyFact
   };
   if (holder != nullptr) {
     v.id_holder = holder->record_id;
-    // The ID holder's name at the "different" level. That level also takes
-    // one-letter given-name differences (siblings and twins look like that),
-    // so such a holder is never VERIFIED; if the names are wholly unlike
-    // (other family name and given name) the claim is REJECTED; if another
-    // register person fits the claim's name, the ID is probably a
-    // relative's (ID_CONFLICT).
-    // A typing error in the holder's own name, with the ID and the other
+    // The ID holder's name at the "typo" or "different" level: one-letter
+    // given-name differences are siblings and twins as often as typos, so
+    // such a holder is not VERIFIED on its own; if the names are wholly
+    // unlike (other family name and given name) the claim is REJECTED; if
+    // another register person fits the claim's name, the ID is probably a
+    // relative's (ID_CONFLICT). A typing error in the holder's own name, with the ID and the other
     // fields agreeing (the answer took no cap for it: NAME_TYPO), is the
     // holder: decided on the band like a name that agrees.
     const bool typo_only = best == holder && flags.count(flag::kNameTypo) > 0;
-    const bool holder_name_differs = name_is_else(*holder) && !typo_only;
+    const bool holder_name_differs = name_differs(*holder) && !typo_only;
     const Ranked* name_fits = nullptr;  // Best other candidate agreeing on the name.
     for (const Ranked& c : ranked) {
-      if (&c != holder && !name_is_else(c) && c.band != v1::BAND_NO_MATCH) {
+      if (&c != holder && !name_differs(c) && c.band != v1::BAND_NO_MATCH) {
         name_fits = &c;
         break;
       }

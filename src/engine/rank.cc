@@ -198,7 +198,13 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
     facts.best_holds_id =
         std::find(id_holders.begin(), id_holders.end(), best_id) != id_holders.end();
     if (NameDiffers(*m, best.outcomes.data())) {
-      facts.name_typo = model::IsTypingVariant(query.name(), best.normalized->name());
+      // The typo level held only if the names are typing variants; a model
+      // without that level leaves them at ELSE, so ask directly then.
+      const int name_field = m->FieldIndex(v1::FIELD_SOURCE_FULL_NAME);
+      facts.name_typo = m->LevelKindOf(static_cast<size_t>(name_field),
+                                       best.outcomes[static_cast<size_t>(name_field)].level) ==
+                            v1::LEVEL_NAME_TYPO ||
+                        model::IsTypingVariant(query.name(), best.normalized->name());
       // Whom else the name fits, among the candidates a decision reads.
       for (size_t i = 1; i < std::min<size_t>(scored.size(), 20); ++i) {
         if (!NameDiffers(*m, scored[i].outcomes.data()) &&
