@@ -27,4 +27,21 @@ bool NamesWhollyUnlike(const v1::NormalizedName& a, const v1::NormalizedName& b)
 // Diacritics and capitals do not count (folded forms). Symmetric.
 bool IsTypingVariant(const v1::NormalizedName& a, const v1::NormalizedName& b);
 
+// IsTypingVariant with up to `edits` letter edits in all (two at most in one
+// word, and only in words of four letters or more): two typing errors in one
+// name ("Huỳn hước" for "Huỳnh Phước").
+bool WithinTypingEdits(const v1::NormalizedName& a, const v1::NormalizedName& b, int edits);
+
+// Whether `claim` is `held` (a register name) as typing leaves it
+// (IsTypingVariant) in a way that makes no other person's name: every word of
+// `claim` that `held` lacks is either not a well-formed Vietnamese syllable
+// ("lco" for "loc", "yl" for "ly", "thng" for "thang") or, in the family
+// name's place, a syllable that is no known family name ("ham" for "pham";
+// siblings share the family name). Words that are all `held`'s, reordered or
+// with a middle name dropped, qualify too. A twin's or sibling's name is a
+// name; "Hoàng Thu Lcộ" is nobody's, so it can only be a typo of someone,
+// and whether of `held` is for the other candidates to say. False for a typo
+// that makes a real given or middle syllable ("nom"/"nam", "hang"/"thang").
+bool TypoMakesNoOtherName(const v1::NormalizedName& claim, const v1::NormalizedName& held);
+
 }  // namespace linkage::model

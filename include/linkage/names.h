@@ -27,6 +27,11 @@ std::string FamilyGroup(std::string_view folded_family);
 // other (Huỳnh/Hoàng, Võ/Vũ).
 bool AreFamilyVariants(std::string_view folded_a, std::string_view folded_b);
 
+// True if a folded one-word family name is one the reference lists hold
+// (data/vn: the UIT name sample's surnames, the ethnic-minority surname
+// lists, the regional variants), also with y written i ("li" for "Lý").
+bool IsKnownFamilyName(std::string_view folded_family);
+
 // Phonetic key of one folded (ASCII) word, merging the spellings that
 // Vietnamese dialects pronounce alike: initials ch/tr, d/gi/r, s/x, l/n,
 // ph/f, c/k/q, g/gh, ng/ngh; i/y; finals n/ng/nh and c/t/ch.

@@ -31,8 +31,10 @@ v1::Band DecideBand(const model::CompiledModel& m, const BandFacts& facts,
   // birth looks exactly like that. The claimed ID settles it when the name
   // is the holder's as typing leaves it and fits nobody else.
   if (NameDiffers(m, facts.best_outcomes)) {
-    if (facts.name_typo && facts.best_holds_id && !facts.id_held_by_other &&
-        !facts.other_fits_name) {
+    const bool unrivalled = !facts.id_held_by_other && !facts.other_fits_name;
+    const bool holder_typo = (facts.name_typo || facts.name_typos) && facts.best_holds_id;
+    const bool nobodys_name = facts.typo_makes_no_other_name && !facts.other_typing_variant;
+    if (unrivalled && (holder_typo || nobodys_name)) {
       flags->insert(flag::kNameTypo);
     } else {
       flags->insert(flag::kNameDiffers);

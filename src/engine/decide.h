@@ -52,6 +52,16 @@ struct BandFacts {
   // Another candidate, not in the NO_MATCH band, has a name that agrees
   // with the query's (a level other than "typo" and "different").
   bool other_fits_name = false;
+  // The query's name is the best's with up to two typing errors
+  // (model::WithinTypingEdits: "Huỳn hước" for "Huỳnh Phước").
+  bool name_typos = false;
+  // The query's name is the best's as typing leaves it, in a way that makes
+  // no other person's name (model::TypoMakesNoOtherName), so not a twin's or
+  // sibling's name...
+  bool typo_makes_no_other_name = false;
+  // ...and no other candidate, outside the NO_MATCH band, has a name the
+  // query's could be a typing variant of.
+  bool other_typing_variant = false;
 };
 
 // Whether a candidate's name differs from the query's: the model's "typo"
@@ -62,9 +72,13 @@ bool NameDiffers(const model::CompiledModel& m, const model::FieldOutcome* outco
 // capped at REVIEW (with the flag saying why) when the second candidate is
 // within the policy's margin (AMBIGUOUS), the names differ (NAME_DIFFERS),
 // or the claimed ID is someone else's (ID_CONFLICT). Names that differ only
-// by typing, when the claimed ID is the best's and the name fits nobody
-// else, are no cap (NAME_TYPO): a relative's ID shows itself by the name
-// fitting the relative, and a typo alone must not park a payee in review.
+// by typing (up to two letter edits), when the claimed ID is the best's
+// and the name fits nobody else, are no cap (NAME_TYPO): a relative's ID
+// shows itself by the name fitting the relative, and a typo alone must not
+// park a payee in review. Without the ID, one typo that makes no other
+// person's name ("Lcộ", a family name that is none, the words reordered) is
+// no cap either when no other candidate's name is within typing reach: it
+// cannot be a twin's name, and the best is the only person it can be.
 v1::Band DecideBand(const model::CompiledModel& m, const BandFacts& facts,
                     std::set<std::string>* flags);
 

@@ -205,12 +205,21 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
                                        best.outcomes[static_cast<size_t>(name_field)].level) ==
                             v1::LEVEL_NAME_TYPO ||
                         model::IsTypingVariant(query.name(), best.normalized->name());
+      facts.name_typos =
+          facts.name_typo || model::WithinTypingEdits(query.name(), best.normalized->name(), 2);
+      facts.typo_makes_no_other_name =
+          facts.name_typo && model::TypoMakesNoOtherName(query.name(), best.normalized->name());
       // Whom else the name fits, among the candidates a decision reads.
       for (size_t i = 1; i < std::min<size_t>(scored.size(), 20); ++i) {
-        if (!NameDiffers(*m, scored[i].outcomes.data()) &&
-            BandFor(m->Probability(scored[i].weight), policy) != v1::BAND_NO_MATCH) {
+        const Scored& other = scored[i];
+        if (BandFor(m->Probability(other.weight), policy) == v1::BAND_NO_MATCH) continue;
+        if (!NameDiffers(*m, other.outcomes.data())) {
           facts.other_fits_name = true;
           break;
+        }
+        if (facts.typo_makes_no_other_name &&
+            model::IsTypingVariant(query.name(), other.normalized->name())) {
+          facts.other_typing_variant = true;
         }
       }
     }

@@ -64,6 +64,14 @@ std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec,
           }
           break;
         }
+        case v1::KEY_NAME_ENDS: {
+          const int n = name.folded_tokens_size();
+          if (n < 2) break;
+          absl::string_view first = name.folded_tokens(0), last = name.folded_tokens(n - 1);
+          if (last < first) std::swap(first, last);
+          values.push_back(absl::StrCat(first, " ", last));
+          break;
+        }
         case v1::KEY_FAMILY_PHONETIC:
           if (name.family_len() > 0) values.push_back(name.phonetic_tokens(0));
           break;
@@ -74,6 +82,12 @@ std::vector<BlockingKey> ComputeBlockingKeys(const v1::LinkageSpec& spec,
           if (domain::IsFullDate(r.birth_date())) {
             std::array<char, 8> buf;
             values.emplace_back(DateDigits(r.birth_date(), buf));
+          }
+          break;
+        case v1::KEY_BIRTH_DAY_MONTH:
+          if (domain::IsFullDate(r.birth_date())) {
+            std::array<char, 8> buf;
+            values.emplace_back(DateDigits(r.birth_date(), buf).substr(4));
           }
           break;
         case v1::KEY_PHONETIC_SORTED: {

@@ -8,6 +8,7 @@
 
 #include "linkage/names.h"
 #include "linkage/similarity.h"
+#include "linkage/text.h"
 
 namespace linkage::model {
 
@@ -36,9 +37,11 @@ std::string_view YAsI(const std::string& word, std::array<char, kMaxFastLength>&
 }
 
 // Matches the words of `shorter` to distinct words of `longer` (at most 8
-// each), at most one pair one edit apart, every unmatched word of `longer`
-// a middle one. Backtracking over so few words is cheaper than anything
-// cleverer.
+// each) within `edits_left` letter edits in all, every unmatched word of
+// `longer` a middle one. A pair of words may be two edits apart only when
+// both have four letters or more ("kireu"/"khieu"); one letter for another in
+// a one-letter word ("A"/"B") is another word. Backtracking over so few words
+// is cheaper than anything cleverer.
 bool Align(const Words& shorter, const Words& longer, int i, unsigned used, int edits_left) {
   if (i == shorter.size()) {
     for (int j = 0; j < longer.size(); ++j) {
@@ -50,10 +53,12 @@ bool Align(const Words& shorter, const Words& longer, int i, unsigned used, int 
   for (int j = 0; j < longer.size(); ++j) {
     if (used & (1u << j)) continue;
     std::array<char, kMaxFastLength> ba, bb;
-    const int d = DamerauLevenshtein(YAsI(shorter[i], ba), YAsI(longer[j], bb), 1);
-    // One letter for another in a one-letter word ("A"/"B") is another word.
+    const std::string_view a = YAsI(shorter[i], ba), b = YAsI(longer[j], bb);
+    const bool long_words = a.size() >= 4 && b.size() >= 4;
+    const int cap = std::min(edits_left, long_words ? 2 : 1);
+    const int d = DamerauLevenshtein(a, b, cap);
     const bool one_letter = shorter[i].size() < 2 && longer[j].size() < 2;
-    if (d == 0 || (d == 1 && edits_left > 0 && !one_letter)) {
+    if (d <= cap && !(d > 0 && one_letter)) {
       if (Align(shorter, longer, i + 1, used | (1u << j), edits_left - d)) return true;
     }
   }
@@ -62,7 +67,7 @@ bool Align(const Words& shorter, const Words& longer, int i, unsigned used, int 
 
 }  // namespace
 
-bool IsTypingVariant(const v1::NormalizedName& a, const v1::NormalizedName& b) {
+bool WithinTypingEdits(const v1::NormalizedName& a, const v1::NormalizedName& b, int edits) {
   const Words& wa = a.folded_tokens();
   const Words& wb = b.folded_tokens();
   if (wa.empty() || wb.empty() || wa.size() > 8 || wb.size() > 8) return false;
@@ -73,7 +78,31 @@ bool IsTypingVariant(const v1::NormalizedName& a, const v1::NormalizedName& b) {
   if (shorter.size() < 2 && longer.size() > 1) return false;
   // The shorter name's own family and given names must be matched too: they
   // are, since every word of the shorter side is matched.
-  return Align(shorter, longer, 0, 0, 1);
+  return Align(shorter, longer, 0, 0, edits);
+}
+
+bool IsTypingVariant(const v1::NormalizedName& a, const v1::NormalizedName& b) {
+  return WithinTypingEdits(a, b, 1);
+}
+
+bool TypoMakesNoOtherName(const v1::NormalizedName& claim, const v1::NormalizedName& held) {
+  if (!IsTypingVariant(claim, held)) return false;
+  std::array<char, kMaxFastLength> ba, bb;
+  const int n = claim.folded_tokens_size();
+  for (int t = 0; t < n; ++t) {
+    const std::string& word = claim.folded_tokens(t);
+    const std::string_view w = YAsI(word, ba);
+    const bool held_word = std::any_of(held.folded_tokens().begin(), held.folded_tokens().end(),
+                                       [&](const std::string& h) { return YAsI(h, bb) == w; });
+    if (held_word || !text::IsVietnameseSyllable(word)) continue;
+    // A real syllable where the held name has another: a sibling's given or
+    // middle name could be that. In the family name's place (the given name
+    // held, so it is no reordering) a syllable that is no family name is not
+    // a relative's: siblings share the family name.
+    const bool family_place = t == 0 && n > 1 && held.family_len() == 1;
+    if (!family_place || text::IsKnownFamilyName(word)) return false;
+  }
+  return true;
 }
 
 bool NamesWhollyUnlike(const v1::NormalizedName& a, const v1::NormalizedName& b) {

@@ -1,11 +1,19 @@
 #include "linkage/names.h"
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
 #include <array>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/strings.h"
+#include "linkage/csv.h"
 #include "linkage/text.h"
+#include "linkage_data.h"
 
 namespace linkage::text {
 namespace {
@@ -22,7 +30,47 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kFamilyVa
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// The folded one-word family names of the reference lists. They are compiled
+// in, so a list that fails to parse is a build defect that
+// names_test's known-name cases catch.
+const absl::flat_hash_set<std::string>& KnownFamilyNames() {
+  static const auto* names = [] {
+    auto* set = new absl::flat_hash_set<std::string>();
+    auto add = [set](std::string_view name) {
+      std::string folded = FoldDiacritics(FoldCase(name));
+      if (folded.empty() || folded.find(' ') != std::string::npos) return;
+      // Canonical names write a lone open y as i ("Lý" is "li"); keep both.
+      std::string as_i = folded;
+      std::replace(as_i.begin(), as_i.end(), 'y', 'i');
+      set->insert(std::move(folded));
+      set->insert(std::move(as_i));
+    };
+    CsvHeader h;
+    (void)CsvParser::ParseAll(data::k_name_component_freq_uit_sample_csv, [&](const CsvRow& row) {
+      if (row.row_index == 0) {
+        h = CsvHeader(row.fields);
+      } else if (h.Get(row, "component") == "surname") {
+        add(h.Get(row, "value"));
+      }
+      return true;
+    });
+    google::protobuf::Struct groups;
+    (void)google::protobuf::util::JsonStringToMessage(
+        std::string(data::k_ethnic_surnames_hungnguyen18_json), &groups);
+    for (const auto& [group, list] : groups.fields()) {
+      for (const auto& v : list.list_value().values()) add(v.string_value());
+    }
+    for (const auto& [variant, group] : kFamilyVariants) add(variant);
+    return set;
+  }();
+  return *names;
+}
+
 }  // namespace
+
+bool IsKnownFamilyName(std::string_view folded_family) {
+  return KnownFamilyNames().contains(AV(folded_family));
+}
 
 std::string FamilyGroup(std::string_view folded_family) {
   for (const auto& [variant, group] : kFamilyVariants) {

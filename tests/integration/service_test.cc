@@ -454,7 +454,7 @@ TEST_F(ServiceTest, AdminCalls) {
   ASSERT_EQ(stats.datasets_size(), 1);
   EXPECT_EQ(stats.datasets(0).name(), "register");
   EXPECT_EQ(stats.datasets(0).records(), 6);
-  EXPECT_EQ(stats.model_version(), "vn-default-3");
+  EXPECT_EQ(stats.model_version(), "vn-default-4");
   EXPECT_GT(stats.calls().at("UpsertRecords"), 0);
   v1::GetModelResponse model;
   {
@@ -489,7 +489,7 @@ TEST_F(ServiceTest, SetModelSwapsAtomicallyAndPersists) {
     grpc::Status st = admin_->SetModel(&ctx, req, &resp);
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
-  EXPECT_EQ(resp.previous_version(), "vn-default-3");
+  EXPECT_EQ(resp.previous_version(), "vn-default-4");
   grpc::Status st;
   v1::MatchResponse m = Match(Person("", "Nguyễn Thị Hòa", "12/05/1948"), &st);
   ASSERT_TRUE(st.ok());
@@ -553,14 +553,14 @@ TEST_F(ServiceTest, TrainModelDryRunAndInstall) {
     grpc::ClientContext ctx;
     ASSERT_TRUE(admin_->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok());
   }
-  EXPECT_EQ(stats.model_version(), "vn-default-3");
+  EXPECT_EQ(stats.model_version(), "vn-default-4");
   req.set_dry_run(false);
   {
     grpc::ClientContext ctx;
     ASSERT_TRUE(admin_->TrainModel(&ctx, req, &resp).ok());
   }
   EXPECT_TRUE(resp.installed());
-  EXPECT_EQ(resp.previous_version(), "vn-default-3");
+  EXPECT_EQ(resp.previous_version(), "vn-default-4");
   // Unknown dataset: an error, and the next training is not blocked by it.
   req.set_dataset("nope");
   {

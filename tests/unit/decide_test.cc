@@ -283,5 +283,37 @@ TEST_F(DecideTest, WithoutAnIdAOneLetterGivenNameDifferenceStaysReview) {
   EXPECT_EQ(flags.count(flag::kNameTypo), 0u);
 }
 
+TEST_F(DecideTest, WithoutAnIdATypoThatIsNobodysNameIsAMatchUnlessAnotherIsWithinReach) {
+  Ranked best = Candidate("p", 0.9995, v1::BAND_MATCH, v1::LEVEL_NAME_TYPO);
+  BandFacts facts = TypoFacts(best);
+  facts.typo_makes_no_other_name = true;  // "Hoàng Thu Lcộ" for "Hoàng Thu Lộc".
+  std::set<std::string> flags;
+  EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_MATCH);
+  EXPECT_EQ(flags, std::set<std::string>{flag::kNameTypo});
+  // A second register person the typo could also come from: review.
+  facts.other_typing_variant = true;
+  flags.clear();
+  EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_REVIEW);
+  EXPECT_EQ(flags.count(flag::kNameDiffers), 1u);
+  // Someone whose name agrees outright: review.
+  facts.other_typing_variant = false;
+  facts.other_fits_name = true;
+  flags.clear();
+  EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_REVIEW);
+}
+
+TEST_F(DecideTest, TwoTypingErrorsAreAMatchOnlyWithTheHeldId) {
+  Ranked best = Candidate("h", 0.9995, v1::BAND_MATCH, v1::LEVEL_ELSE, v1::LEVEL_ID_EXACT);
+  BandFacts facts = TypoFacts(best);
+  facts.name_typo = false;
+  facts.name_typos = true;  // "Huỳn hước" for "Huỳnh Đình Phước".
+  std::set<std::string> flags;
+  EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_REVIEW);
+  facts.best_holds_id = true;
+  flags.clear();
+  EXPECT_EQ(DecideBand(*model_, facts, &flags), v1::BAND_MATCH);
+  EXPECT_EQ(flags, std::set<std::string>{flag::kNameTypo});
+}
+
 }  // namespace
 }  // namespace linkage::engine::internal

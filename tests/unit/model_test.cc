@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <random>
+#include <set>
 
+#include "absl/strings/str_join.h"
 #include "linkage/name_likeness.h"
 #include "linkage/names.h"
 #include "linkage/normalize.h"
@@ -208,6 +212,31 @@ TEST(Blocking, KeysPerRule) {
   EXPECT_EQ(by_rule.count("oid"), 0u);
   EXPECT_EQ(by_rule["phc"], "ba huin van|01840");
   EXPECT_EQ(by_rule["name"], "huynh van ba");
+  EXPECT_EQ(by_rule["ecy"], "ba huynh|01840|1950");  // Family and given, sorted.
+  EXPECT_EQ(by_rule.count("edmp"), 0u);              // Year-only: no day and month.
+}
+
+TEST(Blocking, ANameGivenFirstWithTheMiddleDroppedAndAYearOffShareAKey) {
+  auto keys_of = [](const char* name, const char* date) {
+    v1::PersonRecord r;
+    r.set_record_id("x");
+    r.set_full_name(name);
+    r.set_birth_date(date);
+    r.set_address("Phường Đức Xuân, Thái Nguyên");
+    auto n = domain::NormalizeRecord(r);
+    EXPECT_TRUE(n.ok()) << n.status();
+    const v1::LinkageSpec& spec = DefaultVietnameseModel().spec();
+    std::set<std::string> keys;
+    for (const auto& k : ComputeBlockingKeys(spec, *n))
+      keys.insert(spec.blocking_rules(k.rule).name() + ":" + k.key);
+    return keys;
+  };
+  std::set<std::string> held = keys_of("Hồ Hồng Hùng", "18/08/1936");
+  std::set<std::string> claim = keys_of("Hùng Hồ", "18/08/1937");
+  std::vector<std::string> shared;
+  std::set_intersection(held.begin(), held.end(), claim.begin(), claim.end(),
+                        std::back_inserter(shared));
+  EXPECT_EQ(shared, std::vector<std::string>{"edmp:ho hung|0818|19"}) << absl::StrJoin(held, " ");
 }
 
 v1::NormalizedName LikenessName(std::string_view raw) {
@@ -262,6 +291,43 @@ TEST(NameLikeness, TypingVariantsAreWhatTypingDoes) {
     EXPECT_EQ(IsTypingVariant(LikenessName(c.b), LikenessName(c.a)), c.variant)
         << c.b << " / " << c.a;
   }
+}
+
+TEST(NameLikeness, TwoTypingErrorsOnlyWhenAllowed) {
+  EXPECT_FALSE(IsTypingVariant(LikenessName("Huỳn hước"), LikenessName("Huỳnh Đình Phước")));
+  EXPECT_TRUE(WithinTypingEdits(LikenessName("Huỳn hước"), LikenessName("Huỳnh Đình Phước"), 2));
+  EXPECT_TRUE(WithinTypingEdits(LikenessName("Lưu Anh Kirếu"), LikenessName("Lưu Anh Khiếu"), 2));
+  // Two edits in one short word make another word.
+  EXPECT_FALSE(WithinTypingEdits(LikenessName("Lê Văn An"), LikenessName("Lê Văn Ông"), 2));
+  EXPECT_FALSE(WithinTypingEdits(LikenessName("Trần Thị Mai"), LikenessName("Trần Thị Mai"), -1));
+  EXPECT_FALSE(
+      WithinTypingEdits(LikenessName("Nguyễn Văn Toại"), LikenessName("Nguyễn Thị Thái"), 2));
+}
+
+TEST(NameLikeness, ATypoThatMakesNoOtherNameIsTold) {
+  struct Case {
+    const char* claim;
+    const char* held;
+    bool no_other_name;
+  } cases[] = {
+      {"Hoàng Thu Lcộ", "Hoàng Thu Lộc", true},       // "lco" is no syllable.
+      {"Ma yL", "Ma Thị Ly", true},                   // Nor is "yl".
+      {"Lường hKiêm", "Lường Văn Khiêm", true},       // Nor "hkiem".
+      {"hạm Phong", "Phạm Đình Phong", true},         // "Hạm" is no family name.
+      {"Hùng Hồ", "Hồ Hồng Hùng", true},              // The holder's own words.
+      {"Luc Cong Nom", "Lục Công Nam", false},        // "Nôm" could be a name.
+      {"Vi Ngoc hang", "Vi Ngọc Thắng", false},       // "Hằng" is a name.
+      {"Lê Văn Linh", "Lê Văn Lênh", false},          // A vowel: a sibling's name?
+      {"Lý Văn Nam", "Lê Văn Nam", false},            // Another real family name.
+      {"Nguyễn Văn Toại", "Nguyễn Thị Thái", false},  // Not a typing variant.
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(TypoMakesNoOtherName(LikenessName(c.claim), LikenessName(c.held)), c.no_other_name)
+        << c.claim << " / " << c.held;
+  }
+  EXPECT_TRUE(text::IsKnownFamilyName("nguyen"));
+  EXPECT_TRUE(text::IsKnownFamilyName("giang"));  // Hmong, from the ethnic lists.
+  EXPECT_FALSE(text::IsKnownFamilyName("ham"));
 }
 
 }  // namespace
