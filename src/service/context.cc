@@ -7,6 +7,7 @@
 #include "base/strings.h"
 #include "linkage/normalize.h"
 #include "log.h"
+#include "principal.h"
 
 namespace linkage::service {
 
@@ -32,6 +33,21 @@ absl::Status CheckDataset(const std::string& dataset) {
         absl::StrCat("dataset \"", dataset.substr(0, 80), "\" is not 1..64 of [a-z0-9._-]"));
   }
   return absl::OkStatus();
+}
+
+absl::Status ChargeRecords(ServiceContext* ctx, const grpc::CallbackServerContext& call,
+                           int64_t records) {
+  if (ctx->auth == nullptr) return absl::OkStatus();
+  return ctx->auth->ChargeRecords(PrincipalName(call), records);
+}
+
+void CapCandidates(ServiceContext* ctx, const grpc::CallbackServerContext& call,
+                   v1::MatchResult* result) {
+  if (ctx->auth == nullptr) return;
+  const int cap = ctx->auth->MaxCandidates(PrincipalName(call));
+  if (cap > 0 && result->candidates_size() > cap) {
+    result->mutable_candidates()->DeleteSubrange(cap, result->candidates_size() - cap);
+  }
 }
 
 bool DeadlinePassed(grpc::CallbackServerContext* call) {
