@@ -407,7 +407,7 @@ grpc::Status AuthProcessor::Process(const InputMetadata& auth_metadata, grpc::Au
   bool secure = false;
   for (const grpc::string_ref& t :
        context->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME)) {
-    secure = secure || t == "ssl";
+    secure = secure || t == "ssl" || t == "tls";
   }
   absl::StatusOr<std::string> principal = authorizer_->Admit(path, token, identity, secure);
   if (!principal.ok()) {
