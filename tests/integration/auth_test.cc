@@ -488,6 +488,13 @@ TEST(ListenerRulesTest, OffLoopbackNeedsTlsAndAPolicyOrInsecure) {
   }
 }
 
+TEST(AuthPolicyTest, TheShippedExampleIsValid) {
+  auto policy = service::LoadAuthPolicy(std::string(LINKD_SOURCE_DIR) + "/deploy/auth.textproto");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->principals(0).name(), "payments");
+  EXPECT_EQ(policy->principals(0).cert_identity(), "payments.linkd.internal");
+}
+
 TEST(AuthPolicyTest, InvalidPoliciesNameTheField) {
   auto check = [](const std::string& text) {
     v1::AuthPolicy p;
