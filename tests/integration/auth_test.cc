@@ -145,6 +145,18 @@ class AuthTest : public ::testing::Test {
                                 "Xã Bằng Thành, Thái Nguyên", v1::SEX_MALE);
     *req.add_records() = Person("R3", "Nguyễn Thị Hoa", "12/05/1948", "006148003999",
                                 "Phường Đức Xuân, Thái Nguyên", v1::SEX_FEMALE);
+    // Others, so the prior (1 / people in the register) is not that of a
+    // register of three.
+    const char* given[] = {"An",  "Bình", "Cường", "Dũng", "Hải",
+                           "Lan", "Mai",  "Nam",   "Phúc", "Yến"};
+    const char* family[] = {"Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương"};
+    for (int i = 0; i < 400; ++i) {
+      const std::string dob = std::to_string(1 + i % 28) + "/" + std::to_string(1 + i % 12) + "/" +
+                              std::to_string(1930 + i % 60);
+      *req.add_records() = Person("F" + std::to_string(i),
+                                  std::string(family[i % 10]) + " Văn " + given[(i / 10) % 10], dob,
+                                  "", "Xã Ba Bể, Thái Nguyên", v1::SEX_MALE);
+    }
     v1::UpsertRecordsResponse resp;
     grpc::ClientContext ctx;
     grpc::Status st = stub->UpsertRecords(&ctx, req, &resp);
@@ -378,9 +390,12 @@ TEST_F(AuthTest, DateOfBirthGuessingLearnsNothingWithinTheLimits) {
       EXPECT_TRUE(f == "ID_NOT_IN_REGISTER" || f == "ID_INCONSISTENT" || f.rfind("DATE_", 0) == 0)
           << f;
     }
-    answers.insert(v1::VerifyDecision_Name(v.decision()) + " " + absl::StrJoin(v.reasons(), ","));
+    answers.insert(v1::VerifyDecision_Name(v.decision()) + " " + absl::StrJoin(v.reasons(), ",") +
+                   " " + std::to_string(v.probability()));
   }
   EXPECT_EQ(answered, 5);  // verify_attempts_per_id's default.
+  // Guesses near and far got one and the same answer: nothing to steer by.
+  EXPECT_EQ(answers.size(), 1u) << absl::StrJoin(answers, "; ");
   EXPECT_EQ(refused, static_cast<int>(guesses.size()) - 1 - 5);
 
   // A wrong date and a wrong sex read the same: the answer does not say
