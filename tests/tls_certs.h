@@ -33,6 +33,11 @@ class TestCerts {
                     "clientAuth");
   }
 
+  // Another server certificate for localhost / 127.0.0.1, signed by `ca`.
+  bool MakeServer(const std::string& name, const std::string& ca) {
+    return MakeLeaf(name, ca, "localhost", "DNS:localhost,IP:127.0.0.1", "serverAuth");
+  }
+
   std::string Crt(const std::string& name) const { return dir_ + "/" + name + ".crt"; }
   std::string Key(const std::string& name) const { return dir_ + "/" + name + ".key"; }
   std::string Pem(const std::string& file) const {

@@ -110,6 +110,7 @@ constexpr ConfigField kConfigFields[] = {
      .flag = "--insecure",
      .help = "Allow a non-loopback listen address without TLS and a policy (anyone who reaches "
              "the port may do anything)"},
+    {.name = "tls_refresh_seconds", .number = 60, .min = 1, .max = 86400},
 };
 
 // config_test checks that every row names a field, so this is never null.

@@ -136,7 +136,7 @@ absl::Status CheckPemFile(std::string_view option, const std::string& path) {
 }
 
 // The listener's credentials: plaintext, or TLS from files watched for
-// rotation (re-read every minute), with client certificates requested and
+// rotation (checked every tls_refresh_seconds), with client certificates requested and
 // verified against client_ca but not required (health checks and token
 // callers connect without one), and the access policy enforced by
 // AuthProcessor when there is one.
@@ -146,9 +146,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
   LINKD_RETURN_IF_ERROR(CheckPemFile("tls_cert", c.tls_cert()));
   LINKD_RETURN_IF_ERROR(CheckPemFile("tls_key", c.tls_key()));
   if (!c.client_ca().empty()) LINKD_RETURN_IF_ERROR(CheckPemFile("client_ca", c.client_ca()));
-  constexpr unsigned kRefreshSeconds = 60;
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      c.tls_key(), c.tls_cert(), c.client_ca(), kRefreshSeconds);
+      c.tls_key(), c.tls_cert(), c.client_ca(), static_cast<unsigned>(c.tls_refresh_seconds()));
   grpc::experimental::TlsServerCredentialsOptions options(provider);
   options.watch_identity_key_cert_pairs();
   if (c.client_ca().empty()) {

@@ -9,9 +9,11 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
@@ -479,6 +481,54 @@ TEST_F(AuthTest, AModelWhoseCalibrationMakesEveryoneAMatchIsRefused) {
   grpc::ClientContext ctx3;
   st = admin->SetModel(&ctx3, req, &resp);
   EXPECT_NE(st.error_message().find("must be in [0, 1]"), std::string::npos) << st.error_message();
+}
+
+// The server certificate is replaced on disk, by one from another CA;
+// linkd serves it without a restart.
+TEST(CertificateRotationTest, ANewServerCertificateIsServedWithoutARestart) {
+  testing::TempDir dir;
+  TestCerts certs(dir.path());
+  ASSERT_TRUE(certs.ok());
+  ASSERT_TRUE(certs.MakeServer("server2", "other-ca"));
+  const std::string live_crt = dir.Sub("live.crt"), live_key = dir.Sub("live.key");
+  WriteFile(live_crt, certs.Pem(certs.Crt("server")));
+  WriteFile(live_key, certs.Pem(certs.Key("server")));
+  v1::ServerConfig config;
+  config.set_listen("127.0.0.1:0");
+  config.set_db(dir.Sub("db"));
+  config.set_shutdown_grace_seconds(1);
+  config.set_tls_cert(live_crt);
+  config.set_tls_key(live_key);
+  config.set_tls_refresh_seconds(1);
+  auto server = service::Server::Start(config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ((*server)->security(), "tls");
+  auto healthy = [&](const std::string& ca) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = certs.Pem(certs.Crt(ca));
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                                       grpc::SslCredentials(ssl));
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    return health->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp).ok();
+  };
+  EXPECT_TRUE(healthy("ca"));
+  EXPECT_FALSE(healthy("other-ca"));
+  // Replace each file whole (rename), as a deployment would.
+  WriteFile(live_key + ".new", certs.Pem(certs.Key("server2")));
+  WriteFile(live_crt + ".new", certs.Pem(certs.Crt("server2")));
+  ASSERT_EQ(std::rename((live_key + ".new").c_str(), live_key.c_str()), 0);
+  ASSERT_EQ(std::rename((live_crt + ".new").c_str(), live_crt.c_str()), 0);
+  bool rotated = false;
+  for (int i = 0; i < 40 && !rotated; ++i) {
+    rotated = healthy("other-ca");
+    if (!rotated) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_TRUE(rotated);
+  EXPECT_FALSE(healthy("ca"));
+  (*server)->Shutdown();
 }
 
 TEST(ListenerRulesTest, OffLoopbackNeedsTlsAndAPolicyOrInsecure) {
