@@ -73,8 +73,12 @@ grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContex
       return;
     }
     absl::Status st = work();
+    // The caller's own mistakes and refusals (a per-principal limit; a full
+    // disk, which the health monitor logs once) are answered, not logged
+    // per call: a caller over its limits must not flood the log.
     if (!st.ok() && st.code() != absl::StatusCode::kInvalidArgument &&
-        st.code() != absl::StatusCode::kNotFound) {
+        st.code() != absl::StatusCode::kNotFound &&
+        st.code() != absl::StatusCode::kResourceExhausted) {
       Log("error", "call_failed",
           {Str("method", method), Str("code", absl::StatusCodeToString(st.code())),
            Str("message", SV(st.message()))});
