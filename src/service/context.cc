@@ -80,8 +80,8 @@ grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContex
         st.code() != absl::StatusCode::kNotFound &&
         st.code() != absl::StatusCode::kResourceExhausted) {
       Log("error", "call_failed",
-          {Str("method", method), Str("code", absl::StatusCodeToString(st.code())),
-           Str("message", SV(st.message()))});
+          {Str("method", method), Str("principal", PrincipalName(*call)),
+           Str("code", absl::StatusCodeToString(st.code())), Str("message", SV(st.message()))});
     }
     reactor->Finish(ToGrpc(st));
   });

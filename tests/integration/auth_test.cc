@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "../src/service/convert.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/text_format.h"
@@ -529,6 +530,31 @@ TEST(CertificateRotationTest, ANewServerCertificateIsServedWithoutARestart) {
   EXPECT_TRUE(rotated);
   EXPECT_FALSE(healthy("ca"));
   (*server)->Shutdown();
+}
+
+TEST(VerifyRedactionTest, KeepsTheVerdictAndDropsWhatNamesAFieldOrAPerson) {
+  v1::Verification v;
+  v.set_decision(v1::REVIEW);
+  v.set_probability(0.8765);
+  v.set_record_id("R1");
+  v.set_id_holder("R2");
+  v.set_model_version("m-1");
+  v.add_reasons("date of birth differs");
+  for (const char* f : {"NAME_DIFFERS", "ID_CONFLICT", "AMBIGUOUS", "ID_TYPO", "ID_INCONSISTENT",
+                        "DATE_PLACEHOLDER"})
+    v.add_flags(f);
+  v1::FieldContribution* c = v.add_contributions();
+  c->set_field("birth_date");
+  c->set_level("year_only");
+  service::RedactForVerifyOnly(&v);
+  EXPECT_EQ(v.decision(), v1::REVIEW);
+  EXPECT_DOUBLE_EQ(v.probability(), 0.8);
+  EXPECT_EQ(v.model_version(), "m-1");
+  EXPECT_TRUE(v.record_id().empty());
+  EXPECT_TRUE(v.id_holder().empty());
+  EXPECT_EQ(v.contributions_size(), 0);
+  EXPECT_EQ(absl::StrJoin(v.reasons(), ","), "CLAIM_UNCERTAIN,ID_INCONSISTENT");
+  EXPECT_EQ(absl::StrJoin(v.flags(), ","), "ID_INCONSISTENT,DATE_PLACEHOLDER");
 }
 
 TEST(ListenerRulesTest, OffLoopbackNeedsTlsAndAPolicyOrInsecure) {
