@@ -15,6 +15,7 @@ packages=(
   libcli11-dev
   libcsv-dev
   libjemalloc-dev
+  libssl-dev openssl
   clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: clang++, libFuzzer + sanitizers, llvm-symbolizer
   python3
 )

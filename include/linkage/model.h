@@ -21,8 +21,19 @@ namespace linkage::model {
 absl::Status ValidateSpec(const v1::LinkageSpec& spec);
 
 // Checks a model: a valid spec, one FieldParams per field with one m/u per
-// level, m and u in (0, 1], prior in [0, 1), policy thresholds ordered.
+// level, m and u in (0, 1], prior in [0, 1), policy thresholds ordered, and,
+// when calibrated, a valid calibration (ValidateCalibration). Every model
+// installed (SetModel, training, calibration, a model file) passes here.
 absl::Status ValidateModel(const v1::Model& model);
+
+// Checks a calibration map against the policy it serves: as many raw as
+// calibrated points (at least one), all in [0, 1], raw strictly ascending,
+// calibrated non-decreasing (monotone), and the first calibrated point below
+// policy.match_probability (the map is flat below its first point, so a
+// higher one would make every candidate a MATCH). Errors name the point
+// ("calibration.calibrated[2] ...").
+absl::Status ValidateCalibration(const v1::Calibration& calibration,
+                                 const v1::DecisionPolicy& policy);
 
 // The Vietnamese profile shipped with linkd (data/models/vn_default.textproto):
 // full name, date of birth, sex, CCCD, CMND, address, phone; hand-set m/u

@@ -26,7 +26,10 @@ inline constexpr std::string_view kWritesHealthService = "linkd.writes";
 v1::ServerConfig WithDefaults(const v1::ServerConfig& config);
 
 // InvalidArgument naming the first option outside its documented range
-// (config.proto); for a config after WithDefaults.
+// (config.proto), or the transport and access options that do not fit
+// together: tls_cert without tls_key (or the reverse), client_ca or
+// auth_file without TLS, a non-loopback listen address without TLS and an
+// access policy unless `insecure`. For a config after WithDefaults.
 absl::Status ValidateConfig(const v1::ServerConfig& config);
 
 // The store options a config asks for.
@@ -48,6 +51,16 @@ class Server {
   virtual int port() const = 0;
   virtual const v1::ServerConfig& config() const = 0;
   virtual std::string model_version() const = 0;
+
+  // How the listener is secured, for the start line: "tls+policy",
+  // "tls" (no policy: anonymous callers with every role), "plaintext"
+  // (loopback) or "insecure" (off loopback without TLS and a policy).
+  virtual std::string security() const = 0;
+
+  // Re-reads the access policy file (auth_file); calls that start
+  // afterwards are judged by it. On error the policy in force stays. The
+  // number of principals in force; FailedPrecondition without a policy.
+  virtual absl::StatusOr<int> ReloadAuth() = 0;
 
   // Graceful stop: health NOT_SERVING, new calls get UNAVAILABLE, in-flight
   // calls have shutdown_grace_seconds to finish (then are cancelled), the

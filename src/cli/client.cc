@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "linkage/csv.h"
@@ -14,11 +15,67 @@
 
 namespace linkage::cli {
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& server) {
+namespace {
+
+absl::StatusOr<std::string> ReadWhole(const std::string& option, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(option, ": cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().empty())
+    return absl::InvalidArgumentError(absl::StrCat(option, ": ", path, " is empty"));
+  return ss.str();
+}
+
+}  // namespace
+
+absl::Status ChannelSecurity::Load() {
+  if (cert_file.empty() != key_file.empty())
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  if (!token_file.empty() && !tls()) {
+    return absl::InvalidArgumentError(
+        "--token-file needs TLS (--tls-ca): a bearer token is never sent in clear");
+  }
+  if (!ca_file.empty()) {
+    absl::StatusOr<std::string> pem = ReadWhole("--tls-ca", ca_file);
+    if (!pem.ok()) return pem.status();
+    ca_pem = *std::move(pem);
+  }
+  if (!cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadWhole("--tls-cert", cert_file);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadWhole("--tls-key", key_file);
+    if (!key.ok()) return key.status();
+    cert_pem = *std::move(cert);
+    key_pem = *std::move(key);
+  }
+  if (!token_file.empty()) {
+    absl::StatusOr<std::string> t = ReadWhole("--token-file", token_file);
+    if (!t.ok()) return t.status();
+    token = std::string(absl::StripAsciiWhitespace(*t));
+    if (token.empty())
+      return absl::InvalidArgumentError(absl::StrCat("--token-file: ", token_file, " is blank"));
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& server, const ChannelSecurity& security) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+  if (!security.tls()) {
+    return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = security.ca_pem;
+  ssl.pem_cert_chain = security.cert_pem;
+  ssl.pem_private_key = security.key_pem;
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::SslCredentials(ssl);
+  if (!security.token.empty()) {
+    creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(security.token));
+  }
+  if (!security.server_name.empty()) args.SetSslTargetNameOverride(security.server_name);
+  return grpc::CreateCustomChannel(server, creds, args);
 }
 
 void SetDeadline(grpc::ClientContext& ctx, double seconds) {

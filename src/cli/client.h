@@ -20,8 +20,34 @@
 
 namespace linkage::cli {
 
-// A channel to linkd at `server` (host:port), with 64 MiB message limits.
-std::shared_ptr<grpc::Channel> Connect(const std::string& server);
+// How linkctl authenticates linkd and itself: the global options
+// --tls-ca, --tls-cert, --tls-key, --tls-server-name, --token-file (or
+// LINKCTL_TLS_CA, LINKCTL_TLS_CERT, LINKCTL_TLS_KEY, LINKCTL_TOKEN_FILE).
+struct ChannelSecurity {
+  // File paths, as given.
+  std::string ca_file, cert_file, key_file, token_file;
+  // Name the server certificate must carry, when it differs from the host
+  // of --server ("" for that host).
+  std::string server_name;
+
+  // Filled in by Load: the files' contents (the token without surrounding
+  // white space).
+  std::string ca_pem, cert_pem, key_pem, token;
+  bool tls() const { return !ca_file.empty() || !cert_file.empty(); }
+
+  // Reads the files. Errors: a file cannot be read or is empty,
+  // --tls-cert without --tls-key (or the reverse), a token without TLS (a
+  // bearer token is never sent in clear).
+  absl::Status Load();
+};
+
+// A channel to linkd at `server` (host:port), with 64 MiB message limits:
+// plaintext, or TLS verifying the server against ca_pem (the system's
+// roots if empty), with a client certificate when cert_pem is set and the
+// bearer token on every call when token is set. `security` must be
+// Load()ed.
+std::shared_ptr<grpc::Channel> Connect(const std::string& server,
+                                       const ChannelSecurity& security = {});
 
 void SetDeadline(grpc::ClientContext& ctx, double seconds);
 

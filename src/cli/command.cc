@@ -20,7 +20,7 @@ std::multimap<int, RegisterFunction>& Commands() {
 }  // namespace
 
 std::shared_ptr<grpc::Channel> CommandContext::channel() {
-  std::call_once(channel_once_, [this] { channel_ = Connect(global.server); });
+  std::call_once(channel_once_, [this] { channel_ = Connect(global.server, global.security); });
   return channel_;
 }
 

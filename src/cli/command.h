@@ -33,6 +33,7 @@ inline constexpr int kUsage = 2;
 struct GlobalOptions {
   std::string server = "127.0.0.1:50051";  // --server
   double timeout_seconds = 30;             // --timeout: per unary call.
+  ChannelSecurity security;                // --tls-ca, --tls-cert, --tls-key, --token-file.
 };
 
 // A command's work, run after parsing (its options are filled in then).

@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -277,6 +278,42 @@ absl::Status ValidateSpec(const v1::LinkageSpec& spec) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateCalibration(const v1::Calibration& c, const v1::DecisionPolicy& policy) {
+  if (c.raw_size() == 0 || c.raw_size() != c.calibrated_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibration has ", c.raw_size(), " raw and ", c.calibrated_size(),
+                     " calibrated points; it needs the same number, at least one"));
+  }
+  for (int i = 0; i < c.raw_size(); ++i) {
+    for (const auto& [name, value] :
+         {std::pair<const char*, double>{"raw", c.raw(i)}, {"calibrated", c.calibrated(i)}}) {
+      if (!(value >= 0 && value <= 1)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("calibration.", name, "[", i, "] is ", value, "; it must be in [0, 1]"));
+      }
+    }
+    if (i == 0) continue;
+    if (!(c.raw(i) > c.raw(i - 1))) {
+      return absl::InvalidArgumentError(absl::StrCat("calibration.raw[", i, "] is ", c.raw(i),
+                                                     ", not above raw[", i - 1, "] (", c.raw(i - 1),
+                                                     "): raw must ascend"));
+    }
+    if (c.calibrated(i) < c.calibrated(i - 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "calibration.calibrated[", i, "] is ", c.calibrated(i), ", below calibrated[", i - 1,
+          "] (", c.calibrated(i - 1), "): a calibration must be monotone"));
+    }
+  }
+  // The map is flat below its first point: a first point at or above the
+  // match threshold would make any candidate, however unlike, a MATCH.
+  if (c.calibrated(0) >= policy.match_probability()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "calibration.calibrated[0] is ", c.calibrated(0), ", at or above match_probability (",
+        policy.match_probability(), "): every candidate would be a match"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateModel(const v1::Model& model) {
   LINKD_RETURN_IF_ERROR(ValidateSpec(model.spec()));
   if (model.fields_size() != model.spec().fields_size()) {
@@ -311,6 +348,7 @@ absl::Status ValidateModel(const v1::Model& model) {
     return absl::InvalidArgumentError(
         "policy needs 0 < review_probability <= match_probability < 1");
   }
+  if (model.calibrated()) LINKD_RETURN_IF_ERROR(ValidateCalibration(model.calibration(), p));
   return absl::OkStatus();
 }
 

@@ -7,7 +7,8 @@
 // linkage.v1.ServerConfig, see deploy/linkd.conf), then the defaults of the
 // options table in src/service/config.cc (described field by field in
 // proto/linkage/v1/config.proto). SIGTERM or SIGINT stops it
-// gracefully. Exit codes: 0 clean stop, 1 failure, 2 usage error.
+// gracefully; SIGHUP re-reads the access policy (--auth). Exit codes: 0 clean stop, 1 failure, 2
+// usage error.
 #include <pthread.h>
 #include <signal.h>
 
@@ -195,6 +196,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // Re-read the access policy.
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   const absl::Time started = absl::Now();
@@ -207,10 +209,21 @@ int main(int argc, char** argv) {
   Log("info", "start",
       {Str("listen", c.listen()), Int("port", (*server)->port()), Str("db", c.db()),
        Str("model", (*server)->model_version()), Int("workers", c.workers()),
+       Str("security", (*server)->security()),
        Num("startup_seconds", absl::ToDoubleSeconds(absl::Now() - started)), Int("pid", getpid())});
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (true) {
+    sigwait(&stop_signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    absl::StatusOr<int> reloaded = (*server)->ReloadAuth();
+    if (reloaded.ok()) {
+      Log("info", "auth_reloaded", {Str("auth", c.auth_file()), Int("principals", *reloaded)});
+    } else {
+      Log("error", "auth_reload_failed",
+          {Str("message", linkage::SV(reloaded.status().message()))});
+    }
+  }
   Log("info", "stopping",
       {Str("signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"),
        Num("grace_seconds", c.shutdown_grace_seconds())});

@@ -95,6 +95,22 @@ constexpr ConfigField kConfigFields[] = {
     {.name = "max_stream_mib", .number = 64, .min = 1, .max = 4096},
     {.name = "max_concurrent_streams", .number = 64, .min = 1, .max = 10000},
     {.name = "max_transport_mib", .number = 1024, .min = 64, .max = 65536},
+    {.name = "tls_cert",
+     .flag = "--tls-cert",
+     .help = "Server certificate chain (PEM); with --tls-key, serve TLS only (files watched for "
+             "rotation)"},
+    {.name = "tls_key", .flag = "--tls-key", .help = "Server private key (PEM)"},
+    {.name = "client_ca",
+     .flag = "--client-ca",
+     .help = "CA (PEM) for client certificates: requested and verified, not required"},
+    {.name = "auth_file",
+     .flag = "--auth",
+     .help = "Access policy (text-format linkage.v1.AuthPolicy); re-read on SIGHUP; needs TLS"},
+    {.name = "insecure",
+     .flag = "--insecure",
+     .help = "Allow a non-loopback listen address without TLS and a policy (anyone who reaches "
+             "the port may do anything)"},
+    {.name = "tls_refresh_seconds", .number = 60, .min = 1, .max = 86400},
 };
 
 // config_test checks that every row names a field, so this is never null.
@@ -110,7 +126,48 @@ absl::Status InRange(std::string_view name, T value, T lo, T hi) {
       absl::StrCat("option ", AV(name), " is ", value, "; it must be in ", lo, "..", hi));
 }
 
+// Whether `listen` (host:port, [v6]:port or unix:path) is reachable only
+// from this machine.
+bool IsLoopback(std::string_view listen) {
+  if (listen.substr(0, 5) == "unix:") return true;
+  std::string_view host = listen;
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') == std::string_view::npos ? 0 : host.find(']') - 1);
+  } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  return host == "localhost" || host == "::1" || host.substr(0, 4) == "127.";
+}
+
+// The transport and access options, together: a key for a certificate, TLS
+// for a policy, and a plain or open listener only on loopback unless
+// `insecure`.
+absl::Status ValidateTrust(const v1::ServerConfig& c) {
+  if (c.tls_cert().empty() != c.tls_key().empty()) {
+    return absl::InvalidArgumentError(
+        "options tls_cert and tls_key go together: give both (--tls-cert, --tls-key) or neither");
+  }
+  const bool tls = !c.tls_cert().empty();
+  if (!c.client_ca().empty() && !tls) {
+    return absl::InvalidArgumentError("option client_ca needs TLS: give --tls-cert and --tls-key");
+  }
+  if (!c.auth_file().empty() && !tls) {
+    return absl::InvalidArgumentError(
+        "option auth_file needs TLS (bearer tokens are accepted over TLS only, certificate "
+        "identities need --client-ca): give --tls-cert and --tls-key");
+  }
+  if (!IsLoopback(c.listen()) && !(tls && !c.auth_file().empty()) && !c.insecure()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "option listen is ", c.listen(),
+        ", not a loopback address: off loopback linkd needs TLS and an access policy (--tls-cert, "
+        "--tls-key, --auth), or --insecure to let anyone who reaches the port do anything"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+bool IsLoopbackAddress(std::string_view listen) { return IsLoopback(listen); }
 
 std::span<const ConfigField> ConfigFields() { return kConfigFields; }
 
@@ -182,7 +239,7 @@ absl::Status ValidateConfig(const v1::ServerConfig& c) {
                                              static_cast<int32_t>(field.max)));
     }
   }
-  return absl::OkStatus();
+  return ValidateTrust(c);
 }
 
 v1::ServerConfig WithDefaults(const v1::ServerConfig& in) {

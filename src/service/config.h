@@ -50,6 +50,10 @@ struct ConfigField {
 // fields' declaration order.
 std::span<const ConfigField> ConfigFields();
 
+// Whether a listen address (host:port, [v6]:port, unix:path) is reachable
+// from this machine only (127.0.0.0/8, ::1, localhost, a unix socket).
+bool IsLoopbackAddress(std::string_view listen);
+
 // How a field is held (its proto type).
 enum class ConfigType { kString, kInt32, kDouble, kBool, kEnum };
 ConfigType TypeOf(const ConfigField& field);

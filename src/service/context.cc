@@ -7,6 +7,7 @@
 #include "base/strings.h"
 #include "linkage/normalize.h"
 #include "log.h"
+#include "principal.h"
 
 namespace linkage::service {
 
@@ -34,6 +35,21 @@ absl::Status CheckDataset(const std::string& dataset) {
   return absl::OkStatus();
 }
 
+absl::Status ChargeRecords(ServiceContext* ctx, const grpc::CallbackServerContext& call,
+                           int64_t records) {
+  if (ctx->auth == nullptr) return absl::OkStatus();
+  return ctx->auth->ChargeRecords(PrincipalName(call), records);
+}
+
+void CapCandidates(ServiceContext* ctx, const grpc::CallbackServerContext& call,
+                   v1::MatchResult* result) {
+  if (ctx->auth == nullptr) return;
+  const int cap = ctx->auth->MaxCandidates(PrincipalName(call));
+  if (cap > 0 && result->candidates_size() > cap) {
+    result->mutable_candidates()->DeleteSubrange(cap, result->candidates_size() - cap);
+  }
+}
+
 bool DeadlinePassed(grpc::CallbackServerContext* call) {
   return std::chrono::system_clock::now() > call->deadline();
 }
@@ -57,11 +73,15 @@ grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContex
       return;
     }
     absl::Status st = work();
+    // The caller's own mistakes and refusals (a per-principal limit; a full
+    // disk, which the health monitor logs once) are answered, not logged
+    // per call: a caller over its limits must not flood the log.
     if (!st.ok() && st.code() != absl::StatusCode::kInvalidArgument &&
-        st.code() != absl::StatusCode::kNotFound) {
+        st.code() != absl::StatusCode::kNotFound &&
+        st.code() != absl::StatusCode::kResourceExhausted) {
       Log("error", "call_failed",
-          {Str("method", method), Str("code", absl::StatusCodeToString(st.code())),
-           Str("message", SV(st.message()))});
+          {Str("method", method), Str("principal", PrincipalName(*call)),
+           Str("code", absl::StatusCodeToString(st.code())), Str("message", SV(st.message()))});
     }
     reactor->Finish(ToGrpc(st));
   });

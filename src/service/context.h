@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "auth.h"
 #include "linkage/engine.h"
 #include "linkage/v1/config.pb.h"
 #include "worker_pool.h"
@@ -31,6 +32,9 @@ struct ServiceContext {
   std::atomic<int> background{0};  // Threads outside the pool still running.
   WorkerPool* pool = nullptr;
   v1::ServerConfig config;  // With defaults filled in.
+  // The access policy; null without one (every caller anonymous, no
+  // per-principal limits).
+  Authorizer* auth = nullptr;
   absl::Time started = absl::Now();
   std::atomic<bool> shutting_down{false};
 
@@ -41,6 +45,16 @@ struct ServiceContext {
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t> calls_ ABSL_GUARDED_BY(mu_);
 };
+
+// Charges `records` to the caller's records_per_second limit (auth.h);
+// RESOURCE_EXHAUSTED over it, OK without a policy.
+absl::Status ChargeRecords(ServiceContext* ctx, const grpc::CallbackServerContext& call,
+                           int64_t records);
+
+// Cuts `result`'s candidates to the caller's max_candidates_per_query
+// (nothing without a policy).
+void CapCandidates(ServiceContext* ctx, const grpc::CallbackServerContext& call,
+                   v1::MatchResult* result);
 
 // InvalidArgument unless `dataset` is a valid dataset name.
 absl::Status CheckDataset(const std::string& dataset);

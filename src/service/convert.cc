@@ -1,6 +1,9 @@
 #include "convert.h"
 
+#include <algorithm>
+#include <cmath>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -235,6 +238,40 @@ void SetError(const absl::Status& status, v1::MatchStreamResponse* response) {
   if (status.ok()) return;
   response->set_error_code(static_cast<int32_t>(status.code()));
   response->set_error_message(std::string(status.message()));
+}
+
+void RedactForVerifyOnly(v1::Verification* v) {
+  std::vector<std::string> flags;
+  for (const std::string& f : v->flags()) {
+    if (f == "ID_NOT_IN_REGISTER" || f == "ID_INCONSISTENT" || f.rfind("DATE_", 0) == 0)
+      flags.push_back(f);
+  }
+  const char* code = "CLAIM_UNCERTAIN";
+  switch (v->decision()) {
+    case v1::VERIFIED:
+      code = "CLAIM_MATCHES";
+      break;
+    case v1::REJECTED:
+      code = "CLAIM_DIFFERS";
+      break;
+    case v1::NOT_FOUND:
+      code = "NOT_IN_REGISTER";
+      break;
+    default:
+      break;
+  }
+  const double probability = std::floor(v->probability() * 10 + 1e-9) / 10;
+  v1::Verification out;
+  out.set_decision(v->decision());
+  out.set_probability(std::clamp(probability, 0.0, 1.0));
+  out.set_model_version(v->model_version());
+  out.set_uncalibrated(v->uncalibrated());
+  out.add_reasons(code);
+  for (const std::string& f : flags) {
+    if (f.rfind("ID_", 0) == 0) out.add_reasons(f);
+    out.add_flags(f);
+  }
+  *v = std::move(out);
 }
 
 }  // namespace linkage::service

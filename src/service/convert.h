@@ -53,6 +53,18 @@ void ToResponse(const engine::ReindexReport& report, v1::ReindexResponse* respon
 void ToResponse(const engine::DedupeReport& report, v1::FindDuplicatesResponse* response);
 void ToResponse(const engine::ConflictReport& report, v1::FindConflictsResponse* response);
 
+// What a verify-only caller (role VERIFY without MATCH) is told: the
+// decision, the probability rounded down to a tenth, the model version and
+// whether it is calibrated, and coarse reason codes in `reasons`, one per
+// decision (CLAIM_MATCHES, CLAIM_UNCERTAIN, CLAIM_DIFFERS, NOT_IN_REGISTER)
+// plus ID_NOT_IN_REGISTER and ID_INCONSISTENT when flagged (facts about the
+// claimed ID, not about a register person). `flags` keeps only those two
+// and the DATE_* flags of the claim's own date. Everything that would say
+// which field disagreed, who holds the ID or that a second person exists
+// is removed: record_id, id_holder, the per-field contributions, the
+// engine's reasons, NAME_*, ID_CONFLICT, ID_TYPO, AMBIGUOUS.
+void RedactForVerifyOnly(v1::Verification* verification);
+
 // A stream answer's error, as its code and message (no-op for OK).
 void SetError(const absl::Status& status, v1::MatchStreamResponse* response);
 

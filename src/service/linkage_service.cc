@@ -1,11 +1,13 @@
 #include "linkage_service.h"
 
+#include <algorithm>
 #include <map>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "convert.h"
+#include "principal.h"
 
 namespace linkage::service {
 namespace {
@@ -62,11 +64,13 @@ absl::Status RecordNotFound(const std::string& dataset, const std::string& recor
 grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext* call,
                                                     const v1::MatchRequest* request,
                                                     v1::MatchResponse* response) {
-  return OnPool(ctx_, call, "Match", [this, request, response]() -> absl::Status {
+  return OnPool(ctx_, call, "Match", [this, call, request, response]() -> absl::Status {
     LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+    LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
     LINKD_ASSIGN_OR_RETURN(
         *response->mutable_result(),
         ctx_->engine->Match(request->record(), request->dataset(), MatchOptionsFrom(*request)));
+    CapCandidates(ctx_, *call, response->mutable_result());
     return absl::OkStatus();
   });
 }
@@ -74,11 +78,21 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* LinkageServiceImpl::Verify(grpc::CallbackServerContext* call,
                                                      const v1::VerifyRequest* request,
                                                      v1::VerifyResponse* response) {
-  return OnPool(ctx_, call, "Verify", [this, request, response]() -> absl::Status {
+  return OnPool(ctx_, call, "Verify", [this, call, request, response]() -> absl::Status {
     LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+    LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
+    std::string principal;
+    if (ctx_->auth != nullptr) {
+      principal = PrincipalName(*call);
+      LINKD_RETURN_IF_ERROR(
+          ctx_->auth->ChargeVerifyAttempt(principal, request->claim().national_id()));
+    }
     LINKD_ASSIGN_OR_RETURN(
         *response->mutable_verification(),
         ctx_->engine->Verify(request->claim(), request->dataset(), request->strict_dates()));
+    // A caller that may not Match learns no more than the claim's verdict.
+    if (ctx_->auth != nullptr && !ctx_->auth->HasRole(principal, v1::MATCH))
+      RedactForVerifyOnly(response->mutable_verification());
     return absl::OkStatus();
   });
 }
@@ -89,6 +103,7 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServer
   return OnPool(ctx_, call, "UpsertRecords", [this, call, request, response]() -> absl::Status {
     LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
     LINKD_RETURN_IF_ERROR(CheckUpsertRequest(*request, ctx_->config.max_batch_records()));
+    LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, std::max(1, request->records_size())));
     engine::UpsertOptions uo = UpsertOptionsFrom(*request);
     uo.before_write = [call] { return StillWanted(call); };
     std::vector<v1::PersonRecord> records(request->records().begin(), request->records().end());
@@ -102,8 +117,9 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServer
 grpc::ServerUnaryReactor* LinkageServiceImpl::DeleteRecord(grpc::CallbackServerContext* call,
                                                            const v1::DeleteRecordRequest* request,
                                                            v1::DeleteRecordResponse* /*response*/) {
-  return OnPool(ctx_, call, "DeleteRecord", [this, request]() -> absl::Status {
+  return OnPool(ctx_, call, "DeleteRecord", [this, call, request]() -> absl::Status {
     LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+    LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
     LINKD_ASSIGN_OR_RETURN(bool deleted,
                            ctx_->engine->Delete(request->dataset(), request->record_id()));
     if (!deleted) return RecordNotFound(request->dataset(), request->record_id());
@@ -114,8 +130,9 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::DeleteRecord(grpc::CallbackServerC
 grpc::ServerUnaryReactor* LinkageServiceImpl::GetRecord(grpc::CallbackServerContext* call,
                                                         const v1::GetRecordRequest* request,
                                                         v1::GetRecordResponse* response) {
-  return OnPool(ctx_, call, "GetRecord", [this, request, response]() -> absl::Status {
+  return OnPool(ctx_, call, "GetRecord", [this, call, request, response]() -> absl::Status {
     LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+    LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
     LINKD_ASSIGN_OR_RETURN(std::optional<v1::StoredRecord> stored,
                            ctx_->engine->Get(request->dataset(), request->record_id()));
     if (!stored.has_value()) return RecordNotFound(request->dataset(), request->record_id());

@@ -56,6 +56,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
       this->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
       return;
     }
+    // gRPC makes the call's AuthContext on first use, unlocked: make it
+    // here, before pool tasks read it concurrently (PrincipalName).
+    (void)call_->auth_context();
     this->StartRead(&request_);
   }
 
@@ -221,11 +224,25 @@ absl::Status Answer(ServiceContext* ctx, grpc::CallbackServerContext* call,
     LINKD_ASSIGN_OR_RETURN(*resp->mutable_verification(),
                            ctx->engine->Verify(req.record(), req.dataset(),
                                                VerifyOptionsFrom(req, resp->mutable_result())));
+    CapCandidates(ctx, *call, resp->mutable_result());
     return absl::OkStatus();
   }
   LINKD_ASSIGN_OR_RETURN(*resp->mutable_result(),
                          ctx->engine->Match(req.record(), req.dataset(), MatchOptionsFrom(req)));
+  CapCandidates(ctx, *call, resp->mutable_result());
   return absl::OkStatus();
+}
+
+// One request of a MatchStream, charged to the caller's records_per_second.
+v1::MatchStreamResponse ProcessCharged(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                       const v1::MatchStreamRequest& req) {
+  if (absl::Status st = ChargeRecords(ctx, *call, 1); !st.ok()) {
+    v1::MatchStreamResponse resp;
+    resp.set_request_id(req.request_id());
+    SetError(st, &resp);
+    return resp;
+  }
+  return ProcessStreamRequest(ctx, call, req);
 }
 
 v1::MatchStreamResponse ProcessStreamRequest(ServiceContext* ctx, grpc::CallbackServerContext* call,
@@ -256,6 +273,15 @@ v1::MatchStreamResponse BusyAnswer(const v1::MatchStreamRequest& req, const std:
 v1::MatchBatchResponse ProcessBatch(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                     const v1::MatchBatchRequest& batch) {
   v1::MatchBatchResponse out;
+  // A batch over the caller's records_per_second is refused whole.
+  if (absl::Status st = ChargeRecords(ctx, *call, batch.requests_size()); !st.ok()) {
+    for (const v1::MatchStreamRequest& req : batch.requests()) {
+      v1::MatchStreamResponse* r = out.add_responses();
+      r->set_request_id(req.request_id());
+      SetError(st, r);
+    }
+    return out;
+  }
   const int max = ctx->config.max_batch_records();
   const size_t limit = (static_cast<size_t>(ctx->config.max_message_mib()) << 20) - (16 << 10);
   const std::string too_big =
@@ -304,7 +330,7 @@ v1::MatchBatchResponse BusyBatch(const v1::MatchBatchRequest& batch, const std::
 grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>*
 LinkageServiceImpl::MatchStream(grpc::CallbackServerContext* call) {
   return new StreamReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>(
-      ctx_, call, "MatchStream", &ProcessStreamRequest, &BusyAnswer);
+      ctx_, call, "MatchStream", &ProcessCharged, &BusyAnswer);
 }
 
 grpc::ServerBidiReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>*

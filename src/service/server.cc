@@ -4,14 +4,21 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "admin_service.h"
+#include "auth.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
+#include "config.h"
 #include "linkage/engine.h"
 #include "linkage/model.h"
 #include "linkage/normalize.h"
@@ -27,6 +34,16 @@ class ServerImpl final : public Server {
   ~ServerImpl() override { Shutdown(); }
 
   int port() const override { return port_; }
+  std::string security() const override {
+    const v1::ServerConfig& c = config_;
+    if (c.tls_cert().empty()) return IsLoopbackAddress(c.listen()) ? "plaintext" : "insecure";
+    if (c.auth_file().empty()) return IsLoopbackAddress(c.listen()) ? "tls" : "insecure";
+    return "tls+policy";
+  }
+  absl::StatusOr<int> ReloadAuth() override {
+    if (authorizer_ == nullptr) return absl::FailedPreconditionError("linkd runs without --auth");
+    return authorizer_->Reload();
+  }
   const v1::ServerConfig& config() const override { return config_; }
   std::string model_version() const override {
     return engine_ ? engine_->model()->proto().version() : "";
@@ -86,6 +103,7 @@ class ServerImpl final : public Server {
   }
 
   v1::ServerConfig config_;
+  std::unique_ptr<Authorizer> authorizer_;  // Null without a policy.
   std::unique_ptr<index::Store> store_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<WorkerPool> pool_;
@@ -99,6 +117,54 @@ class ServerImpl final : public Server {
   std::thread monitor_;
 };
 
+// A PEM file linkd is to watch: refused at start unless it can be read
+// and holds a PEM block (the watcher would otherwise fail every handshake
+// in silence).
+absl::Status CheckPemFile(std::string_view option, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("option ", AV(option), ": file ", path, " cannot be read"));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("option ", AV(option), ": file ", path, " holds no PEM block"));
+  }
+  return absl::OkStatus();
+}
+
+// The listener's credentials: plaintext, or TLS from files watched for
+// rotation (checked every tls_refresh_seconds), with client certificates requested and
+// verified against client_ca but not required (health checks and token
+// callers connect without one), and the access policy enforced by
+// AuthProcessor when there is one.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
+    const v1::ServerConfig& c, Authorizer* authorizer) {
+  if (c.tls_cert().empty()) return grpc::InsecureServerCredentials();
+  LINKD_RETURN_IF_ERROR(CheckPemFile("tls_cert", c.tls_cert()));
+  LINKD_RETURN_IF_ERROR(CheckPemFile("tls_key", c.tls_key()));
+  if (!c.client_ca().empty()) LINKD_RETURN_IF_ERROR(CheckPemFile("client_ca", c.client_ca()));
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      c.tls_key(), c.tls_cert(), c.client_ca(), static_cast<unsigned>(c.tls_refresh_seconds()));
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (c.client_ca().empty()) {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  std::shared_ptr<grpc::ServerCredentials> creds =
+      grpc::experimental::TlsServerCredentials(options);
+  if (creds == nullptr) return absl::InvalidArgumentError("TLS credentials could not be made");
+  if (authorizer != nullptr) {
+    creds->SetAuthMetadataProcessor(std::make_shared<AuthProcessor>(authorizer));
+  }
+  return creds;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& raw) {
@@ -106,6 +172,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   s->config_ = WithDefaults(raw);
   const v1::ServerConfig& c = s->config_;
   LINKD_RETURN_IF_ERROR(ValidateConfig(c));
+  if (!c.auth_file().empty()) {
+    LINKD_ASSIGN_OR_RETURN(s->authorizer_, Authorizer::Open(c.auth_file()));
+  }
+  LINKD_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                         ListenerCredentials(c, s->authorizer_.get()));
 
   LINKD_ASSIGN_OR_RETURN(s->store_, index::Store::Open(StoreOptionsFor(c), c.db()));
   if (std::string note = s->store_->recovery_note(); !note.empty()) {
@@ -151,6 +222,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   s->ctx_.engine = s->engine_.get();
   s->ctx_.pool = s->pool_.get();
   s->ctx_.config = c;
+  s->ctx_.auth = s->authorizer_.get();
   s->linkage_ = std::make_unique<LinkageServiceImpl>(&s->ctx_);
   s->admin_ = std::make_unique<AdminServiceImpl>(&s->ctx_);
 
@@ -160,7 +232,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   // A second linkd on a port in use must fail, not share the port's
   // connections (gRPC sets SO_REUSEPORT by default).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(c.listen(), grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(c.listen(), credentials, &s->port_);
   builder.RegisterService(s->linkage_.get());
   builder.RegisterService(s->admin_.get());
   // Transport bounds: memory for all connections, calls per connection,
