@@ -95,6 +95,10 @@ constexpr ConfigField kConfigFields[] = {
     {.name = "max_stream_mib", .number = 64, .min = 1, .max = 4096},
     {.name = "max_concurrent_streams", .number = 64, .min = 1, .max = 10000},
     {.name = "max_transport_mib", .number = 1024, .min = 64, .max = 65536},
+    {.name = "audit_key_file",
+     .flag = "--audit-key",
+     .help = "Key file (64 hex digits) national IDs in the audit log are hashed with",
+     .help_tail = "; default: one kept in the database"},
 };
 
 // config_test checks that every row names a field, so this is never null.

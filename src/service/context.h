@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "linkage/audit.h"
 #include "linkage/engine.h"
 #include "linkage/v1/config.pb.h"
 #include "worker_pool.h"
@@ -26,6 +27,9 @@ grpc::Status ToGrpc(const absl::Status& status);
 // What the services share: the core, the pool, limits and counters.
 struct ServiceContext {
   engine::Engine* engine = nullptr;
+  // Every call that reads or writes a person appends to it (audit.h);
+  // null only where no server runs (tools, some tests).
+  audit::AuditLog* audit = nullptr;
   std::atomic<bool> training{false};  // A TrainModel or Reindex call is running.
   std::atomic<int64_t> reindex_total{0};
   std::atomic<int> background{0};  // Threads outside the pool still running.

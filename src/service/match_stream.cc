@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "audit.h"
 #include "base/status_macros.h"
 #include "convert.h"
 #include "linkage_service.h"
@@ -299,18 +300,84 @@ v1::MatchBatchResponse BusyBatch(const v1::MatchBatchRequest& batch, const std::
   return out;
 }
 
+// What one stream request was asked and told, for the audit entry.
+v1::AuditItem StreamItem(const ServiceContext& ctx, const v1::MatchStreamRequest& req,
+                         const v1::MatchStreamResponse& resp) {
+  v1::AuditItem item = QueryItem(ctx, req.record());
+  if (item.record_id().empty()) item.set_record_id(req.request_id());
+  if (resp.error_code() != 0) {
+    item.set_decision(absl::StatusCodeToString(static_cast<absl::StatusCode>(resp.error_code())));
+    return item;
+  }
+  if (resp.has_verification()) {
+    AddVerification(resp.verification(), &item);
+    for (const v1::Candidate& c : resp.result().candidates()) {
+      bool seen = false;
+      for (const std::string& id : item.returned_ids()) seen = seen || id == c.record_id();
+      if (!seen) item.add_returned_ids(c.record_id());
+    }
+  } else {
+    AddResult(resp.result(), &item);
+  }
+  return item;
+}
+
+// A stream message's answer, audited: one entry per message (per batch for
+// MatchBatchStream, one item per request in it), appended before the
+// answer is queued for writing. If the entry cannot be written, every
+// request of the message is answered with that error instead.
+v1::MatchStreamResponse AuditedStreamRequest(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                             const v1::MatchStreamRequest& req) {
+  v1::MatchStreamResponse resp = ProcessStreamRequest(ctx, call, req);
+  v1::AuditEntry entry = NewEntry(*call, "MatchStream", req.dataset());
+  *entry.add_items() = StreamItem(*ctx, req, resp);
+  absl::Status st = Audited(ctx, std::move(entry), absl::OkStatus());
+  if (!st.ok()) {
+    resp.clear_result();
+    resp.clear_verification();
+    SetError(st, &resp);
+  }
+  return resp;
+}
+
+v1::MatchBatchResponse AuditedBatch(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                    const v1::MatchBatchRequest& batch) {
+  v1::MatchBatchResponse out = ProcessBatch(ctx, call, batch);
+  if (out.responses_size() == 0) return out;
+  v1::AuditEntry entry = NewEntry(*call, "MatchBatchStream",
+                                  batch.requests_size() > 0 ? batch.requests(0).dataset() : "");
+  for (int i = 0; i < out.responses_size(); ++i) {
+    const v1::MatchStreamRequest& req = batch.requests(i);
+    if (req.dataset() != entry.dataset()) {
+      bool seen = false;
+      for (const std::string& d : entry.other_datasets()) seen = seen || d == req.dataset();
+      if (!seen) entry.add_other_datasets(req.dataset());
+    }
+    *entry.add_items() = StreamItem(*ctx, req, out.responses(i));
+  }
+  absl::Status st = Audited(ctx, std::move(entry), absl::OkStatus());
+  if (!st.ok()) {
+    for (v1::MatchStreamResponse& r : *out.mutable_responses()) {
+      r.clear_result();
+      r.clear_verification();
+      SetError(st, &r);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>*
 LinkageServiceImpl::MatchStream(grpc::CallbackServerContext* call) {
   return new StreamReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>(
-      ctx_, call, "MatchStream", &ProcessStreamRequest, &BusyAnswer);
+      ctx_, call, "MatchStream", &AuditedStreamRequest, &BusyAnswer);
 }
 
 grpc::ServerBidiReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>*
 LinkageServiceImpl::MatchBatchStream(grpc::CallbackServerContext* call) {
   return new StreamReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>(
-      ctx_, call, "MatchBatchStream", &ProcessBatch, &BusyBatch);
+      ctx_, call, "MatchBatchStream", &AuditedBatch, &BusyBatch);
 }
 
 }  // namespace linkage::service
