@@ -16,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -45,6 +47,7 @@ absl::StatusOr<Head> ParseHead(std::string_view text);
 // What a walk of the chain found.
 struct VerifyReport {
   uint64_t entries = 0;  // Rows walked.
+  uint64_t bytes = 0;    // Their stored bytes (values, without keys).
   Head head;             // The last row's seq and hash, as found.
   // The first problem (0 / empty when none): the seq at which the chain
   // breaks and what is wrong there.
@@ -102,6 +105,15 @@ class AuditLog {
   // kept: the caller must not answer the call it describes.
   absl::Status Append(v1::AuditEntry entry);
 
+  // The same without waiting: the entry is written (not yet durable) before
+  // this returns, and `done` runs on the log's syncer thread once it is
+  // durable, with the error if it is not. Concurrent appends share one
+  // sync of the write-ahead log, and the caller's thread is free
+  // meanwhile (a worker need not sit out the sync of every lookup).
+  void AppendThen(v1::AuditEntry entry, std::function<void(absl::Status)> done);
+
+  ~AuditLog();  // Runs every pending `done` first.
+
   Head head() const;
 
   // The first 16 bytes of HMAC-SHA256(key, id_key), id_key "c:<CCCD>" or
@@ -111,13 +123,27 @@ class AuditLog {
   const index::AuditReader& reader() const { return *store_; }
 
  private:
-  AuditLog(index::Store* store, std::string key, Head head)
-      : store_(store), key_(std::move(key)), head_(std::move(head)) {}
+  AuditLog(index::Store* store, std::string key, Head head);
+  // Writes the entry under mu_; returns the token for Store::AwaitAudit.
+  absl::StatusOr<uint64_t> Write(v1::AuditEntry entry);
+  void SyncLoop();
+  bool SyncDue() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) {
+    return stopping_ || !pending_.empty();
+  }
+
+  struct Pending {
+    uint64_t token;
+    std::function<void(absl::Status)> done;
+  };
 
   index::Store* const store_;
   const std::string key_;
   mutable absl::Mutex mu_;
   Head head_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex sync_mu_;
+  std::vector<Pending> pending_ ABSL_GUARDED_BY(sync_mu_);
+  bool stopping_ ABSL_GUARDED_BY(sync_mu_) = false;
+  std::thread syncer_;
 };
 
 }  // namespace linkage::audit

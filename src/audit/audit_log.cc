@@ -96,6 +96,7 @@ absl::StatusOr<VerifyReport> VerifyChain(const index::AuditReader& reader, const
   v1::AuditEntry entry;
   LINKD_RETURN_IF_ERROR(reader.ScanAudit(0, [&](uint64_t seq, std::string_view bytes) {
     ++report.entries;
+    report.bytes += bytes.size();
     const std::string hash = EntryHash(bytes);
     if (seq == 0) {
       problem(expected, absl::StrCat("a row with a malformed key follows entry ", expected - 1));
@@ -198,18 +199,60 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(index::Store* store, st
   return std::unique_ptr<AuditLog>(new AuditLog(store, std::move(key), std::move(head)));
 }
 
-absl::Status AuditLog::Append(v1::AuditEntry entry) {
-  if (entry.time_unix_micros() == 0) entry.set_time_unix_micros(absl::ToUnixMicros(absl::Now()));
-  uint64_t token;
+AuditLog::AuditLog(index::Store* store, std::string key, Head head)
+    : store_(store), key_(std::move(key)), head_(std::move(head)) {
+  syncer_ = std::thread([this] { SyncLoop(); });
+}
+
+AuditLog::~AuditLog() {
   {
-    absl::MutexLock lock(&mu_);
-    entry.set_seq(head_.count + 1);
-    entry.set_prev_hash(head_.hash.empty() ? std::string(kHashBytes, '\0') : head_.hash);
-    const std::string bytes = entry.SerializeAsString();
-    LINKD_ASSIGN_OR_RETURN(token, store_->WriteAudit(entry.seq(), bytes));
-    head_ = {entry.seq(), EntryHash(bytes)};
+    absl::MutexLock lock(&sync_mu_);
+    stopping_ = true;
   }
+  syncer_.join();
+}
+
+absl::StatusOr<uint64_t> AuditLog::Write(v1::AuditEntry entry) {
+  if (entry.time_unix_micros() == 0) entry.set_time_unix_micros(absl::ToUnixMicros(absl::Now()));
+  absl::MutexLock lock(&mu_);
+  entry.set_seq(head_.count + 1);
+  entry.set_prev_hash(head_.hash.empty() ? std::string(kHashBytes, '\0') : head_.hash);
+  const std::string bytes = entry.SerializeAsString();
+  LINKD_ASSIGN_OR_RETURN(uint64_t token, store_->WriteAudit(entry.seq(), bytes));
+  head_ = {entry.seq(), EntryHash(bytes)};
+  return token;
+}
+
+absl::Status AuditLog::Append(v1::AuditEntry entry) {
+  LINKD_ASSIGN_OR_RETURN(uint64_t token, Write(std::move(entry)));
   return store_->AwaitAudit(token);
+}
+
+void AuditLog::AppendThen(v1::AuditEntry entry, std::function<void(absl::Status)> done) {
+  absl::StatusOr<uint64_t> token = Write(std::move(entry));
+  if (!token.ok()) {
+    done(token.status());
+    return;
+  }
+  absl::MutexLock lock(&sync_mu_);
+  pending_.push_back({*token, std::move(done)});
+}
+
+// One sync for every entry that arrived while the previous one ran.
+void AuditLog::SyncLoop() {
+  for (;;) {
+    std::vector<Pending> batch;
+    {
+      absl::MutexLock lock(&sync_mu_);
+      sync_mu_.Await(absl::Condition(this, &AuditLog::SyncDue));
+      if (pending_.empty()) return;  // Stopping, nothing left.
+      batch.swap(pending_);
+    }
+    uint64_t upto = 0;
+    for (const Pending& p : batch) upto = std::max(upto, p.token);
+    const absl::Status st = store_->AwaitAudit(upto);
+    for (Pending& p : batch) p.done(st);
+  }
 }
 
 Head AuditLog::head() const {

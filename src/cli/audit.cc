@@ -166,8 +166,11 @@ absl::Status Verify(CommandContext& ctx, const AuditOptions& o) {
     r.mutable_head()->set_hash(audit::Hex(report.head.hash));
     r.set_first_bad_seq(report.first_bad_seq);
     r.set_problem(report.problem);
+    r.set_bytes(report.bytes);
   }
-  std::printf("entries %llu\nhead %llu:%s\n", static_cast<unsigned long long>(r.entries()),
+  std::printf("entries %llu (%llu bytes)\nhead %llu:%s\n",
+              static_cast<unsigned long long>(r.entries()),
+              static_cast<unsigned long long>(r.bytes()),
               static_cast<unsigned long long>(r.head().count()), r.head().hash().c_str());
   if (r.ok()) {
     std::printf("chain whole%s\n", expect.has_value() ? ", holds the expected head" : "");

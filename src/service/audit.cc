@@ -57,17 +57,37 @@ void AddVerification(const v1::Verification& v, v1::AuditItem* item) {
   item->set_decision(v1::VerifyDecision_Name(v.decision()));
 }
 
-absl::Status Audited(ServiceContext* ctx, v1::AuditEntry entry, absl::Status outcome) {
-  if (ctx->audit == nullptr) return outcome;
-  entry.set_status(absl::StatusCodeToString(outcome.code()));
-  absl::Status st = ctx->audit->Append(std::move(entry));
-  if (st.ok()) return outcome;
+namespace {
+
+// The error a call answers when its entry could not be written.
+absl::Status AuditError(const absl::Status& st) {
   Log("error", "audit_failed", {Str("code", absl::StatusCodeToString(st.code()))});
   return absl::Status(st.code() == absl::StatusCode::kResourceExhausted
                           ? absl::StatusCode::kResourceExhausted
                           : absl::StatusCode::kUnavailable,
                       absl::StrCat("the audit log could not be written (", st.message(),
                                    "); the answer is withheld"));
+}
+
+}  // namespace
+
+absl::Status Audited(ServiceContext* ctx, v1::AuditEntry entry, absl::Status outcome) {
+  if (ctx->audit == nullptr) return outcome;
+  entry.set_status(absl::StatusCodeToString(outcome.code()));
+  absl::Status st = ctx->audit->Append(std::move(entry));
+  return st.ok() ? outcome : AuditError(st);
+}
+
+void AuditedThen(ServiceContext* ctx, v1::AuditEntry entry, absl::Status outcome,
+                 std::function<void(const absl::Status&)> finish) {
+  if (ctx->audit == nullptr) {
+    finish(outcome);
+    return;
+  }
+  entry.set_status(absl::StatusCodeToString(outcome.code()));
+  ctx->audit->AppendThen(std::move(entry),
+                         [outcome = std::move(outcome), finish = std::move(finish)](
+                             absl::Status st) { finish(st.ok() ? outcome : AuditError(st)); });
 }
 
 }  // namespace linkage::service

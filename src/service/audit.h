@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -34,5 +35,11 @@ void AddVerification(const v1::Verification& verification, v1::AuditItem* item);
 // must not leave unaudited). Without an audit log (tools, tests that build
 // no server), returns `outcome`.
 absl::Status Audited(ServiceContext* ctx, v1::AuditEntry entry, absl::Status outcome);
+
+// Audited without waiting: `finish` gets the outcome (or the error in its
+// place) on the audit log's syncer thread once the entry is durable.
+// Without an audit log, runs `finish` at once.
+void AuditedThen(ServiceContext* ctx, v1::AuditEntry entry, absl::Status outcome,
+                 std::function<void(const absl::Status&)> finish);
 
 }  // namespace linkage::service

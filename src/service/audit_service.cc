@@ -149,6 +149,7 @@ grpc::ServerUnaryReactor* AuditServiceImpl::VerifyAudit(grpc::CallbackServerCont
     response->mutable_head()->set_hash(audit::Hex(report.head.hash));
     response->set_first_bad_seq(report.first_bad_seq);
     response->set_problem(report.problem);
+    response->set_bytes(report.bytes);
     return absl::OkStatus();
   });
 }

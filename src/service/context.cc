@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "audit.h"
 #include "base/strings.h"
 #include "linkage/normalize.h"
 #include "log.h"
@@ -38,15 +39,37 @@ bool DeadlinePassed(grpc::CallbackServerContext* call) {
   return std::chrono::system_clock::now() > call->deadline();
 }
 
+namespace {
+
+void FinishCall(grpc::ServerUnaryReactor* reactor, const char* method, const absl::Status& st) {
+  if (!st.ok() && st.code() != absl::StatusCode::kInvalidArgument &&
+      st.code() != absl::StatusCode::kNotFound) {
+    Log("error", "call_failed",
+        {Str("method", method), Str("code", absl::StatusCodeToString(st.code())),
+         Str("message", SV(st.message()))});
+  }
+  reactor->Finish(ToGrpc(st));
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                  const char* method, std::function<absl::Status()> work) {
+  return OnPool(ctx, call, method, std::move(work), nullptr);
+}
+
+grpc::ServerUnaryReactor* OnPool(
+    ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+    std::function<absl::Status()> work,
+    std::function<absl::Status(std::optional<v1::AuditEntry>* entry)> audited_work) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   ctx->Count(method);
   if (ctx->shutting_down.load()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
     return reactor;
   }
-  bool queued = ctx->pool->Submit([call, reactor, method, work = std::move(work)]() mutable {
+  bool queued = ctx->pool->Submit([ctx, call, reactor, method, work = std::move(work),
+                                   audited_work = std::move(audited_work)]() mutable {
     if (call->IsCancelled()) {
       reactor->Finish(grpc::Status::CANCELLED);
       return;
@@ -56,20 +79,32 @@ grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContex
                                    "deadline passed before the call was served"));
       return;
     }
-    absl::Status st = work();
-    if (!st.ok() && st.code() != absl::StatusCode::kInvalidArgument &&
-        st.code() != absl::StatusCode::kNotFound) {
-      Log("error", "call_failed",
-          {Str("method", method), Str("code", absl::StatusCodeToString(st.code())),
-           Str("message", SV(st.message()))});
+    if (work) {
+      FinishCall(reactor, method, work());
+      return;
     }
-    reactor->Finish(ToGrpc(st));
+    std::optional<v1::AuditEntry> entry;
+    absl::Status st = audited_work(&entry);
+    if (!entry.has_value()) {
+      FinishCall(reactor, method, st);
+      return;
+    }
+    // Answered once the entry is durable, from the audit log's syncer.
+    AuditedThen(
+        ctx, *std::move(entry), std::move(st),
+        [reactor, method](const absl::Status& outcome) { FinishCall(reactor, method, outcome); });
   });
   if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "linkd is at capacity (worker queue full); retry with backoff"));
   }
   return reactor;
+}
+
+grpc::ServerUnaryReactor* OnPoolAudited(
+    ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+    std::function<absl::Status(std::optional<v1::AuditEntry>* entry)> work) {
+  return OnPool(ctx, call, method, nullptr, std::move(work));
 }
 
 grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServerContext* call,

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -55,6 +56,23 @@ bool DeadlinePassed(grpc::CallbackServerContext* call);
 // heavy runs on gRPC's threads.
 grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                  const char* method, std::function<absl::Status()> work);
+
+// Runs `work` on the pool, for a call that reads or writes a person: `work`
+// fills the response and, unless it refuses the call before looking
+// anything up, the call's audit entry (audit.h). The entry is appended with
+// work's outcome as its status, and the call finishes once the entry is
+// durable, from the audit log's syncer thread, so the worker goes on to
+// the next call meanwhile. An entry that cannot be written replaces the
+// answer by an error (audit.h, Audited).
+grpc::ServerUnaryReactor* OnPoolAudited(
+    ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+    std::function<absl::Status(std::optional<v1::AuditEntry>* entry)> work);
+
+// OnPool and OnPoolAudited: exactly one of work, audited_work.
+grpc::ServerUnaryReactor* OnPool(
+    ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+    std::function<absl::Status()> work,
+    std::function<absl::Status(std::optional<v1::AuditEntry>* entry)> audited_work);
 
 // Runs a long admin job (training, reindex, duplicates, conflicts) on its
 // own thread so the scoring workers keep answering queries; one such job at
