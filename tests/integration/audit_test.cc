@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -417,6 +418,31 @@ TEST_F(ChainTest, ACutTailOnlyFailsTheExpectedHead) {
   // prefix was rewritten.
   audit::Head wrong = {3, std::string(32, 'x')};
   EXPECT_EQ(Verify(&wrong).first_bad_seq, 3u);
+}
+
+TEST_F(ChainTest, TheIdKeyComesFromItsFileOrIsKeptInTheDatabase) {
+  auto store = index::Store::Open(index::StoreOptions(), dir_.Sub("db"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto kept = audit::LoadKey(store->get(), "");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->size(), 32u);
+  EXPECT_EQ(*audit::LoadKey(store->get(), ""), *kept);  // Made once, then read back.
+  std::ofstream(dir_.Sub("key")) << std::string(64, 'a') << "\n";
+  auto from_file = audit::LoadKey(store->get(), dir_.Sub("key"));
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  EXPECT_EQ(*from_file, std::string(32, '\xaa'));
+  std::ofstream(dir_.Sub("short")) << "abcd";
+  EXPECT_EQ(audit::LoadKey(store->get(), dir_.Sub("short")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(audit::LoadKey(store->get(), dir_.Sub("absent")).status().code(),
+            absl::StatusCode::kNotFound);
+  // Keyed: one ID hashes alike under one key, differently under another.
+  auto a = audit::AuditLog::Open(store->get(), *kept);
+  auto b = audit::AuditLog::Open(store->get(), *from_file);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ((*a)->HashId("c:006148003121"), (*a)->HashId("c:006148003121"));
+  EXPECT_NE((*a)->HashId("c:006148003121"), (*b)->HashId("c:006148003121"));
+  EXPECT_NE((*a)->HashId("c:006148003121"), (*a)->HashId("c:006148003122"));
 }
 
 }  // namespace
