@@ -10,8 +10,7 @@ cd "$(dirname "$0")/.."
 bin=${BIN:-build/src}
 size=${1:-20000} list_size=${2:-5000}
 source scripts/lib.sh
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d)  # Removed at the end (start_linkd owns the EXIT trap).
 "$bin/linkctl" gen --size "$size" --register "$work/register.csv" --list "$work/list.csv" \
   --list-size "$list_size" > /dev/null
 start_linkd "$work/data"
@@ -22,6 +21,7 @@ before=$("$bin/linkctl" --server "$server" audit verify | head -1)
   --output "$work/verified.csv" | tail -3
 after=$("$bin/linkctl" --server "$server" audit verify | head -1)
 stop_linkd
+rm -rf "$work"
 echo "before verify: $before"
 echo "after verify:  $after"
 read -r e0 b0 < <(echo "$before" | sed -E 's/entries ([0-9]+) \(([0-9]+) bytes\)/\1 \2/')
