@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -155,7 +156,29 @@ struct CheckReport {
   int64_t problem_count = 0;
 };
 
-class Store {
+// The audit column family as a reader sees it: rows keyed by sequence
+// number (1, 2, ...) holding one serialized entry each. The chain over them
+// (hashes, verification) is linkage/audit.h's; the store only keeps bytes.
+// Implemented by the Store and by OpenAuditReadOnly.
+class AuditReader {
+ public:
+  virtual ~AuditReader() = default;
+  // Calls fn(seq, bytes) for every row with seq >= from, in seq order, until
+  // fn returns false. A key that is not 8 bytes is reported as seq 0.
+  virtual absl::Status ScanAudit(
+      uint64_t from, const std::function<bool(uint64_t seq, std::string_view bytes)>& fn) const = 0;
+  // The row with the highest seq, if any.
+  virtual absl::StatusOr<std::optional<std::pair<uint64_t, std::string>>> LastAudit() const = 0;
+};
+
+// Opens the audit column family of the database at `path` for reading only,
+// as a RocksDB secondary instance (its working files in a temporary
+// directory, removed on close), so it works while linkd runs on the same
+// directory or is stopped; it sees the rows the primary had written when it
+// was opened. Changes no file of the database.
+absl::StatusOr<std::unique_ptr<AuditReader>> OpenAuditReadOnly(const std::string& path);
+
+class Store : public AuditReader {
  public:
   // Opens (or creates) the database at `path`. Errors: the path is not a
   // database and create_if_missing is off; RocksDB cannot open it (locked by
@@ -282,6 +305,16 @@ class Store {
 
   // Flushes memtables to disk (used on shutdown and by tests).
   virtual absl::Status Flush() = 0;
+
+  // Writes one audit row (seq -> bytes) and returns a token for
+  // AwaitAudit; the row is not yet durable. Callers serialize their appends
+  // (linkage/audit.h's AuditLog does). Refused only when RocksDB refuses
+  // the write (damage, a stopped database): the disk reserve that stops
+  // record writes is what lets these small rows still be written.
+  virtual absl::StatusOr<uint64_t> WriteAudit(uint64_t seq, std::string_view bytes) = 0;
+  // Returns once every row up to `token` is durable (with sync_writes;
+  // concurrent callers share one sync of the write-ahead log).
+  virtual absl::Status AwaitAudit(uint64_t token) = 0;
 
  protected:
   Store() = default;

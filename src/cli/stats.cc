@@ -41,6 +41,8 @@ absl::Status Stats(CommandContext& ctx, bool json) {
                   Bytes(static_cast<uint64_t>(v.bytes())).c_str(), v.ready() ? "" : "  (loading)");
     }
   }
+  std::printf("\naudit head %llu:%s\n", static_cast<unsigned long long>(s.audit_head().count()),
+              s.audit_head().hash().c_str());
   std::printf("\ncalls since start\n");
   for (const auto& [method, n] : s.calls())
     std::printf("  %-16s %12s\n", method.c_str(), FormatCount(n).c_str());

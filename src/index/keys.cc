@@ -37,6 +37,22 @@ std::string LengthPrefixed(std::string_view s) {
 
 }  // namespace
 
+std::string AuditKey(uint64_t seq) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    k[static_cast<size_t>(i)] = static_cast<char>(seq & 0xff);
+    seq >>= 8;
+  }
+  return k;
+}
+
+uint64_t AuditSeq(std::string_view key) {
+  if (key.size() != 8) return 0;
+  uint64_t seq = 0;
+  for (char c : key) seq = (seq << 8) | static_cast<unsigned char>(c);
+  return seq;
+}
+
 std::string EncodeInt64(int64_t v) {
   std::string out(8, '\0');
   uint64_t u = static_cast<uint64_t>(v);

@@ -8,6 +8,7 @@
 //   terms            dataset \0 term                       (int64 counter)
 //                    \0 records \0 dataset                 (record counter)
 //   meta             plain names (schema_version, index_generation, ...)
+//   audit            seq (8 bytes, big-endian)                 (one AuditEntry)
 //
 // Dataset names, rules, keys and record ids never hold '\0' (checked on
 // write), so every key splits back unambiguously.
@@ -31,10 +32,16 @@ inline constexpr std::string_view kCountPrefix{"\0records\0", 9};
 // Names in the meta column family.
 inline constexpr std::string_view kSchemaKey = "schema_version";
 // 1: first layout. 2: adds the match column family (migrated on open).
-inline constexpr std::string_view kSchemaVersion = "2";
+// 3: adds the audit column family (empty at first: nothing to migrate).
+inline constexpr std::string_view kSchemaVersion = "3";
 inline constexpr std::string_view kGenerationKey = "index_generation";
 inline constexpr std::string_view kReindexKey = "reindex";
 inline constexpr std::string_view kRepairKey = "repair";
+
+// Audit rows: the sequence number, 8 bytes big-endian (sorts in seq order).
+std::string AuditKey(uint64_t seq);
+// The seq of an audit key; 0 for a key that is not 8 bytes.
+uint64_t AuditSeq(std::string_view key);
 
 // Counters: little-endian int64.
 std::string EncodeInt64(int64_t v);

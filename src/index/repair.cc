@@ -16,6 +16,8 @@ absl::Status RocksStore::MigrateSchema() {
   if (!schema.ok()) return schema.status();
   if (!schema->has_value()) return PutMeta(kSchemaKey, kSchemaVersion);
   if (**schema == kSchemaVersion) return absl::OkStatus();
+  // 2 -> 3: the audit column family, created empty by the open.
+  if (**schema == "2") return PutMeta(kSchemaKey, kSchemaVersion);
   if (**schema != "1") {
     return absl::FailedPreconditionError(
         absl::StrCat("database ", path_, " has key layout version ", **schema,

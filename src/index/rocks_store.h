@@ -27,7 +27,7 @@
 namespace linkage::index {
 
 // Column families, declared once. The order is the handle order.
-enum class Cf : size_t { kDefault, kRecords, kBlocks, kIds, kTerms, kMeta, kMatch, kCount };
+enum class Cf : size_t { kDefault, kRecords, kBlocks, kIds, kTerms, kMeta, kMatch, kAudit, kCount };
 
 struct CfSpec {
   Cf id;
@@ -46,6 +46,9 @@ inline constexpr std::array<CfSpec, static_cast<size_t>(Cf::kCount)> kColumnFami
     {Cf::kMeta, "meta", false, true, false},
     // What comparison reads: the normalized form alone, keyed like records.
     {Cf::kMatch, "match", false, true, true},
+    // The audit log: 8-byte big-endian seq -> one serialized AuditEntry.
+    // Never derived, never rebuilt: a repair leaves it alone.
+    {Cf::kAudit, "audit", false, false, false},
 }};
 
 // Converts a RocksDB status for a caller: the code says what the caller may
@@ -122,6 +125,13 @@ class RocksStore final : public Store {
   absl::StatusOr<std::optional<std::string>> GetMeta(std::string_view key) const override;
   void AwaitMatchViews() const override;
   absl::Status Flush() override;
+
+  absl::Status ScanAudit(
+      uint64_t from,
+      const std::function<bool(uint64_t seq, std::string_view bytes)>& fn) const override;
+  absl::StatusOr<std::optional<std::pair<uint64_t, std::string>>> LastAudit() const override;
+  absl::StatusOr<uint64_t> WriteAudit(uint64_t seq, std::string_view bytes) override;
+  absl::Status AwaitAudit(uint64_t token) override;
 
  private:
   rocksdb::ColumnFamilyHandle* H(Cf cf) const { return handles_[static_cast<size_t>(cf)]; }

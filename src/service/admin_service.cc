@@ -2,11 +2,52 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+#include "audit.h"
 #include "base/status_macros.h"
 #include "convert.h"
 #include "log.h"
 
 namespace linkage::service {
+namespace {
+
+// A job's entry: the datasets it read and, per cluster or conflict, the
+// records its answer named (one entry for the whole job).
+absl::Status AuditDuplicates(ServiceContext* ctx, const grpc::ServerContextBase& call,
+                             const v1::FindDuplicatesRequest& request,
+                             const v1::FindDuplicatesResponse& response) {
+  v1::AuditEntry entry = NewEntry(call, "FindDuplicates", request.dataset());
+  for (const std::string* other : {&request.against(), &request.register_dataset()})
+    if (!other->empty()) entry.add_other_datasets(*other);
+  entry.set_detail(
+      absl::StrCat("records=", response.records(), " clusters=", response.clusters_size()));
+  for (const v1::DuplicateCluster& cluster : response.clusters()) {
+    v1::AuditItem* item = entry.add_items();
+    item->set_decision("CLUSTER");
+    for (const auto& m : cluster.members()) item->add_returned_ids(m.record_id());
+  }
+  return Audited(ctx, std::move(entry), absl::OkStatus());
+}
+
+absl::Status AuditConflicts(ServiceContext* ctx, const grpc::ServerContextBase& call,
+                            const v1::FindConflictsRequest& request,
+                            const v1::FindConflictsResponse& response) {
+  v1::AuditEntry entry = NewEntry(call, "FindConflicts", request.dataset());
+  entry.add_other_datasets(request.against());
+  entry.set_detail(
+      absl::StrCat("records=", response.records(), " conflicts=", response.conflicts_size()));
+  for (const v1::IdentityConflict& c : response.conflicts()) {
+    v1::AuditItem* item = entry.add_items();
+    item->set_record_id(c.record_id());
+    if (!c.other_record_id().empty()) item->add_returned_ids(c.other_record_id());
+    if (!c.national_id().empty() && ctx->audit != nullptr)
+      item->set_national_id_hmac(ctx->audit->HashId(absl::StrCat("c:", c.national_id())));
+    item->set_decision(c.kind());
+  }
+  return Audited(ctx, std::move(entry), absl::OkStatus());
+}
+
+}  // namespace
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext* call,
                                                      const v1::GetStatsRequest* /*request*/,
@@ -18,6 +59,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext
     response->set_server_version(LINKD_VERSION);
     for (const auto& [method, n] : ctx_->Counts()) (*response->mutable_calls())[method] = n;
     response->set_index_generation(ctx_->engine->store()->generation());
+    if (ctx_->audit != nullptr) {
+      const audit::Head head = ctx_->audit->head();
+      response->mutable_audit_head()->set_count(head.count);
+      response->mutable_audit_head()->set_hash(audit::Hex(head.hash));
+    }
     auto state = ctx_->engine->store()->GetReindexState();
     if (state.ok() && state->has_value()) {
       ToResponse(**state, ctx_->reindex_total.load(), response);
@@ -113,34 +159,34 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerContext* call,
                                                            const v1::FindDuplicatesRequest* request,
                                                            v1::FindDuplicatesResponse* response) {
-  return InBackground(ctx_, call, "FindDuplicates",
-                      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
-                        LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
-                        if (!request->against().empty())
-                          LINKD_RETURN_IF_ERROR(CheckDataset(request->against()));
-                        if (!request->register_dataset().empty())
-                          LINKD_RETURN_IF_ERROR(CheckDataset(request->register_dataset()));
-                        engine::DedupeOptions o = DedupeOptionsFrom(*request);
-                        o.threads = std::max(1, ctx_->config.workers());
-                        o.stop = stop;
-                        int64_t last_logged = 0;
-                        o.progress = [&o, &last_logged](int64_t done, int64_t total) {
-                          if (done - last_logged < 100000) return;
-                          last_logged = done;
-                          Log("info", "duplicates_progress",
-                              {Str("dataset", o.dataset), Int("done", done), Int("total", total)});
-                        };
-                        const absl::Time start = absl::Now();
-                        LINKD_ASSIGN_OR_RETURN(engine::DedupeReport report,
-                                               ctx_->engine->FindDuplicates(o));
-                        ToResponse(report, response);
-                        Log("info", "duplicates_found",
-                            {Str("dataset", o.dataset), Str("against", o.against),
-                             Int("records", report.records), Int("links", report.links),
-                             Int("clusters", static_cast<int64_t>(report.clusters.size())),
-                             Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
-                        return absl::OkStatus();
-                      });
+  return InBackground(
+      ctx_, call, "FindDuplicates",
+      [this, call, request, response](const std::atomic<bool>* stop) -> absl::Status {
+        LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+        if (!request->against().empty()) LINKD_RETURN_IF_ERROR(CheckDataset(request->against()));
+        if (!request->register_dataset().empty())
+          LINKD_RETURN_IF_ERROR(CheckDataset(request->register_dataset()));
+        engine::DedupeOptions o = DedupeOptionsFrom(*request);
+        o.threads = std::max(1, ctx_->config.workers());
+        o.stop = stop;
+        int64_t last_logged = 0;
+        o.progress = [&o, &last_logged](int64_t done, int64_t total) {
+          if (done - last_logged < 100000) return;
+          last_logged = done;
+          Log("info", "duplicates_progress",
+              {Str("dataset", o.dataset), Int("done", done), Int("total", total)});
+        };
+        const absl::Time start = absl::Now();
+        LINKD_ASSIGN_OR_RETURN(engine::DedupeReport report, ctx_->engine->FindDuplicates(o));
+        ToResponse(report, response);
+        LINKD_RETURN_IF_ERROR(AuditDuplicates(ctx_, *call, *request, *response));
+        Log("info", "duplicates_found",
+            {Str("dataset", o.dataset), Str("against", o.against), Int("records", report.records),
+             Int("links", report.links),
+             Int("clusters", static_cast<int64_t>(report.clusters.size())),
+             Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::FindConflicts(grpc::CallbackServerContext* call,
@@ -148,7 +194,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindConflicts(grpc::CallbackServerCo
                                                           v1::FindConflictsResponse* response) {
   return InBackground(
       ctx_, call, "FindConflicts",
-      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+      [this, call, request, response](const std::atomic<bool>* stop) -> absl::Status {
         LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
         LINKD_RETURN_IF_ERROR(CheckDataset(request->against()));
         engine::ConflictOptions o = ConflictOptionsFrom(*request);
@@ -157,6 +203,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindConflicts(grpc::CallbackServerCo
         const absl::Time start = absl::Now();
         LINKD_ASSIGN_OR_RETURN(engine::ConflictReport report, ctx_->engine->FindConflicts(o));
         ToResponse(report, response);
+        LINKD_RETURN_IF_ERROR(AuditConflicts(ctx_, *call, *request, *response));
         Log("info", "conflicts_found",
             {Str("dataset", o.dataset), Str("against", o.against), Int("records", report.records),
              Int("conflicts", static_cast<int64_t>(report.conflicts.size())),

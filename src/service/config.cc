@@ -111,6 +111,10 @@ constexpr ConfigField kConfigFields[] = {
      .help = "Allow a non-loopback listen address without TLS and a policy (anyone who reaches "
              "the port may do anything)"},
     {.name = "tls_refresh_seconds", .number = 60, .min = 1, .max = 86400},
+    {.name = "audit_key_file",
+     .flag = "--audit-key",
+     .help = "Key file (64 hex digits) national IDs in the audit log are hashed with",
+     .help_tail = "; default: one kept in the database"},
 };
 
 // config_test checks that every row names a field, so this is never null.

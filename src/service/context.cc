@@ -4,10 +4,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "audit.h"
+#include "principal.h"
 #include "base/strings.h"
 #include "linkage/normalize.h"
 #include "log.h"
-#include "principal.h"
 
 namespace linkage::service {
 
@@ -35,6 +36,10 @@ absl::Status CheckDataset(const std::string& dataset) {
   return absl::OkStatus();
 }
 
+bool DeadlinePassed(grpc::CallbackServerContext* call) {
+  return std::chrono::system_clock::now() > call->deadline();
+}
+
 absl::Status ChargeRecords(ServiceContext* ctx, const grpc::CallbackServerContext& call,
                            int64_t records) {
   if (ctx->auth == nullptr) return absl::OkStatus();
@@ -50,19 +55,42 @@ void CapCandidates(ServiceContext* ctx, const grpc::CallbackServerContext& call,
   }
 }
 
-bool DeadlinePassed(grpc::CallbackServerContext* call) {
-  return std::chrono::system_clock::now() > call->deadline();
+namespace {
+
+void FinishCall(grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
+                const char* method, const absl::Status& st) {
+  // The caller's own mistakes and refusals (a per-principal limit; a full
+  // disk, which the health monitor logs once) are answered, not logged per
+  // call: a caller over its limits must not flood the log.
+  if (!st.ok() && st.code() != absl::StatusCode::kInvalidArgument &&
+      st.code() != absl::StatusCode::kNotFound &&
+      st.code() != absl::StatusCode::kResourceExhausted) {
+    Log("error", "call_failed",
+        {Str("method", method), Str("principal", PrincipalName(*call)),
+         Str("code", absl::StatusCodeToString(st.code())), Str("message", SV(st.message()))});
+  }
+  reactor->Finish(ToGrpc(st));
 }
+
+}  // namespace
 
 grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                  const char* method, std::function<absl::Status()> work) {
+  return OnPool(ctx, call, method, std::move(work), nullptr);
+}
+
+grpc::ServerUnaryReactor* OnPool(
+    ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+    std::function<absl::Status()> work,
+    std::function<absl::Status(std::optional<v1::AuditEntry>* entry)> audited_work) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   ctx->Count(method);
   if (ctx->shutting_down.load()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "linkd is shutting down"));
     return reactor;
   }
-  bool queued = ctx->pool->Submit([call, reactor, method, work = std::move(work)]() mutable {
+  bool queued = ctx->pool->Submit([ctx, call, reactor, method, work = std::move(work),
+                                   audited_work = std::move(audited_work)]() mutable {
     if (call->IsCancelled()) {
       reactor->Finish(grpc::Status::CANCELLED);
       return;
@@ -72,24 +100,32 @@ grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContex
                                    "deadline passed before the call was served"));
       return;
     }
-    absl::Status st = work();
-    // The caller's own mistakes and refusals (a per-principal limit; a full
-    // disk, which the health monitor logs once) are answered, not logged
-    // per call: a caller over its limits must not flood the log.
-    if (!st.ok() && st.code() != absl::StatusCode::kInvalidArgument &&
-        st.code() != absl::StatusCode::kNotFound &&
-        st.code() != absl::StatusCode::kResourceExhausted) {
-      Log("error", "call_failed",
-          {Str("method", method), Str("principal", PrincipalName(*call)),
-           Str("code", absl::StatusCodeToString(st.code())), Str("message", SV(st.message()))});
+    if (work) {
+      FinishCall(call, reactor, method, work());
+      return;
     }
-    reactor->Finish(ToGrpc(st));
+    std::optional<v1::AuditEntry> entry;
+    absl::Status st = audited_work(&entry);
+    if (!entry.has_value()) {
+      FinishCall(call, reactor, method, st);
+      return;
+    }
+    // Answered once the entry is durable, from the audit log's syncer.
+    AuditedThen(
+        ctx, *std::move(entry), std::move(st),
+        [call, reactor, method](const absl::Status& outcome) { FinishCall(call, reactor, method, outcome); });
   });
   if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "linkd is at capacity (worker queue full); retry with backoff"));
   }
   return reactor;
+}
+
+grpc::ServerUnaryReactor* OnPoolAudited(
+    ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+    std::function<absl::Status(std::optional<v1::AuditEntry>* entry)> work) {
+  return OnPool(ctx, call, method, nullptr, std::move(work));
 }
 
 grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServerContext* call,

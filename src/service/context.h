@@ -9,12 +9,14 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "auth.h"
+#include "linkage/audit.h"
 #include "linkage/engine.h"
 #include "linkage/v1/config.pb.h"
 #include "worker_pool.h"
@@ -27,6 +29,9 @@ grpc::Status ToGrpc(const absl::Status& status);
 // What the services share: the core, the pool, limits and counters.
 struct ServiceContext {
   engine::Engine* engine = nullptr;
+  // Every call that reads or writes a person appends to it (audit.h);
+  // null only where no server runs (tools, some tests).
+  audit::AuditLog* audit = nullptr;
   std::atomic<bool> training{false};  // A TrainModel or Reindex call is running.
   std::atomic<int64_t> reindex_total{0};
   std::atomic<int> background{0};  // Threads outside the pool still running.
@@ -65,6 +70,23 @@ bool DeadlinePassed(grpc::CallbackServerContext* call);
 // heavy runs on gRPC's threads.
 grpc::ServerUnaryReactor* OnPool(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                  const char* method, std::function<absl::Status()> work);
+
+// Runs `work` on the pool, for a call that reads or writes a person: `work`
+// fills the response and, unless it refuses the call before looking
+// anything up, the call's audit entry (audit.h). The entry is appended with
+// work's outcome as its status, and the call finishes once the entry is
+// durable, from the audit log's syncer thread, so the worker goes on to
+// the next call meanwhile. An entry that cannot be written replaces the
+// answer by an error (audit.h, Audited).
+grpc::ServerUnaryReactor* OnPoolAudited(
+    ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+    std::function<absl::Status(std::optional<v1::AuditEntry>* entry)> work);
+
+// OnPool and OnPoolAudited: exactly one of work, audited_work.
+grpc::ServerUnaryReactor* OnPool(
+    ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
+    std::function<absl::Status()> work,
+    std::function<absl::Status(std::optional<v1::AuditEntry>* entry)> audited_work);
 
 // Runs a long admin job (training, reindex, duplicates, conflicts) on its
 // own thread so the scoring workers keep answering queries; one such job at

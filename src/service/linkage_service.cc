@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "audit.h"
 #include "base/status_macros.h"
 #include "convert.h"
 #include "principal.h"
@@ -64,81 +65,133 @@ absl::Status RecordNotFound(const std::string& dataset, const std::string& recor
 grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext* call,
                                                     const v1::MatchRequest* request,
                                                     v1::MatchResponse* response) {
-  return OnPool(ctx_, call, "Match", [this, call, request, response]() -> absl::Status {
-    LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
-    LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
-    LINKD_ASSIGN_OR_RETURN(
-        *response->mutable_result(),
-        ctx_->engine->Match(request->record(), request->dataset(), MatchOptionsFrom(*request)));
-    CapCandidates(ctx_, *call, response->mutable_result());
-    return absl::OkStatus();
-  });
+  return OnPoolAudited(
+      ctx_, call, "Match",
+      [this, call, request, response](std::optional<v1::AuditEntry>* audit) -> absl::Status {
+        LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+        LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
+        v1::AuditEntry entry = NewEntry(*call, "Match", request->dataset());
+        v1::AuditItem* item = entry.add_items();
+        *item = QueryItem(*ctx_, request->record());
+        auto result =
+            ctx_->engine->Match(request->record(), request->dataset(), MatchOptionsFrom(*request));
+        if (result.ok()) {
+          CapCandidates(ctx_, *call, &*result);
+          AddResult(*result, item);
+          *response->mutable_result() = *std::move(result);
+        }
+        *audit = std::move(entry);
+        return result.status();
+      });
 }
 
 grpc::ServerUnaryReactor* LinkageServiceImpl::Verify(grpc::CallbackServerContext* call,
                                                      const v1::VerifyRequest* request,
                                                      v1::VerifyResponse* response) {
-  return OnPool(ctx_, call, "Verify", [this, call, request, response]() -> absl::Status {
-    LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
-    LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
-    std::string principal;
-    if (ctx_->auth != nullptr) {
-      principal = PrincipalName(*call);
-      LINKD_RETURN_IF_ERROR(
-          ctx_->auth->ChargeVerifyAttempt(principal, request->claim().national_id()));
-    }
-    LINKD_ASSIGN_OR_RETURN(
-        *response->mutable_verification(),
-        ctx_->engine->Verify(request->claim(), request->dataset(), request->strict_dates()));
-    // A caller that may not Match learns no more than the claim's verdict.
-    if (ctx_->auth != nullptr && !ctx_->auth->HasRole(principal, v1::MATCH))
-      RedactForVerifyOnly(response->mutable_verification());
-    return absl::OkStatus();
-  });
+  return OnPoolAudited(
+      ctx_, call, "Verify",
+      [this, call, request, response](std::optional<v1::AuditEntry>* audit) -> absl::Status {
+        LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+        LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
+        std::string principal;
+        if (ctx_->auth != nullptr) {
+          principal = PrincipalName(*call);
+          LINKD_RETURN_IF_ERROR(
+              ctx_->auth->ChargeVerifyAttempt(principal, request->claim().national_id()));
+        }
+        v1::AuditEntry entry = NewEntry(*call, "Verify", request->dataset());
+        v1::AuditItem* item = entry.add_items();
+        *item = QueryItem(*ctx_, request->claim());
+        auto verification =
+            ctx_->engine->Verify(request->claim(), request->dataset(), request->strict_dates());
+        if (verification.ok()) {
+          AddVerification(*verification, item);  // The whole verdict, for the auditor.
+          *response->mutable_verification() = *std::move(verification);
+          // A caller that may not Match learns no more than the claim's verdict.
+          if (ctx_->auth != nullptr && !ctx_->auth->HasRole(principal, v1::MATCH))
+            RedactForVerifyOnly(response->mutable_verification());
+        }
+        *audit = std::move(entry);
+        return verification.status();
+      });
 }
 
 grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServerContext* call,
                                                             const v1::UpsertRecordsRequest* request,
                                                             v1::UpsertRecordsResponse* response) {
-  return OnPool(ctx_, call, "UpsertRecords", [this, call, request, response]() -> absl::Status {
-    LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
-    LINKD_RETURN_IF_ERROR(CheckUpsertRequest(*request, ctx_->config.max_batch_records()));
-    LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, std::max(1, request->records_size())));
-    engine::UpsertOptions uo = UpsertOptionsFrom(*request);
-    uo.before_write = [call] { return StillWanted(call); };
-    std::vector<v1::PersonRecord> records(request->records().begin(), request->records().end());
-    LINKD_ASSIGN_OR_RETURN(std::vector<engine::UpsertResult> results,
-                           ctx_->engine->Upsert(request->dataset(), std::move(records), uo));
-    ToResponse(results, *request, response);
-    return absl::OkStatus();
-  });
+  return OnPoolAudited(
+      ctx_, call, "UpsertRecords",
+      [this, call, request, response](std::optional<v1::AuditEntry>* audit) -> absl::Status {
+        LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+        LINKD_RETURN_IF_ERROR(CheckUpsertRequest(*request, ctx_->config.max_batch_records()));
+        LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, std::max(1, request->records_size())));
+        engine::UpsertOptions uo = UpsertOptionsFrom(*request);
+        uo.before_write = [call] { return StillWanted(call); };
+        std::vector<v1::PersonRecord> records(request->records().begin(), request->records().end());
+        v1::AuditEntry entry = NewEntry(*call, "UpsertRecords", request->dataset());
+        auto results = ctx_->engine->Upsert(request->dataset(), std::move(records), uo);
+        if (!results.ok()) {
+          // Refused before the write (deadline, validation of the whole
+          // request): nothing was written, nothing to audit.
+          return results.status();
+        }
+        ToResponse(*results, *request, response);
+        for (const v1::RecordWriteResult& r : response->results()) {
+          v1::AuditItem* item = entry.add_items();
+          if (r.index() >= 0 && r.index() < request->records_size())
+            *item = QueryItem(*ctx_, request->records(r.index()));
+          item->set_record_id(r.record_id());
+          item->set_decision(v1::WriteOutcome_Name(r.outcome()));
+        }
+        *audit = std::move(entry);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* LinkageServiceImpl::DeleteRecord(grpc::CallbackServerContext* call,
                                                            const v1::DeleteRecordRequest* request,
                                                            v1::DeleteRecordResponse* /*response*/) {
-  return OnPool(ctx_, call, "DeleteRecord", [this, call, request]() -> absl::Status {
-    LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
-    LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
-    LINKD_ASSIGN_OR_RETURN(bool deleted,
-                           ctx_->engine->Delete(request->dataset(), request->record_id()));
-    if (!deleted) return RecordNotFound(request->dataset(), request->record_id());
-    return absl::OkStatus();
-  });
+  return OnPoolAudited(ctx_, call, "DeleteRecord",
+                       [this, call, request](std::optional<v1::AuditEntry>* audit) -> absl::Status {
+                         LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+                         LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
+                         LINKD_ASSIGN_OR_RETURN(
+                             bool deleted,
+                             ctx_->engine->Delete(request->dataset(), request->record_id()));
+                         v1::AuditEntry entry = NewEntry(*call, "DeleteRecord", request->dataset());
+                         v1::AuditItem* item = entry.add_items();
+                         item->set_record_id(request->record_id());
+                         item->set_decision(deleted ? "DELETED" : "NOT_FOUND");
+                         *audit = std::move(entry);
+                         return deleted ? absl::OkStatus()
+                                        : RecordNotFound(request->dataset(), request->record_id());
+                       });
 }
 
 grpc::ServerUnaryReactor* LinkageServiceImpl::GetRecord(grpc::CallbackServerContext* call,
                                                         const v1::GetRecordRequest* request,
                                                         v1::GetRecordResponse* response) {
-  return OnPool(ctx_, call, "GetRecord", [this, call, request, response]() -> absl::Status {
-    LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
-    LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
-    LINKD_ASSIGN_OR_RETURN(std::optional<v1::StoredRecord> stored,
-                           ctx_->engine->Get(request->dataset(), request->record_id()));
-    if (!stored.has_value()) return RecordNotFound(request->dataset(), request->record_id());
-    ToResponse(*stored, request->include_normalized(), response);
-    return absl::OkStatus();
-  });
+  return OnPoolAudited(
+      ctx_, call, "GetRecord",
+      [this, call, request, response](std::optional<v1::AuditEntry>* audit) -> absl::Status {
+        LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+        LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
+        LINKD_ASSIGN_OR_RETURN(std::optional<v1::StoredRecord> stored,
+                               ctx_->engine->Get(request->dataset(), request->record_id()));
+        v1::AuditEntry entry = NewEntry(*call, "GetRecord", request->dataset());
+        v1::AuditItem* item = entry.add_items();
+        item->set_record_id(request->record_id());
+        if (!stored.has_value()) {
+          item->set_decision("NOT_FOUND");
+          *audit = std::move(entry);
+          return RecordNotFound(request->dataset(), request->record_id());
+        }
+        item->add_returned_ids(request->record_id());
+        item->set_decision("READ");
+        ToResponse(*stored, request->include_normalized(), response);
+        *audit = std::move(entry);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace linkage::service

@@ -1,8 +1,10 @@
 // LinkageService's bulk streams, MatchStream and MatchBatchStream.
 #include <deque>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "audit.h"
 #include "base/status_macros.h"
 #include "convert.h"
 #include "linkage_service.h"
@@ -14,6 +16,16 @@ namespace {
 // Answers one stream request (match, or verify and match).
 v1::MatchStreamResponse ProcessStreamRequest(ServiceContext* ctx, grpc::CallbackServerContext* call,
                                              const v1::MatchStreamRequest& req);
+
+// Replaces an answer whose audit entry could not be written by that error.
+void Withhold(const absl::Status& st, v1::MatchStreamResponse* resp) {
+  resp->clear_result();
+  resp->clear_verification();
+  SetError(st, resp);
+}
+void Withhold(const absl::Status& st, v1::MatchBatchResponse* out) {
+  for (v1::MatchStreamResponse& r : *out->mutable_responses()) Withhold(st, &r);
+}
 
 // Records a stream message carries (a request, or a batch of them).
 size_t RecordsIn(const v1::MatchStreamRequest& /*req*/) { return 1; }
@@ -38,7 +50,9 @@ size_t RecordsIn(const v1::MatchBatchRequest& batch) {
 template <typename Req, typename Resp>
 class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
  public:
-  using Process = Resp (*)(ServiceContext*, grpc::CallbackServerContext*, const Req&);
+  // Answers one message and describes it in `entry` for the audit log.
+  using Process = Resp (*)(ServiceContext*, grpc::CallbackServerContext*, const Req&,
+                           std::optional<v1::AuditEntry>* entry);
   // `busy` answers a request the pool has no room for.
   using Busy = Resp (*)(const Req&, const std::string& message);
   StreamReactor(ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
@@ -156,11 +170,31 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
               skip = broken_;
             }
             Resp response;
-            if (!skip && !call_->IsCancelled()) response = process_(ctx_, call_, *request);
-            absl::MutexLock l(&mu_);
-            --running_;
-            EnqueueLocked(std::move(response), RecordsIn(*request));
-            PumpLocked();
+            std::optional<v1::AuditEntry> entry;
+            if (!skip && !call_->IsCancelled()) response = process_(ctx_, call_, *request, &entry);
+            const size_t records = RecordsIn(*request);
+            {
+              absl::MutexLock l(&mu_);
+              --running_;
+              if (!entry.has_value()) {
+                EnqueueLocked(std::move(response), records);
+                PumpLocked();
+                return;
+              }
+              // The answer leaves once its entry is durable; the worker
+              // goes on meanwhile (the audit log's syncer queues it).
+              ++syncing_;
+              PumpLocked();
+            }
+            auto answer = std::make_shared<Resp>(std::move(response));
+            AuditedThen(ctx_, *std::move(entry), absl::OkStatus(),
+                        [this, answer, records](const absl::Status& st) {
+                          if (!st.ok()) Withhold(st, answer.get());
+                          absl::MutexLock lock(&mu_);
+                          --syncing_;
+                          EnqueueLocked(std::move(*answer), records);
+                          MaybeFinishLocked();
+                        });
           },
           WorkerPool::Lane::kBulk);
       if (!queued) {
@@ -186,7 +220,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
   }
 
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || !reads_done_ || outstanding_ != 0 || writing_ || running_ != 0) return;
+    if (finished_ || !reads_done_ || outstanding_ != 0 || writing_ || running_ != 0 ||
+        syncing_ != 0)
+      return;
     finished_ = true;
     this->Finish(broken_ ? grpc::Status::CANCELLED : grpc::Status::OK);
   }
@@ -204,6 +240,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
   size_t records_ ABSL_GUARDED_BY(mu_) = 0;        // Their records.
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;          // Bytes of answers queued.
   size_t running_ ABSL_GUARDED_BY(mu_) = 0;        // Messages on the pool.
+  size_t syncing_ ABSL_GUARDED_BY(mu_) = 0;        // Answered, their entries not yet durable.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
@@ -325,18 +362,74 @@ v1::MatchBatchResponse BusyBatch(const v1::MatchBatchRequest& batch, const std::
   return out;
 }
 
+// What one stream request was asked and told, for the audit entry.
+v1::AuditItem StreamItem(const ServiceContext& ctx, const v1::MatchStreamRequest& req,
+                         const v1::MatchStreamResponse& resp) {
+  v1::AuditItem item = QueryItem(ctx, req.record());
+  if (item.record_id().empty()) item.set_record_id(req.request_id());
+  if (resp.error_code() != 0) {
+    item.set_decision(absl::StatusCodeToString(static_cast<absl::StatusCode>(resp.error_code())));
+    return item;
+  }
+  if (resp.has_verification()) {
+    AddVerification(resp.verification(), &item);
+    for (const v1::Candidate& c : resp.result().candidates()) {
+      bool seen = false;
+      for (const std::string& id : item.returned_ids()) seen = seen || id == c.record_id();
+      if (!seen) item.add_returned_ids(c.record_id());
+    }
+  } else {
+    AddResult(resp.result(), &item);
+  }
+  return item;
+}
+
+// A stream message's answer, audited: one entry per message (per batch for
+// MatchBatchStream, one item per request in it), appended before the
+// answer is queued for writing. If the entry cannot be written, every
+// request of the message is answered with that error instead.
+v1::MatchStreamResponse AuditedStreamRequest(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                             const v1::MatchStreamRequest& req,
+                                             std::optional<v1::AuditEntry>* audit) {
+  v1::MatchStreamResponse resp = ProcessCharged(ctx, call, req);
+  v1::AuditEntry entry = NewEntry(*call, "MatchStream", req.dataset());
+  *entry.add_items() = StreamItem(*ctx, req, resp);
+  *audit = std::move(entry);
+  return resp;
+}
+
+v1::MatchBatchResponse AuditedBatch(ServiceContext* ctx, grpc::CallbackServerContext* call,
+                                    const v1::MatchBatchRequest& batch,
+                                    std::optional<v1::AuditEntry>* audit) {
+  v1::MatchBatchResponse out = ProcessBatch(ctx, call, batch);
+  if (out.responses_size() == 0) return out;
+  v1::AuditEntry entry = NewEntry(*call, "MatchBatchStream",
+                                  batch.requests_size() > 0 ? batch.requests(0).dataset() : "");
+  for (int i = 0; i < out.responses_size(); ++i) {
+    const v1::MatchStreamRequest& req = batch.requests(i);
+    if (req.dataset() != entry.dataset()) {
+      bool seen = false;
+      for (const std::string& d : entry.other_datasets()) seen = seen || d == req.dataset();
+      if (!seen) entry.add_other_datasets(req.dataset());
+    }
+    *entry.add_items() = StreamItem(*ctx, req, out.responses(i));
+  }
+  *audit = std::move(entry);
+  return out;
+}
+
 }  // namespace
 
 grpc::ServerBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>*
 LinkageServiceImpl::MatchStream(grpc::CallbackServerContext* call) {
   return new StreamReactor<v1::MatchStreamRequest, v1::MatchStreamResponse>(
-      ctx_, call, "MatchStream", &ProcessCharged, &BusyAnswer);
+      ctx_, call, "MatchStream", &AuditedStreamRequest, &BusyAnswer);
 }
 
 grpc::ServerBidiReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>*
 LinkageServiceImpl::MatchBatchStream(grpc::CallbackServerContext* call) {
   return new StreamReactor<v1::MatchBatchRequest, v1::MatchBatchResponse>(
-      ctx_, call, "MatchBatchStream", &ProcessBatch, &BusyBatch);
+      ctx_, call, "MatchBatchStream", &AuditedBatch, &BusyBatch);
 }
 
 }  // namespace linkage::service

@@ -3,9 +3,7 @@
 #include "auth.h"
 
 namespace linkage::service {
-namespace {
-
-std::string NameOn(const grpc::ServerContextBase& ctx) {
+std::string PrincipalName(const grpc::ServerContextBase& ctx) {
   std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
   if (auth != nullptr) {
     std::vector<grpc::string_ref> values = auth->FindPropertyValues(kPrincipalProperty);
@@ -14,9 +12,5 @@ std::string NameOn(const grpc::ServerContextBase& ctx) {
   return "anonymous";
 }
 
-}  // namespace
-
-std::string PrincipalName(const grpc::ServerContext& ctx) { return NameOn(ctx); }
-std::string PrincipalName(const grpc::CallbackServerContext& ctx) { return NameOn(ctx); }
 
 }  // namespace linkage::service

@@ -15,10 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "admin_service.h"
+#include "audit_service.h"
 #include "auth.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "config.h"
+#include "linkage/audit.h"
 #include "linkage/engine.h"
 #include "linkage/model.h"
 #include "linkage/normalize.h"
@@ -66,12 +68,22 @@ class ServerImpl final : public Server {
     // A training thread finishes its call before the engine goes away.
     while (ctx_.background.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (pool_ != nullptr) pool_->Stop();
+    if (audit_ != nullptr) LogAuditHead("audit_head_at_stop");
     if (store_ != nullptr && store_->Condition().writable) {
       absl::Status flushed = store_->Flush();
       if (!flushed.ok()) Log("error", "flush_failed", {Str("message", SV(flushed.message()))});
     }
     engine_.reset();
+    audit_.reset();
     store_.reset();
+  }
+
+  // The audit log's head, for the log's readers to keep (no personal data).
+  void LogAuditHead(std::string_view event) {
+    const audit::Head head = audit_->head();
+    Log("info", event,
+        {Int("audit_count", static_cast<int64_t>(head.count)),
+         Str("audit_hash", audit::Hex(head.hash)), Str("audit_head", audit::HeadText(head))});
   }
 
   // Health follows the store: the whole service NOT_SERVING while data is
@@ -79,13 +91,21 @@ class ServerImpl final : public Server {
   // disk); each change logged once.
   void Monitor() {
     bool was_writable = true, was_damaged = false;
+    absl::Time head_logged = absl::InfinitePast();
     do {
+      // The audit head once a minute (and at stop): a record of it outside
+      // the database that an operator cannot rewrite after the fact.
+      if (absl::Now() - head_logged >= absl::Minutes(1)) {
+        LogAuditHead("audit_head");
+        head_logged = absl::Now();
+      }
       index::StoreCondition c = store_->Condition();
       if (c.writable != was_writable || c.damaged != was_damaged) {
         grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
         if (health != nullptr) {
           health->SetServingStatus(!c.damaged);
-          for (const char* name : {"linkage.v1.LinkageService", "linkage.v1.AdminService"})
+          for (const char* name :
+               {"linkage.v1.LinkageService", "linkage.v1.AdminService", "linkage.v1.AuditService"})
             health->SetServingStatus(name, !c.damaged);
           health->SetServingStatus(std::string(kWritesHealthService), c.writable);
         }
@@ -110,6 +130,8 @@ class ServerImpl final : public Server {
   ServiceContext ctx_;
   std::unique_ptr<LinkageServiceImpl> linkage_;
   std::unique_ptr<AdminServiceImpl> admin_;
+  std::unique_ptr<audit::AuditLog> audit_;
+  std::unique_ptr<AuditServiceImpl> audit_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::atomic<bool> stopped_{false};
@@ -218,13 +240,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   warm.set_address("Tổ 12, P. Đức Xuân, TP. Bắc Kạn");
   (void)domain::NormalizeRecord(warm);
 
+  {
+    auto key = audit::LoadKey(s->store_.get(), c.audit_key_file());
+    if (!key.ok()) return key.status();
+    LINKD_ASSIGN_OR_RETURN(s->audit_, audit::AuditLog::Open(s->store_.get(), *std::move(key)));
+  }
+
   s->pool_ = std::make_unique<WorkerPool>(c.workers(), static_cast<size_t>(c.max_queued_calls()));
   s->ctx_.engine = s->engine_.get();
+  s->ctx_.audit = s->audit_.get();
   s->ctx_.pool = s->pool_.get();
   s->ctx_.config = c;
   s->ctx_.auth = s->authorizer_.get();
   s->linkage_ = std::make_unique<LinkageServiceImpl>(&s->ctx_);
   s->admin_ = std::make_unique<AdminServiceImpl>(&s->ctx_);
+  s->audit_service_ = std::make_unique<AuditServiceImpl>(&s->ctx_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -235,6 +265,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   builder.AddListeningPort(c.listen(), credentials, &s->port_);
   builder.RegisterService(s->linkage_.get());
   builder.RegisterService(s->admin_.get());
+  builder.RegisterService(s->audit_service_.get());
   // Transport bounds: memory for all connections, calls per connection,
   // dead peers found by keepalive, idle and old connections closed (long
   // bulk streams get an hour to finish once a connection is too old).
@@ -260,7 +291,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
   if (health != nullptr) {
     health->SetServingStatus(true);
-    for (const char* name : {"linkage.v1.LinkageService", "linkage.v1.AdminService"}) {
+    for (const char* name :
+         {"linkage.v1.LinkageService", "linkage.v1.AdminService", "linkage.v1.AuditService"}) {
       health->SetServingStatus(name, true);
     }
     health->SetServingStatus(std::string(kWritesHealthService), true);

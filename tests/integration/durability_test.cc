@@ -397,7 +397,8 @@ TEST(DurabilityTest, RepairRebuildsLostDerivedDataAndResumes) {
     // table file.
     rocksdb::Options options;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "records", "blocks", "ids", "terms", "meta", "match"})
+    for (const char* name :
+         {"default", "records", "blocks", "ids", "terms", "meta", "match", "audit"})
       cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;

@@ -188,7 +188,8 @@ TEST_F(StoreTest, OldLayoutIsMigratedOnOpen) {
   {
     rocksdb::DB* raw = nullptr;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "records", "blocks", "ids", "terms", "meta", "match"}) {
+    for (const char* name :
+         {"default", "records", "blocks", "ids", "terms", "meta", "match", "audit"}) {
       rocksdb::ColumnFamilyOptions o;
       if (std::string(name) == "terms") o.merge_operator = nullptr;
       cfs.emplace_back(name, o);
@@ -201,7 +202,7 @@ TEST_F(StoreTest, OldLayoutIsMigratedOnOpen) {
     delete raw;
   }
   Open();
-  EXPECT_EQ(*store_->GetMeta("schema_version"), std::optional<std::string>("2"));
+  EXPECT_EQ(*store_->GetMeta("schema_version"), std::optional<std::string>("3"));
   ExpectConsistent();
   google::protobuf::Arena arena;
   auto n = store_->MultiGetNormalized("reg", {"R1", "R2"}, &arena);
