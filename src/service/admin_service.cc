@@ -29,6 +29,17 @@ absl::Status AuditDuplicates(ServiceContext* ctx, const grpc::ServerContextBase&
   return Audited(ctx, std::move(entry), absl::OkStatus());
 }
 
+// A model installed (SetModel, which calibration uses too, or TrainModel):
+// who installed which version over which, so that a model that decides
+// differently can be traced to the call that put it there.
+absl::Status AuditModelInstall(ServiceContext* ctx, const grpc::ServerContextBase& call,
+                               const char* method, const std::string& version,
+                               const std::string& previous) {
+  v1::AuditEntry entry = NewEntry(call, method, "");
+  entry.set_detail(absl::StrCat("model=", version, " previous=", previous));
+  return Audited(ctx, std::move(entry), absl::OkStatus());
+}
+
 absl::Status AuditConflicts(ServiceContext* ctx, const grpc::ServerContextBase& call,
                             const v1::FindConflictsRequest& request,
                             const v1::FindConflictsResponse& response) {
@@ -94,12 +105,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CheckIndex(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::SetModel(grpc::CallbackServerContext* call,
                                                      const v1::SetModelRequest* request,
                                                      v1::SetModelResponse* response) {
-  return OnPool(ctx_, call, "SetModel", [this, request, response]() -> absl::Status {
+  return OnPool(ctx_, call, "SetModel", [this, call, request, response]() -> absl::Status {
     LINKD_ASSIGN_OR_RETURN(std::string previous, ctx_->engine->InstallModel(request->model()));
     response->set_previous_version(previous);
     Log("info", "model_installed",
         {Str("version", request->model().version()), Str("previous", previous)});
-    return absl::OkStatus();
+    return AuditModelInstall(ctx_, *call, "SetModel", request->model().version(), previous);
   });
 }
 
@@ -108,7 +119,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerConte
                                                        v1::TrainModelResponse* response) {
   return InBackground(
       ctx_, call, "TrainModel",
-      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+      [this, call, request, response](const std::atomic<bool>* stop) -> absl::Status {
         LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
         if (!request->link_dataset().empty())
           LINKD_RETURN_IF_ERROR(CheckDataset(request->link_dataset()));
@@ -118,6 +129,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerConte
         LINKD_ASSIGN_OR_RETURN(engine::TrainedModel trained,
                                ctx_->engine->TrainAndInstall(o, request->dry_run()));
         ToResponse(trained, response);
+        if (trained.installed) {
+          LINKD_RETURN_IF_ERROR(AuditModelInstall(
+              ctx_, *call, "TrainModel", trained.model.version(), response->previous_version()));
+        }
         Log("info", "model_trained",
             {Str("version", trained.model.version()), Int("m_pairs", trained.report.m_pairs),
              Num("seconds", absl::ToDoubleSeconds(absl::Now() - start)),

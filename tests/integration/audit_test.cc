@@ -333,6 +333,24 @@ TEST_F(AuditTest, TheChainSurvivesARestartAndAFailedLookupIsAuditedToo) {
   EXPECT_TRUE(VerifyChain().ok());
 }
 
+TEST_F(AuditTest, AModelInstallIsAuditedWithTheOldAndNewVersion) {
+  v1::GetModelResponse current;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin_->GetModel(&ctx, v1::GetModelRequest(), &current).ok());
+  }
+  v1::SetModelRequest req;
+  *req.mutable_model() = current.model();
+  req.mutable_model()->set_version("audited-1");
+  v1::SetModelResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(admin_->SetModel(&ctx, req, &resp).ok());
+  const v1::AuditEntry e = Only(List(), "SetModel");
+  EXPECT_EQ(e.detail(), "model=audited-1 previous=" + current.model().version());
+  EXPECT_EQ(e.status(), "OK");
+  EXPECT_TRUE(VerifyChain().ok());
+}
+
 // The chain on its own: a store with entries appended, then changed on
 // disk behind the log's back.
 class ChainTest : public ::testing::Test {
