@@ -55,6 +55,10 @@ inline constexpr char kNameTypo[] = "NAME_TYPO";
 inline constexpr char kIdConflict[] = "ID_CONFLICT";
 // The record's own ID disagrees with its sex or birth year.
 inline constexpr char kIdInconsistent[] = "ID_INCONSISTENT";
+// Verify: the ID's holder fits the claimed name, but the claimed date of
+// birth (at the "different" level) or sex is not the holder's.
+inline constexpr char kHolderDateDiffers[] = "HOLDER_DATE_DIFFERS";
+inline constexpr char kHolderSexDiffers[] = "HOLDER_SEX_DIFFERS";
 // The claimed ID is one typing error away from the person's ID.
 inline constexpr char kIdTypo[] = "ID_TYPO";
 // No register person holds the claimed ID.

@@ -72,6 +72,13 @@ VerifyVerdict DecideVerification(const model::CompiledModel& m, const VerifyFact
     }
   }
   auto name_differs = [&m](const Ranked& c) { return NameDiffers(m, c.outcomes.data()); };
+  // Whether a field of the claim is at its "different" level against `c`
+  // (both sides known).
+  auto differs = [&m](const Ranked& c, v1::FieldSource source) {
+    const int f = m.FieldIndex(source);
+    return f >= 0 && m.LevelKindOf(static_cast<size_t>(f),
+                                   c.outcomes[static_cast<size_t>(f)].level) == v1::LEVEL_ELSE;
+  };
   auto decide = [&v](const Ranked* target, v1::VerifyDecision decision, std::string reason) {
     v.target = target;
     v.decision = decision;
@@ -113,7 +120,17 @@ VerifyVerdict DecideVerification(const model::CompiledModel& m, const VerifyFact
     } else if (holder_name_differs && best == holder && facts.answer_band != v1::BAND_NO_MATCH) {
       decide(holder, v1::REVIEW, "the claimed given name differs from the ID holder's");
     } else if (best == holder) {
-      if (facts.answer_band == v1::BAND_MATCH) {
+      // The ID, the name and the place are what a document copied from
+      // shows; a claim that gets the holder's date of birth or sex wrong as
+      // well is not the holder's own word, however heavy the rest.
+      const bool date_differs = differs(*holder, v1::FIELD_SOURCE_BIRTH_DATE);
+      const bool sex_differs = differs(*holder, v1::FIELD_SOURCE_SEX);
+      if (date_differs) flags.insert(flag::kHolderDateDiffers);
+      if (sex_differs) flags.insert(flag::kHolderSexDiffers);
+      if (facts.answer_band == v1::BAND_MATCH && (date_differs || sex_differs)) {
+        decide(holder, v1::REVIEW,
+               "the ID's holder has the claimed name, but not the claimed date of birth or sex");
+      } else if (facts.answer_band == v1::BAND_MATCH) {
         decide(holder, v1::VERIFIED,
                typo_only ? "the ID's holder matches the claim; the names differ by a typing error"
                          : "the ID's holder matches the claim");

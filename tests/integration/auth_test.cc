@@ -397,8 +397,11 @@ TEST_F(AuthTest, DateOfBirthGuessingLearnsNothingWithinTheLimits) {
                    " " + std::to_string(v.probability()));
   }
   EXPECT_EQ(answered, 5);  // verify_attempts_per_id's default.
-  // Guesses near and far got one and the same answer: nothing to steer by.
-  EXPECT_EQ(answers.size(), 1u) << absl::StrJoin(answers, "; ");
+  // Each answer says at most whether the whole claim fits (VERIFIED when the
+  // guess is within what a typo explains, else REVIEW): one bit an attempt,
+  // five a day, against the ~15 bits of a date of birth; never the field
+  // level the 58-call walk read.
+  EXPECT_LE(answers.size(), 2u) << absl::StrJoin(answers, "; ");
   EXPECT_EQ(refused, static_cast<int>(guesses.size()) - 1 - 5);
 
   // A wrong date and a wrong sex read the same: the answer does not say

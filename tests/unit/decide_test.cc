@@ -131,6 +131,27 @@ TEST_F(DecideTest, TheHolderMatchingIsVerified) {
   EXPECT_TRUE(v.flags.empty());
 }
 
+TEST_F(DecideTest, TheHoldersNameWithAnotherDateOrSexIsReviewedNotVerified) {
+  // The ID, name and address outweigh a wrong date and sex in the score;
+  // Verify does not let them: someone copying a document would claim so.
+  for (v1::FieldSource source : {v1::FIELD_SOURCE_BIRTH_DATE, v1::FIELD_SOURCE_SEX}) {
+    std::vector<Ranked> ranked = {
+        Candidate("h", 0.9999, v1::BAND_MATCH, v1::LEVEL_NAME_EXACT, v1::LEVEL_ID_EXACT)};
+    ranked[0].outcomes[Field(source)].level = Level(source, v1::LEVEL_ELSE);
+    VerifyVerdict v = Decide(ranked, {"h"}, v1::BAND_MATCH);
+    EXPECT_EQ(v.decision, v1::REVIEW) << v1::FieldSource_Name(source);
+    EXPECT_EQ(v.flags.count(source == v1::FIELD_SOURCE_SEX ? flag::kHolderSexDiffers
+                                                           : flag::kHolderDateDiffers),
+              1u);
+  }
+  // A date one digit off is no "different" level: still VERIFIED.
+  std::vector<Ranked> ranked = {
+      Candidate("h", 0.9999, v1::BAND_MATCH, v1::LEVEL_NAME_EXACT, v1::LEVEL_ID_EXACT)};
+  ranked[0].outcomes[Field(v1::FIELD_SOURCE_BIRTH_DATE)].level =
+      Level(v1::FIELD_SOURCE_BIRTH_DATE, v1::LEVEL_DATE_ONE_DIGIT);
+  EXPECT_EQ(Decide(ranked, {"h"}, v1::BAND_MATCH).decision, v1::VERIFIED);
+}
+
 TEST_F(DecideTest, TheHolderInPartOrWithACloseSecondIsReviewed) {
   std::vector<Ranked> ranked = {
       Candidate("h", 0.8, v1::BAND_REVIEW, v1::LEVEL_NAME_EXACT, v1::LEVEL_ID_EXACT)};
