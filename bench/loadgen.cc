@@ -19,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -62,6 +63,7 @@ double Percentile(std::vector<double>& v, double p) {
 int main(int argc, char** argv) {
   CLI::App app{"linkd load generator"};
   std::string server = "127.0.0.1:50051", input, rpc = "match", mode = "open", dataset = "register";
+  std::string tls_ca, tls_cert, tls_key;
   double rate = 500, duration = 20, warmup = 2;
   int concurrency = 8;
   int64_t max_outstanding = 20000;
@@ -79,6 +81,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-outstanding", max_outstanding,
                  "Open loop: calls in flight before new ones are dropped")
       ->capture_default_str();
+  app.add_option("--tls-ca", tls_ca, "CA (PEM) to verify linkd's certificate; turns TLS on");
+  app.add_option("--tls-cert", tls_cert, "Client certificate (PEM), with --tls-key");
+  app.add_option("--tls-key", tls_key, "Client private key (PEM)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -111,7 +116,28 @@ int main(int argc, char** argv) {
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!tls_ca.empty()) {
+    auto read = [](const std::string& path) {
+      std::ifstream in(path);
+      if (!in) {
+        std::fprintf(stderr, "loadgen: cannot read %s\n", path.c_str());
+        std::exit(1);
+      }
+      std::stringstream ss;
+      ss << in.rdbuf();
+      return ss.str();
+    };
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = read(tls_ca);
+    if (!tls_cert.empty()) ssl.pem_cert_chain = read(tls_cert);
+    if (!tls_key.empty()) ssl.pem_private_key = read(tls_key);
+    creds = grpc::SslCredentials(ssl);
+  } else if (!tls_cert.empty() || !tls_key.empty()) {
+    std::fprintf(stderr, "loadgen: --tls-cert and --tls-key need --tls-ca\n");
+    return 2;
+  }
+  auto channel = grpc::CreateCustomChannel(server, creds, args);
   auto stub = linkage::v1::LinkageService::NewStub(channel);
   Results results;
   std::atomic<int64_t> outstanding{0}, dropped{0}, issued{0};
