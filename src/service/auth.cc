@@ -396,26 +396,46 @@ grpc::Status AuthProcessor::Process(const InputMetadata& auth_metadata, grpc::Au
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "the authorization header must be \"Bearer TOKEN\"");
   }
-  std::string identity;
-  for (const char* property : {GRPC_PEER_DNS_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME}) {
-    std::vector<grpc::string_ref> values = context->FindPropertyValues(property);
-    if (!values.empty()) {
-      identity.assign(values[0].data(), values[0].size());
-      break;
-    }
-  }
+  std::string identity, held;
   bool secure = false;
-  for (const grpc::string_ref& t :
-       context->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME)) {
-    secure = secure || t == "ssl" || t == "tls";
+  {
+    absl::MutexLock lock(&AuthContextMutex());
+    for (const char* property : {GRPC_PEER_DNS_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME}) {
+      std::vector<grpc::string_ref> values = context->FindPropertyValues(property);
+      if (!values.empty()) {
+        identity.assign(values[0].data(), values[0].size());
+        break;
+      }
+    }
+    for (const grpc::string_ref& t :
+         context->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME)) {
+      secure = secure || t == "ssl" || t == "tls";
+    }
+    std::vector<grpc::string_ref> values = context->FindPropertyValues(kPrincipalProperty);
+    if (!values.empty()) held.assign(values[0].data(), values[0].size());
   }
   absl::StatusOr<std::string> principal = authorizer_->Admit(path, token, identity, secure);
   if (!principal.ok()) {
     return grpc::Status(static_cast<grpc::StatusCode>(principal.status().code()),
                         std::string(principal.status().message()));
   }
-  if (!principal->empty()) context->AddProperty(kPrincipalProperty, *principal);
-  return grpc::Status::OK;
+  if (principal->empty() || *principal == held) return grpc::Status::OK;
+  absl::MutexLock lock(&AuthContextMutex());
+  std::vector<grpc::string_ref> values = context->FindPropertyValues(kPrincipalProperty);
+  if (values.empty()) {
+    context->AddProperty(kPrincipalProperty, *principal);
+    return grpc::Status::OK;
+  }
+  if (std::string_view(values[0].data(), values[0].size()) == *principal) return grpc::Status::OK;
+  // The connection's context holds one principal for all its calls.
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      "this connection already carries another principal's calls; use one "
+                      "connection per principal (token)");
+}
+
+absl::Mutex& AuthContextMutex() {
+  static absl::Mutex* mu = new absl::Mutex();
+  return *mu;
 }
 
 }  // namespace linkage::service

@@ -36,6 +36,14 @@ namespace linkage::service {
 // The AuthContext property that holds the authenticated principal's name.
 inline constexpr char kPrincipalProperty[] = "linkd.principal";
 
+// Guards linkd's reads and writes of AuthContext properties. In gRPC 1.51 a
+// call's AuthContext is its connection's, shared by every call on it, and
+// its property list is not synchronized: calls processed at once on one
+// connection must not add and scan it concurrently (they did, and gRPC
+// aborted under 1,000 Verify calls a second). The principal property is
+// therefore set once per connection, under this lock, and read under it.
+absl::Mutex& AuthContextMutex();
+
 // What a method needs. `open`: no credentials (health checks); otherwise an
 // authenticated principal, and `role` unless it is ROLE_UNSPECIFIED (server
 // reflection: any principal). `known` is false for a LinkageService,

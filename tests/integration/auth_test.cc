@@ -420,6 +420,32 @@ TEST_F(AuthTest, DateOfBirthGuessingLearnsNothingWithinTheLimits) {
   EXPECT_EQ(absl::StrJoin(right.verification().reasons(), ","), "CLAIM_MATCHES");
 }
 
+// gRPC 1.51 gives all calls on a connection one AuthContext; linkd's
+// principal on it must survive many calls processed at once (it aborted
+// the server under 1,000 Verify calls a second before), and stay one entry.
+TEST_F(AuthTest, ManyConcurrentCallsOnOneConnectionKeepOnePrincipal) {
+  auto channel = Channel("reader");
+  std::vector<std::thread> threads;
+  std::atomic<int> not_found{0}, other{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      auto stub = v1::LinkageService::NewStub(channel);
+      for (int i = 0; i < 150; ++i) {
+        v1::GetRecordRequest req;
+        req.set_dataset("register");
+        req.set_record_id("NOBODY");
+        v1::GetRecordResponse resp;
+        grpc::ClientContext ctx;
+        const grpc::Status st = stub->GetRecord(&ctx, req, &resp);
+        (st.error_code() == grpc::StatusCode::NOT_FOUND ? not_found : other)++;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(not_found.load(), 8 * 150);
+  EXPECT_EQ(other.load(), 0);
+}
+
 TEST_F(AuthTest, VerifyWithMatchRoleGetsTheFullAnswer) {
   LoadRegister();
   v1::VerifyResponse resp;
