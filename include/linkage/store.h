@@ -178,7 +178,7 @@ struct BackupInfo {
   int64_t unix_seconds = 0;  // When it was taken.
   uint64_t size_bytes = 0;   // Its files, shared ones included.
   uint32_t files = 0;
-  std::string metadata;      // What the caller stored with it (app metadata).
+  std::string metadata;  // What the caller stored with it (app metadata).
 };
 
 // --- Backups. A backup directory holds any number of backups of one

@@ -42,8 +42,8 @@ absl::Status Create(CommandContext& ctx, const std::string& dest) {
   req.set_dest(dest);
   LINKD_ASSIGN_OR_RETURN(v1::BackupResponse resp,
                          Call(ctx, "Backup", &AdminStub::Backup, req, ctx.job_timeout()));
-  std::printf("backup %u in %s: %s bytes (%s new) in %.1f s; %s\n", resp.backup_id(),
-              dest.c_str(), FormatCount(static_cast<int64_t>(resp.size_bytes())).c_str(),
+  std::printf("backup %u in %s: %s bytes (%s new) in %.1f s; %s\n", resp.backup_id(), dest.c_str(),
+              FormatCount(static_cast<int64_t>(resp.size_bytes())).c_str(),
               FormatCount(static_cast<int64_t>(resp.new_bytes())).c_str(), resp.seconds(),
               Summary(resp.metadata()).c_str());
   return absl::OkStatus();

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <limits>
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
@@ -53,8 +52,8 @@ BackupInfo FromRocksInfo(const rocksdb::BackupInfo& info) {
 absl::Status RequireBackupDir(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(fs::path(dir) / "meta", ec))
-    return absl::NotFoundError(absl::StrCat("backup directory ", dir,
-                                            " holds no backups (no meta subdirectory)"));
+    return absl::NotFoundError(
+        absl::StrCat("backup directory ", dir, " holds no backups (no meta subdirectory)"));
   return absl::OkStatus();
 }
 
@@ -62,10 +61,10 @@ absl::StatusOr<std::unique_ptr<rocksdb::BackupEngineReadOnly>> OpenReadOnly(
     const std::string& dir) {
   LINKD_RETURN_IF_ERROR(RequireBackupDir(dir));
   rocksdb::BackupEngineReadOnly* raw = nullptr;
-  LINKD_RETURN_IF_ERROR(BackupStatus(
-      rocksdb::BackupEngineReadOnly::Open(rocksdb::BackupEngineOptions(dir), rocksdb::Env::Default(),
-                                          &raw),
-      absl::StrCat("cannot open backup directory ", dir)));
+  LINKD_RETURN_IF_ERROR(
+      BackupStatus(rocksdb::BackupEngineReadOnly::Open(rocksdb::BackupEngineOptions(dir),
+                                                       rocksdb::Env::Default(), &raw),
+                   absl::StrCat("cannot open backup directory ", dir)));
   return std::unique_ptr<rocksdb::BackupEngineReadOnly>(raw);
 }
 
@@ -73,7 +72,8 @@ absl::StatusOr<BackupInfo> FindBackup(const rocksdb::BackupEngineReadOnlyBase& e
                                       const std::string& dir, uint32_t id) {
   std::vector<rocksdb::BackupInfo> infos;
   engine.GetBackupInfo(&infos);
-  if (infos.empty()) return absl::NotFoundError(absl::StrCat("backup directory ", dir, " is empty"));
+  if (infos.empty())
+    return absl::NotFoundError(absl::StrCat("backup directory ", dir, " is empty"));
   if (id == 0) return FromRocksInfo(infos.back());
   for (const auto& info : infos)
     if (info.backup_id == id) return FromRocksInfo(info);
@@ -113,15 +113,14 @@ absl::StatusOr<int> PurgeBackups(const std::string& dir, uint32_t keep) {
     return absl::InvalidArgumentError("purge must keep at least one backup (--keep 1 or more)");
   LINKD_RETURN_IF_ERROR(RequireBackupDir(dir));
   rocksdb::BackupEngine* raw = nullptr;
-  LINKD_RETURN_IF_ERROR(
-      BackupStatus(rocksdb::BackupEngine::Open(rocksdb::BackupEngineOptions(dir),
-                                               rocksdb::Env::Default(), &raw),
-                   absl::StrCat("cannot open backup directory ", dir)));
+  LINKD_RETURN_IF_ERROR(BackupStatus(
+      rocksdb::BackupEngine::Open(rocksdb::BackupEngineOptions(dir), rocksdb::Env::Default(), &raw),
+      absl::StrCat("cannot open backup directory ", dir)));
   std::unique_ptr<rocksdb::BackupEngine> engine(raw);
   std::vector<rocksdb::BackupInfo> infos;
   engine->GetBackupInfo(&infos);
-  LINKD_RETURN_IF_ERROR(BackupStatus(engine->PurgeOldBackups(keep),
-                                     absl::StrCat("cannot purge backups in ", dir)));
+  LINKD_RETURN_IF_ERROR(
+      BackupStatus(engine->PurgeOldBackups(keep), absl::StrCat("cannot purge backups in ", dir)));
   return infos.size() > keep ? static_cast<int>(infos.size() - keep) : 0;
 }
 
@@ -161,18 +160,21 @@ absl::StatusOr<BackupInfo> RocksStore::Backup(const std::string& dir,
   };
   if (stopped()) return absl::CancelledError("backup stopped before it began");
 
-  // The instant backed up: live SSTs hard-linked, write-ahead logs copied
-  // up to their length at one moment, without a flush of the live
-  // database (a flush would stall nothing, but is not needed: the copy's
-  // log is replayed when the checkpoint is opened below).
+  // The instant backed up: the live database's memtables are flushed
+  // first (RocksDB switches memtables and writes on meanwhile), so that what
+  // was written since the last backup lands in table files that this and
+  // later backups share; then live SSTs are hard-linked and the
+  // write-ahead logs copied up to their length at one moment, with file
+  // deletions disabled. Writes that arrive after the flush are in that log
+  // copy, replayed when the checkpoint is opened below.
   {
     rocksdb::Checkpoint* raw = nullptr;
-    LINKD_RETURN_IF_ERROR(BackupStatus(rocksdb::Checkpoint::Create(db_.get(), &raw),
-                                       "cannot create a checkpoint"));
+    LINKD_RETURN_IF_ERROR(
+        BackupStatus(rocksdb::Checkpoint::Create(db_.get(), &raw), "cannot create a checkpoint"));
     std::unique_ptr<rocksdb::Checkpoint> cp(raw);
-    LINKD_RETURN_IF_ERROR(BackupStatus(
-        cp->CreateCheckpoint(checkpoint.string(), std::numeric_limits<uint64_t>::max()),
-        absl::StrCat("cannot create checkpoint ", checkpoint.string())));
+    LINKD_RETURN_IF_ERROR(
+        BackupStatus(cp->CreateCheckpoint(checkpoint.string(), /*log_size_for_flush=*/0),
+                     absl::StrCat("cannot create checkpoint ", checkpoint.string())));
   }
 
   StoreOptions copy_options;

@@ -98,19 +98,17 @@ absl::StatusOr<bool> RunRestore(const linkage::v1::ServerConfig& config, const s
   for (const auto& b : backups)
     if (backup_id == 0 || b.id == backup_id) chosen = &b;
   if (chosen == nullptr)
-    return absl::NotFoundError(backup_id == 0
-                                   ? absl::StrCat("backup directory ", from, " holds no backups")
-                                   : absl::StrCat("backup directory ", from, " has no backup ",
-                                                  backup_id));
+    return absl::NotFoundError(
+        backup_id == 0 ? absl::StrCat("backup directory ", from, " holds no backups")
+                       : absl::StrCat("backup directory ", from, " has no backup ", backup_id));
   linkage::v1::BackupMetadata metadata;
   if (!metadata.ParseFromString(chosen->metadata))
     return absl::FailedPreconditionError(absl::StrCat(
         "backup ", chosen->id, " in ", from, " carries no linkd metadata: not a linkd backup"));
   if (metadata.layout_version() != linkage::index::LayoutVersion())
     return absl::FailedPreconditionError(
-        absl::StrCat("backup ", chosen->id, " has key layout version '",
-                     metadata.layout_version(), "'; this linkd reads version ",
-                     std::string(linkage::index::LayoutVersion())));
+        absl::StrCat("backup ", chosen->id, " has key layout version '", metadata.layout_version(),
+                     "'; this linkd reads version ", std::string(linkage::index::LayoutVersion())));
   const absl::Time started = absl::Now();
   Log("info", "restore_start",
       {Str("from", from), Int("backup_id", chosen->id), Str("db", config.db()),
@@ -134,15 +132,13 @@ absl::StatusOr<bool> RunRestore(const linkage::v1::ServerConfig& config, const s
       {Int("backup_id", restored.id), Str("db", config.db()), Int("records", report.records),
        Int("problems", report.problem_count),
        Str("first_problem", report.problems.empty() ? "" : report.problems[0]),
-       Str("metadata", "matches"),
-       Num("seconds", absl::ToDoubleSeconds(absl::Now() - started))});
+       Str("metadata", "matches"), Num("seconds", absl::ToDoubleSeconds(absl::Now() - started))});
   return report.problem_count == 0;
 }
 
 // Exit code of `linkd restore`: 0 if the restored database matches its
 // backup's metadata and checks clean.
-int Restore(const linkage::v1::ServerConfig& config, const std::string& from,
-            uint32_t backup_id) {
+int Restore(const linkage::v1::ServerConfig& config, const std::string& from, uint32_t backup_id) {
   absl::StatusOr<bool> clean = RunRestore(config, from, backup_id);
   if (!clean.ok()) {
     Log("error", "restore_failed", {Str("message", linkage::SV(clean.status().message()))});
@@ -245,8 +241,7 @@ int main(int argc, char** argv) {
       "Restore a backup into a new, empty directory (offline), then check it against the "
       "backup's metadata and the index check");
   restore->add_option("--from", restore_from, "Backup directory")->required();
-  restore->add_option("--db", *flags.Text("db"), "New (empty) RocksDB data directory")
-      ->required();
+  restore->add_option("--db", *flags.Text("db"), "New (empty) RocksDB data directory")->required();
   restore->add_option("--backup-id", restore_id, "Backup to restore (default: the newest)");
   try {
     app.parse(argc, argv);

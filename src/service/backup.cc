@@ -12,8 +12,7 @@ namespace linkage::service {
 
 absl::StatusOr<v1::BackupMetadata> BackupMetadataOf(index::Store& store) {
   v1::BackupMetadata m;
-  LINKD_ASSIGN_OR_RETURN(std::optional<v1::Model> model,
-                         engine::Engine::LoadStoredModel(&store));
+  LINKD_ASSIGN_OR_RETURN(std::optional<v1::Model> model, engine::Engine::LoadStoredModel(&store));
   m.set_model_version(model.has_value() ? model->version()
                                         : model::DefaultVietnameseModel().version());
   m.set_index_generation(store.generation());
@@ -43,9 +42,9 @@ absl::Status CheckRestored(index::Store& store, const v1::BackupMetadata& expect
                      "'; this linkd reads version ", std::string(index::LayoutVersion())));
   LINKD_ASSIGN_OR_RETURN(v1::BackupMetadata found, BackupMetadataOf(store));
   auto differs = [](const std::string& what, const auto& want, const auto& got) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the restored database differs from its backup's metadata: ", what, " is ", got,
-        ", the backup recorded ", want));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the restored database differs from its backup's metadata: ", what, " is ",
+                     got, ", the backup recorded ", want));
   };
   if (found.layout_version() != expected.layout_version())
     return differs("layout version", expected.layout_version(), found.layout_version());
@@ -57,7 +56,8 @@ absl::Status CheckRestored(index::Store& store, const v1::BackupMetadata& expect
   for (const auto& d : expected.datasets()) want[d.name()] = d.records();
   for (const auto& d : found.datasets()) got[d.name()] = d.records();
   for (const auto& [name, n] : want)
-    if (got[name] != n) return differs(absl::StrCat("dataset ", name, "'s record count"), n, got[name]);
+    if (got[name] != n)
+      return differs(absl::StrCat("dataset ", name, "'s record count"), n, got[name]);
   for (const auto& [name, n] : got)
     if (!want.contains(name) && n != 0)
       return differs(absl::StrCat("dataset ", name, "'s record count"), 0, n);
@@ -71,8 +71,8 @@ std::string Describe(const v1::BackupMetadata& m) {
   std::vector<std::string> counts;
   for (const auto& d : m.datasets()) counts.push_back(absl::StrCat(d.name(), ":", d.records()));
   return absl::StrCat("model=", m.model_version(), " generation=", m.index_generation(),
-                      " records=", absl::StrJoin(counts, ","), " audit_head=",
-                      m.audit_head().count(), ":", m.audit_head().hash(),
+                      " records=", absl::StrJoin(counts, ","),
+                      " audit_head=", m.audit_head().count(), ":", m.audit_head().hash(),
                       " layout=", m.layout_version());
 }
 
