@@ -4,6 +4,7 @@
 #include <rocksdb/utilities/backup_engine.h>
 #include <rocksdb/utilities/checkpoint.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -148,6 +149,19 @@ absl::StatusOr<BackupInfo> RocksStore::Backup(const std::string& dir,
   if (!backup_mu_.TryLock()) return absl::AbortedError("a backup of this database is running");
   absl::Cleanup unlock = [this] { backup_mu_.Unlock(); };
   auto stopped = [stop] { return stop != nullptr && stop->load(); };
+  if (dir.empty()) return absl::InvalidArgumentError("backup directory is empty");
+  {
+    // A backup inside the database directory would be lost with the
+    // database it is meant to outlive.
+    std::error_code canon_ec;
+    const fs::path db = fs::weakly_canonical(path_, canon_ec);
+    const fs::path target = fs::weakly_canonical(fs::absolute(dir), canon_ec);
+    const auto end = std::mismatch(db.begin(), db.end(), target.begin(), target.end()).first;
+    if (end == db.end())
+      return absl::InvalidArgumentError(absl::StrCat("backup directory ", dir,
+                                                     " is inside the database directory ", path_,
+                                                     ": choose a directory outside it"));
+  }
   const fs::path checkpoint = fs::path(path_) / kCheckpointDir;
   std::error_code ec;
   fs::remove_all(checkpoint, ec);  // Left by a crash in an earlier backup.

@@ -256,6 +256,8 @@ TEST(BackupTest, AStoppedBackupIsNeverListed) {
   ASSERT_TRUE((*store)->PutMeta("x", "y").ok());
   const std::string dest = dir.Sub("backups");
   auto meta = [](index::Store&) -> absl::StatusOr<std::string> { return std::string("m"); };
+  EXPECT_EQ((*store)->Backup(dir.Sub("db/backups"), meta, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE((*store)->Backup(dest, meta, nullptr).ok());
   std::atomic<bool> stop{false};
   auto stopping = [&stop](index::Store&) -> absl::StatusOr<std::string> {
