@@ -7,6 +7,7 @@
 
 #include <google/protobuf/arena.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -171,6 +172,41 @@ class AuditReader {
   virtual absl::StatusOr<std::optional<std::pair<uint64_t, std::string>>> LastAudit() const = 0;
 };
 
+// One backup in a backup directory (RocksDB BackupEngine's layout).
+struct BackupInfo {
+  uint32_t id = 0;
+  int64_t unix_seconds = 0;  // When it was taken.
+  uint64_t size_bytes = 0;   // Its files, shared ones included.
+  uint32_t files = 0;
+  std::string metadata;  // What the caller stored with it (app metadata).
+};
+
+// --- Backups. A backup directory holds any number of backups of one
+// database; files unchanged since an earlier backup are shared, so a new
+// backup copies only what changed. Only complete backups are listed: the
+// engine writes a backup's description last, after every file is copied
+// and synced, and removes a half-written backup's files when it next
+// opens the directory.
+
+// The key layout version this build reads and writes (meta
+// schema_version), which a backup records and a restore requires.
+std::string_view LayoutVersion();
+
+// The backups in `dir`, oldest first. Errors: `dir` is not a backup
+// directory (NotFound) or cannot be read.
+absl::StatusOr<std::vector<BackupInfo>> ListBackups(const std::string& dir);
+// Re-reads every file of backup `id` (0: the newest) and compares its size
+// and CRC32C with those recorded when it was made. Errors: DataLoss naming
+// the damaged file; NotFound for an unknown id.
+absl::StatusOr<BackupInfo> VerifyBackup(const std::string& dir, uint32_t id);
+// Deletes all but the newest `keep` backups (keep >= 1) and the files only
+// they used. Returns how many were deleted.
+absl::StatusOr<int> PurgeBackups(const std::string& dir, uint32_t keep);
+// Restores backup `id` (0: the newest) into `db_dir`, which must not exist
+// or be empty (FailedPrecondition otherwise). Returns the restored backup.
+absl::StatusOr<BackupInfo> RestoreBackup(const std::string& dir, uint32_t id,
+                                         const std::string& db_dir);
+
 // Opens the audit column family of the database at `path` for reading only,
 // as a RocksDB secondary instance (its working files in a temporary
 // directory, removed on close), so it works while linkd runs on the same
@@ -315,6 +351,22 @@ class Store : public AuditReader {
   // Returns once every row up to `token` is durable (with sync_writes;
   // concurrent callers share one sync of the write-ahead log).
   virtual absl::Status AwaitAudit(uint64_t token) = 0;
+
+  // Adds a backup of the database to `dir` (made if missing) and returns
+  // it. Online: it takes a RocksDB checkpoint (hard links to the live SST
+  // files and a copy of the write-ahead log up to one instant, taken with
+  // file deletions disabled; no linkd lock is held, so queries and writes
+  // go on), opens that checkpoint as a private store, asks `metadata_of`
+  // for the bytes to keep with the backup (so they describe exactly the
+  // state backed up), flushes it and copies it into the backup directory
+  // with BackupEngine. The checkpoint (a subdirectory of the database
+  // directory, so that hard links work) is removed afterwards. Setting
+  // `*stop` aborts it (Cancelled): nothing is listed for an aborted or
+  // failed backup. One backup at a time per store (Aborted otherwise).
+  using BackupMetadataOf = std::function<absl::StatusOr<std::string>(Store& point)>;
+  virtual absl::StatusOr<BackupInfo> Backup(const std::string& dir,
+                                            const BackupMetadataOf& metadata_of,
+                                            const std::atomic<bool>* stop) = 0;
 
  protected:
   Store() = default;

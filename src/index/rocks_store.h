@@ -132,6 +132,8 @@ class RocksStore final : public Store {
   absl::StatusOr<std::optional<std::pair<uint64_t, std::string>>> LastAudit() const override;
   absl::StatusOr<uint64_t> WriteAudit(uint64_t seq, std::string_view bytes) override;
   absl::Status AwaitAudit(uint64_t token) override;
+  absl::StatusOr<BackupInfo> Backup(const std::string& dir, const BackupMetadataOf& metadata_of,
+                                    const std::atomic<bool>* stop) override;
 
  private:
   rocksdb::ColumnFamilyHandle* H(Cf cf) const { return handles_[static_cast<size_t>(cf)]; }
@@ -211,6 +213,8 @@ class RocksStore final : public Store {
   bool loading_ ABSL_GUARDED_BY(views_mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(views_mu_) = false;
   std::thread loader_;
+
+  absl::Mutex backup_mu_;  // Held while a backup runs (one at a time).
 
   absl::Notification stop_monitor_;
   std::thread monitor_;

@@ -2,6 +2,8 @@
 //
 //   linkd --db DIR --listen HOST:PORT [--config FILE] [options]
 //   linkd repair --db DIR          rebuild the indexes from the records
+//   linkd restore --from DIR --db NEWDIR [--backup-id N]
+//                                  restore a backup into a new directory
 //
 // Options come from the flags, then the config file (text-format
 // linkage.v1.ServerConfig, see deploy/linkd.conf), then the defaults of the
@@ -18,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "../service/backup.h"
 #include "../service/config.h"
 #include "../service/log.h"
 #include "absl/time/clock.h"
@@ -74,6 +77,71 @@ int Repair(const linkage::v1::ServerConfig& config) {
   absl::StatusOr<bool> clean = RunRepair(config);
   if (!clean.ok()) {
     Log("error", "repair_failed", {Str("message", linkage::SV(clean.status().message()))});
+    return 1;
+  }
+  return *clean ? 0 : 1;
+}
+
+// linkd restore --from DIR --db NEWDIR [--backup-id N]: restores a backup
+// (offline) into an empty directory, then opens the result and checks it
+// against the backup's metadata (layout version, model, generation, record
+// counts, audit head) and with the index check. True if all agree.
+absl::StatusOr<bool> RunRestore(const linkage::v1::ServerConfig& config, const std::string& from,
+                                uint32_t backup_id) {
+  if (from.empty()) return absl::InvalidArgumentError("restore: --from DIR is required");
+  if (config.db().empty()) return absl::InvalidArgumentError("restore: --db NEWDIR is required");
+  // The metadata is read and its layout version checked before any file
+  // is copied.
+  LINKD_ASSIGN_OR_RETURN(std::vector<linkage::index::BackupInfo> backups,
+                         linkage::index::ListBackups(from));
+  const linkage::index::BackupInfo* chosen = nullptr;
+  for (const auto& b : backups)
+    if (backup_id == 0 || b.id == backup_id) chosen = &b;
+  if (chosen == nullptr)
+    return absl::NotFoundError(
+        backup_id == 0 ? absl::StrCat("backup directory ", from, " holds no backups")
+                       : absl::StrCat("backup directory ", from, " has no backup ", backup_id));
+  linkage::v1::BackupMetadata metadata;
+  if (!metadata.ParseFromString(chosen->metadata))
+    return absl::FailedPreconditionError(absl::StrCat(
+        "backup ", chosen->id, " in ", from, " carries no linkd metadata: not a linkd backup"));
+  if (metadata.layout_version() != linkage::index::LayoutVersion())
+    return absl::FailedPreconditionError(
+        absl::StrCat("backup ", chosen->id, " has key layout version '", metadata.layout_version(),
+                     "'; this linkd reads version ", std::string(linkage::index::LayoutVersion())));
+  const absl::Time started = absl::Now();
+  Log("info", "restore_start",
+      {Str("from", from), Int("backup_id", chosen->id), Str("db", config.db()),
+       Str("metadata", linkage::service::Describe(metadata))});
+  LINKD_ASSIGN_OR_RETURN(linkage::index::BackupInfo restored,
+                         linkage::index::RestoreBackup(from, chosen->id, config.db()));
+  linkage::index::StoreOptions so = linkage::service::StoreOptionsFor(config);
+  so.match_view = false;
+  so.create_if_missing = false;
+  LINKD_ASSIGN_OR_RETURN(std::unique_ptr<linkage::index::Store> store,
+                         linkage::index::Store::Open(so, config.db()));
+  LINKD_RETURN_IF_ERROR(linkage::service::CheckRestored(*store, metadata));
+  LINKD_ASSIGN_OR_RETURN(std::optional<linkage::v1::Model> stored,
+                         linkage::engine::Engine::LoadStoredModel(store.get()));
+  LINKD_ASSIGN_OR_RETURN(
+      std::unique_ptr<linkage::engine::Engine> engine,
+      linkage::engine::Engine::Create({}, store.get(),
+                                      stored.value_or(linkage::model::DefaultVietnameseModel())));
+  LINKD_ASSIGN_OR_RETURN(const linkage::index::CheckReport report, engine->CheckIndex());
+  Log(report.problem_count == 0 ? "info" : "error", "restore_done",
+      {Int("backup_id", restored.id), Str("db", config.db()), Int("records", report.records),
+       Int("problems", report.problem_count),
+       Str("first_problem", report.problems.empty() ? "" : report.problems[0]),
+       Str("metadata", "matches"), Num("seconds", absl::ToDoubleSeconds(absl::Now() - started))});
+  return report.problem_count == 0;
+}
+
+// Exit code of `linkd restore`: 0 if the restored database matches its
+// backup's metadata and checks clean.
+int Restore(const linkage::v1::ServerConfig& config, const std::string& from, uint32_t backup_id) {
+  absl::StatusOr<bool> clean = RunRestore(config, from, backup_id);
+  if (!clean.ok()) {
+    Log("error", "restore_failed", {Str("message", linkage::SV(clean.status().message()))});
     return 1;
   }
   return *clean ? 0 : 1;
@@ -166,6 +234,15 @@ int main(int argc, char** argv) {
       "repair", "Rebuild every index from the records (offline; resumable), then check the result");
   repair->add_option("--db", *flags.Text("db"), "RocksDB data directory to repair");
   repair->add_option("--config", config_path, "Text-format linkage.v1.ServerConfig file");
+  std::string restore_from;
+  uint32_t restore_id = 0;
+  CLI::App* restore = app.add_subcommand(
+      "restore",
+      "Restore a backup into a new, empty directory (offline), then check it against the "
+      "backup's metadata and the index check");
+  restore->add_option("--from", restore_from, "Backup directory")->required();
+  restore->add_option("--db", *flags.Text("db"), "New (empty) RocksDB data directory")->required();
+  restore->add_option("--backup-id", restore_id, "Backup to restore (default: the newest)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -189,6 +266,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (repair->parsed()) return Repair(config);
+  if (restore->parsed()) return Restore(config, restore_from, restore_id);
 
   // Block the stop signals in every thread (gRPC's and RocksDB's inherit
   // the mask) and take them synchronously below.

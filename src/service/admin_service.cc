@@ -1,10 +1,13 @@
 #include "admin_service.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "audit.h"
+#include "backup.h"
 #include "base/status_macros.h"
+#include "base/strings.h"
 #include "convert.h"
 #include "log.h"
 
@@ -223,6 +226,62 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindConflicts(grpc::CallbackServerCo
             {Str("dataset", o.dataset), Str("against", o.against), Int("records", report.records),
              Int("conflicts", static_cast<int64_t>(report.conflicts.size())),
              Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});
+        return absl::OkStatus();
+      });
+}
+
+namespace {
+
+// Bytes under `dir` (what a backup added is the difference).
+uint64_t DirectoryBytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) total += it->file_size(size_ec);
+  }
+  return total;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Backup(grpc::CallbackServerContext* call,
+                                                   const v1::BackupRequest* request,
+                                                   v1::BackupResponse* response) {
+  return InBackground(
+      ctx_, call, "Backup",
+      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+        if (request->dest().empty())
+          return absl::InvalidArgumentError("backup: dest (the backup directory) is required");
+        const absl::Time start = absl::Now();
+        const uint64_t before = DirectoryBytes(request->dest());
+        Log("info", "backup_start", {Str("dest", request->dest())});
+        v1::BackupMetadata metadata;
+        absl::StatusOr<index::BackupInfo> info = ctx_->engine->store()->Backup(
+            request->dest(),
+            [&metadata](index::Store& point) -> absl::StatusOr<std::string> {
+              LINKD_ASSIGN_OR_RETURN(metadata, BackupMetadataOf(point));
+              return metadata.SerializeAsString();
+            },
+            stop);
+        if (!info.ok()) {
+          Log("error", "backup_failed",
+              {Str("dest", request->dest()), Str("message", SV(info.status().message()))});
+          return info.status();
+        }
+        const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+        const uint64_t after = DirectoryBytes(request->dest());
+        response->set_backup_id(info->id);
+        response->set_size_bytes(info->size_bytes);
+        response->set_new_bytes(after > before ? after - before : 0);
+        *response->mutable_metadata() = metadata;
+        response->set_seconds(seconds);
+        Log("info", "backup_done",
+            {Str("dest", request->dest()), Int("backup_id", info->id),
+             Int("bytes", static_cast<int64_t>(info->size_bytes)),
+             Int("new_bytes", static_cast<int64_t>(response->new_bytes())),
+             Str("metadata", Describe(metadata)), Num("seconds", seconds)});
         return absl::OkStatus();
       });
 }

@@ -1,5 +1,5 @@
 // linkage.v1.AdminService: statistics, the model, index checks and the long
-// admin jobs (training, reindex, duplicates, conflicts). Internal to the
+// admin jobs (training, reindex, duplicates, conflicts, backups). Internal to the
 // service layer.
 #pragma once
 
@@ -36,6 +36,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* FindConflicts(grpc::CallbackServerContext* call,
                                           const v1::FindConflictsRequest* request,
                                           v1::FindConflictsResponse* response) override;
+  grpc::ServerUnaryReactor* Backup(grpc::CallbackServerContext* call,
+                                   const v1::BackupRequest* request,
+                                   v1::BackupResponse* response) override;
 
  private:
   ServiceContext* ctx_;
