@@ -251,7 +251,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(grpc::CallbackServerContext* 
                                                    v1::BackupResponse* response) {
   return InBackground(
       ctx_, call, "Backup",
-      [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+      [this, call, request, response](const std::atomic<bool>* stop) -> absl::Status {
         if (request->dest().empty())
           return absl::InvalidArgumentError("backup: dest (the backup directory) is required");
         const absl::Time start = absl::Now();
@@ -282,7 +282,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(grpc::CallbackServerContext* 
              Int("bytes", static_cast<int64_t>(info->size_bytes)),
              Int("new_bytes", static_cast<int64_t>(response->new_bytes())),
              Str("metadata", Describe(metadata)), Num("seconds", seconds)});
-        return absl::OkStatus();
+        // A backup copies every person: who took it, and where, is audited.
+        v1::AuditEntry entry = NewEntry(*call, "Backup", "");
+        entry.set_detail(absl::StrCat("backup_id=", info->id, " dest=", request->dest(), " ",
+                                      Describe(metadata)));
+        return Audited(ctx_, std::move(entry), absl::OkStatus());
       });
 }
 

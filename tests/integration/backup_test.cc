@@ -33,6 +33,7 @@ struct Served {
   std::unique_ptr<service::Server> server;
   std::unique_ptr<v1::LinkageService::Stub> linkage;
   std::unique_ptr<v1::AdminService::Stub> admin;
+  std::unique_ptr<v1::AuditService::Stub> audit;
 };
 
 Served Serve(const std::string& db) {
@@ -48,6 +49,7 @@ Served Serve(const std::string& db) {
                                      grpc::InsecureChannelCredentials());
   s.linkage = v1::LinkageService::NewStub(channel);
   s.admin = v1::AdminService::NewStub(channel);
+  s.audit = v1::AuditService::NewStub(channel);
   return s;
 }
 
@@ -224,6 +226,16 @@ TEST(BackupTest, RestoresWhatWasAcknowledgedUnderConcurrentWritesAndAnswersAlike
   // Purge keeps the newest N; restore refuses a non-empty target.
   auto third = Backup(a, dest);
   ASSERT_TRUE(third.ok()) << third.status();
+  {  // Each backup copied every person: each is in the audit log.
+    grpc::ClientContext ctx;
+    v1::ListAuditRequest req;
+    auto reader = a.audit->ListAudit(&ctx, req);
+    v1::AuditRecord r;
+    int backups = 0;
+    while (reader->Read(&r)) backups += r.entry().method() == "Backup" ? 1 : 0;
+    EXPECT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(backups, 3);
+  }
   auto purged = index::PurgeBackups(dest, 2);
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(*purged, 1);
