@@ -36,6 +36,7 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Counter>* started;
   prometheus::Family<prometheus::Counter>* handled;
   prometheus::Family<prometheus::Histogram>* seconds;
+  prometheus::Family<prometheus::Counter>* decisions;
   std::map<std::string, prometheus::Family<prometheus::Gauge>*, std::less<>> gauges;
 };
 
@@ -176,6 +177,10 @@ Metrics::Metrics()
                                 "Histogram of response latency (seconds) of gRPC that had "
                                 "been application-level handled by the server.")
                             .Register(*registry_);
+  families_->decisions = &prometheus::BuildCounter()
+                              .Name("linkd_decisions_total")
+                              .Help("Decisions answered, by RPC and band or verify decision")
+                              .Register(*registry_);
   for (const auto& [name, help] : kGauges) {
     families_->gauges[std::string(name)] = &prometheus::BuildGauge()
                                                 .Name(std::string(name))
@@ -189,6 +194,26 @@ Metrics::~Metrics() = default;
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 Metrics::InterceptorFactory() {
   return std::make_unique<service::InterceptorFactory>(families_.get());
+}
+
+void Metrics::CountDecisions(const v1::AuditEntry& entry) {
+  auto enum_like = [](std::string_view s) {
+    if (s.empty() || s.size() > 40) return false;
+    for (char ch : s) {
+      if (!((ch >= 'A' && ch <= 'Z') || ch == '_')) return false;
+    }
+    return true;
+  };
+  // The method is one of linkd's own RPC names (letters only).
+  const std::string& rpc = entry.method();
+  if (rpc.empty() || rpc.size() > 40) return;
+  for (char ch : rpc) {
+    if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'))) return;
+  }
+  for (const v1::AuditItem& item : entry.items()) {
+    if (!enum_like(item.decision())) continue;
+    families_->decisions->Add({{"rpc", rpc}, {"decision", item.decision()}}).Increment();
+  }
 }
 
 void Metrics::SetGauge(const std::string& family, const std::map<std::string, std::string>& labels,

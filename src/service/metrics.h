@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "linkage/v1/audit.pb.h"
 
 namespace prometheus {
 class Registry;
@@ -51,6 +52,12 @@ class Metrics {
   // (grpc_server_started_total, grpc_server_handled_total,
   // grpc_server_handling_seconds); one per ServerBuilder.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
+
+  // Counts each item's decision of a person call's audit entry in
+  // linkd_decisions_total{rpc,decision}: the bands (MATCH, REVIEW,
+  // NO_MATCH), Verify's decisions, write outcomes; only enum-like names
+  // (A-Z, _) are counted, so no free text reaches a label.
+  void CountDecisions(const v1::AuditEntry& entry);
 
   // Gauges set by MetricsSources::refresh at each scrape.
   void SetGauge(const std::string& family, const std::map<std::string, std::string>& labels,

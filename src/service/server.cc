@@ -328,6 +328,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   s->ctx_.pool = s->pool_.get();
   s->ctx_.config = c;
   s->ctx_.auth = s->authorizer_.get();
+  if (!c.metrics_listen().empty()) {
+    s->metrics_ = std::make_unique<Metrics>();
+    s->ctx_.metrics = s->metrics_.get();
+  }
   s->linkage_ = std::make_unique<LinkageServiceImpl>(&s->ctx_);
   s->admin_ = std::make_unique<AdminServiceImpl>(&s->ctx_);
   s->audit_service_ = std::make_unique<AuditServiceImpl>(&s->ctx_);
@@ -339,8 +343,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   // connections (gRPC sets SO_REUSEPORT by default).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(c.listen(), credentials, &s->port_);
-  if (!c.metrics_listen().empty()) {
-    s->metrics_ = std::make_unique<Metrics>();
+  if (s->metrics_ != nullptr) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
     creators.push_back(s->metrics_->InterceptorFactory());
     builder.experimental().SetInterceptorCreators(std::move(creators));

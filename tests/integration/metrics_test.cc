@@ -136,6 +136,10 @@ TEST_F(MetricsTest, FamiliesLabelsValuesAndNoPersonData) {
   EXPECT_TRUE(has("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Verify\""));
   EXPECT_TRUE(has("grpc_server_handling_seconds_count{grpc_method=\"Verify\""));
   EXPECT_TRUE(has("linkd_model_info{version=\""));
+  EXPECT_TRUE(has("# TYPE linkd_decisions_total counter"));
+  EXPECT_TRUE(has("linkd_decisions_total{decision=\"BAND_MATCH\",rpc=\"Match\"} 3")) << text;
+  EXPECT_TRUE(has("linkd_decisions_total{decision=\"VERIFIED\",rpc=\"Verify\"} 1"));
+  EXPECT_TRUE(has("rpc=\"MatchStream\"}"));
   EXPECT_TRUE(has("linkd_ready 1"));
   EXPECT_TRUE(has("linkd_dataset_records{dataset=\"register\"} 2"));
   EXPECT_TRUE(has("linkd_match_view_ready{dataset=\"register\"} 1"));
