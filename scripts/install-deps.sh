@@ -16,6 +16,8 @@ packages=(
   libcsv-dev
   libjemalloc-dev
   libssl-dev openssl
+  prometheus-cpp-dev libcpp-httplib-dev  # /metrics: registry and text format; the HTTP listener
+  prometheus  # promtool check metrics, in metrics_test
   clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: clang++, libFuzzer + sanitizers, llvm-symbolizer
   python3
 )

@@ -41,7 +41,8 @@ absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path);
 class Server {
  public:
   // Opens the database, loads the model, starts listening. Health reports
-  // SERVING only once all of that succeeded. Errors: the database cannot be
+  // SERVING only once all of that succeeded and the match views are loaded
+  // (NOT_SERVING meanwhile; they load in the background). Errors: the database cannot be
   // opened (locked, corrupt, not writable), the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const v1::ServerConfig& config);
 
@@ -49,6 +50,8 @@ class Server {
 
   // The port actually bound (useful with port 0).
   virtual int port() const = 0;
+  // The port of the metrics and probe listener (metrics_listen), 0 without one.
+  virtual int metrics_port() const = 0;
   virtual const v1::ServerConfig& config() const = 0;
   virtual std::string model_version() const = 0;
 

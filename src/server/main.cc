@@ -285,7 +285,8 @@ int main(int argc, char** argv) {
   }
   const linkage::v1::ServerConfig& c = (*server)->config();
   Log("info", "start",
-      {Str("listen", c.listen()), Int("port", (*server)->port()), Str("db", c.db()),
+      {Str("listen", c.listen()), Int("port", (*server)->port()),
+       Int("metrics_port", (*server)->metrics_port()), Str("db", c.db()),
        Str("model", (*server)->model_version()), Int("workers", c.workers()),
        Str("security", (*server)->security()),
        Num("startup_seconds", absl::ToDoubleSeconds(absl::Now() - started)), Int("pid", getpid())});

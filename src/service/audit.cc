@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "linkage/audit.h"
 #include "log.h"
+#include "metrics.h"
 #include "principal.h"
 
 namespace linkage::service {
@@ -72,6 +73,7 @@ absl::Status AuditError(const absl::Status& st) {
 }  // namespace
 
 absl::Status Audited(ServiceContext* ctx, v1::AuditEntry entry, absl::Status outcome) {
+  if (ctx->metrics != nullptr) ctx->metrics->CountDecisions(entry);
   if (ctx->audit == nullptr) return outcome;
   entry.set_status(absl::StatusCodeToString(outcome.code()));
   absl::Status st = ctx->audit->Append(std::move(entry));
@@ -80,6 +82,7 @@ absl::Status Audited(ServiceContext* ctx, v1::AuditEntry entry, absl::Status out
 
 void AuditedThen(ServiceContext* ctx, v1::AuditEntry entry, absl::Status outcome,
                  std::function<void(const absl::Status&)> finish) {
+  if (ctx->metrics != nullptr) ctx->metrics->CountDecisions(entry);
   if (ctx->audit == nullptr) {
     finish(outcome);
     return;

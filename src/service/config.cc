@@ -29,6 +29,10 @@ constexpr ConfigField kConfigFields[] = {
      .flag = "--listen",
      .help = "host:port to listen on",
      .help_tail = "; port 0 picks one"},
+    {.name = "metrics_listen",
+     .flag = "--metrics-listen",
+     .help = "host:port of a plaintext HTTP port serving /metrics, /healthz and /readyz "
+             "(port 0 picks one; default none)"},
     {.name = "db",
      .text = "./linkd-data",
      .flag = "--db",

@@ -27,6 +27,8 @@ namespace linkage::service {
 grpc::Status ToGrpc(const absl::Status& status);
 
 // What the services share: the core, the pool, limits and counters.
+class Metrics;
+
 struct ServiceContext {
   engine::Engine* engine = nullptr;
   // Every call that reads or writes a person appends to it (audit.h);
@@ -40,6 +42,8 @@ struct ServiceContext {
   // The access policy; null without one (every caller anonymous, no
   // per-principal limits).
   Authorizer* auth = nullptr;
+  // Prometheus counters (metrics.h); null without metrics_listen.
+  Metrics* metrics = nullptr;
   absl::Time started = absl::Now();
   std::atomic<bool> shutting_down{false};
 

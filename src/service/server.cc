@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "admin_service.h"
 #include "audit_service.h"
@@ -27,6 +28,7 @@
 #include "linkage/store.h"
 #include "linkage_service.h"
 #include "log.h"
+#include "metrics.h"
 
 namespace linkage::service {
 namespace {
@@ -36,6 +38,9 @@ class ServerImpl final : public Server {
   ~ServerImpl() override { Shutdown(); }
 
   int port() const override { return port_; }
+  int metrics_port() const override {
+    return metrics_server_ != nullptr ? metrics_server_->port() : 0;
+  }
   std::string security() const override {
     const v1::ServerConfig& c = config_;
     if (c.tls_cert().empty()) return IsLoopbackAddress(c.listen()) ? "plaintext" : "insecure";
@@ -55,6 +60,7 @@ class ServerImpl final : public Server {
   void Shutdown() override {
     if (stopped_.exchange(true)) return;
     ctx_.shutting_down.store(true);
+    serving_.store(false);  // /readyz answers 503 from here on.
     stop_monitor_.Notify();
     if (monitor_.joinable()) monitor_.join();
     if (server_ != nullptr) {
@@ -65,6 +71,7 @@ class ServerImpl final : public Server {
       server_->Shutdown(std::chrono::system_clock::now() + grace);
       server_->Wait();
     }
+    if (metrics_server_ != nullptr) metrics_server_->Stop();
     // A training thread finishes its call before the engine goes away.
     while (ctx_.background.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (pool_ != nullptr) pool_->Stop();
@@ -86,11 +93,73 @@ class ServerImpl final : public Server {
          Str("audit_hash", audit::Hex(head.hash)), Str("audit_head", audit::HeadText(head))});
   }
 
-  // Health follows the store: the whole service NOT_SERVING while data is
-  // damaged, "linkd.writes" NOT_SERVING while writes are refused (a full
-  // disk); each change logged once.
+  // Whether every match view is loaded (true without match views): until
+  // then queries would read RocksDB at several times the cost, so a probe
+  // keeps traffic away.
+  bool ViewsLoaded() const {
+    for (const index::StoreStats::View& v : store_->Stats().views) {
+      if (!v.ready) return false;
+    }
+    return true;
+  }
+
+  // The services' health: SERVING once the database is open and the match
+  // views are loaded, while the data is not damaged, and until Shutdown;
+  // "linkd.writes" SERVING while writes are accepted.
+  void SetHealth(bool serving, bool writable) {
+    serving_.store(serving);
+    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+    if (health == nullptr) return;
+    health->SetServingStatus(serving);
+    for (const char* name :
+         {"linkage.v1.LinkageService", "linkage.v1.AdminService", "linkage.v1.AuditService"}) {
+      health->SetServingStatus(name, serving);
+    }
+    health->SetServingStatus(std::string(kWritesHealthService), writable);
+  }
+
+  // What a scrape of /metrics reads besides the counters.
+  void RefreshMetrics(Metrics* m) {
+    if (stopped_.load()) return;
+    const index::StoreStats stats = store_->Stats();
+    for (const index::DatasetStats& d : stats.datasets) {
+      m->SetGauge("linkd_dataset_records", {{"dataset", d.dataset}},
+                  static_cast<double>(d.records));
+    }
+    for (const index::StoreStats::View& v : stats.views) {
+      m->SetGauge("linkd_match_view_ready", {{"dataset", v.dataset}}, v.ready ? 1 : 0);
+      m->SetGauge("linkd_match_view_records", {{"dataset", v.dataset}},
+                  static_cast<double>(v.records));
+      m->SetGauge("linkd_match_view_bytes", {{"dataset", v.dataset}}, static_cast<double>(v.bytes));
+    }
+    for (const index::StoreStats::ColumnFamily& cf : stats.column_families) {
+      m->SetGauge("linkd_rocksdb_sst_bytes", {{"cf", cf.name}}, static_cast<double>(cf.sst_bytes));
+      m->SetGauge("linkd_rocksdb_live_data_bytes", {{"cf", cf.name}},
+                  static_cast<double>(cf.live_data_bytes));
+    }
+    const index::StoreCondition c = store_->Condition();
+    m->SetGauge("linkd_storage_writable", {}, c.writable ? 1 : 0);
+    m->SetGauge("linkd_storage_damaged", {}, c.damaged ? 1 : 0);
+    m->SetGauge("linkd_storage_background_errors", {}, static_cast<double>(c.background_errors));
+    m->SetGauge("linkd_audit_entries", {}, static_cast<double>(audit_->head().count));
+    const std::string version = engine_->model()->proto().version();
+    absl::MutexLock lock(&model_mu_);
+    if (version != model_in_metrics_) {
+      if (!model_in_metrics_.empty()) {
+        m->SetGauge("linkd_model_info", {{"version", model_in_metrics_}}, 0);
+      }
+      model_in_metrics_ = version;
+    }
+    m->SetGauge("linkd_model_info", {{"version", version}}, 1);
+  }
+
+  // Health follows the store and the match views: the whole service
+  // NOT_SERVING until the views are loaded and while data is damaged,
+  // "linkd.writes" NOT_SERVING while writes are refused (a full disk); each
+  // change logged once.
   void Monitor() {
     bool was_writable = true, was_damaged = false;
+    bool loaded = false;
     absl::Time head_logged = absl::InfinitePast();
     do {
       // The audit head once a minute (and at stop): a record of it outside
@@ -100,15 +169,14 @@ class ServerImpl final : public Server {
         head_logged = absl::Now();
       }
       index::StoreCondition c = store_->Condition();
+      const bool loaded_now = loaded || ViewsLoaded();
+      if (loaded_now != loaded) {
+        Log("info", "match_views_loaded", {});
+        loaded = true;
+        SetHealth(!c.damaged, c.writable);
+      }
       if (c.writable != was_writable || c.damaged != was_damaged) {
-        grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-        if (health != nullptr) {
-          health->SetServingStatus(!c.damaged);
-          for (const char* name :
-               {"linkage.v1.LinkageService", "linkage.v1.AdminService", "linkage.v1.AuditService"})
-            health->SetServingStatus(name, !c.damaged);
-          health->SetServingStatus(std::string(kWritesHealthService), c.writable);
-        }
+        if (loaded) SetHealth(!c.damaged, c.writable);
         if (c.writable && !c.damaged) {
           Log("info", "storage_recovered", {});
         } else {
@@ -119,7 +187,10 @@ class ServerImpl final : public Server {
         was_writable = c.writable;
         was_damaged = c.damaged;
       }
-    } while (!stop_monitor_.WaitForNotificationWithTimeout(absl::Seconds(1)));
+      // Every 20 ms until the views are loaded, so health turns SERVING
+      // promptly; every second after.
+    } while (!stop_monitor_.WaitForNotificationWithTimeout(loaded ? absl::Seconds(1)
+                                                                  : absl::Milliseconds(20)));
   }
 
   v1::ServerConfig config_;
@@ -133,6 +204,11 @@ class ServerImpl final : public Server {
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<AuditServiceImpl> audit_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<Metrics> metrics_;  // Null without metrics_listen.
+  std::unique_ptr<MetricsServer> metrics_server_;
+  absl::Mutex model_mu_;
+  std::string model_in_metrics_ ABSL_GUARDED_BY(model_mu_);
+  std::atomic<bool> serving_{false};
   int port_ = 0;
   std::atomic<bool> stopped_{false};
   absl::Notification stop_monitor_;
@@ -252,6 +328,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   s->ctx_.pool = s->pool_.get();
   s->ctx_.config = c;
   s->ctx_.auth = s->authorizer_.get();
+  if (!c.metrics_listen().empty()) {
+    s->metrics_ = std::make_unique<Metrics>();
+    s->ctx_.metrics = s->metrics_.get();
+  }
   s->linkage_ = std::make_unique<LinkageServiceImpl>(&s->ctx_);
   s->admin_ = std::make_unique<AdminServiceImpl>(&s->ctx_);
   s->audit_service_ = std::make_unique<AuditServiceImpl>(&s->ctx_);
@@ -263,6 +343,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   // connections (gRPC sets SO_REUSEPORT by default).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(c.listen(), credentials, &s->port_);
+  if (s->metrics_ != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(s->metrics_->InterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   builder.RegisterService(s->linkage_.get());
   builder.RegisterService(s->admin_.get());
   builder.RegisterService(s->audit_service_.get());
@@ -287,17 +372,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
                                                " (in use by another process, or not an "
                                                "address of this machine)"));
   }
-  // Serving only now that the database, model and listener are all up.
-  grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
-  if (health != nullptr) {
-    health->SetServingStatus(true);
-    for (const char* name :
-         {"linkage.v1.LinkageService", "linkage.v1.AdminService", "linkage.v1.AuditService"}) {
-      health->SetServingStatus(name, true);
-    }
-    health->SetServingStatus(std::string(kWritesHealthService), true);
-  }
   ServerImpl* raw_server = s.get();
+  // NOT_SERVING until the match views are loaded (the monitor turns it
+  // SERVING then); at once when there are none to wait for.
+  if (s->ViewsLoaded()) {
+    s->SetHealth(true, true);
+  } else {
+    s->SetHealth(false, true);
+    Log("info", "match_views_loading", {});
+  }
+  if (s->metrics_ != nullptr) {
+    s->metrics_->set_sources(
+        {.refresh = [raw_server](Metrics* m) { raw_server->RefreshMetrics(m); },
+         .ready = [raw_server] { return raw_server->serving_.load(); }});
+    LINKD_ASSIGN_OR_RETURN(s->metrics_server_,
+                           MetricsServer::Start(c.metrics_listen(), s->metrics_.get()));
+  }
   s->monitor_ = std::thread([raw_server] { raw_server->Monitor(); });
   return std::unique_ptr<Server>(std::move(s));
 }
