@@ -9,52 +9,23 @@
 
 #include "audit_tamper.h"
 #include "linkage/v1/audit.pb.h"
-#include "process.h"
+#include "linkd_test.h"
 #include "test_util.h"
 
 namespace linkage {
 namespace {
 
-using testing::Process;
 using testing::ReadFile;
 
-class AuditE2ETest : public ::testing::Test {
+class AuditE2ETest : public testing::LinkdBinaryTest {
  protected:
-  bool StartLinkd() {
-    linkd_ = std::make_unique<Process>(
-        std::vector<std::string>{LINKD_BIN, "--db", dir_.Sub("db"), "--listen", "127.0.0.1:0",
-                                 "--grace", "5", "--workers", "2"},
-        dir_.Sub("linkd.out"), dir_.Sub("linkd.log"));
-    port_ = testing::WaitForPort(dir_.Sub("linkd.log"));
-    server_ = "127.0.0.1:" + std::to_string(port_);
-    return port_ > 0;
-  }
-  int StopLinkd() {
-    linkd_->Signal(SIGTERM);
-    int code = linkd_->Wait();
-    linkd_.reset();
-    return code;
-  }
-  int Linkctl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {LINKCTL_BIN, "--server", server_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    int code = testing::Run(argv, dir_.Sub("ctl.out"), dir_.Sub("ctl.err"));
-    out_ = ReadFile(dir_.Sub("ctl.out"));
-    err_ = ReadFile(dir_.Sub("ctl.err"));
-    return code;
-  }
+  bool StartLinkd() { return StartLinkdOn(dir_.Sub("db"), {"--workers", "2"}); }
   // The "head COUNT:HASH" line of `audit verify`.
   std::string HeadOf(const std::string& out) {
     std::smatch m;
     if (!std::regex_search(out, m, std::regex("head ([0-9]+:[0-9a-f]*)"))) return "";
     return m[1];
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Process> linkd_;
-  int port_ = 0;
-  std::string server_;
-  std::string out_, err_;
 };
 
 TEST_F(AuditE2ETest, BulkVerifyIsAuditedAndEveryKindOfTamperingIsCaught) {

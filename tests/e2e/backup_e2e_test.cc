@@ -8,43 +8,17 @@
 #include <filesystem>
 #include <regex>
 
-#include "process.h"
+#include "linkd_test.h"
 #include "test_util.h"
 
 namespace linkage {
 namespace {
 
-using testing::Process;
 using testing::ReadFile;
 
-class BackupE2ETest : public ::testing::Test {
+class BackupE2ETest : public testing::LinkdBinaryTest {
  protected:
-  bool StartLinkd(const std::string& db) {
-    linkd_ = std::make_unique<Process>(
-        std::vector<std::string>{LINKD_BIN, "--db", db, "--listen", "127.0.0.1:0", "--grace", "5",
-                                 "--workers", "2"},
-        dir_.Sub("linkd.out"), dir_.Sub("linkd.log"));
-    const int port = testing::WaitForPort(dir_.Sub("linkd.log"));
-    server_ = "127.0.0.1:" + std::to_string(port);
-    return port > 0;
-  }
-  int StopLinkd() {
-    linkd_->Signal(SIGTERM);
-    int code = linkd_->Wait();
-    linkd_.reset();
-    return code;
-  }
-  int Run(std::vector<std::string> argv) {
-    int code = testing::Run(argv, dir_.Sub("cmd.out"), dir_.Sub("cmd.err"));
-    out_ = ReadFile(dir_.Sub("cmd.out"));
-    err_ = ReadFile(dir_.Sub("cmd.err"));
-    return code;
-  }
-  int Linkctl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {LINKCTL_BIN, "--server", server_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return Run(argv);
-  }
+  bool StartLinkd(const std::string& db) { return StartLinkdOn(db, {"--workers", "2"}); }
   // "register=N" from `linkctl stats`-like output lines: the count of the
   // register dataset as `linkctl stats` prints it.
   std::string Stats() {
@@ -53,11 +27,6 @@ class BackupE2ETest : public ::testing::Test {
     if (!std::regex_search(out_, m, std::regex("register[^\\n]*"))) return "";
     return m[0];
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Process> linkd_;
-  std::string server_;
-  std::string out_, err_;
 };
 
 TEST_F(BackupE2ETest, CreateListVerifyRestoreCheck) {

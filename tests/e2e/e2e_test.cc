@@ -11,7 +11,7 @@
 
 #include "linkage/csv.h"
 #include "linkage/v1/service.grpc.pb.h"
-#include "process.h"
+#include "linkd_test.h"
 #include "test_util.h"
 
 namespace linkage {
@@ -37,44 +37,15 @@ std::vector<std::map<std::string, std::string>> ReadCsvFile(const std::string& p
   return rows;
 }
 
-class E2ETest : public ::testing::Test {
+class E2ETest : public testing::LinkdBinaryTest {
  protected:
   // Starts linkd on a port it picks itself; returns false if it did not come up.
-  bool StartLinkd() {
-    linkd_ = std::make_unique<Process>(
-        std::vector<std::string>{LINKD_BIN, "--db", dir_.Sub("db"), "--listen", "127.0.0.1:0",
-                                 "--grace", "5"},
-        dir_.Sub("linkd.out"), dir_.Sub("linkd.log"));
-    port_ = testing::WaitForPort(dir_.Sub("linkd.log"));
-    server_ = "127.0.0.1:" + std::to_string(port_);
-    return port_ > 0;
-  }
-  int StopLinkd(int sig = SIGTERM) {
-    linkd_->Signal(sig);
-    int code = linkd_->Wait();
-    linkd_.reset();
-    return code;
-  }
-  // Runs linkctl against the server; stdout in out_, stderr in err_.
-  int Linkctl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {LINKCTL_BIN, "--server", server_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    int code = testing::Run(argv, dir_.Sub("ctl.out"), dir_.Sub("ctl.err"));
-    out_ = ReadFile(dir_.Sub("ctl.out"));
-    err_ = ReadFile(dir_.Sub("ctl.err"));
-    return code;
-  }
+  bool StartLinkd() { return StartLinkdOn(dir_.Sub("db")); }
   std::string Gen(int size, const std::string& name) {
     std::string path = dir_.Sub(name);
     EXPECT_EQ(Linkctl({"gen", "--size", std::to_string(size), "--register", path}), 0) << err_;
     return path;
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Process> linkd_;
-  int port_ = 0;
-  std::string server_;
-  std::string out_, err_;
 };
 
 TEST_F(E2ETest, ImportAndVerifyTheTrickyFixtureRowByRow) {
