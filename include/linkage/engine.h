@@ -6,6 +6,7 @@
 // can be replaced while queries run; each query uses one model throughout.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -76,6 +77,10 @@ struct TrainOptions {
   // If it becomes true (cancelled call, shutdown), Train stops within
   // milliseconds with Cancelled; nothing was installed.
   const std::atomic<bool>* stop = nullptr;
+  // Called with (steps done, steps in all) now and then: a step is a
+  // random pair compared for u, a query whose blocked pairs train m, or
+  // one blocking rule's EM session.
+  std::function<void(int64_t, int64_t)> progress;
 };
 
 struct TrainReport {
@@ -197,6 +202,28 @@ struct MatchOptions {
   bool include_query = true;      // Fill MatchResult.query.
   std::string exclude_record_id;  // Never a candidate (self-matching).
   bool strict_dates = false;      // See domain::NormalizeOptions.
+};
+
+// What blocking met, summed over every query since the engine was made
+// (Match, Verify, the streams and the jobs' own queries alike), for
+// monitoring: how many candidates queries retrieve, how often a block was
+// too big to read and how often the candidate cap cut the list.
+struct RetrievalStats {
+  // Upper bounds (inclusive) of the candidates-per-query buckets;
+  // `candidate_buckets[i]` counts the queries that retrieved at most
+  // kCandidateBounds[i] candidates and more than the bound before it, the
+  // last element those above every bound. Candidates are counted as
+  // retrieved, before the max_candidates cap.
+  static constexpr std::array<int64_t, 12> kCandidateBounds = {0,  1,   2,   5,   10,   20,
+                                                               50, 100, 200, 500, 1000, 5000};
+  std::array<int64_t, kCandidateBounds.size() + 1> candidate_buckets{};
+  int64_t queries = 0;
+  int64_t candidates = 0;  // Sum over all queries.
+  // Blocks skipped because they held more records than the server's
+  // max_block_size (a rule's own smaller cap skips by design, not counted).
+  int64_t blocks_skipped_oversized = 0;
+  // Queries whose candidates were cut to max_candidates.
+  int64_t queries_capped = 0;
 };
 
 class Engine {
@@ -322,6 +349,10 @@ class Engine {
   const EngineOptions& options() const { return options_; }
   index::Store* store() const { return store_; }
 
+  // A snapshot of the counters (each read on its own: a query counted
+  // meanwhile may show in some and not yet in others).
+  RetrievalStats retrieval_stats() const;
+
  private:
   Engine(const EngineOptions& options, index::Store* store,
          std::shared_ptr<const model::CompiledModel> model);
@@ -364,6 +395,13 @@ class Engine {
 
   const EngineOptions options_;
   index::Store* const store_;
+  // RetrievalStats' counters, added to by every Retrieve (relaxed: they
+  // order nothing).
+  struct RetrievalCounters {
+    std::array<std::atomic<int64_t>, RetrievalStats::kCandidateBounds.size() + 1> buckets{};
+    std::atomic<int64_t> queries{0}, candidates{0}, oversized{0}, capped{0};
+  };
+  mutable RetrievalCounters retrieval_counters_;
   absl::Mutex install_mu_;  // One model installation or reindex at a time.
   // Upserts hold it shared; starting and finishing a reindex exclusively,
   // so no write straddles a change of rules or generation.

@@ -107,8 +107,20 @@ struct StoreStats {
     uint64_t estimated_keys = 0;
     uint64_t live_data_bytes = 0;
     uint64_t sst_bytes = 0;
+    // Bytes compaction must rewrite to bring the levels back in shape; when
+    // it grows past RocksDB's soft limit, writes are slowed.
+    uint64_t pending_compaction_bytes = 0;
+    // Times writes were slowed down or stopped for this family since open
+    // (memtables full, too many level-0 files, compaction debt).
+    uint64_t write_slowdowns = 0;
+    uint64_t write_stops = 0;
   };
   std::vector<ColumnFamily> column_families;
+  // Whole database: compactions running now, whether writes are stopped
+  // now, and the time writers spent waiting on stalls since open.
+  uint64_t running_compactions = 0;
+  bool write_stopped = false;
+  uint64_t write_stall_micros = 0;
   // Match views (StoreOptions::match_view), one per dataset.
   struct View {
     std::string dataset;
@@ -363,10 +375,13 @@ class Store : public AuditReader {
   // directory, so that hard links work) is removed afterwards. Setting
   // `*stop` aborts it (Cancelled): nothing is listed for an aborted or
   // failed backup. One backup at a time per store (Aborted otherwise).
+  // `copied(bytes)`, if set, is called as the copy goes on with the bytes
+  // copied so far (in steps of 4 MiB; files an earlier backup holds are not
+  // copied, so an incremental backup reports only what it adds).
   using BackupMetadataOf = std::function<absl::StatusOr<std::string>(Store& point)>;
-  virtual absl::StatusOr<BackupInfo> Backup(const std::string& dir,
-                                            const BackupMetadataOf& metadata_of,
-                                            const std::atomic<bool>* stop) = 0;
+  virtual absl::StatusOr<BackupInfo> Backup(
+      const std::string& dir, const BackupMetadataOf& metadata_of, const std::atomic<bool>* stop,
+      const std::function<void(uint64_t copied)>& copied = {}) = 0;
 
  protected:
   Store() = default;

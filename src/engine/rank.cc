@@ -55,6 +55,18 @@ absl::StatusOr<v1::MatchResult> Engine::Match(const v1::PersonRecord& query,
   return MatchNormalized(*n, dataset, options);
 }
 
+RetrievalStats Engine::retrieval_stats() const {
+  RetrievalStats s;
+  const RetrievalCounters& c = retrieval_counters_;
+  for (size_t i = 0; i < c.buckets.size(); ++i)
+    s.candidate_buckets[i] = c.buckets[i].load(std::memory_order_relaxed);
+  s.queries = c.queries.load(std::memory_order_relaxed);
+  s.candidates = c.candidates.load(std::memory_order_relaxed);
+  s.blocks_skipped_oversized = c.oversized.load(std::memory_order_relaxed);
+  s.queries_capped = c.capped.load(std::memory_order_relaxed);
+  return s;
+}
+
 absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& query,
                                                    std::string_view dataset,
                                                    const model::CompiledModel& m,
@@ -63,7 +75,7 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
   const v1::LinkageSpec& spec = m.proto().spec();
   Retrieved out;
   std::vector<std::string> ids;
-  size_t keys = 0, skipped = 0;
+  size_t keys = 0, skipped = 0, skipped_oversized = 0;
   for (const model::BlockingKey& k : model::ComputeBlockingKeys(spec, query)) {
     ++keys;
     ids.clear();
@@ -77,7 +89,10 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
     if (!complete) {
       // A rule's own cap skips its common keys by design; only the
       // server-wide cap means a block was too big to use.
-      if (flags && cap == options_.max_block_size) flags->insert(flag::kBlockOversized);
+      if (cap == options_.max_block_size) {
+        if (flags) flags->insert(flag::kBlockOversized);
+        ++skipped_oversized;
+      }
       ++skipped;
       continue;
     }
@@ -103,6 +118,18 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
   if (!exclude.empty()) out.rules.erase(exclude);
   out.ids.reserve(out.rules.size());
   for (const auto& [id, rules] : out.rules) out.ids.push_back(id);
+  {
+    RetrievalCounters& c = retrieval_counters_;
+    const auto n = static_cast<int64_t>(out.ids.size());
+    const auto& bounds = RetrievalStats::kCandidateBounds;
+    const size_t bucket = std::lower_bound(bounds.begin(), bounds.end(), n) - bounds.begin();
+    c.buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+    c.queries.fetch_add(1, std::memory_order_relaxed);
+    c.candidates.fetch_add(n, std::memory_order_relaxed);
+    if (skipped_oversized > 0)
+      c.oversized.fetch_add(static_cast<int64_t>(skipped_oversized), std::memory_order_relaxed);
+    if (out.ids.size() > options_.max_candidates) c.capped.fetch_add(1, std::memory_order_relaxed);
+  }
   if (out.ids.size() > options_.max_candidates) {
     if (flags) flags->insert(flag::kCandidatesCapped);
     std::stable_sort(out.ids.begin(), out.ids.end(),

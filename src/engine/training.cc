@@ -131,8 +131,15 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   std::uniform_int_distribution<size_t> pick(0, sample->size() - 1);
   const auto stopped = [&o] { return o.stop != nullptr && o.stop->load(); };
   const absl::Status cancelled = absl::CancelledError("training was cancelled");
+  const int64_t steps = o.u_pairs + o.max_queries + spec.blocking_rules_size();
+  const auto progress = [&o, steps](int64_t done) {
+    if (o.progress) o.progress(done, steps);
+  };
   for (int64_t k = 0; k < o.u_pairs; ++k) {
-    if (k % 4096 == 0 && stopped()) return cancelled;
+    if (k % 4096 == 0) {
+      if (stopped()) return cancelled;
+      progress(k);
+    }
     size_t a = pick_left(rng), b = pick(rng);
     if (o.link_dataset.empty() && a == b) continue;
     m->Compare((*left)[a].normalized(), (*sample)[b].normalized(), out.data());
@@ -157,6 +164,7 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   std::vector<ComparedPair> pairs;
   for (const v1::StoredRecord& q : *queries) {
     if (stopped()) return cancelled;
+    if (report.queries % 64 == 0) progress(o.u_pairs + report.queries);
     auto retrieved = Retrieve(q.normalized(), o.dataset, *m, serving_now->generation,
                               dedupe ? q.record().record_id() : "", nullptr);
     if (!retrieved.ok()) return retrieved.status();
@@ -183,6 +191,7 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
     for (const auto& l : current.fields(static_cast<int>(f)).levels()) m_init[f].push_back(l.m());
   }
   for (int r = 0; r < spec.blocking_rules_size(); ++r) {
+    progress(o.u_pairs + o.max_queries + r);
     std::vector<const ComparedPair*> session;
     for (const ComparedPair& p : pairs) {
       if (p.rules & (uint64_t{1} << r)) session.push_back(&p);

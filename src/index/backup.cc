@@ -145,7 +145,8 @@ absl::StatusOr<BackupInfo> RestoreBackup(const std::string& dir, uint32_t id,
 
 absl::StatusOr<BackupInfo> RocksStore::Backup(const std::string& dir,
                                               const BackupMetadataOf& metadata_of,
-                                              const std::atomic<bool>* stop) {
+                                              const std::atomic<bool>* stop,
+                                              const std::function<void(uint64_t)>& copied) {
   if (!backup_mu_.TryLock()) return absl::AbortedError("a backup of this database is running");
   absl::Cleanup unlock = [this] { backup_mu_.Unlock(); };
   auto stopped = [stop] { return stop != nullptr && stop->load(); };
@@ -229,6 +230,14 @@ absl::StatusOr<BackupInfo> RocksStore::Backup(const std::string& dir,
   // The checkpoint is private: flushing it stalls nobody and leaves the
   // backup with table files only, no log to replay on restore.
   create.flush_before_backup = true;
+  uint64_t copied_bytes = 0;
+  const uint64_t step = rocksdb::BackupEngineOptions(dir).callback_trigger_interval_size;
+  if (copied) {
+    create.progress_callback = [&copied, &copied_bytes, step] {
+      copied_bytes += step;
+      copied(copied_bytes);
+    };
+  }
   rocksdb::BackupID id = 0;
   auto* point_db = static_cast<RocksStore*>(point.get())->db_.get();
   rocksdb::IOStatus s = engine->CreateNewBackupWithMetadata(create, point_db, metadata, &id);

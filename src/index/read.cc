@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
@@ -213,7 +215,21 @@ StoreStats RocksStore::Stats() const {
     (void)db_->GetIntProperty(H(cf.id), "rocksdb.estimate-num-keys", &c.estimated_keys);
     (void)db_->GetIntProperty(H(cf.id), "rocksdb.estimate-live-data-size", &c.live_data_bytes);
     (void)db_->GetIntProperty(H(cf.id), "rocksdb.total-sst-files-size", &c.sst_bytes);
+    (void)db_->GetIntProperty(H(cf.id), "rocksdb.estimate-pending-compaction-bytes",
+                              &c.pending_compaction_bytes);
+    std::map<std::string, std::string> cf_stats;
+    if (db_->GetMapProperty(H(cf.id), "rocksdb.cfstats", &cf_stats)) {
+      (void)absl::SimpleAtoi(cf_stats["io_stalls.total_slowdown"], &c.write_slowdowns);
+      (void)absl::SimpleAtoi(cf_stats["io_stalls.total_stop"], &c.write_stops);
+    }
     stats.column_families.push_back(std::move(c));
+  }
+  (void)db_->GetIntProperty("rocksdb.num-running-compactions", &stats.running_compactions);
+  uint64_t stopped = 0;
+  if (db_->GetIntProperty("rocksdb.is-write-stopped", &stopped)) stats.write_stopped = stopped != 0;
+  std::map<std::string, std::string> db_stats;
+  if (db_->GetMapProperty("rocksdb.dbstats", &db_stats)) {
+    (void)absl::SimpleAtoi(db_stats["db.user_write_stall_micros"], &stats.write_stall_micros);
   }
   std::map<std::string, std::shared_ptr<MatchView>> views;
   {

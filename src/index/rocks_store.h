@@ -133,7 +133,8 @@ class RocksStore final : public Store {
   absl::StatusOr<uint64_t> WriteAudit(uint64_t seq, std::string_view bytes) override;
   absl::Status AwaitAudit(uint64_t token) override;
   absl::StatusOr<BackupInfo> Backup(const std::string& dir, const BackupMetadataOf& metadata_of,
-                                    const std::atomic<bool>* stop) override;
+                                    const std::atomic<bool>* stop,
+                                    const std::function<void(uint64_t)>& copied) override;
 
  private:
   rocksdb::ColumnFamilyHandle* H(Cf cf) const { return handles_[static_cast<size_t>(cf)]; }

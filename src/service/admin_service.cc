@@ -128,6 +128,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerConte
           LINKD_RETURN_IF_ERROR(CheckDataset(request->link_dataset()));
         LINKD_ASSIGN_OR_RETURN(engine::TrainOptions o, TrainOptionsFrom(*request));
         o.stop = stop;
+        o.progress = [this](int64_t done, int64_t total) {
+          ctx_->jobs.Progress("TrainModel", done, total);
+        };
         const absl::Time start = absl::Now();
         LINKD_ASSIGN_OR_RETURN(engine::TrainedModel trained,
                                ctx_->engine->TrainAndInstall(o, request->dry_run()));
@@ -158,6 +161,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext*
             request->has_model() ? &request->model() : nullptr,
             [this, &last_logged](int64_t done, int64_t total) {
               ctx_->reindex_total.store(total);
+              ctx_->jobs.Progress("Reindex", done, total);
               if (done - last_logged >= 100000) {
                 last_logged = done;
                 Log("info", "reindex_progress", {Int("done", done), Int("total", total)});
@@ -188,7 +192,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::FindDuplicates(grpc::CallbackServerC
         o.threads = std::max(1, ctx_->config.workers());
         o.stop = stop;
         int64_t last_logged = 0;
-        o.progress = [&o, &last_logged](int64_t done, int64_t total) {
+        o.progress = [this, &o, &last_logged](int64_t done, int64_t total) {
+          ctx_->jobs.Progress("FindDuplicates", done, total);
           if (done - last_logged < 100000) return;
           last_logged = done;
           Log("info", "duplicates_progress",
@@ -264,7 +269,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(grpc::CallbackServerContext* 
               LINKD_ASSIGN_OR_RETURN(metadata, BackupMetadataOf(point));
               return metadata.SerializeAsString();
             },
-            stop);
+            stop,
+            [this](uint64_t copied) {
+              ctx_->jobs.Progress("Backup", static_cast<int64_t>(copied), 0);
+            });
         if (!info.ok()) {
           Log("error", "backup_failed",
               {Str("dest", request->dest()), Str("message", SV(info.status().message()))});

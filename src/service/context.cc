@@ -3,12 +3,14 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "audit.h"
-#include "principal.h"
 #include "base/strings.h"
 #include "linkage/normalize.h"
 #include "log.h"
+#include "principal.h"
 
 namespace linkage::service {
 
@@ -111,9 +113,10 @@ grpc::ServerUnaryReactor* OnPool(
       return;
     }
     // Answered once the entry is durable, from the audit log's syncer.
-    AuditedThen(
-        ctx, *std::move(entry), std::move(st),
-        [call, reactor, method](const absl::Status& outcome) { FinishCall(call, reactor, method, outcome); });
+    AuditedThen(ctx, *std::move(entry), std::move(st),
+                [call, reactor, method](const absl::Status& outcome) {
+                  FinishCall(call, reactor, method, outcome);
+                });
   });
   if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -126,6 +129,75 @@ grpc::ServerUnaryReactor* OnPoolAudited(
     ServiceContext* ctx, grpc::CallbackServerContext* call, const char* method,
     std::function<absl::Status(std::optional<v1::AuditEntry>* entry)> work) {
   return OnPool(ctx, call, method, nullptr, std::move(work));
+}
+
+namespace {
+
+// Meta key of a job kind's last success and failure times: the value is
+// "SUCCESS_UNIX FAILURE_UNIX" (seconds; 0 for never).
+constexpr char kJobMetaPrefix[] = "job_times/";
+constexpr const char* kJobNames[] = {"TrainModel", "Reindex", "Backup", "FindDuplicates",
+                                     "FindConflicts"};
+
+int64_t UnixOrZero(absl::Time t) { return t == absl::InfinitePast() ? 0 : absl::ToUnixSeconds(t); }
+absl::Time TimeOrPast(int64_t unix) {
+  return unix <= 0 ? absl::InfinitePast() : absl::FromUnixSeconds(unix);
+}
+
+}  // namespace
+
+void JobBoard::Attach(index::Store* store) {
+  absl::MutexLock lock(&mu_);
+  store_ = store;
+  for (const char* name : kJobNames) {
+    auto value = store->GetMeta(absl::StrCat(kJobMetaPrefix, name));
+    if (!value.ok() || !value->has_value()) continue;
+    std::vector<std::string> parts = absl::StrSplit(**value, ' ');
+    int64_t success = 0, failure = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &success) ||
+        !absl::SimpleAtoi(parts[1], &failure))
+      continue;  // Written by another version: start without it.
+    Job& j = jobs_[std::string(name)];
+    j.last_success = TimeOrPast(success);
+    j.last_failure = TimeOrPast(failure);
+  }
+}
+
+void JobBoard::Started(const std::string& job) {
+  absl::MutexLock lock(&mu_);
+  Job& j = jobs_[job];
+  j.running = true;
+  j.done = j.total = 0;
+  j.started = absl::Now();
+}
+
+void JobBoard::Progress(const std::string& job, int64_t done, int64_t total) {
+  absl::MutexLock lock(&mu_);
+  Job& j = jobs_[job];
+  j.done = done;
+  j.total = total;
+}
+
+void JobBoard::Finished(const std::string& job, const absl::Status& outcome) {
+  absl::MutexLock lock(&mu_);
+  Job& j = jobs_[job];
+  j.running = false;
+  if (outcome.ok() && j.total > 0) j.done = j.total;
+  (outcome.ok() ? j.last_success : j.last_failure) = absl::Now();
+  ++j.outcomes[absl::StatusCodeToString(outcome.code())];
+  if (store_ == nullptr) return;
+  absl::Status st =
+      store_->PutMeta(absl::StrCat(kJobMetaPrefix, job),
+                      absl::StrCat(UnixOrZero(j.last_success), " ", UnixOrZero(j.last_failure)));
+  if (!st.ok()) {
+    Log("warning", "job_time_not_kept",
+        {Str("job", job), Str("code", absl::StatusCodeToString(st.code()))});
+  }
+}
+
+std::map<std::string, JobBoard::Job> JobBoard::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return jobs_;
 }
 
 grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServerContext* call,
@@ -144,6 +216,7 @@ grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServer
     return reactor;
   }
   ++ctx->background;
+  ctx->jobs.Started(method);
   std::thread([ctx, call, reactor, method, job = std::move(job)]() mutable {
     std::atomic<bool> stop{false}, done{false};
     std::thread watcher([&] {
@@ -160,6 +233,7 @@ grpc::ServerUnaryReactor* InBackground(ServiceContext* ctx, grpc::CallbackServer
     watcher.join();
     if (st.code() == absl::StatusCode::kCancelled && DeadlinePassed(call))
       st = absl::DeadlineExceededError(absl::StrCat(method, " stopped at its deadline"));
+    ctx->jobs.Finished(method, st);
     ctx->training.store(false);
     reactor->Finish(ToGrpc(st));
     --ctx->background;

@@ -29,6 +29,41 @@ grpc::Status ToGrpc(const absl::Status& status);
 // What the services share: the core, the pool, limits and counters.
 class Metrics;
 
+// The long admin jobs (InBackground: TrainModel, Reindex, Backup,
+// FindDuplicates, FindConflicts) as monitoring sees them: whether one runs,
+// how far it got, when each kind last succeeded and failed, and how each
+// run ended. Keyed by the job's RPC name, a fixed set.
+class JobBoard {
+ public:
+  struct Job {
+    bool running = false;
+    // Of the running (or last) run, in the job's own units (records,
+    // EM iterations, bytes); total 0 while unknown.
+    int64_t done = 0, total = 0;
+    absl::Time started = absl::InfinitePast();
+    absl::Time last_success = absl::InfinitePast();
+    absl::Time last_failure = absl::InfinitePast();
+    // Runs by outcome: the canonical status code name (OK, CANCELLED, ...).
+    std::map<std::string, int64_t> outcomes;
+  };
+
+  // Reads the times of the last success and failure kept in `store`'s
+  // meta (so a restart does not make "no backup for a day" look true or
+  // false), and keeps them there from now on. Without it they live in
+  // memory only.
+  void Attach(index::Store* store);
+
+  void Started(const std::string& job);
+  void Progress(const std::string& job, int64_t done, int64_t total);
+  void Finished(const std::string& job, const absl::Status& outcome);
+  std::map<std::string, Job> Snapshot() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  index::Store* store_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::map<std::string, Job> jobs_ ABSL_GUARDED_BY(mu_);
+};
+
 struct ServiceContext {
   engine::Engine* engine = nullptr;
   // Every call that reads or writes a person appends to it (audit.h);
@@ -46,6 +81,7 @@ struct ServiceContext {
   Metrics* metrics = nullptr;
   absl::Time started = absl::Now();
   std::atomic<bool> shutting_down{false};
+  JobBoard jobs;
 
   void Count(const std::string& method);
   std::map<std::string, int64_t> Counts() const;

@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "base/status_macros.h"
 #include "convert.h"
+#include "metrics.h"
 #include "principal.h"
 
 namespace linkage::service {
@@ -78,6 +79,7 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext*
         if (result.ok()) {
           CapCandidates(ctx_, *call, &*result);
           AddResult(*result, item);
+          if (ctx_->metrics != nullptr) ctx_->metrics->CountFlags("match", result->flags());
           *response->mutable_result() = *std::move(result);
         }
         *audit = std::move(entry);
@@ -106,6 +108,7 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::Verify(grpc::CallbackServerContext
             ctx_->engine->Verify(request->claim(), request->dataset(), request->strict_dates());
         if (verification.ok()) {
           AddVerification(*verification, item);  // The whole verdict, for the auditor.
+          if (ctx_->metrics != nullptr) ctx_->metrics->CountFlags("verify", verification->flags());
           *response->mutable_verification() = *std::move(verification);
           // A caller that may not Match learns no more than the claim's verdict.
           if (ctx_->auth != nullptr && !ctx_->auth->HasRole(principal, v1::MATCH))

@@ -8,6 +8,7 @@
 #include "base/status_macros.h"
 #include "convert.h"
 #include "linkage_service.h"
+#include "metrics.h"
 
 namespace linkage::service {
 
@@ -370,6 +371,12 @@ v1::AuditItem StreamItem(const ServiceContext& ctx, const v1::MatchStreamRequest
   if (resp.error_code() != 0) {
     item.set_decision(absl::StatusCodeToString(static_cast<absl::StatusCode>(resp.error_code())));
     return item;
+  }
+  if (ctx.metrics != nullptr) {
+    if (resp.has_verification())
+      ctx.metrics->CountFlags("verify", resp.verification().flags());
+    else
+      ctx.metrics->CountFlags("match", resp.result().flags());
   }
   if (resp.has_verification()) {
     AddVerification(resp.verification(), &item);

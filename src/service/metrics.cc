@@ -7,7 +7,9 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <string_view>
 
 #include "absl/strings/numbers.h"
@@ -30,14 +32,60 @@ constexpr std::pair<std::string_view, std::string_view> kGauges[] = {
     {"linkd_storage_damaged", "1 once damaged data was found (take the node out of service)"},
     {"linkd_storage_background_errors", "RocksDB background errors since open"},
     {"linkd_audit_entries", "Entries in the audit log (the audit head's count)"},
+    {"linkd_rocksdb_pending_compaction_bytes",
+     "Bytes compaction must rewrite per column family (writes slow down past RocksDB's limit)"},
+    {"linkd_rocksdb_running_compactions", "Compactions running now"},
+    {"linkd_rocksdb_write_stopped", "1 while RocksDB stops writes (a write stall)"},
+    {"linkd_job_running", "1 while an admin job of this kind runs"},
+    {"linkd_job_done",
+     "Progress of the running (or last) job: records (Reindex, FindDuplicates), steps "
+     "(TrainModel), bytes copied (Backup)"},
+    {"linkd_job_total", "What linkd_job_done counts up to; 0 while unknown (Backup)"},
+    {"linkd_job_last_success_timestamp_seconds",
+     "Unix time a job of this kind last succeeded (kept across restarts)"},
+    {"linkd_job_last_failure_timestamp_seconds",
+     "Unix time a job of this kind last failed or was stopped (kept across restarts)"},
 };
+
+namespace {
+
+// Counters the server counts itself and reports at each scrape.
+constexpr std::pair<std::string_view, std::string_view> kKeptCounters[] = {
+    {"linkd_queries_total", "Queries blocking ran for: Match, Verify, streams and jobs' own"},
+    {"linkd_blocks_skipped_oversized_total",
+     "Blocks skipped because they held more records than max_block_size"},
+    {"linkd_candidates_capped_total", "Queries whose candidates were cut to max_candidates"},
+    {"linkd_rocksdb_write_slowdowns_total", "Times RocksDB slowed writes down, per column family"},
+    {"linkd_rocksdb_write_stops_total", "Times RocksDB stopped writes, per column family"},
+    {"linkd_rocksdb_write_stall_seconds_total", "Time writers waited on write stalls"},
+    {"linkd_job_runs_total", "Admin job runs by kind and outcome (a status code name)"},
+};
+
+constexpr std::pair<std::string_view, std::string_view> kKeptHistograms[] = {
+    {"linkd_query_candidates", "Candidates a query retrieved (before the max_candidates cap)"},
+};
+
+bool EnumLike(std::string_view s, bool digits) {
+  if (s.empty() || s.size() > 40) return false;
+  for (char ch : s) {
+    if (!((ch >= 'A' && ch <= 'Z') || ch == '_' || (digits && ch >= '0' && ch <= '9')))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 struct Metrics::Families {
   prometheus::Family<prometheus::Counter>* started;
   prometheus::Family<prometheus::Counter>* handled;
   prometheus::Family<prometheus::Histogram>* seconds;
   prometheus::Family<prometheus::Counter>* decisions;
+  prometheus::Family<prometheus::Counter>* flags;
   std::map<std::string, prometheus::Family<prometheus::Gauge>*, std::less<>> gauges;
+  // The families counted elsewhere, as refresh last set them, by name.
+  absl::Mutex kept_mu;
+  std::map<std::string, prometheus::MetricFamily, std::less<>> kept ABSL_GUARDED_BY(kept_mu);
 };
 
 namespace {
@@ -181,6 +229,21 @@ Metrics::Metrics()
                               .Name("linkd_decisions_total")
                               .Help("Decisions answered, by RPC and band or verify decision")
                               .Register(*registry_);
+  families_->flags = &prometheus::BuildCounter()
+                          .Name("linkd_answer_flags_total")
+                          .Help("Flags on answers, by kind (match, verify) and flag")
+                          .Register(*registry_);
+  {
+    absl::MutexLock lock(&families_->kept_mu);
+    for (const auto& [name, help] : kKeptCounters) {
+      families_->kept[std::string(name)] = {
+          std::string(name), std::string(help), prometheus::MetricType::Counter, {}};
+    }
+    for (const auto& [name, help] : kKeptHistograms) {
+      families_->kept[std::string(name)] = {
+          std::string(name), std::string(help), prometheus::MetricType::Histogram, {}};
+    }
+  }
   for (const auto& [name, help] : kGauges) {
     families_->gauges[std::string(name)] = &prometheus::BuildGauge()
                                                 .Name(std::string(name))
@@ -197,13 +260,7 @@ Metrics::InterceptorFactory() {
 }
 
 void Metrics::CountDecisions(const v1::AuditEntry& entry) {
-  auto enum_like = [](std::string_view s) {
-    if (s.empty() || s.size() > 40) return false;
-    for (char ch : s) {
-      if (!((ch >= 'A' && ch <= 'Z') || ch == '_')) return false;
-    }
-    return true;
-  };
+  auto enum_like = [](std::string_view s) { return EnumLike(s, /*digits=*/false); };
   // The method is one of linkd's own RPC names (letters only).
   const std::string& rpc = entry.method();
   if (rpc.empty() || rpc.size() > 40) return;
@@ -216,6 +273,62 @@ void Metrics::CountDecisions(const v1::AuditEntry& entry) {
   }
 }
 
+void Metrics::CountFlags(std::string_view kind,
+                         const google::protobuf::RepeatedPtrField<std::string>& flags) {
+  for (const std::string& flag : flags) {
+    if (!EnumLike(flag, /*digits=*/true)) continue;
+    families_->flags->Add({{"kind", std::string(kind)}, {"flag", flag}}).Increment();
+  }
+}
+
+namespace {
+
+std::vector<prometheus::ClientMetric::Label> Labels(
+    const std::map<std::string, std::string>& labels) {
+  std::vector<prometheus::ClientMetric::Label> out;
+  for (const auto& [name, value] : labels) out.push_back({name, value});
+  return out;
+}
+
+}  // namespace
+
+void Metrics::SetCounter(const std::string& family,
+                         const std::map<std::string, std::string>& labels, double value) {
+  absl::MutexLock lock(&families_->kept_mu);
+  auto it = families_->kept.find(family);
+  if (it == families_->kept.end() || it->second.type != prometheus::MetricType::Counter) return;
+  std::vector<prometheus::ClientMetric::Label> want = Labels(labels);
+  for (prometheus::ClientMetric& m : it->second.metric) {
+    if (m.label == want) {
+      m.counter.value = value;
+      return;
+    }
+  }
+  prometheus::ClientMetric m;
+  m.label = std::move(want);
+  m.counter.value = value;
+  it->second.metric.push_back(std::move(m));
+}
+
+void Metrics::SetHistogram(const std::string& family, const std::vector<double>& bounds,
+                           const std::vector<int64_t>& counts, double sum) {
+  if (counts.size() != bounds.size() + 1) return;
+  absl::MutexLock lock(&families_->kept_mu);
+  auto it = families_->kept.find(family);
+  if (it == families_->kept.end() || it->second.type != prometheus::MetricType::Histogram) return;
+  prometheus::ClientMetric m;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    cumulative += static_cast<uint64_t>(std::max<int64_t>(counts[i], 0));
+    m.histogram.bucket.push_back({cumulative, bounds[i]});
+  }
+  cumulative += static_cast<uint64_t>(std::max<int64_t>(counts.back(), 0));
+  m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum = sum;
+  it->second.metric = {std::move(m)};
+}
+
 void Metrics::SetGauge(const std::string& family, const std::map<std::string, std::string>& labels,
                        double value) {
   auto it = families_->gauges.find(family);
@@ -226,7 +339,14 @@ void Metrics::SetGauge(const std::string& family, const std::map<std::string, st
 std::string Metrics::Scrape() {
   if (sources_.refresh) sources_.refresh(this);
   SetGauge("linkd_ready", {}, sources_.ready && sources_.ready() ? 1 : 0);
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  {
+    absl::MutexLock lock(&families_->kept_mu);
+    for (const auto& [name, family] : families_->kept) {
+      if (!family.metric.empty()) families.push_back(family);
+    }
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 struct MetricsServer::Impl {

@@ -20,9 +20,12 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "linkage/v1/audit.pb.h"
 
 namespace prometheus {
@@ -59,9 +62,24 @@ class Metrics {
   // (A-Z, _) are counted, so no free text reaches a label.
   void CountDecisions(const v1::AuditEntry& entry);
 
+  // Counts the flags of one answer in linkd_answer_flags_total{kind,flag}
+  // (`kind` "match" or "verify"); only enum-like names (A-Z, 0-9, _) are
+  // counted, so no free text reaches a label.
+  void CountFlags(std::string_view kind,
+                  const google::protobuf::RepeatedPtrField<std::string>& flags);
+
   // Gauges set by MetricsSources::refresh at each scrape.
   void SetGauge(const std::string& family, const std::map<std::string, std::string>& labels,
                 double value);
+  // Counters and a histogram whose counts the server keeps itself
+  // (cumulative since start: the engine's retrieval counters, RocksDB's
+  // stall counts, job runs), set by refresh to what they read. `counts`
+  // holds one count per bucket of `bounds` (not cumulative) and a last one
+  // for the values above every bound.
+  void SetCounter(const std::string& family, const std::map<std::string, std::string>& labels,
+                  double value);
+  void SetHistogram(const std::string& family, const std::vector<double>& bounds,
+                    const std::vector<int64_t>& counts, double sum);
 
   // The text exposition of everything registered (after refresh).
   std::string Scrape();

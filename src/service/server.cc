@@ -141,6 +141,49 @@ class ServerImpl final : public Server {
     m->SetGauge("linkd_storage_writable", {}, c.writable ? 1 : 0);
     m->SetGauge("linkd_storage_damaged", {}, c.damaged ? 1 : 0);
     m->SetGauge("linkd_storage_background_errors", {}, static_cast<double>(c.background_errors));
+    for (const index::StoreStats::ColumnFamily& cf : stats.column_families) {
+      m->SetGauge("linkd_rocksdb_pending_compaction_bytes", {{"cf", cf.name}},
+                  static_cast<double>(cf.pending_compaction_bytes));
+      m->SetCounter("linkd_rocksdb_write_slowdowns_total", {{"cf", cf.name}},
+                    static_cast<double>(cf.write_slowdowns));
+      m->SetCounter("linkd_rocksdb_write_stops_total", {{"cf", cf.name}},
+                    static_cast<double>(cf.write_stops));
+    }
+    m->SetGauge("linkd_rocksdb_running_compactions", {},
+                static_cast<double>(stats.running_compactions));
+    m->SetGauge("linkd_rocksdb_write_stopped", {}, stats.write_stopped ? 1 : 0);
+    m->SetCounter("linkd_rocksdb_write_stall_seconds_total", {},
+                  static_cast<double>(stats.write_stall_micros) / 1e6);
+
+    const engine::RetrievalStats r = engine_->retrieval_stats();
+    m->SetCounter("linkd_queries_total", {}, static_cast<double>(r.queries));
+    m->SetCounter("linkd_blocks_skipped_oversized_total", {},
+                  static_cast<double>(r.blocks_skipped_oversized));
+    m->SetCounter("linkd_candidates_capped_total", {}, static_cast<double>(r.queries_capped));
+    m->SetHistogram("linkd_query_candidates",
+                    std::vector<double>(engine::RetrievalStats::kCandidateBounds.begin(),
+                                        engine::RetrievalStats::kCandidateBounds.end()),
+                    std::vector<int64_t>(r.candidate_buckets.begin(), r.candidate_buckets.end()),
+                    static_cast<double>(r.candidates));
+
+    for (const auto& [job, j] : ctx_.jobs.Snapshot()) {
+      const std::map<std::string, std::string> labels = {{"job", job}};
+      m->SetGauge("linkd_job_running", labels, j.running ? 1 : 0);
+      m->SetGauge("linkd_job_done", labels, static_cast<double>(j.done));
+      m->SetGauge("linkd_job_total", labels, static_cast<double>(j.total));
+      if (j.last_success != absl::InfinitePast()) {
+        m->SetGauge("linkd_job_last_success_timestamp_seconds", labels,
+                    absl::ToDoubleSeconds(j.last_success - absl::UnixEpoch()));
+      }
+      if (j.last_failure != absl::InfinitePast()) {
+        m->SetGauge("linkd_job_last_failure_timestamp_seconds", labels,
+                    absl::ToDoubleSeconds(j.last_failure - absl::UnixEpoch()));
+      }
+      for (const auto& [outcome, n] : j.outcomes) {
+        m->SetCounter("linkd_job_runs_total", {{"job", job}, {"outcome", outcome}},
+                      static_cast<double>(n));
+      }
+    }
     m->SetGauge("linkd_audit_entries", {}, static_cast<double>(audit_->head().count));
     const std::string version = engine_->model()->proto().version();
     absl::MutexLock lock(&model_mu_);
@@ -328,6 +371,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   s->ctx_.pool = s->pool_.get();
   s->ctx_.config = c;
   s->ctx_.auth = s->authorizer_.get();
+  s->ctx_.jobs.Attach(s->store_.get());
   if (!c.metrics_listen().empty()) {
     s->metrics_ = std::make_unique<Metrics>();
     s->ctx_.metrics = s->metrics_.get();
