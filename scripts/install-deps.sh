@@ -1,26 +1,44 @@
 #!/usr/bin/env bash
 # Installs everything linkd needs to build, test and benchmark, from Debian 12
 # packages only. Idempotent and non-interactive: safe to run on every CI start.
+#   install-deps.sh               build, tests, benchmarks, fuzzing
+#   install-deps.sh --build-only  only what building linkd and linkctl needs
+#                                 (the container image's build stage)
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build pkg-config git
+# Building the binaries (-DLINKD_BUILD_TESTS=OFF -DLINKD_BUILD_BENCH=OFF).
+build_packages=(
+  build-essential cmake ninja-build pkg-config
   protobuf-compiler libprotobuf-dev
   libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev
   librocksdb-dev
-  libgtest-dev libgmock-dev googletest
-  libbenchmark-dev
   libutf8proc-dev
   libcli11-dev
   libcsv-dev
   libjemalloc-dev
-  libssl-dev openssl
+  libssl-dev
   prometheus-cpp-dev libcpp-httplib-dev  # /metrics: registry and text format; the HTTP listener
+)
+# The tests, benchmarks, fuzzing and scripts on top.
+dev_packages=(
+  git
+  libgtest-dev libgmock-dev googletest
+  libbenchmark-dev
+  openssl  # certificates made at test time
   prometheus  # promtool check metrics, in metrics_test
   clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: clang++, libFuzzer + sanitizers, llvm-symbolizer
   python3
 )
+
+case "${1:-}" in
+  "") packages=("${build_packages[@]}" "${dev_packages[@]}") ;;
+  --build-only) packages=("${build_packages[@]}") ;;
+  *)
+    echo "usage: $0 [--build-only]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
