@@ -29,6 +29,7 @@ dev_packages=(
   prometheus  # promtool check metrics, in metrics_test
   clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: clang++, libFuzzer + sanitizers, llvm-symbolizer
   python3
+  yamllint python3-yaml  # tests/k8s/render_test.sh: lint and check the rendered manifests
 )
 
 case "${1:-}" in
