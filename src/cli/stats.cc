@@ -34,11 +34,18 @@ absl::Status Stats(CommandContext& ctx, bool json) {
                 Bytes(cf.live_data_bytes()).c_str(), Bytes(cf.sst_bytes()).c_str());
   }
   if (s.match_views_size() > 0) {
-    std::printf("\nmatch views (memory)      records   block keys      memory\n");
+    std::printf("\nmatch views (memory)      records   block keys      memory  per person\n");
     for (const auto& v : s.match_views()) {
-      std::printf("  %-18s %12s %12s %11s%s\n", v.dataset().c_str(),
+      // Bytes per record held: what the view costs per register person,
+      // the figure that decides how large a register one node can hold.
+      const std::string per_person =
+          v.records() > 0
+              ? absl::StrFormat("%lld B", static_cast<long long>(v.bytes() / v.records()))
+              : std::string("-");
+      std::printf("  %-18s %12s %12s %11s %11s%s\n", v.dataset().c_str(),
                   FormatCount(v.records()).c_str(), FormatCount(v.block_keys()).c_str(),
-                  Bytes(static_cast<uint64_t>(v.bytes())).c_str(), v.ready() ? "" : "  (loading)");
+                  Bytes(static_cast<uint64_t>(v.bytes())).c_str(), per_person.c_str(),
+                  v.ready() ? "" : "  (loading)");
     }
   }
   std::printf("\naudit head %llu:%s\n", static_cast<unsigned long long>(s.audit_head().count()),
