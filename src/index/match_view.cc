@@ -1,6 +1,8 @@
 #include "match_view.h"
 
 #include <algorithm>
+#include <cstring>
+#include <limits>
 
 #include "absl/hash/hash.h"
 #include "base/strings.h"
@@ -35,31 +37,48 @@ std::string GenerationBytes(uint32_t generation) {
   return g;
 }
 
-void Unlink(absl::flat_hash_map<uint64_t, std::vector<uint32_t>>& index, uint64_t hash,
-            uint32_t ordinal) {
-  auto it = index.find(hash);
-  if (it == index.end()) return;
-  std::vector<uint32_t>& list = it->second;
-  auto pos = std::find(list.begin(), list.end(), ordinal);
-  if (pos == list.end()) return;
-  *pos = list.back();
-  list.pop_back();
-  if (list.empty()) index.erase(it);
+// The arena's chunks; a record larger than a chunk gets its own.
+constexpr size_t kChunk = 4 << 20;
+constexpr size_t kMinChunk = 64 << 10;
+
+void PutLength(size_t n, std::string* out) {
+  while (n >= 0x80) {
+    out->push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  out->push_back(static_cast<char>(n));
 }
 
-// A record holds each key once (the store writes distinct keys), and a
-// load or replay adds each (key, record) once, so no search for a duplicate:
-// at 1M records the longest lists hold thousands and a search per insert
-// made importing quadratic in them.
-void Link(absl::flat_hash_map<uint64_t, std::vector<uint32_t>>& index, uint64_t hash,
-          uint32_t ordinal) {
-  index[hash].push_back(ordinal);
+// A varint length at the front of `s`, removed.
+size_t TakeLength(std::string_view* s) {
+  size_t n = 0;
+  for (int shift = 0; !s->empty(); shift += 7) {
+    const auto byte = static_cast<uint8_t>(s->front());
+    s->remove_prefix(1);
+    n |= static_cast<size_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) break;
+  }
+  return n;
 }
 
 }  // namespace
 
-MatchView::MatchView(uint32_t generation)
-    : generation_(generation), generation_prefix_(GenerationBytes(generation)) {}
+MatchView::MatchView(uint32_t generation, size_t min_merge)
+    : generation_(generation),
+      generation_prefix_(GenerationBytes(generation)),
+      ordinals_(0, OrdinalHash{this}, OrdinalEq{this}),
+      blocks_(0, min_merge),
+      ids_(0, min_merge) {}
+
+size_t MatchView::OrdinalHash::operator()(uint32_t ordinal) const {
+  return absl::Hash<absl::string_view>{}(AV(view->IdOf(ordinal)));
+}
+size_t MatchView::OrdinalHash::operator()(std::string_view id) const {
+  return absl::Hash<absl::string_view>{}(AV(id));
+}
+bool MatchView::OrdinalEq::operator()(uint32_t a, std::string_view b) const {
+  return view->IdOf(a) == b;
+}
 
 bool MatchView::BlockHash(std::string_view dataset, std::string_view full_key,
                           uint64_t* hash) const {
@@ -76,53 +95,149 @@ bool MatchView::IdHash(std::string_view dataset, std::string_view full_key, uint
   return true;
 }
 
-uint32_t MatchView::OrdinalLocked(std::string_view record_id) {
-  auto [it, inserted] = ordinals_.try_emplace(AV(record_id), 0);
-  if (!inserted) return it->second;
+// --- The arena.
+
+std::string_view MatchView::EntryAt(uint64_t pos) const {
+  const char* p = chunks_[pos >> 32].get() + (pos & 0xffffffffu);
+  std::string_view s(p, 10);  // Room for the length varint; the entry follows.
+  const size_t n = TakeLength(&s);
+  return std::string_view(s.data(), n);
+}
+
+void MatchView::SplitEntry(std::string_view entry, std::string_view* id, std::string_view* fields) {
+  const size_t n = TakeLength(&entry);
+  *id = entry.substr(0, n);
+  *fields = entry.substr(n);
+}
+
+std::string_view MatchView::IdOf(uint32_t ordinal) const {
+  std::string_view id, fields;
+  SplitEntry(EntryAt(positions_[ordinal]), &id, &fields);
+  return id;
+}
+
+uint64_t MatchView::AppendLocked(std::string_view bytes) {
+  std::string length;
+  PutLength(bytes.size(), &length);
+  const size_t need = length.size() + bytes.size() + 10;  // EntryAt reads up to 10 ahead.
+  char* dst;
+  uint64_t pos;
+  if (need > kChunk) {
+    chunks_.push_back(std::make_unique<char[]>(need));
+    arena_bytes_ += static_cast<int64_t>(need);
+    pos = static_cast<uint64_t>(chunks_.size() - 1) << 32;
+    dst = chunks_.back().get();
+    // The chunk being filled stays last.
+    if (chunks_.size() >= 2 && chunk_size_ > 0) {
+      std::swap(chunks_.back(), chunks_[chunks_.size() - 2]);
+      pos = static_cast<uint64_t>(chunks_.size() - 2) << 32;
+    }
+  } else {
+    if (chunks_.empty() || chunk_used_ + need > chunk_size_) {
+      // Chunks grow with the arena (a quarter of it, 64 KiB to 4 MiB), so
+      // that a small dataset does not hold megabytes it does not use.
+      chunk_size_ = std::clamp<size_t>(static_cast<size_t>(arena_bytes_) / 4, kMinChunk, kChunk);
+      chunk_size_ = std::max(chunk_size_, need);
+      chunks_.push_back(std::make_unique<char[]>(chunk_size_));
+      arena_bytes_ += static_cast<int64_t>(chunk_size_);
+      chunk_used_ = 0;
+    }
+    pos = static_cast<uint64_t>(chunks_.size() - 1) << 32 | chunk_used_;
+    dst = chunks_.back().get() + chunk_used_;
+    chunk_used_ += length.size() + bytes.size();
+  }
+  std::memcpy(dst, length.data(), length.size());
+  std::memcpy(dst + length.size(), bytes.data(), bytes.size());
+  return pos;
+}
+
+void MatchView::CompactArenaLocked() {
+  std::vector<std::unique_ptr<char[]>> old;
+  old.swap(chunks_);
+  chunk_used_ = chunk_size_ = 0;
+  arena_bytes_ = dead_bytes_ = 0;
+  for (uint64_t& pos : positions_) {
+    if (pos == kNone) continue;
+    const char* p = old[pos >> 32].get() + (pos & 0xffffffffu);
+    std::string_view s(p, 10);
+    const size_t n = TakeLength(&s);
+    pos = AppendLocked(std::string_view(s.data(), n));
+  }
+}
+
+void MatchView::StoreLocked(uint32_t ordinal, std::string_view record_id,
+                            const v1::NormalizedRecord& normalized) {
+  scratch_.clear();
+  PutLength(record_id.size(), &scratch_);
+  scratch_.append(record_id);
+  codec_.Encode(normalized, &scratch_);
+  if (positions_[ordinal] != kNone)
+    dead_bytes_ += static_cast<int64_t>(EntryAt(positions_[ordinal]).size());
+  positions_[ordinal] = AppendLocked(scratch_);
+  if (dead_bytes_ > std::max<int64_t>(arena_bytes_ / 2, 4 * static_cast<int64_t>(kChunk)))
+    CompactArenaLocked();
+}
+
+// --- Records.
+
+uint32_t MatchView::OrdinalLocked(std::string_view record_id, bool* created) {
+  *created = false;
+  if (auto it = ordinals_.find(record_id); it != ordinals_.end()) return *it;
   uint32_t ordinal;
   if (!free_.empty()) {
     ordinal = free_.back();
     free_.pop_back();
-    record_ids_[ordinal] = std::string(record_id);
+  } else if (positions_.size() >= PostingIndex::kMaxOrdinal) {
+    return static_cast<uint32_t>(kNone);
   } else {
-    ordinal = static_cast<uint32_t>(record_ids_.size());
-    record_ids_.emplace_back(record_id);
-    normalized_.emplace_back();
+    ordinal = static_cast<uint32_t>(positions_.size());
+    positions_.push_back(kNone);
   }
-  it->second = ordinal;
+  *created = true;
   return ordinal;
 }
 
 void MatchView::PutLocked(std::string_view record_id, const RecordKeys& old, const RecordKeys& keys,
-                          std::string normalized) {
-  const uint32_t ordinal = OrdinalLocked(record_id);
-  for (uint64_t h : old.blocks) Unlink(blocks_, h, ordinal);
-  for (uint64_t h : old.ids) Unlink(ids_, h, ordinal);
-  for (uint64_t h : keys.blocks) Link(blocks_, h, ordinal);
-  for (uint64_t h : keys.ids) Link(ids_, h, ordinal);
-  normalized_[ordinal] = std::move(normalized);
+                          const v1::NormalizedRecord& normalized) {
+  if (full_) return;
+  bool created;
+  const uint32_t ordinal = OrdinalLocked(record_id, &created);
+  if (ordinal == static_cast<uint32_t>(kNone)) {
+    // More people than postings can number: stop serving (queries read
+    // RocksDB) rather than answer from a view that lacks someone.
+    full_ = true;
+    ready_ = false;
+    return;
+  }
+  for (uint64_t h : old.blocks) blocks_.Remove(h, ordinal);
+  for (uint64_t h : old.ids) ids_.Remove(h, ordinal);
+  for (uint64_t h : keys.blocks) blocks_.Add(h, ordinal);
+  for (uint64_t h : keys.ids) ids_.Add(h, ordinal);
+  StoreLocked(ordinal, record_id, normalized);
+  if (created) ordinals_.insert(ordinal);  // Hashes the id just stored.
 }
 
 void MatchView::RemoveLocked(std::string_view record_id, const RecordKeys& old) {
-  auto it = ordinals_.find(AV(record_id));
+  if (full_) return;
+  auto it = ordinals_.find(record_id);
   if (it == ordinals_.end()) return;
-  const uint32_t ordinal = it->second;
-  for (uint64_t h : old.blocks) Unlink(blocks_, h, ordinal);
-  for (uint64_t h : old.ids) Unlink(ids_, h, ordinal);
+  const uint32_t ordinal = *it;
+  for (uint64_t h : old.blocks) blocks_.Remove(h, ordinal);
+  for (uint64_t h : old.ids) ids_.Remove(h, ordinal);
   ordinals_.erase(it);
-  record_ids_[ordinal].clear();
-  std::string().swap(normalized_[ordinal]);
+  dead_bytes_ += static_cast<int64_t>(EntryAt(positions_[ordinal]).size());
+  positions_[ordinal] = kNone;
   free_.push_back(ordinal);
 }
 
 void MatchView::Put(std::string_view record_id, const RecordKeys& old, const RecordKeys& keys,
-                    std::string normalized) {
+                    const v1::NormalizedRecord& normalized) {
   absl::MutexLock lock(&mu_);
   if (!ready_) {
-    pending_.push_back({false, std::string(record_id), old, keys, std::move(normalized)});
+    pending_.push_back({false, std::string(record_id), old, keys, normalized});
     return;
   }
-  PutLocked(record_id, old, keys, std::move(normalized));
+  PutLocked(record_id, old, keys, normalized);
 }
 
 void MatchView::Remove(std::string_view record_id, const RecordKeys& old) {
@@ -134,44 +249,61 @@ void MatchView::Remove(std::string_view record_id, const RecordKeys& old) {
   RemoveLocked(record_id, old);
 }
 
-void MatchView::LoadRecord(std::string_view record_id, std::string normalized) {
+// --- Loading.
+
+bool MatchView::LoadRecord(std::string_view record_id, std::string_view normalized) {
+  v1::NormalizedRecord r;
+  if (!r.ParseFromArray(normalized.data(), static_cast<int>(normalized.size()))) return false;
   absl::MutexLock lock(&mu_);
-  normalized_[OrdinalLocked(record_id)] = std::move(normalized);
+  if (full_) return true;
+  bool created;
+  const uint32_t ordinal = OrdinalLocked(record_id, &created);
+  if (ordinal == static_cast<uint32_t>(kNone)) {
+    full_ = true;
+    return true;
+  }
+  StoreLocked(ordinal, record_id, r);
+  if (created) ordinals_.insert(ordinal);
+  return true;
 }
 
 void MatchView::LoadBlockKey(std::string_view dataset, std::string_view full_key) {
   absl::MutexLock lock(&mu_);
   uint64_t h;
-  if (!BlockHash(dataset, full_key, &h)) return;
-  auto it = ordinals_.find(AV(full_key.substr(full_key.rfind(kSep) + 1)));
-  if (it != ordinals_.end()) Link(blocks_, h, it->second);
+  if (full_ || !BlockHash(dataset, full_key, &h)) return;
+  auto it = ordinals_.find(full_key.substr(full_key.rfind(kSep) + 1));
+  if (it != ordinals_.end()) blocks_.Stage(h, *it);
 }
 
 void MatchView::LoadIdKey(std::string_view dataset, std::string_view full_key) {
   absl::MutexLock lock(&mu_);
   uint64_t h;
-  if (!IdHash(dataset, full_key, &h)) return;
-  auto it = ordinals_.find(AV(full_key.substr(full_key.rfind(kSep) + 1)));
-  if (it != ordinals_.end()) Link(ids_, h, it->second);
+  if (full_ || !IdHash(dataset, full_key, &h)) return;
+  auto it = ordinals_.find(full_key.substr(full_key.rfind(kSep) + 1));
+  if (it != ordinals_.end()) ids_.Stage(h, *it);
 }
 
 void MatchView::FinishLoad() {
   absl::MutexLock lock(&mu_);
+  blocks_.FinishLoad();
+  ids_.FinishLoad();
   for (Pending& p : pending_) {
     if (p.remove) {
       RemoveLocked(p.record_id, p.old);
     } else {
-      PutLocked(p.record_id, p.old, p.keys, std::move(p.normalized));
+      PutLocked(p.record_id, p.old, p.keys, p.normalized);
     }
   }
   std::vector<Pending>().swap(pending_);
-  ready_ = true;
+  ready_ = !full_;
 }
 
 bool MatchView::ready() const {
   absl::ReaderMutexLock lock(&mu_);
   return ready_;
 }
+
+// --- Reads.
 
 bool MatchView::ScanBlock(std::string_view rule, std::string_view key, size_t max_entries,
                           std::vector<std::string>* ids, bool* complete) const {
@@ -180,31 +312,46 @@ bool MatchView::ScanBlock(std::string_view rule, std::string_view key, size_t ma
   middle.append(rule).push_back(kSep);
   middle.append(key);
   const uint64_t h = Hash(middle);
+  std::vector<uint32_t> ordinals;
   absl::ReaderMutexLock lock(&mu_);
   if (!ready_) return false;
-  *complete = true;
-  auto it = blocks_.find(h);
-  if (it == blocks_.end()) return true;
-  if (it->second.size() > max_entries) {
-    *complete = false;
-    return true;
-  }
-  for (uint32_t ordinal : it->second) ids->push_back(record_ids_[ordinal]);
+  *complete = blocks_.Find(h, max_entries, &ordinals);
+  for (uint32_t ordinal : ordinals) ids->emplace_back(IdOf(ordinal));
   return true;
 }
 
 bool MatchView::LookupId(std::string_view id_key, size_t max, std::vector<std::string>* ids) const {
   const uint64_t h = Hash(id_key);
+  std::vector<uint32_t> ordinals;
   absl::ReaderMutexLock lock(&mu_);
   if (!ready_) return false;
-  auto it = ids_.find(h);
-  if (it == ids_.end()) return true;
+  ids_.Find(h, std::numeric_limits<size_t>::max(), &ordinals);
   // Sorted like the RocksDB index, so `max` keeps the same holders.
   std::vector<std::string_view> holders;
-  holders.reserve(it->second.size());
-  for (uint32_t ordinal : it->second) holders.emplace_back(record_ids_[ordinal]);
+  holders.reserve(ordinals.size());
+  for (uint32_t ordinal : ordinals) holders.push_back(IdOf(ordinal));
   std::sort(holders.begin(), holders.end());
   for (size_t i = 0; i < holders.size() && i < max; ++i) ids->emplace_back(holders[i]);
+  return true;
+}
+
+bool MatchView::GetNormalized(const std::vector<std::string>& record_ids,
+                              google::protobuf::Arena* arena,
+                              std::vector<const v1::NormalizedRecord*>* out, bool* damaged) const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (!ready_) return false;
+  for (size_t i = 0; i < record_ids.size(); ++i) {
+    auto it = ordinals_.find(record_ids[i]);
+    if (it == ordinals_.end()) continue;
+    std::string_view id, fields;
+    SplitEntry(EntryAt(positions_[*it]), &id, &fields);
+    auto* r = google::protobuf::Arena::CreateMessage<v1::NormalizedRecord>(arena);
+    if (codec_.Decode(fields, r)) {
+      (*out)[i] = r;
+    } else {
+      *damaged = true;
+    }
+  }
   return true;
 }
 
@@ -212,26 +359,15 @@ MatchView::Usage MatchView::usage() const {
   absl::ReaderMutexLock lock(&mu_);
   Usage u;
   u.records = static_cast<int64_t>(ordinals_.size());
-  u.block_keys = static_cast<int64_t>(blocks_.size());
-  u.id_keys = static_cast<int64_t>(ids_.size());
-  int64_t bytes = 0;
-  for (size_t i = 0; i < record_ids_.size(); ++i) {
-    bytes += static_cast<int64_t>(sizeof(std::string) * 2 + normalized_[i].capacity());
-    if (record_ids_[i].capacity() > 15) bytes += static_cast<int64_t>(record_ids_[i].capacity());
-  }
-  for (const auto* index : {&blocks_, &ids_}) {
-    bytes += static_cast<int64_t>(index->capacity() *
-                                  (sizeof(uint64_t) + sizeof(std::vector<uint32_t>) + 1));
-    int64_t& entries = index == &blocks_ ? u.block_entries : u.id_entries;
-    for (const auto& [h, list] : *index) {
-      bytes += static_cast<int64_t>(list.capacity() * sizeof(uint32_t));
-      entries += static_cast<int64_t>(list.size());
-    }
-  }
+  u.block_keys = blocks_.keys();
+  u.id_keys = ids_.keys();
+  u.block_entries = blocks_.entries();
+  u.id_entries = ids_.entries();
   u.ready = ready_;
-  bytes +=
-      static_cast<int64_t>(ordinals_.capacity() * (sizeof(std::string) + sizeof(uint32_t) + 1));
-  u.bytes = bytes;
+  u.bytes = arena_bytes_ + codec_.bytes() + blocks_.bytes() + ids_.bytes() +
+            static_cast<int64_t>(positions_.capacity() * sizeof(uint64_t) +
+                                 free_.capacity() * sizeof(uint32_t) +
+                                 ordinals_.capacity() * (sizeof(uint32_t) + 1));
   return u;
 }
 

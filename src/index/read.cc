@@ -100,16 +100,9 @@ absl::StatusOr<std::vector<const v1::NormalizedRecord*>> RocksStore::MultiGetNor
     google::protobuf::Arena* arena) const {
   if (auto view = ViewFor(dataset); view != nullptr) {
     std::vector<const v1::NormalizedRecord*> out(record_ids.size(), nullptr);
-    bool parsed = true;
-    if (view->ForEachNormalized(record_ids, [&](size_t i, std::string_view bytes) {
-          auto* r = google::protobuf::Arena::CreateMessage<v1::NormalizedRecord>(arena);
-          if (r->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-            out[i] = r;
-          } else {
-            parsed = false;
-          }
-        })) {
-      if (!parsed)
+    bool damaged = false;
+    if (view->GetNormalized(record_ids, arena, &out, &damaged)) {
+      if (damaged)
         return absl::DataLossError("a normalized record in the match view is unreadable");
       return out;
     }
@@ -351,10 +344,16 @@ absl::Status RocksStore::LoadView(const LoadJob& job) {
   };
   const std::string& dataset = job.dataset;
   const std::string record_prefix = RecordKey(dataset, "");
+  bool unreadable = false;
   absl::Status st = scan(Cf::kMatch, record_prefix, [&](rocksdb::Iterator& it) {
     std::string_view key(it.key().data(), it.key().size());
-    job.view->LoadRecord(key.substr(record_prefix.size()), it.value().ToString());
+    if (!job.view->LoadRecord(key.substr(record_prefix.size()),
+                              std::string_view(it.value().data(), it.value().size()))) {
+      unreadable = true;
+    }
   });
+  if (st.ok() && unreadable)
+    st = absl::DataLossError("a normalized record in the match column family is unreadable");
   if (!st.ok()) return st;
   st = scan(Cf::kBlocks, absl::StrCat(GenerationPrefix(job.view->generation()), record_prefix),
             [&](rocksdb::Iterator& it) {

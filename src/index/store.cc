@@ -325,7 +325,7 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     struct ViewPut {
       std::string record_id;
       MatchView::RecordKeys old, keys;
-      std::string normalized;
+      const v1::NormalizedRecord* normalized;  // In `fresh`.
     };
     std::shared_ptr<MatchView> view = EnsureViewLocked(dataset);
     std::vector<ViewPut> view_puts;
@@ -369,7 +369,7 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
       if (view != nullptr) {
         view_puts.push_back({s.record().record_id(),
                              old.has_value() ? keys_of(*old) : MatchView::RecordKeys{}, keys_of(s),
-                             std::move(normalized)});
+                             &s.normalized()});
       }
       s.set_updated_unix_micros(0);
       old = std::move(cmp_form);
@@ -380,7 +380,7 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     if (batch.Count() == 0) return outcomes;
     LINKD_ASSIGN_OR_RETURN(auto written, WriteLocked(&batch));
     seq = written;
-    for (ViewPut& p : view_puts) view->Put(p.record_id, p.old, p.keys, std::move(p.normalized));
+    for (ViewPut& p : view_puts) view->Put(p.record_id, p.old, p.keys, *p.normalized);
   }
   LINKD_RETURN_IF_ERROR(AwaitDurable(seq));
   return outcomes;
