@@ -18,6 +18,7 @@ build_packages=(
   libcsv-dev
   libjemalloc-dev
   libssl-dev
+  libxxhash-dev  # the match view's key hashes, stable across restarts (its saved file)
   prometheus-cpp-dev libcpp-httplib-dev  # /metrics: registry and text format; the HTTP listener
 )
 # The tests, benchmarks, fuzzing and scripts on top.

@@ -128,6 +128,9 @@ struct StoreStats {
     int64_t records = 0;
     int64_t block_keys = 0;
     int64_t bytes = 0;  // Approximate memory held.
+    // Where it was loaded from at open: "file" (saved at the last clean
+    // close, and matching the database) or "rocksdb".
+    std::string source;
   };
   std::vector<View> views;
 };

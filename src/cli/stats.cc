@@ -45,7 +45,7 @@ absl::Status Stats(CommandContext& ctx, bool json) {
       std::printf("  %-18s %12s %12s %11s %11s%s\n", v.dataset().c_str(),
                   FormatCount(v.records()).c_str(), FormatCount(v.block_keys()).c_str(),
                   Bytes(static_cast<uint64_t>(v.bytes())).c_str(), per_person.c_str(),
-                  v.ready() ? "" : "  (loading)");
+                  v.ready() ? (v.source() == "file" ? "  (from file)" : "") : "  (loading)");
     }
   }
   std::printf("\naudit head %llu:%s\n", static_cast<unsigned long long>(s.audit_head().count()),

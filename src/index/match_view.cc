@@ -1,18 +1,33 @@
 #include "match_view.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
 #include "base/strings.h"
+#include "bytes.h"
 
 namespace linkage::index {
 namespace {
 
 constexpr char kSep = '\0';
 
-uint64_t Hash(std::string_view s) { return absl::Hash<absl::string_view>{}(AV(s)); }
+// Block and identity keys' hashes. Stable across processes (unlike
+// absl::Hash, which is seeded per process), because a saved view's postings
+// hold them.
+uint64_t Hash(std::string_view s) { return XXH3_64bits(s.data(), s.size()); }
+
+constexpr std::string_view kFileMagic = "linkd match view 1\n";
 
 // The part of a stored key between "<dataset>\0" and the trailing
 // "\0<record_id>", if the key starts with `prefix` + dataset.
@@ -67,6 +82,7 @@ MatchView::MatchView(uint32_t generation, size_t min_merge)
     : generation_(generation),
       generation_prefix_(GenerationBytes(generation)),
       ordinals_(0, OrdinalHash{this}, OrdinalEq{this}),
+      min_merge_(min_merge),
       blocks_(0, min_merge),
       ids_(0, min_merge) {}
 
@@ -105,7 +121,7 @@ std::string_view MatchView::EntryAt(uint64_t pos) const {
 }
 
 void MatchView::SplitEntry(std::string_view entry, std::string_view* id, std::string_view* fields) {
-  const size_t n = TakeLength(&entry);
+  const size_t n = std::min(TakeLength(&entry), entry.size());
   *id = entry.substr(0, n);
   *fields = entry.substr(n);
 }
@@ -364,11 +380,166 @@ MatchView::Usage MatchView::usage() const {
   u.block_entries = blocks_.entries();
   u.id_entries = ids_.entries();
   u.ready = ready_;
+  u.from_file = from_file_;
   u.bytes = arena_bytes_ + codec_.bytes() + blocks_.bytes() + ids_.bytes() +
             static_cast<int64_t>(positions_.capacity() * sizeof(uint64_t) +
                                  free_.capacity() * sizeof(uint32_t) +
                                  ordinals_.capacity() * (sizeof(uint32_t) + 1));
   return u;
+}
+
+// --- The saved file.
+//
+//   magic, then sections of (u64 length, bytes): the header (stamp, dataset,
+//   generation), the codec's strings, the records (ordinal, entry), the
+//   block postings, the identity postings; then the XXH3 of all before.
+
+absl::Status MatchView::Save(const std::string& path, std::string_view stamp,
+                             std::string_view dataset) {
+  absl::MutexLock lock(&mu_);
+  if (!ready_) return absl::FailedPreconditionError("the match view is not loaded");
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot create ", tmp));
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  bool ok = true;
+  auto write = [&](std::string_view b) {
+    XXH3_64bits_update(state, b.data(), b.size());
+    ok = ok && std::fwrite(b.data(), 1, b.size(), f) == b.size();
+  };
+  auto section = [&](const std::string& body) {
+    std::string length;
+    bytes::PutFixed<uint64_t>(body.size(), &length);
+    write(length);
+    write(body);
+  };
+  write(kFileMagic);
+  std::string body;
+  bytes::PutString(stamp, &body);
+  bytes::PutString(dataset, &body);
+  bytes::PutFixed<uint32_t>(generation_, &body);
+  section(body);
+  body.clear();
+  codec_.Save(&body);
+  section(body);
+  body.clear();
+  bytes::PutVarint(positions_.size(), &body);
+  bytes::PutVarint(ordinals_.size(), &body);
+  for (size_t o = 0; o < positions_.size(); ++o) {
+    if (positions_[o] == kNone) continue;
+    bytes::PutVarint(o, &body);
+    bytes::PutString(EntryAt(positions_[o]), &body);
+  }
+  section(body);
+  for (PostingIndex* index : {&blocks_, &ids_}) {
+    std::string().swap(body);
+    index->Save(&body);
+    section(body);
+  }
+  std::string sum;
+  bytes::PutFixed<uint64_t>(XXH3_64bits_digest(state), &sum);
+  XXH3_freeState(state);
+  ok = ok && std::fwrite(sum.data(), 1, sum.size(), f) == sum.size();
+  ok = ok && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  ok = (std::fclose(f) == 0) && ok;
+  std::error_code ec;
+  if (ok) std::filesystem::rename(tmp, path, ec);
+  if (!ok || ec) {
+    std::filesystem::remove(tmp, ec);
+    return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+bool MatchView::Load(const std::string& path, std::string_view stamp, std::string_view dataset) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(kFileMagic.size() + 8)) {
+    ::close(fd);
+    return false;
+  }
+  const auto size = static_cast<size_t>(st.st_size);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return false;
+  (void)::madvise(map, size, MADV_SEQUENTIAL);
+  const std::string_view file(static_cast<const char*>(map), size);
+  absl::MutexLock lock(&mu_);
+  const bool loaded = [&] {
+    if (ready_ || !positions_.empty()) return false;
+    if (file.substr(0, kFileMagic.size()) != kFileMagic) return false;
+    uint64_t sum;
+    std::memcpy(&sum, file.data() + size - 8, 8);
+    if (XXH3_64bits(file.data(), size - 8) != sum) return false;
+    bytes::Reader in(file.substr(kFileMagic.size(), size - 8 - kFileMagic.size()));
+    auto section = [&in](std::string_view* out) {
+      uint64_t n;
+      return in.Fixed(&n) && in.Bytes(n, out);
+    };
+    std::string_view body, s;
+    uint32_t generation;
+    if (!section(&body)) return false;
+    bytes::Reader header(body);
+    if (!header.String(&s) || s != stamp || !header.String(&s) || s != dataset ||
+        !header.Fixed(&generation) || generation != generation_) {
+      return false;
+    }
+    if (!section(&body)) return false;
+    bytes::Reader strings(body);
+    if (!codec_.Load(strings) || !strings.done()) return false;
+    if (!section(&body)) return false;
+    bytes::Reader records(body);
+    uint64_t slots, count;
+    if (!records.Varint(&slots) || slots > PostingIndex::kMaxOrdinal || !records.Varint(&count) ||
+        count > slots) {
+      return false;
+    }
+    positions_.assign(slots, kNone);
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t o;
+      std::string_view entry;
+      if (!records.Varint(&o) || o >= slots || positions_[o] != kNone || !records.String(&entry))
+        return false;
+      std::string_view id = entry;
+      if (TakeLength(&id) > id.size()) return false;
+      positions_[o] = AppendLocked(entry);
+    }
+    if (!records.done()) return false;
+    ordinals_.reserve(count);
+    for (uint32_t o = 0; o < slots; ++o) {
+      if (positions_[o] == kNone) {
+        free_.push_back(o);
+      } else if (!ordinals_.insert(o).second) {
+        return false;  // The same record id twice.
+      }
+    }
+    std::reverse(free_.begin(), free_.end());
+    for (PostingIndex* index : {&blocks_, &ids_}) {
+      if (!section(&body)) return false;
+      bytes::Reader postings(body);
+      if (!index->Load(postings) || !postings.done()) return false;
+      if (!index->AllOrdinals([&](uint32_t o) { return o < slots && positions_[o] != kNone; }))
+        return false;
+    }
+    return in.done();
+  }();
+  ::munmap(map, size);
+  from_file_ = loaded;
+  if (!loaded) {
+    // Back to empty, for a load from RocksDB.
+    codec_ = RecordCodec();
+    std::vector<std::unique_ptr<char[]>>().swap(chunks_);
+    chunk_used_ = chunk_size_ = 0;
+    arena_bytes_ = dead_bytes_ = 0;
+    ordinals_.clear();
+    std::vector<uint64_t>().swap(positions_);
+    std::vector<uint32_t>().swap(free_);
+    blocks_ = PostingIndex(0, min_merge_);
+    ids_ = PostingIndex(0, min_merge_);
+  }
+  return loaded;
 }
 
 }  // namespace linkage::index

@@ -33,6 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "linkage/v1/record.pb.h"
 #include "postings.h"
@@ -88,6 +89,15 @@ class MatchView {
 
   bool ready() const;
 
+  // --- The saved file, for a fast restart: Save writes the whole view as
+  // it stands (which must be ready) with `stamp`, the database's state it
+  // matches (identity and last sequence number); Load fills an empty, not
+  // yet ready view from such a file if its stamp, dataset and generation
+  // are these and its checksum holds, and answers false (the view is left
+  // empty) otherwise. FinishLoad follows, as after a load from RocksDB.
+  absl::Status Save(const std::string& path, std::string_view stamp, std::string_view dataset);
+  bool Load(const std::string& path, std::string_view stamp, std::string_view dataset);
+
   // --- Reads; each returns false (and does nothing) if the view is not
   // ready, and the caller reads RocksDB instead.
 
@@ -109,7 +119,8 @@ class MatchView {
     int64_t block_entries = 0;  // (key, record) pairs.
     int64_t id_entries = 0;
     bool ready = false;
-    int64_t bytes = 0;  // Approximate heap held.
+    bool from_file = false;  // Loaded from a saved file.
+    int64_t bytes = 0;       // Approximate heap held.
   };
   Usage usage() const;
 
@@ -164,7 +175,8 @@ class MatchView {
   const std::string generation_prefix_;  // As block keys start.
   mutable absl::Mutex mu_;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
-  bool full_ ABSL_GUARDED_BY(mu_) = false;  // Out of ordinals: never ready again.
+  bool full_ ABSL_GUARDED_BY(mu_) = false;
+  bool from_file_ ABSL_GUARDED_BY(mu_) = false;  // Out of ordinals: never ready again.
   std::vector<Pending> pending_ ABSL_GUARDED_BY(mu_);
   RecordCodec codec_ ABSL_GUARDED_BY(mu_);
   std::string scratch_ ABSL_GUARDED_BY(mu_);
@@ -178,6 +190,7 @@ class MatchView {
   std::vector<uint64_t> positions_ ABSL_GUARDED_BY(mu_);
   std::vector<uint32_t> free_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint32_t, OrdinalHash, OrdinalEq> ordinals_ ABSL_GUARDED_BY(mu_);
+  const size_t min_merge_;
   PostingIndex blocks_ ABSL_GUARDED_BY(mu_);
   PostingIndex ids_ ABSL_GUARDED_BY(mu_);
 };

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <utility>
+
+#include "bytes.h"
 
 namespace linkage::index {
 namespace {
@@ -154,6 +157,46 @@ void PostingIndex::FinishLoad() {
     live_ = static_cast<int64_t>(words_.size());
   }
   std::vector<Staged>().swap(staged_);
+}
+
+void PostingIndex::Save(std::string* out) {
+  if (!delta_.empty() || dead_ > 0) Merge();
+  bytes::PutFixed<uint32_t>(static_cast<uint32_t>(bits_), out);
+  bytes::PutFixed<uint64_t>(words_.size(), out);
+  out->append(reinterpret_cast<const char*>(words_.data()), words_.size() * sizeof(uint64_t));
+  out->append(reinterpret_cast<const char*>(directory_.data()),
+              directory_.size() * sizeof(uint32_t));
+}
+
+bool PostingIndex::Load(bytes::Reader& in) {
+  uint32_t bits;
+  uint64_t n;
+  if (!words_.empty() || !delta_.empty() || !in.Fixed(&bits) || bits < 1 || bits > 28 ||
+      !in.Fixed(&n) || n > in.left() / sizeof(uint64_t)) {
+    return false;
+  }
+  std::string_view raw;
+  if (!in.Bytes(n * sizeof(uint64_t), &raw)) return false;
+  std::vector<uint64_t> words(n);
+  std::memcpy(words.data(), raw.data(), raw.size());
+  const size_t dir_size = (size_t{1} << bits) + 1;
+  if (!in.Bytes(dir_size * sizeof(uint32_t), &raw)) return false;
+  std::vector<uint32_t> directory(dir_size);
+  std::memcpy(directory.data(), raw.data(), raw.size());
+  // The directory must describe the array, or lookups would read past it.
+  if (directory[0] != 0 || directory[dir_size - 1] != n) return false;
+  for (size_t b = 0; b + 1 < dir_size; ++b) {
+    if (directory[b] > directory[b + 1]) return false;
+  }
+  for (uint64_t w : words) {
+    if ((w & kOrdinalMask) == kDead) return false;
+  }
+  bits_ = static_cast<int>(bits);
+  words_ = std::move(words);
+  directory_ = std::move(directory);
+  dead_ = 0;
+  live_ = static_cast<int64_t>(words_.size());
+  return true;
 }
 
 int64_t PostingIndex::keys() const {

@@ -26,11 +26,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 
 namespace linkage::index {
+namespace bytes {
+class Reader;
+}
 
 class PostingIndex {
  public:
@@ -53,6 +57,25 @@ class PostingIndex {
   // Appends the ordinals under `hash` to `out`, unless there are more than
   // `max`: then appends none and returns false.
   bool Find(uint64_t hash, size_t max, std::vector<uint32_t>* out) const;
+
+  // For the view's saved file: Save merges first (so the file holds only
+  // the sorted array); Load into an empty index.
+  void Save(std::string* out);
+  bool Load(bytes::Reader& in);
+
+  // Whether ok(ordinal) holds for every entry.
+  template <typename Fn>
+  bool AllOrdinals(Fn ok) const {
+    for (uint64_t w : words_) {
+      if ((w & kOrdinalMask) != kDead && !ok(static_cast<uint32_t>(w & kOrdinalMask))) return false;
+    }
+    for (const auto& [hash, list] : delta_) {
+      for (uint32_t o : list) {
+        if (!ok(o)) return false;
+      }
+    }
+    return true;
+  }
 
   int64_t entries() const { return live_; }
   int64_t keys() const;   // Distinct hashes; a scan (for stats).

@@ -231,7 +231,8 @@ StoreStats RocksStore::Stats() const {
   }
   for (const auto& [dataset, view] : views) {
     MatchView::Usage u = view->usage();
-    stats.views.push_back({dataset, view->ready(), u.records, u.block_keys, u.bytes});
+    stats.views.push_back({dataset, view->ready(), u.records, u.block_keys, u.bytes,
+                           u.from_file ? "file" : "rocksdb"});
   }
   return stats;
 }
@@ -343,6 +344,10 @@ absl::Status RocksStore::LoadView(const LoadJob& job) {
     return R(it->status(), "load match view");
   };
   const std::string& dataset = job.dataset;
+  if (job.from_file && job.view->Load(ViewFile(dataset), open_stamp_, dataset)) {
+    job.view->FinishLoad();
+    return absl::OkStatus();
+  }
   const std::string record_prefix = RecordKey(dataset, "");
   bool unreadable = false;
   absl::Status st = scan(Cf::kMatch, record_prefix, [&](rocksdb::Iterator& it) {

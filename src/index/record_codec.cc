@@ -6,61 +6,18 @@
 
 #include "absl/hash/hash.h"
 #include "base/strings.h"
+#include "bytes.h"
 
 namespace linkage::index {
 namespace {
 
-// Base-128 varints as protobuf writes them; a few lines here rather than
-// protobuf's CodedStream, which wants a stream object per record.
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
+using bytes::PutVarint;
+using Reader = bytes::Reader;
 
 uint64_t ZigZag(int64_t v) {
   return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
 }
 int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
-
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : p_(bytes.data()), end_(bytes.data() + bytes.size()) {}
-
-  bool Varint(uint64_t* v) {
-    uint64_t result = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ == end_) return false;
-      const auto byte = static_cast<uint8_t>(*p_++);
-      result |= static_cast<uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) {
-        *v = result;
-        return true;
-      }
-    }
-    return false;
-  }
-  template <typename T>
-  bool Small(T* v) {
-    uint64_t x;
-    if (!Varint(&x) || x > 0xffffffffu) return false;
-    *v = static_cast<T>(x);
-    return true;
-  }
-  bool Bytes(size_t n, std::string_view* out) {
-    if (static_cast<size_t>(end_ - p_) < n) return false;
-    *out = std::string_view(p_, n);
-    p_ += n;
-    return true;
-  }
-  bool done() const { return p_ == end_; }
-
- private:
-  const char* p_;
-  const char* end_;
-};
 
 // Which parts of a record are present; absent ones take no bytes.
 enum Part : uint32_t {
@@ -201,6 +158,40 @@ uint32_t RecordCodec::InternTriple(const Triple& t) {
   auto [it, inserted] = triple_ids_.try_emplace(t, static_cast<uint32_t>(triples_.size()));
   if (inserted) triples_.push_back(t);
   return it->second;
+}
+
+void RecordCodec::Save(std::string* out) const {
+  bytes::PutVarint(strings_.size(), out);
+  for (uint32_t i = 0; i < strings_.size(); ++i) {
+    std::string_view s;
+    strings_.Get(i, &s);
+    bytes::PutString(s, out);
+  }
+  bytes::PutVarint(triples_.size(), out);
+  for (const Triple& t : triples_)
+    for (uint32_t id : t) bytes::PutVarint(id, out);
+}
+
+bool RecordCodec::Load(bytes::Reader& in) {
+  uint64_t n;
+  if (strings_.size() != 1 || !triples_.empty() || !in.Varint(&n) || n == 0 || n > in.left())
+    return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string_view s;
+    if (!in.String(&s)) return false;
+    // Ids come back as they were: each string once, in id order.
+    if (i == 0 ? !s.empty() : strings_.Intern(s) != i) return false;
+  }
+  if (!in.Varint(&n) || n > in.left()) return false;
+  triples_.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    Triple t;
+    for (uint32_t& id : t) {
+      if (!in.Small(&id) || id >= strings_.size()) return false;
+    }
+    if (InternTriple(t) != i) return false;
+  }
+  return true;
 }
 
 int64_t RecordCodec::bytes() const {

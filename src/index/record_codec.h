@@ -34,6 +34,9 @@
 #include "linkage/v1/record.pb.h"
 
 namespace linkage::index {
+namespace bytes {
+class Reader;
+}
 
 // Strings by small integer id; "" is id 0.
 class StringPool {
@@ -61,6 +64,11 @@ class RecordCodec {
   // Fills `out` (which must be empty) from an encoding made by this codec;
   // false if the bytes are not one.
   bool Decode(std::string_view bytes, v1::NormalizedRecord* out) const;
+
+  // The interned strings, for the view's saved file; Load into a new codec
+  // restores the same ids (false if the bytes are not a Save's).
+  void Save(std::string* out) const;
+  bool Load(bytes::Reader& in);
 
   int64_t bytes() const;
 

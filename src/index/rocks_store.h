@@ -177,7 +177,13 @@ class RocksStore final : public Store {
     std::string dataset;
     std::shared_ptr<MatchView> view;
     const rocksdb::Snapshot* snapshot;
+    bool from_file = false;  // Try the view's saved file first (at open).
   };
+  // Where a dataset's view is saved at close, and the stamp that says
+  // which state of the database it matches.
+  std::string ViewFile(std::string_view dataset) const;
+  std::string ViewStamp() const;
+  void SaveViews();
   std::shared_ptr<MatchView> ViewFor(std::string_view dataset) const;
   std::shared_ptr<MatchView> EnsureViewLocked(std::string_view dataset)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -212,6 +218,7 @@ class RocksStore final : public Store {
   std::map<std::string, std::shared_ptr<MatchView>> views_ ABSL_GUARDED_BY(views_mu_);
   std::deque<LoadJob> load_queue_ ABSL_GUARDED_BY(views_mu_);
   bool loading_ ABSL_GUARDED_BY(views_mu_) = false;
+  std::string open_stamp_;  // ViewStamp() when the views started loading.
   bool stopping_ ABSL_GUARDED_BY(views_mu_) = false;
   std::thread loader_;
 

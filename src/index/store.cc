@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -68,6 +69,7 @@ RocksStore::~RocksStore() {
     stopping_ = true;
   }
   if (loader_.joinable()) loader_.join();
+  SaveViews();
   stop_monitor_.Notify();
   if (monitor_.joinable()) monitor_.join();
   for (LoadJob& job : load_queue_) db_->ReleaseSnapshot(job.snapshot);
@@ -122,8 +124,43 @@ absl::Status RocksStore::DropGeneration(uint32_t generation) {
 void RocksStore::StartMatchViews() {
   if (!options_.match_view) return;
   absl::MutexLock lock(&write_mu_);
+  open_stamp_ = ViewStamp();
   for (const DatasetStats& d : Stats().datasets) EnsureViewLocked(d.dataset);
+  {
+    absl::MutexLock views_lock(&views_mu_);
+    for (LoadJob& job : load_queue_) job.from_file = true;
+  }
   loader_ = std::thread([this] { LoadViews(); });
+}
+
+std::string RocksStore::ViewStamp() const {
+  std::string identity;
+  (void)db_->GetDbIdentity(identity);
+  return absl::StrCat(identity, "@", db_->GetLatestSequenceNumber());
+}
+
+std::string RocksStore::ViewFile(std::string_view dataset) const {
+  // Hex, so that any dataset name makes a plain file name.
+  std::string name = "linkd-view-";
+  for (unsigned char c : dataset) absl::StrAppend(&name, absl::Hex(c, absl::kZeroPad2));
+  return absl::StrCat(path_, "/", name, ".bin");
+}
+
+void RocksStore::SaveViews() {
+  if (!options_.match_view) return;
+  // Under the write lock: the views then match the last sequence number.
+  absl::MutexLock lock(&write_mu_);
+  const std::string stamp = ViewStamp();
+  std::map<std::string, std::shared_ptr<MatchView>> views;
+  {
+    absl::MutexLock views_lock(&views_mu_);
+    views = views_;
+  }
+  for (const auto& [dataset, view] : views) {
+    // Best effort: without the file the next start loads from RocksDB.
+    if (view->ready() && view->generation() == generation_.load())
+      (void)view->Save(ViewFile(dataset), stamp, dataset);
+  }
 }
 
 void RocksStore::StartMonitor() {

@@ -157,6 +157,7 @@ void ToResponse(const index::StoreStats& stats, v1::GetStatsResponse* response) 
     out->set_records(v.records);
     out->set_block_keys(v.block_keys);
     out->set_bytes(v.bytes);
+    out->set_source(v.source);
   }
 }
 

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -46,6 +48,27 @@ class MatchViewTest : public ::testing::Test {
                                     stored->value_or(model::DefaultVietnameseModel()));
     ASSERT_TRUE(e.ok()) << e.status();
     s.engine = *std::move(e);
+  }
+
+  void Close() {
+    side_[0].engine.reset();
+    side_[0].store.reset();
+  }
+  // The view's saved file: the one file of that name in the database.
+  std::string SavedView() {
+    for (const auto& e : std::filesystem::directory_iterator(dir_.Sub("with-view"))) {
+      if (e.path().filename().string().rfind("linkd-view-", 0) == 0 &&
+          e.path().extension() == ".bin")
+        return e.path().string();
+    }
+    ADD_FAILURE() << "no saved view";
+    return "";
+  }
+  void RemoveSavedView() { std::filesystem::remove(SavedView()); }
+  std::string Source() {
+    side_[0].store->AwaitMatchViews();
+    auto views = side_[0].store->Stats().views;
+    return views.empty() ? "" : views[0].source;
   }
 
   template <typename Fn>
@@ -152,8 +175,45 @@ TEST_F(MatchViewTest, AgreesWithRocksDbAfterUpdatesAndDeletes) {
 }
 
 TEST_F(MatchViewTest, WritesDuringTheBackgroundLoadAreNotLost) {
-  Open(true);      // Reopen: the view loads in the background...
-  Mutate(400, 2);  // ...while these land (some before, some during, some after).
+  Close();
+  RemoveSavedView();  // So that the view loads from RocksDB, slowly...
+  Open(true);         // ...in the background...
+  Mutate(400, 2);     // ...while these land (some before, some during, some after).
+  ExpectSameAnswers();
+}
+
+TEST_F(MatchViewTest, RestartLoadsTheViewSavedAtClose) {
+  Mutate(300, 4);
+  Open(true);
+  EXPECT_EQ(Source(), "file");
+  ExpectSameAnswers();
+  Mutate(300, 5);  // Writes after a load from the file.
+  ExpectSameAnswers();
+  Open(true);
+  EXPECT_EQ(Source(), "file");
+  ExpectSameAnswers();
+}
+
+TEST_F(MatchViewTest, AStaleOrDamagedSavedViewIsNotUsed) {
+  Close();
+  const std::string saved = SavedView();
+  std::filesystem::copy_file(saved, saved + ".old");
+  Open(true);
+  Mutate(100, 6);  // The database moves on...
+  Close();
+  std::filesystem::rename(saved + ".old", saved);  // ...and the file is from before.
+  Open(true);
+  EXPECT_EQ(Source(), "rocksdb");
+  ExpectSameAnswers();
+
+  Close();
+  {  // One byte changed in the middle.
+    std::fstream f(saved, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(saved) / 2));
+    f.put('\x5a');
+  }
+  Open(true);
+  EXPECT_EQ(Source(), "rocksdb");
   ExpectSameAnswers();
 }
 
