@@ -66,7 +66,7 @@ row[serving_after_restart_s]=$(since "$t0")
 while "$bin/linkctl" --server "$server" stats | grep -q loading; do sleep 0.2; done
 row[view_ready_after_restart_s]=$(since "$t0")
 "$bin/linkctl" --server "$server" stats | sed -n '/match views/,/^$/p'
-row[view_bytes_per_person]=$("$bin/linkctl" --server "$server" stats | awk '/match views/ {getline; print $(NF-1)}')
+row[view_bytes_per_person]=$("$bin/linkctl" --server "$server" stats | awk '/match views/ {getline; for (i = 1; i < NF; ++i) if ($(i + 1) == "B") print $i}')
 row[rss_view_loaded_mib]=$(rss)
 
 echo "== bulk verify of $list_size list records (twice: the second is the figure)"

@@ -246,6 +246,15 @@ class Engine {
                                                    std::vector<v1::PersonRecord> records,
                                                    const UpsertOptions& options) const;
 
+  // A first load (Store::StartBulkLoad): the records normalized and
+  // indexed as Upsert does, on `threads` threads, and added to `load`.
+  // Always allow_partial: invalid records are reported in their result and
+  // the rest added. Outcomes of the added ones are kCreated.
+  absl::StatusOr<std::vector<UpsertResult>> BulkAdd(index::Store::BulkLoad* load,
+                                                    std::vector<v1::PersonRecord> records,
+                                                    const UpsertOptions& options,
+                                                    int threads = 2) const;
+
   absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id) const;
   absl::StatusOr<std::optional<v1::StoredRecord>> Get(std::string_view dataset,
                                                       std::string_view record_id) const;

@@ -249,6 +249,24 @@ class Store : public AuditReader {
   virtual absl::StatusOr<std::vector<WriteOutcome>> Upsert(std::string_view dataset,
                                                            std::vector<RecordWrite> writes) = 0;
 
+  // A first load of a whole dataset (linkctl import --bulk): records are
+  // written as sorted SST files and ingested, bypassing the memtable and
+  // the write-ahead log, in chunks of ~500,000. The dataset must be empty
+  // and no reindex or repair unfinished. Each record id may be added once
+  // (a second time is INVALID_ARGUMENT, nothing of that call written).
+  // Finish() writes the counters and answers the records loaded. Ingested
+  // chunks are durable; a load that stops part way leaves the chunks done,
+  // which an ordinary import (idempotent upserts) completes.
+  class BulkLoad {
+   public:
+    virtual ~BulkLoad() = default;
+    virtual absl::Status Add(std::vector<RecordWrite> writes) = 0;
+    virtual absl::StatusOr<int64_t> Finish() = 0;
+  };
+  // `chunk_records`: records per ingested chunk (0: the default, 500,000).
+  virtual absl::StatusOr<std::unique_ptr<BulkLoad>> StartBulkLoad(std::string_view dataset,
+                                                                  size_t chunk_records = 0) = 0;
+
   // Deletes a record and all its index entries. Returns false if it did not exist.
   virtual absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id) = 0;
 

@@ -7,10 +7,13 @@
 #include <map>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "command.h"
 #include "linkage/csv.h"
+#include "linkage/engine.h"
+#include "linkage/model.h"
 #include "linkage/person_io.h"
 #include "linkage/v1/service.grpc.pb.h"
 #include "person_reader.h"
@@ -32,6 +35,11 @@ struct ImportOptions {
   // "full_name=given_name surname". Sources stay as attributes too.
   std::vector<std::string> maps;
   DateFlags dates;
+  // --bulk: a first load straight into a database directory (linkd not
+  // running on it), as sorted SST files.
+  bool bulk = false;
+  std::string db;
+  int threads = 2;
 };
 
 struct Batch {
@@ -54,9 +62,112 @@ bool Transient(const absl::Status& status) {
   }
 }
 
+// linkctl import --bulk: the engine and store in this process, on a
+// database no linkd has open (RocksDB's lock refuses otherwise).
+absl::Status BulkImport(const ImportOptions& options, v1::UnitVersion unit_version) {
+  if (options.db.empty()) return absl::InvalidArgumentError("--bulk needs --db DIR");
+  LINKD_ASSIGN_OR_RETURN(std::unique_ptr<PersonReader> reader,
+                         PersonReader::Open(options.file, options.format));
+  LINKD_RETURN_IF_ERROR(reader->SetMappings(options.maps));
+  index::StoreOptions so;
+  so.sync_writes = true;
+  LINKD_ASSIGN_OR_RETURN(std::unique_ptr<index::Store> store, index::Store::Open(so, options.db));
+  // The model the database keeps (stored, as linkd does on its first start,
+  // if there is none), so that linkd queries with the rules the index was
+  // built with.
+  LINKD_ASSIGN_OR_RETURN(std::optional<v1::Model> stored,
+                         engine::Engine::LoadStoredModel(store.get()));
+  const v1::Model model = stored.value_or(model::DefaultVietnameseModel());
+  LINKD_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine,
+                         engine::Engine::Create({}, store.get(), model));
+  if (!stored.has_value()) LINKD_RETURN_IF_ERROR(engine->InstallModel(model).status());
+  LINKD_ASSIGN_OR_RETURN(std::unique_ptr<index::Store::BulkLoad> load,
+                         store->StartBulkLoad(options.dataset));
+
+  const std::string errors_path =
+      options.errors_file.empty() ? options.file + ".errors.csv" : options.errors_file;
+  std::ofstream errors;
+  int64_t rejected = 0, created = 0, rows = 0;
+  auto reject = [&](int64_t line, const std::string& record_id, const std::string& reason) {
+    if (!errors.is_open()) {
+      errors.open(errors_path, std::ios::trunc);
+      errors << "line,record_id,error\n";
+    }
+    errors << line << "," << CsvQuote(record_id) << "," << CsvQuote(reason) << "\n";
+    ++rejected;
+  };
+  engine::UpsertOptions uo;
+  uo.default_unit_version = unit_version;
+  uo.strict_dates = options.dates.strict;
+  Progress progress("loaded");
+  const auto start = std::chrono::steady_clock::now();
+  absl::flat_hash_map<std::string, int64_t> first_line;
+  std::vector<ReadRow> chunk;
+  bool more = true;
+  while (more) {
+    chunk.clear();
+    LINKD_ASSIGN_OR_RETURN(more, reader->Next(20000, &chunk));
+    std::vector<v1::PersonRecord> records;
+    std::vector<int64_t> lines;
+    for (ReadRow& row : chunk) {
+      ++rows;
+      const std::string& id = row.record.record_id();
+      if (!id.empty()) {
+        auto [it, first] = first_line.emplace(id, row.line);
+        if (!first) {
+          reject(row.line, id,
+                 absl::StrFormat("line %d: record_id \"%s\" already appears on line %d", row.line,
+                                 id, it->second));
+          continue;
+        }
+      }
+      if (!row.error.empty()) {
+        reject(row.line, id, row.error);
+        continue;
+      }
+      lines.push_back(row.line);
+      records.push_back(std::move(row.record));
+    }
+    std::vector<std::string> ids;
+    for (const auto& r : records) ids.push_back(r.record_id());
+    LINKD_ASSIGN_OR_RETURN(auto results,
+                           engine->BulkAdd(load.get(), std::move(records), uo, options.threads));
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].status.ok()) {
+        ++created;
+      } else {
+        reject(lines[i], ids[i], std::string(results[i].status.message()));
+      }
+    }
+    const double fraction = reader->file_size() > 0 ? static_cast<double>(reader->bytes_read()) /
+                                                          static_cast<double>(reader->file_size())
+                                                    : -1;
+    progress.Update(created, fraction);
+  }
+  LINKD_ASSIGN_OR_RETURN(const int64_t loaded, load->Finish());
+  progress.Finish();
+  if (errors.is_open()) errors.close();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf(
+      "bulk import %s into \"%s\": %s rows read, %s created, %s rejected in %.1fs (%s "
+      "records/s)\n",
+      options.file.c_str(), options.dataset.c_str(), FormatCount(rows).c_str(),
+      FormatCount(loaded).c_str(), FormatCount(rejected).c_str(), seconds,
+      FormatCount(static_cast<int64_t>(static_cast<double>(loaded) / std::max(seconds, 1e-3)))
+          .c_str());
+  if (rejected > 0) std::printf("rejected rows, with line and reason: %s\n", errors_path.c_str());
+  if (loaded + rejected != rows) {
+    return absl::DataLossError(absl::StrFormat("%s rows read but %s accounted for",
+                                               FormatCount(rows), FormatCount(loaded + rejected)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Import(CommandContext& ctx, const ImportOptions& options) {
   LINKD_ASSIGN_OR_RETURN(const v1::UnitVersion unit_version,
                          domain::ParseUnitVersion(options.unit_version));
+  if (options.bulk) return BulkImport(options, unit_version);
   if (options.batch < 1 || options.in_flight < 1)
     return absl::InvalidArgumentError("--batch and --in-flight must be at least 1");
   LINKD_ASSIGN_OR_RETURN(std::unique_ptr<PersonReader> reader,
@@ -231,6 +342,12 @@ void RegisterImport(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--errors", o->errors_file, "Where rejected rows go (default FILE.errors.csv)");
   cmd->add_option("--unit-version", o->unit_version,
                   "2025 or pre2025: unit list of rows that do not say");
+  cmd->add_flag("--bulk", o->bulk,
+                "First load of an empty dataset straight into --db (linkd stopped): sorted SST "
+                "files, ingested");
+  cmd->add_option("--db", o->db, "With --bulk: the database directory");
+  cmd->add_option("--threads", o->threads, "With --bulk: threads normalizing")
+      ->capture_default_str();
   cmd->add_option("--batch", o->batch, "Records per call")->capture_default_str();
   cmd->add_option("--in-flight", o->in_flight, "Calls in flight")->capture_default_str();
   cmd->add_option("--retries", o->retries, "Retries of a batch on UNAVAILABLE")

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -181,6 +183,52 @@ absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view datase
   }
   LINKD_ASSIGN_OR_RETURN(auto outcomes, store_->Upsert(dataset, std::move(writes)));
   for (size_t k = 0; k < written.size(); ++k) results[written[k]].outcome = outcomes[k];
+  return results;
+}
+
+absl::StatusOr<std::vector<UpsertResult>> Engine::BulkAdd(index::Store::BulkLoad* load,
+                                                          std::vector<v1::PersonRecord> records,
+                                                          const UpsertOptions& options,
+                                                          int threads) const {
+  domain::NormalizeOptions normalize = options_.normalize;
+  if (options.default_unit_version != v1::UNIT_VERSION_UNSPECIFIED) {
+    normalize.default_unit_version = options.default_unit_version;
+  }
+  normalize.strict_dates = normalize.strict_dates || options.strict_dates;
+  std::shared_ptr<const model::CompiledModel> current;
+  {
+    absl::MutexLock lock(&model_mu_);
+    current = serving_->model;
+  }
+  std::vector<UpsertResult> results(records.size());
+  std::vector<std::optional<index::RecordWrite>> prepared(records.size());
+  // Thread t takes records t, t+n, ...: normalization is most of the work.
+  const size_t n = static_cast<size_t>(std::max(1, threads));
+  auto work = [&](size_t t) {
+    for (size_t i = t; i < records.size(); i += n) {
+      auto norm = domain::NormalizeRecord(records[i], normalize);
+      if (!norm.ok()) {
+        results[i].status = norm.status();
+        continue;
+      }
+      index::RecordWrite w;
+      w.entries = Entries(*current, *norm);
+      w.normalized = *std::move(norm);
+      w.record = std::move(records[i]);
+      prepared[i] = std::move(w);
+      results[i].outcome = index::WriteOutcome::kCreated;
+    }
+  };
+  std::vector<std::thread> workers;
+  for (size_t t = 1; t < n; ++t) workers.emplace_back(work, t);
+  work(0);
+  for (std::thread& w : workers) w.join();
+  std::vector<index::RecordWrite> writes;
+  writes.reserve(records.size());
+  for (auto& w : prepared) {
+    if (w.has_value()) writes.push_back(*std::move(w));
+  }
+  LINKD_RETURN_IF_ERROR(load->Add(std::move(writes)));
   return results;
 }
 

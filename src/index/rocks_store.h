@@ -157,6 +157,9 @@ class RocksStore final : public Store {
   absl::Status CommitLocked(rocksdb::WriteBatch* batch, std::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
+  absl::StatusOr<std::unique_ptr<BulkLoad>> StartBulkLoad(std::string_view dataset,
+                                                          size_t chunk_records) override;
+
   // Adds to `batch` the removal of everything `old` wrote.
   void RemoveEntries(const v1::StoredRecord& old, std::string_view dataset,
                      rocksdb::WriteBatch& batch) const;
@@ -164,6 +167,7 @@ class RocksStore final : public Store {
   // (and the next, while a reindex runs), ids and terms.
   v1::StoredRecord StoredForm(std::string_view dataset, RecordWrite w) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  friend class RocksBulkLoad;
   template <typename M>
   absl::StatusOr<std::vector<const M*>> MultiGetInto(Cf cf, std::string_view dataset,
                                                      const std::vector<std::string>& record_ids,

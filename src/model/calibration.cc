@@ -62,7 +62,21 @@ v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> rows, size_t ma
     if (current.count > 0) grouped.push_back(current);
     blocks = std::move(grouped);
   }
+  // Neighbours with the same mean raw probability (ties of raw values with
+  // both labels, or means equal in floating point) are pooled: the points
+  // must strictly ascend in raw, which ValidateModel checks (a fit of
+  // 9,701 rows once produced raw[23] == raw[22] and could not be installed).
+  std::vector<Block> points;
   for (const Block& b : blocks) {
+    if (!points.empty() && !(b.raw_sum / b.count > points.back().raw_sum / points.back().count)) {
+      points.back().raw_sum += b.raw_sum;
+      points.back().correct_sum += b.correct_sum;
+      points.back().count += b.count;
+    } else {
+      points.push_back(b);
+    }
+  }
+  for (const Block& b : points) {
     c.add_raw(b.raw_sum / b.count);
     c.add_calibrated(b.correct_sum / b.count);
   }

@@ -164,6 +164,26 @@ TEST_F(LevelsTest, WeightsAreLog2MOverU) {
   EXPECT_NEAR(total, expected, 1e-9);
 }
 
+TEST(Calibration, TiedRawProbabilitiesMakeOnePoint) {
+  // Scores that saturate: many rows at the same raw probability, with both
+  // labels, as near-certain candidates give. The fit must still be a model
+  // ValidateModel accepts (raw strictly ascending).
+  std::vector<std::pair<double, bool>> rows;
+  for (int i = 0; i < 300; ++i) rows.emplace_back(0.2 + 0.001 * (i % 50), i % 3 == 0);
+  for (int i = 0; i < 500; ++i) rows.emplace_back(0.999996, i % 97 != 0);
+  for (int i = 0; i < 200; ++i) rows.emplace_back(0.999996, true);
+  v1::Calibration c = FitIsotonic(rows, 197);
+  ASSERT_GT(c.raw_size(), 1);
+  for (int i = 1; i < c.raw_size(); ++i) {
+    EXPECT_GT(c.raw(i), c.raw(i - 1)) << i;
+    EXPECT_GE(c.calibrated(i), c.calibrated(i - 1)) << i;
+  }
+  v1::Model m = DefaultVietnameseModel();
+  *m.mutable_calibration() = c;
+  m.set_calibrated(true);
+  EXPECT_TRUE(ValidateModel(m).ok()) << ValidateModel(m);
+}
+
 TEST(Calibration, IsotonicFitIsMonotone) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<double> unit(0, 1);
