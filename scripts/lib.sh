@@ -16,7 +16,7 @@ start_linkd() {
   done
   [[ -n $port ]] || { echo "linkd did not start" >&2; cat "$dir.log" >&2; exit 1; }
   server=127.0.0.1:$port
-  "$bin/linkctl" --server "$server" health --wait 60 > /dev/null
+  "$bin/linkctl" --server "$server" health --wait "${LINKD_WAIT:-60}" > /dev/null
 }
 
 # Stops the linkd started by start_linkd, gracefully.

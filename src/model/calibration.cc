@@ -66,14 +66,19 @@ v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> rows, size_t ma
   // both labels, or means equal in floating point) are pooled: the points
   // must strictly ascend in raw, which ValidateModel checks (a fit of
   // 9,701 rows once produced raw[23] == raw[22] and could not be installed).
+  // Pooling lowers a point's mean raw a little, which may tie it with the
+  // one before: pool until the tail ascends.
   std::vector<Block> points;
   for (const Block& b : blocks) {
-    if (!points.empty() && !(b.raw_sum / b.count > points.back().raw_sum / points.back().count)) {
-      points.back().raw_sum += b.raw_sum;
-      points.back().correct_sum += b.correct_sum;
-      points.back().count += b.count;
-    } else {
-      points.push_back(b);
+    points.push_back(b);
+    while (points.size() > 1) {
+      Block& last = points.back();
+      Block& prev = points[points.size() - 2];
+      if (last.raw_sum / last.count > prev.raw_sum / prev.count) break;
+      prev.raw_sum += last.raw_sum;
+      prev.correct_sum += last.correct_sum;
+      prev.count += last.count;
+      points.pop_back();
     }
   }
   for (const Block& b : points) {
