@@ -62,6 +62,52 @@ bool Transient(const absl::Status& status) {
   }
 }
 
+// Rows an import does not write: each with its line and reason in the
+// errors file (opened at the first), and a record_id given on two rows
+// refused at the later one (it used to be last-one-wins without a word).
+class Rejections {
+ public:
+  explicit Rejections(std::string path) : path_(std::move(path)) {}
+
+  void Reject(int64_t line, const std::string& record_id, const std::string& reason) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!file_.is_open()) {
+      file_.open(path_, std::ios::trunc);
+      file_ << "line,record_id,error\n";
+    }
+    file_ << line << "," << CsvQuote(record_id) << "," << CsvQuote(reason) << "\n";
+    ++count_;
+  }
+  // False (and the row rejected) if the row's record_id came before.
+  bool FirstTime(const ReadRow& row) {
+    const std::string& id = row.record.record_id();
+    if (id.empty()) return true;
+    auto [it, first] = first_line_.emplace(id, row.line);
+    if (!first) {
+      Reject(row.line, id,
+             absl::StrFormat("line %d: record_id \"%s\" already appears on line %d", row.line, id,
+                             it->second));
+    }
+    return first;
+  }
+  void Close() {
+    if (file_.is_open()) file_.close();
+  }
+  int64_t count() const { return count_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  const std::string path_;
+  std::mutex mu_;
+  std::ofstream file_;
+  int64_t count_ = 0;
+  absl::flat_hash_map<std::string, int64_t> first_line_;  // Read by the reading thread only.
+};
+
+std::string ErrorsPath(const ImportOptions& options) {
+  return options.errors_file.empty() ? options.file + ".errors.csv" : options.errors_file;
+}
+
 // linkctl import --bulk: the engine and store in this process, on a
 // database no linkd has open (RocksDB's lock refuses otherwise).
 absl::Status BulkImport(const ImportOptions& options, v1::UnitVersion unit_version) {
@@ -84,24 +130,13 @@ absl::Status BulkImport(const ImportOptions& options, v1::UnitVersion unit_versi
   LINKD_ASSIGN_OR_RETURN(std::unique_ptr<index::Store::BulkLoad> load,
                          store->StartBulkLoad(options.dataset));
 
-  const std::string errors_path =
-      options.errors_file.empty() ? options.file + ".errors.csv" : options.errors_file;
-  std::ofstream errors;
-  int64_t rejected = 0, created = 0, rows = 0;
-  auto reject = [&](int64_t line, const std::string& record_id, const std::string& reason) {
-    if (!errors.is_open()) {
-      errors.open(errors_path, std::ios::trunc);
-      errors << "line,record_id,error\n";
-    }
-    errors << line << "," << CsvQuote(record_id) << "," << CsvQuote(reason) << "\n";
-    ++rejected;
-  };
+  Rejections rejections(ErrorsPath(options));
+  int64_t created = 0, rows = 0;
   engine::UpsertOptions uo;
   uo.default_unit_version = unit_version;
   uo.strict_dates = options.dates.strict;
   Progress progress("loaded");
   const auto start = std::chrono::steady_clock::now();
-  absl::flat_hash_map<std::string, int64_t> first_line;
   std::vector<ReadRow> chunk;
   bool more = true;
   while (more) {
@@ -111,18 +146,9 @@ absl::Status BulkImport(const ImportOptions& options, v1::UnitVersion unit_versi
     std::vector<int64_t> lines;
     for (ReadRow& row : chunk) {
       ++rows;
-      const std::string& id = row.record.record_id();
-      if (!id.empty()) {
-        auto [it, first] = first_line.emplace(id, row.line);
-        if (!first) {
-          reject(row.line, id,
-                 absl::StrFormat("line %d: record_id \"%s\" already appears on line %d", row.line,
-                                 id, it->second));
-          continue;
-        }
-      }
+      if (!rejections.FirstTime(row)) continue;
       if (!row.error.empty()) {
-        reject(row.line, id, row.error);
+        rejections.Reject(row.line, row.record.record_id(), row.error);
         continue;
       }
       lines.push_back(row.line);
@@ -136,7 +162,7 @@ absl::Status BulkImport(const ImportOptions& options, v1::UnitVersion unit_versi
       if (results[i].status.ok()) {
         ++created;
       } else {
-        reject(lines[i], ids[i], std::string(results[i].status.message()));
+        rejections.Reject(lines[i], ids[i], std::string(results[i].status.message()));
       }
     }
     const double fraction = reader->file_size() > 0 ? static_cast<double>(reader->bytes_read()) /
@@ -146,7 +172,8 @@ absl::Status BulkImport(const ImportOptions& options, v1::UnitVersion unit_versi
   }
   LINKD_ASSIGN_OR_RETURN(const int64_t loaded, load->Finish());
   progress.Finish();
-  if (errors.is_open()) errors.close();
+  rejections.Close();
+  const int64_t rejected = rejections.count();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
@@ -156,7 +183,8 @@ absl::Status BulkImport(const ImportOptions& options, v1::UnitVersion unit_versi
       FormatCount(loaded).c_str(), FormatCount(rejected).c_str(), seconds,
       FormatCount(static_cast<int64_t>(static_cast<double>(loaded) / std::max(seconds, 1e-3)))
           .c_str());
-  if (rejected > 0) std::printf("rejected rows, with line and reason: %s\n", errors_path.c_str());
+  if (rejected > 0)
+    std::printf("rejected rows, with line and reason: %s\n", rejections.path().c_str());
   if (loaded + rejected != rows) {
     return absl::DataLossError(absl::StrFormat("%s rows read but %s accounted for",
                                                FormatCount(rows), FormatCount(loaded + rejected)));
@@ -174,20 +202,7 @@ absl::Status Import(CommandContext& ctx, const ImportOptions& options) {
                          PersonReader::Open(options.file, options.format));
   LINKD_RETURN_IF_ERROR(reader->SetMappings(options.maps));
 
-  const std::string errors_path =
-      options.errors_file.empty() ? options.file + ".errors.csv" : options.errors_file;
-  std::ofstream errors;
-  std::mutex errors_mu;
-  int64_t rejected = 0;
-  auto reject = [&](int64_t line, const std::string& record_id, const std::string& reason) {
-    std::lock_guard<std::mutex> lock(errors_mu);
-    if (!errors.is_open()) {
-      errors.open(errors_path, std::ios::trunc);
-      errors << "line,record_id,error\n";
-    }
-    errors << line << "," << CsvQuote(record_id) << "," << CsvQuote(reason) << "\n";
-    ++rejected;
-  };
+  Rejections rejections(ErrorsPath(options));
 
   BoundedQueue<Batch> queue(static_cast<size_t>(options.in_flight));
   std::atomic<int64_t> created{0}, updated{0}, unchanged{0}, acknowledged{0};
@@ -238,7 +253,8 @@ absl::Status Import(CommandContext& ctx, const ImportOptions& options) {
               ++unchanged;
               break;
             default:
-              reject(batch->lines[static_cast<size_t>(r.index())], r.record_id(), r.error());
+              rejections.Reject(batch->lines[static_cast<size_t>(r.index())], r.record_id(),
+                                r.error());
               continue;
           }
           ++acknowledged;
@@ -250,7 +266,6 @@ absl::Status Import(CommandContext& ctx, const ImportOptions& options) {
   Progress progress("imported");
   const auto start = std::chrono::steady_clock::now();
   int64_t rows = 0;
-  std::map<std::string, int64_t> first_line;  // record_id -> line of its first row
   std::string read_error;
   std::vector<ReadRow> chunk;
   bool more = true;
@@ -269,20 +284,9 @@ absl::Status Import(CommandContext& ctx, const ImportOptions& options) {
     batch.request.set_strict_dates(options.dates.strict);
     for (ReadRow& row : chunk) {
       ++rows;
-      // A record_id named twice in one file: the later rows are rejected
-      // (it used to be last-one-wins without a word).
-      const std::string& id = row.record.record_id();
-      if (!id.empty()) {
-        auto [it, first] = first_line.emplace(id, row.line);
-        if (!first) {
-          reject(row.line, id,
-                 absl::StrFormat("line %d: record_id \"%s\" already appears on line %d", row.line,
-                                 id, it->second));
-          continue;
-        }
-      }
+      if (!rejections.FirstTime(row)) continue;
       if (!row.error.empty()) {
-        reject(row.line, row.record.record_id(), row.error);
+        rejections.Reject(row.line, row.record.record_id(), row.error);
         continue;
       }
       batch.lines.push_back(row.line);
@@ -297,7 +301,8 @@ absl::Status Import(CommandContext& ctx, const ImportOptions& options) {
   queue.Close();
   for (auto& t : senders) t.join();
   progress.Finish();
-  if (errors.is_open()) errors.close();
+  rejections.Close();
+  const int64_t rejected = rejections.count();
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -310,7 +315,8 @@ absl::Status Import(CommandContext& ctx, const ImportOptions& options) {
       FormatCount(
           static_cast<int64_t>(static_cast<double>(acknowledged.load()) / std::max(seconds, 1e-3)))
           .c_str());
-  if (rejected > 0) std::printf("rejected rows, with line and reason: %s\n", errors_path.c_str());
+  if (rejected > 0)
+    std::printf("rejected rows, with line and reason: %s\n", rejections.path().c_str());
   if (!read_error.empty())
     return absl::DataLossError(absl::StrFormat("reading %s stopped: %s (%s records acknowledged)",
                                                options.file, read_error,

@@ -56,14 +56,6 @@ std::string GenerationBytes(uint32_t generation) {
 constexpr size_t kChunk = 4 << 20;
 constexpr size_t kMinChunk = 64 << 10;
 
-void PutLength(size_t n, std::string* out) {
-  while (n >= 0x80) {
-    out->push_back(static_cast<char>((n & 0x7f) | 0x80));
-    n >>= 7;
-  }
-  out->push_back(static_cast<char>(n));
-}
-
 // A varint length at the front of `s`, removed.
 size_t TakeLength(std::string_view* s) {
   size_t n = 0;
@@ -134,7 +126,7 @@ std::string_view MatchView::IdOf(uint32_t ordinal) const {
 
 uint64_t MatchView::AppendLocked(std::string_view bytes) {
   std::string length;
-  PutLength(bytes.size(), &length);
+  bytes::PutVarint(bytes.size(), &length);
   const size_t need = length.size() + bytes.size() + 10;  // EntryAt reads up to 10 ahead.
   char* dst;
   uint64_t pos;
@@ -184,7 +176,7 @@ void MatchView::CompactArenaLocked() {
 void MatchView::StoreLocked(uint32_t ordinal, std::string_view record_id,
                             const v1::NormalizedRecord& normalized) {
   scratch_.clear();
-  PutLength(record_id.size(), &scratch_);
+  bytes::PutVarint(record_id.size(), &scratch_);
   scratch_.append(record_id);
   codec_.Encode(normalized, &scratch_);
   if (positions_[ordinal] != kNone)

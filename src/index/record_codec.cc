@@ -69,19 +69,6 @@ bool GetDigits(Reader& in, std::string* out) {
   return value == 0;
 }
 
-void PutLiteral(std::string_view s, std::string* out) {
-  PutVarint(s.size(), out);
-  out->append(s);
-}
-
-bool GetLiteral(Reader& in, std::string* out) {
-  uint64_t n;
-  std::string_view raw;
-  if (!in.Varint(&n) || !in.Bytes(n, &raw)) return false;
-  out->assign(raw);
-  return true;
-}
-
 // The date's six flags, in one small integer.
 uint32_t DateFlags(const v1::PartialDate& d) {
   return (d.possible_placeholder() ? 1u : 0u) | (d.impossible_day() ? 2u : 0u) |
@@ -297,7 +284,7 @@ void RecordCodec::Encode(const v1::NormalizedRecord& r, std::string* out) {
     PutVarint(sorted.size(), out);
     for (const auto* kv : sorted) {
       str(kv->first);
-      PutLiteral(kv->second, out);  // Values may be unique per person: not interned.
+      bytes::PutString(kv->second, out);  // Values may be unique per person: not interned.
     }
   }
   if (parts & kFlags) strs(r.flags());
@@ -413,7 +400,9 @@ bool RecordCodec::Decode(std::string_view bytes, v1::NormalizedRecord* out) cons
     auto* attributes = out->mutable_attributes();
     for (uint32_t i = 0; i < n; ++i) {
       std::string key;
-      if (!str(&key) || !GetLiteral(in, &(*attributes)[key])) return false;
+      std::string_view value;
+      if (!str(&key) || !in.String(&value)) return false;
+      (*attributes)[key].assign(value);
     }
   }
   if ((parts & kFlags) && !strs(out->mutable_flags())) return false;
