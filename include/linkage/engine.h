@@ -43,6 +43,19 @@ struct EngineOptions {
   domain::NormalizeOptions normalize;
 };
 
+// Called just before a change reaches the store, once every check that
+// could refuse it has passed: the replicated log (linkage/replication.h)
+// publishes the change there and answers where it sits, which the store
+// records in the same batch. An error refuses the change: nothing is
+// written. Empty: no log.
+using WriteHook = std::function<absl::StatusOr<index::WriteTag>()>;
+
+// A reindex's switch under the log: called with the model switched to and
+// the switch itself, it publishes the change and then performs the switch
+// with the tag, holding whatever keeps other changes out between the two.
+using SwitchHook = std::function<absl::Status(
+    const v1::Model& target, const std::function<absl::Status(const index::WriteTag&)>& do_switch)>;
+
 struct UpsertOptions {
   // Write the valid records and report the invalid ones, instead of
   // rejecting the whole batch.
@@ -56,6 +69,8 @@ struct UpsertOptions {
   // or that was cancelled while it normalized (after this point the write
   // runs to its end).
   std::function<absl::Status()> before_write;
+  // After before_write, when a record is to be written (none: not called).
+  WriteHook log;
 };
 
 // What happened to one record of an upsert.
@@ -255,7 +270,9 @@ class Engine {
                                                     const UpsertOptions& options,
                                                     int threads = 2) const;
 
-  absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id) const;
+  // `log` is called only when the record exists.
+  absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id,
+                              const WriteHook& log = {}) const;
   absl::StatusOr<std::optional<v1::StoredRecord>> Get(std::string_view dataset,
                                                       std::string_view record_id) const;
 
@@ -302,7 +319,8 @@ class Engine {
   // the data's own parameters in force. A stop during training ends it
   // with Cancelled and installs nothing; once training has finished the
   // install is not interrupted. Errors: Train's, then InstallModel's.
-  absl::StatusOr<TrainedModel> TrainAndInstall(const TrainOptions& options, bool dry_run = false);
+  absl::StatusOr<TrainedModel> TrainAndInstall(const TrainOptions& options, bool dry_run = false,
+                                               const WriteHook& log = {});
 
   // Finds the records of `dataset` that are the same person as another of
   // its records (or, with `against`, as a record of that dataset): every
@@ -324,7 +342,7 @@ class Engine {
   // rules while any dataset has records (FailedPrecondition: the index was
   // built with the old rules), stores it with the data and switches to it
   // atomically. Returns the previous model's version.
-  absl::StatusOr<std::string> InstallModel(const v1::Model& model);
+  absl::StatusOr<std::string> InstallModel(const v1::Model& model, const WriteHook& log = {});
 
   // Rebuilds the blocking index for `model` (or for the model in force when
   // null) as a new generation beside the current one, while queries keep
@@ -335,9 +353,11 @@ class Engine {
   // steps. Blocks the caller until done.
   // If `stop` becomes true, the pass stops between steps with Cancelled
   // (the state is saved: calling Reindex again resumes).
+  // `around_switch`, when set, wraps the final switch (the replicated log).
   absl::StatusOr<ReindexReport> Reindex(const v1::Model* model,
                                         const std::function<void(int64_t, int64_t)>& progress = {},
-                                        const std::atomic<bool>* stop = nullptr);
+                                        const std::atomic<bool>* stop = nullptr,
+                                        const SwitchHook& around_switch = {});
 
   // The store's consistency check with the rules in force: besides what
   // Store::Check verifies, every record must have exactly the index entries

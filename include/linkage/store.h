@@ -91,6 +91,18 @@ struct ReindexState {
   int64_t done = 0;    // Records indexed so far.
 };
 
+// Where a write sits in the replicated change log (DESIGN §11, linkd
+// --role writer/reader). With log_seq set, the store records it in meta
+// (LogPosition) in the same WriteBatch as the change, so a replica killed
+// at any instant resumes exactly after the last change it applied; records
+// are stamped with unix_micros, the writer's clock when it published the
+// change, so every replica stores the same bytes. The zero tag: no log,
+// the store's own clock.
+struct WriteTag {
+  uint64_t log_seq = 0;
+  int64_t unix_micros = 0;
+};
+
 // What an upsert did to one record.
 enum class WriteOutcome { kCreated, kUpdated, kUnchanged };
 
@@ -246,8 +258,11 @@ class Store : public AuditReader {
   // already stored has exactly its old index entries removed and its counters
   // decremented. When a record id appears twice in `writes`, the last wins.
   // An identical re-upsert writes nothing (kUnchanged).
+  // With a log tag the batch is written even when every record is
+  // unchanged, to record the log position.
   virtual absl::StatusOr<std::vector<WriteOutcome>> Upsert(std::string_view dataset,
-                                                           std::vector<RecordWrite> writes) = 0;
+                                                           std::vector<RecordWrite> writes,
+                                                           const WriteTag& tag = {}) = 0;
 
   // A first load of a whole dataset (linkctl import --bulk): records are
   // written as sorted SST files and ingested, bypassing the memtable and
@@ -268,7 +283,9 @@ class Store : public AuditReader {
                                                                   size_t chunk_records = 0) = 0;
 
   // Deletes a record and all its index entries. Returns false if it did not exist.
-  virtual absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id) = 0;
+  // A missing record writes nothing (not even the tag's log position).
+  virtual absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id,
+                                      const WriteTag& tag = {}) = 0;
 
   // Reads one record; nullopt if it does not exist.
   virtual absl::StatusOr<std::optional<v1::StoredRecord>> Get(std::string_view dataset,
@@ -360,13 +377,26 @@ class Store : public AuditReader {
   virtual absl::StatusOr<bool> ReindexStep(size_t max, const BlocksOf& blocks_of) = 0;
   // Makes the next generation current and stores `model_key` -> model in
   // the same batch. The old generation stays until DropGeneration.
-  virtual absl::Status FinishReindex(std::string_view model_key) = 0;
+  virtual absl::Status FinishReindex(std::string_view model_key, const WriteTag& tag = {}) = 0;
   // Deletes every block entry of a generation (one range deletion).
   virtual absl::Status DropGeneration(uint32_t generation) = 0;
 
   // Small values in the meta column family (models, schema version).
-  virtual absl::Status PutMeta(std::string_view key, std::string_view value) = 0;
+  virtual absl::Status PutMeta(std::string_view key, std::string_view value,
+                               const WriteTag& tag = {}) = 0;
   virtual absl::StatusOr<std::optional<std::string>> GetMeta(std::string_view key) const = 0;
+
+  // The replicated log's position this store has applied (WriteTag), and
+  // the stream it came from; 0 and "" for a store never fed from a log.
+  struct LogPosition {
+    uint64_t seq = 0;
+    std::string stream;
+  };
+  virtual absl::StatusOr<LogPosition> GetLogPosition() const = 0;
+  // Records `position` alone (a change that wrote nothing else, or the
+  // stream a new replica follows). The seq never moves back:
+  // FailedPrecondition if it would.
+  virtual absl::Status SetLogPosition(const LogPosition& position) = 0;
 
   // Blocks until every match view scheduled so far is loaded (no-op
   // without match views). For tests and tools that want the fast path.

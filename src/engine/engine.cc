@@ -68,7 +68,7 @@ namespace {
 constexpr std::string_view kModelKey = "model/current";
 }  // namespace
 
-absl::StatusOr<std::string> Engine::InstallModel(const v1::Model& model) {
+absl::StatusOr<std::string> Engine::InstallModel(const v1::Model& model, const WriteHook& log) {
   LINKD_ASSIGN_OR_RETURN(auto compiled, model::CompiledModel::Create(model));
   absl::MutexLock install(&install_mu_);  // One installation at a time; queries go on.
   std::shared_ptr<const model::CompiledModel> current = this->model();
@@ -91,7 +91,11 @@ absl::StatusOr<std::string> Engine::InstallModel(const v1::Model& model) {
   LINKD_ASSIGN_OR_RETURN(auto state, store_->GetReindexState());
   if (state.has_value())
     return absl::FailedPreconditionError("a reindex is in progress; install the model after it");
-  LINKD_RETURN_IF_ERROR(store_->PutMeta(kModelKey, model.SerializeAsString()));
+  index::WriteTag tag;
+  if (log) {
+    LINKD_ASSIGN_OR_RETURN(tag, log());
+  }
+  LINKD_RETURN_IF_ERROR(store_->PutMeta(kModelKey, model.SerializeAsString(), tag));
   absl::MutexLock lock(&model_mu_);
   auto next = std::make_shared<Serving>(*serving_);
   next->model = std::move(compiled);
@@ -181,7 +185,11 @@ absl::StatusOr<std::vector<UpsertResult>> Engine::Upsert(std::string_view datase
   if (options.before_write) {
     LINKD_RETURN_IF_ERROR(options.before_write());
   }
-  LINKD_ASSIGN_OR_RETURN(auto outcomes, store_->Upsert(dataset, std::move(writes)));
+  index::WriteTag tag;
+  if (options.log) {
+    LINKD_ASSIGN_OR_RETURN(tag, options.log());
+  }
+  LINKD_ASSIGN_OR_RETURN(auto outcomes, store_->Upsert(dataset, std::move(writes), tag));
   for (size_t k = 0; k < written.size(); ++k) results[written[k]].outcome = outcomes[k];
   return results;
 }
@@ -232,8 +240,15 @@ absl::StatusOr<std::vector<UpsertResult>> Engine::BulkAdd(index::Store::BulkLoad
   return results;
 }
 
-absl::StatusOr<bool> Engine::Delete(std::string_view dataset, std::string_view record_id) const {
-  return store_->Delete(dataset, record_id);
+absl::StatusOr<bool> Engine::Delete(std::string_view dataset, std::string_view record_id,
+                                    const WriteHook& log) const {
+  if (!log) return store_->Delete(dataset, record_id);
+  // Only a delete that deletes goes into the log. The log's writer lets
+  // no other change in between, so the record is still there below.
+  LINKD_ASSIGN_OR_RETURN(std::optional<v1::StoredRecord> stored, store_->Get(dataset, record_id));
+  if (!stored.has_value()) return false;
+  LINKD_ASSIGN_OR_RETURN(index::WriteTag tag, log());
+  return store_->Delete(dataset, record_id, tag);
 }
 
 absl::StatusOr<std::optional<v1::StoredRecord>> Engine::Get(std::string_view dataset,

@@ -15,7 +15,8 @@ constexpr size_t kStep = 1000;                           // Records per step.
 
 absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
                                               const std::function<void(int64_t, int64_t)>& progress,
-                                              const std::atomic<bool>* stop) {
+                                              const std::atomic<bool>* stop,
+                                              const SwitchHook& around_switch) {
   absl::MutexLock install(&install_mu_);
   ReindexReport report;
   std::shared_ptr<const model::CompiledModel> target;
@@ -65,9 +66,9 @@ absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
 
   // Switch rules and generation together.
   std::shared_ptr<const Serving> old;
-  {
+  auto do_switch = [&](const index::WriteTag& tag) -> absl::Status {
     absl::WriterMutexLock no_upserts(&upsert_mu_);
-    LINKD_RETURN_IF_ERROR(store_->FinishReindex(kModelKey));
+    LINKD_RETURN_IF_ERROR(store_->FinishReindex(kModelKey, tag));
     absl::MutexLock lock(&model_mu_);
     old = serving_;
     auto now = std::make_shared<Serving>();
@@ -76,7 +77,10 @@ absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
     serving_ = now;
     next_model_.reset();
     report.generation = now->generation;
-  }
+    return absl::OkStatus();
+  };
+  LINKD_RETURN_IF_ERROR(around_switch ? around_switch(target->proto(), do_switch)
+                                      : do_switch(index::WriteTag{}));
   report.previous_version = old->model->proto().version();
   report.version = target->proto().version();
   // Queries that started on the old generation finish on it: drop it once

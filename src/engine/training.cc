@@ -298,13 +298,14 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
   return std::make_pair(std::move(trained), std::move(report));
 }
 
-absl::StatusOr<TrainedModel> Engine::TrainAndInstall(const TrainOptions& options, bool dry_run) {
+absl::StatusOr<TrainedModel> Engine::TrainAndInstall(const TrainOptions& options, bool dry_run,
+                                                     const WriteHook& log) {
   LINKD_ASSIGN_OR_RETURN(auto trained, Train(options));
   TrainedModel out;
   out.model = std::move(trained.first);
   out.report = std::move(trained.second);
   if (!dry_run) {
-    LINKD_ASSIGN_OR_RETURN(out.previous_version, InstallModel(out.model));
+    LINKD_ASSIGN_OR_RETURN(out.previous_version, InstallModel(out.model, log));
     out.installed = true;
   }
   return out;

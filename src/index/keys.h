@@ -36,6 +36,9 @@ inline constexpr std::string_view kSchemaKey = "schema_version";
 inline constexpr std::string_view kSchemaVersion = "3";
 inline constexpr std::string_view kGenerationKey = "index_generation";
 inline constexpr std::string_view kReindexKey = "reindex";
+// The replicated log's position applied (decimal) and its stream's name.
+inline constexpr std::string_view kLogSeqKey = "log/applied_seq";
+inline constexpr std::string_view kLogStreamKey = "log/stream";
 inline constexpr std::string_view kRepairKey = "repair";
 
 // Audit rows: the sequence number, 8 bytes big-endian (sorts in seq order).

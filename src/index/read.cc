@@ -237,12 +237,39 @@ StoreStats RocksStore::Stats() const {
   return stats;
 }
 
-absl::Status RocksStore::PutMeta(std::string_view key, std::string_view value) {
+absl::Status RocksStore::PutMeta(std::string_view key, std::string_view value,
+                                 const WriteTag& tag) {
   LINKD_RETURN_IF_ERROR(Writable());
   absl::MutexLock lock(&write_mu_);
   rocksdb::WriteBatch batch;
   (void)batch.Put(H(Cf::kMeta), key, value);
+  TagLocked(tag, batch);
   return CommitLocked(&batch, "put meta");
+}
+
+absl::StatusOr<Store::LogPosition> RocksStore::GetLogPosition() const {
+  LogPosition position;
+  LINKD_ASSIGN_OR_RETURN(std::optional<std::string> seq, GetMeta(kLogSeqKey));
+  if (seq.has_value() && !absl::SimpleAtoi(*seq, &position.seq)) {
+    return absl::DataLossError(absl::StrCat("meta ", AV(kLogSeqKey), " is not a number"));
+  }
+  LINKD_ASSIGN_OR_RETURN(std::optional<std::string> stream, GetMeta(kLogStreamKey));
+  position.stream = stream.value_or("");
+  return position;
+}
+
+absl::Status RocksStore::SetLogPosition(const LogPosition& position) {
+  LINKD_RETURN_IF_ERROR(Writable());
+  LINKD_ASSIGN_OR_RETURN(LogPosition now, GetLogPosition());
+  absl::MutexLock lock(&write_mu_);
+  if (position.seq < now.seq) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the store has applied the log up to ", now.seq, "; it cannot go back to ", position.seq));
+  }
+  rocksdb::WriteBatch batch;
+  TagLocked(WriteTag{.log_seq = position.seq}, batch);
+  if (!position.stream.empty()) (void)batch.Put(H(Cf::kMeta), kLogStreamKey, position.stream);
+  return CommitLocked(&batch, "record the log position");
 }
 
 absl::StatusOr<std::optional<std::string>> RocksStore::GetMeta(std::string_view key) const {

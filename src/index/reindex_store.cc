@@ -104,7 +104,7 @@ absl::StatusOr<bool> RocksStore::ReindexStep(size_t max, const BlocksOf& blocks_
   return more;
 }
 
-absl::Status RocksStore::FinishReindex(std::string_view model_key) {
+absl::Status RocksStore::FinishReindex(std::string_view model_key, const WriteTag& tag) {
   LINKD_RETURN_IF_ERROR(Writable());
   absl::MutexLock lock(&write_mu_);
   if (!reindex_.has_value()) return absl::FailedPreconditionError("no reindex in progress");
@@ -112,6 +112,7 @@ absl::Status RocksStore::FinishReindex(std::string_view model_key) {
   (void)batch.Put(H(Cf::kMeta), kGenerationKey, absl::StrCat(reindex_->target_generation));
   (void)batch.Put(H(Cf::kMeta), model_key, reindex_->model);
   (void)batch.Delete(H(Cf::kMeta), kReindexKey);
+  TagLocked(tag, batch);
   LINKD_RETURN_IF_ERROR(CommitLocked(&batch, "switch index generation"));
   generation_.store(reindex_->target_generation);
   reindex_.reset();

@@ -84,8 +84,10 @@ class RocksStore final : public Store {
 
   // --- Store.
   absl::StatusOr<std::vector<WriteOutcome>> Upsert(std::string_view dataset,
-                                                   std::vector<RecordWrite> writes) override;
-  absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id) override;
+                                                   std::vector<RecordWrite> writes,
+                                                   const WriteTag& tag = {}) override;
+  absl::StatusOr<bool> Delete(std::string_view dataset, std::string_view record_id,
+                              const WriteTag& tag = {}) override;
   absl::StatusOr<std::optional<v1::StoredRecord>> Get(std::string_view dataset,
                                                       std::string_view record_id) const override;
   absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> MultiGet(
@@ -114,15 +116,18 @@ class RocksStore final : public Store {
   absl::StatusOr<std::optional<ReindexState>> GetReindexState() const override;
   absl::Status StartReindex(const std::string& model) override;
   absl::StatusOr<bool> ReindexStep(size_t max, const BlocksOf& blocks_of) override;
-  absl::Status FinishReindex(std::string_view model_key) override;
+  absl::Status FinishReindex(std::string_view model_key, const WriteTag& tag = {}) override;
   absl::Status DropGeneration(uint32_t generation) override;
 
   absl::Status StartRepair() override;
   absl::StatusOr<bool> RepairStep(size_t max, const EntriesOf& entries_of) override;
   std::optional<int64_t> RepairProgress() const override;
 
-  absl::Status PutMeta(std::string_view key, std::string_view value) override;
+  absl::Status PutMeta(std::string_view key, std::string_view value,
+                       const WriteTag& tag = {}) override;
   absl::StatusOr<std::optional<std::string>> GetMeta(std::string_view key) const override;
+  absl::StatusOr<LogPosition> GetLogPosition() const override;
+  absl::Status SetLogPosition(const LogPosition& position) override;
   void AwaitMatchViews() const override;
   absl::Status Flush() override;
 
@@ -161,6 +166,8 @@ class RocksStore final : public Store {
                                                           size_t chunk_records) override;
 
   // Adds to `batch` the removal of everything `old` wrote.
+  // Adds the tag's log position to `batch` (nothing for the zero tag).
+  void TagLocked(const WriteTag& tag, rocksdb::WriteBatch& batch) const;
   void RemoveEntries(const v1::StoredRecord& old, std::string_view dataset,
                      rocksdb::WriteBatch& batch) const;
   // The stored form of a record: its keys under the current generation

@@ -292,8 +292,13 @@ v1::StoredRecord RocksStore::StoredForm(std::string_view dataset, RecordWrite w)
   return s;
 }
 
+void RocksStore::TagLocked(const WriteTag& tag, rocksdb::WriteBatch& batch) const {
+  if (tag.log_seq != 0) (void)batch.Put(H(Cf::kMeta), kLogSeqKey, absl::StrCat(tag.log_seq));
+}
+
 absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view dataset,
-                                                             std::vector<RecordWrite> writes) {
+                                                             std::vector<RecordWrite> writes,
+                                                             const WriteTag& tag) {
   // Validate before touching anything.
   for (const RecordWrite& w : writes) {
     if (w.record.record_id().empty() || ContainsNul(w.record.record_id())) {
@@ -373,7 +378,7 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
       view->AddIdKeys(dataset, r.id_keys(), &k);
       return k;
     };
-    const int64_t now = absl::ToUnixMicros(absl::Now());
+    const int64_t now = tag.unix_micros != 0 ? tag.unix_micros : absl::ToUnixMicros(absl::Now());
     for (size_t i = 0; i < fresh.size(); ++i) {
       v1::StoredRecord& s = fresh[i];
       std::string key = RecordKey(dataset, s.record().record_id());
@@ -414,6 +419,7 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
     if (delta_records != 0) {
       (void)batch.Merge(H(Cf::kTerms), CountKey(dataset), EncodeInt64(delta_records));
     }
+    TagLocked(tag, batch);
     if (batch.Count() == 0) return outcomes;
     LINKD_ASSIGN_OR_RETURN(auto written, WriteLocked(&batch));
     seq = written;
@@ -423,7 +429,8 @@ absl::StatusOr<std::vector<WriteOutcome>> RocksStore::Upsert(std::string_view da
   return outcomes;
 }
 
-absl::StatusOr<bool> RocksStore::Delete(std::string_view dataset, std::string_view record_id) {
+absl::StatusOr<bool> RocksStore::Delete(std::string_view dataset, std::string_view record_id,
+                                        const WriteTag& tag) {
   LINKD_RETURN_IF_ERROR(Writable());
   rocksdb::SequenceNumber seq = 0;
   {
@@ -446,6 +453,7 @@ absl::StatusOr<bool> RocksStore::Delete(std::string_view dataset, std::string_vi
     (void)batch.Delete(H(Cf::kRecords), key);
     (void)batch.Delete(H(Cf::kMatch), key);
     (void)batch.Merge(H(Cf::kTerms), CountKey(dataset), EncodeInt64(-1));
+    TagLocked(tag, batch);
     LINKD_ASSIGN_OR_RETURN(auto written, WriteLocked(&batch));
     seq = written;
     if (view != nullptr) {
