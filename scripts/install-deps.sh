@@ -20,6 +20,7 @@ build_packages=(
   libssl-dev
   libxxhash-dev  # the match view's key hashes, stable across restarts (its saved file)
   prometheus-cpp-dev libcpp-httplib-dev  # /metrics: registry and text format; the HTTP listener
+  libnats-dev  # --role writer/reader: the JetStream client (the replicated change log)
 )
 # The tests, benchmarks, fuzzing and scripts on top.
 dev_packages=(
@@ -30,6 +31,7 @@ dev_packages=(
   prometheus  # promtool check metrics, in metrics_test
   clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: clang++, libFuzzer + sanitizers, llvm-symbolizer
   python3
+  nats-server  # replication tests: real JetStream servers on loopback
   yamllint python3-yaml  # tests/k8s/render_test.sh: lint and check the rendered manifests
 )
 

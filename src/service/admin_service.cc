@@ -10,6 +10,7 @@
 #include "base/strings.h"
 #include "convert.h"
 #include "log.h"
+#include "replication.h"
 
 namespace linkage::service {
 namespace {
@@ -82,6 +83,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext
     if (state.ok() && state->has_value()) {
       ToResponse(**state, ctx_->reindex_total.load(), response);
     }
+    if (ctx_->replica != nullptr) {
+      *response->mutable_replication() = ctx_->replica->Status();
+    } else {
+      response->mutable_replication()->set_role("standalone");
+    }
     return absl::OkStatus();
   });
 }
@@ -109,8 +115,17 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetModel(grpc::CallbackServerContext
                                                      const v1::SetModelRequest* request,
                                                      v1::SetModelResponse* response) {
   return OnPool(ctx_, call, "SetModel", [this, call, request, response]() -> absl::Status {
-    LINKD_ASSIGN_OR_RETURN(std::string previous, ctx_->engine->InstallModel(request->model()));
+    v1::LogEntry change;
+    *change.mutable_install_model() = request->model();
+    std::string previous;
+    LINKD_ASSIGN_OR_RETURN(
+        uint64_t seq,
+        CommitChange(ctx_, std::move(change), [&](const engine::WriteHook& log) -> absl::Status {
+          LINKD_ASSIGN_OR_RETURN(previous, ctx_->engine->InstallModel(request->model(), log));
+          return absl::OkStatus();
+        }));
     response->set_previous_version(previous);
+    response->set_log_seq(seq);
     Log("info", "model_installed",
         {Str("version", request->model().version()), Str("previous", previous)});
     return AuditModelInstall(ctx_, *call, "SetModel", request->model().version(), previous);
@@ -123,6 +138,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerConte
   return InBackground(
       ctx_, call, "TrainModel",
       [this, call, request, response](const std::atomic<bool>* stop) -> absl::Status {
+        if (!request->dry_run()) LINKD_RETURN_IF_ERROR(CheckWritable(ctx_));
         LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
         if (!request->link_dataset().empty())
           LINKD_RETURN_IF_ERROR(CheckDataset(request->link_dataset()));
@@ -132,9 +148,25 @@ grpc::ServerUnaryReactor* AdminServiceImpl::TrainModel(grpc::CallbackServerConte
           ctx_->jobs.Progress("TrainModel", done, total);
         };
         const absl::Time start = absl::Now();
+        // Trained first, then installed as one change (through the log on
+        // a writer: other writes are not held up by the training).
         LINKD_ASSIGN_OR_RETURN(engine::TrainedModel trained,
-                               ctx_->engine->TrainAndInstall(o, request->dry_run()));
+                               ctx_->engine->TrainAndInstall(o, /*dry_run=*/true));
+        uint64_t seq = 0;
+        if (!request->dry_run()) {
+          v1::LogEntry change;
+          *change.mutable_install_model() = trained.model;
+          LINKD_ASSIGN_OR_RETURN(
+              seq, CommitChange(
+                       ctx_, std::move(change), [&](const engine::WriteHook& log) -> absl::Status {
+                         LINKD_ASSIGN_OR_RETURN(trained.previous_version,
+                                                ctx_->engine->InstallModel(trained.model, log));
+                         trained.installed = true;
+                         return absl::OkStatus();
+                       }));
+        }
         ToResponse(trained, response);
+        response->set_log_seq(seq);
         if (trained.installed) {
           LINKD_RETURN_IF_ERROR(AuditModelInstall(
               ctx_, *call, "TrainModel", trained.model.version(), response->previous_version()));
@@ -153,10 +185,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext*
   return InBackground(
       ctx_, call, "Reindex",
       [this, request, response](const std::atomic<bool>* stop) -> absl::Status {
+        LINKD_RETURN_IF_ERROR(CheckWritable(ctx_));
         const absl::Time start = absl::Now();
         Log("info", "reindex_start",
             {Str("model", request->has_model() ? request->model().version() : "in force")});
         int64_t last_logged = 0;
+        uint64_t seq = 0;
         auto result = ctx_->engine->Reindex(
             request->has_model() ? &request->model() : nullptr,
             [this, &last_logged](int64_t done, int64_t total) {
@@ -167,10 +201,28 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reindex(grpc::CallbackServerContext*
                 Log("info", "reindex_progress", {Int("done", done), Int("total", total)});
               }
             },
-            stop);  // Resumable: a stop must not wait for it.
+            stop,  // Resumable: a stop must not wait for it.
+            // The switch goes through the log on a writer; each replica
+            // builds its own index for the model when it applies it.
+            [this, &seq](const v1::Model& target,
+                         const std::function<absl::Status(const index::WriteTag&)>& do_switch) {
+              v1::LogEntry change;
+              *change.mutable_reindex() = target;
+              absl::StatusOr<uint64_t> committed = CommitChange(
+                  ctx_, std::move(change), [&](const engine::WriteHook& log) -> absl::Status {
+                    index::WriteTag tag;
+                    if (log) {
+                      LINKD_ASSIGN_OR_RETURN(tag, log());
+                    }
+                    return do_switch(tag);
+                  });
+              if (committed.ok()) seq = *committed;
+              return committed.status();
+            });
         ctx_->reindex_total.store(0);
         LINKD_RETURN_IF_ERROR(result.status());
         ToResponse(*result, response);
+        response->set_log_seq(seq);
         Log("info", "reindex_done",
             {Int("records", result->records), Int("generation", result->generation),
              Num("seconds", absl::ToDoubleSeconds(absl::Now() - start))});

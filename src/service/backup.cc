@@ -32,6 +32,9 @@ absl::StatusOr<v1::BackupMetadata> BackupMetadataOf(index::Store& store) {
   m.set_layout_version(layout.value_or(""));
   m.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
   m.set_server_version(LINKD_VERSION);
+  LINKD_ASSIGN_OR_RETURN(index::Store::LogPosition log, store.GetLogPosition());
+  m.set_log_seq(log.seq);
+  m.set_log_stream(log.stream);
   return m;
 }
 
@@ -61,6 +64,10 @@ absl::Status CheckRestored(index::Store& store, const v1::BackupMetadata& expect
   for (const auto& [name, n] : got)
     if (!want.contains(name) && n != 0)
       return differs(absl::StrCat("dataset ", name, "'s record count"), 0, n);
+  if (found.log_seq() != expected.log_seq() || found.log_stream() != expected.log_stream()) {
+    return differs("the log position", absl::StrCat(expected.log_stream(), ":", expected.log_seq()),
+                   absl::StrCat(found.log_stream(), ":", found.log_seq()));
+  }
   const auto head = [](const v1::AuditHead& h) { return absl::StrCat(h.count(), ":", h.hash()); };
   if (head(found.audit_head()) != head(expected.audit_head()))
     return differs("the audit head", head(expected.audit_head()), head(found.audit_head()));
@@ -70,10 +77,11 @@ absl::Status CheckRestored(index::Store& store, const v1::BackupMetadata& expect
 std::string Describe(const v1::BackupMetadata& m) {
   std::vector<std::string> counts;
   for (const auto& d : m.datasets()) counts.push_back(absl::StrCat(d.name(), ":", d.records()));
-  return absl::StrCat("model=", m.model_version(), " generation=", m.index_generation(),
-                      " records=", absl::StrJoin(counts, ","),
-                      " audit_head=", m.audit_head().count(), ":", m.audit_head().hash(),
-                      " layout=", m.layout_version());
+  return absl::StrCat(
+      "model=", m.model_version(), " generation=", m.index_generation(),
+      " records=", absl::StrJoin(counts, ","), " audit_head=", m.audit_head().count(), ":",
+      m.audit_head().hash(), " layout=", m.layout_version(),
+      m.log_stream().empty() ? "" : absl::StrCat(" log=", m.log_stream(), ":", m.log_seq()));
 }
 
 }  // namespace linkage::service

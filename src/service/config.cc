@@ -115,6 +115,48 @@ constexpr ConfigField kConfigFields[] = {
      .help = "Allow a non-loopback listen address without TLS and a policy (anyone who reaches "
              "the port may do anything)"},
     {.name = "tls_refresh_seconds", .number = 60, .min = 1, .max = 86400},
+    {.name = "role",
+     .text = "standalone",
+     .flag = "--role",
+     .help = "standalone, writer (changes go through the replicated log first) or reader (a read "
+             "replica fed by the log)"},
+    {.name = "log",
+     .flag = "--log",
+     .help = "NATS servers of the replicated log, nats://h1:4222,nats://h2:4222 (writer, reader)"},
+    {.name = "log_stream", .text = "linkd", .flag = "--log-stream", .help = "JetStream stream"},
+    {.name = "log_replicas",
+     .number = 1,
+     .min = 1,
+     .max = 5,
+     .flag = "--log-replicas",
+     .help = "Replicas of the stream when the writer creates it"},
+    {.name = "bootstrap",
+     .flag = "--bootstrap",
+     .help = "Reader: backup directory restored into an empty --db before following the log"},
+    {.name = "max_lag_changes",
+     .number = 1000,
+     .min = 1,
+     .max = 100000000,
+     .flag = "--max-lag-changes",
+     .help = "Reader: NOT_SERVING while more changes than this behind the log"},
+    {.name = "max_lag_seconds",
+     .number = 10,
+     .min = 1,
+     .max = 86400,
+     .flag = "--max-lag-seconds",
+     .help = "Reader: NOT_SERVING while this far behind the log, or out of touch with it, seconds"},
+    {.name = "max_log_wait_ms",
+     .number = 2000,
+     .min = 1,
+     .max = 60000,
+     .flag = "--max-log-wait-ms",
+     .help = "Longest wait of a query for its min_log_seq, ms"},
+    {.name = "log_append_timeout_seconds",
+     .number = 30,
+     .min = 1,
+     .max = 600,
+     .flag = "--log-append-timeout",
+     .help = "Longest wait of a write for the log's acknowledgement, seconds"},
     {.name = "audit_key_file",
      .flag = "--audit-key",
      .help = "Key file (64 hex digits) national IDs in the audit log are hashed with",
@@ -234,6 +276,30 @@ void SetField(const ConfigField& field, bool value, v1::ServerConfig* config) {
   config->GetReflection()->SetBool(config, DescriptorOf(field), value);
 }
 
+namespace {
+// The replication options that must go together (DESIGN §11).
+absl::Status ValidateReplication(const v1::ServerConfig& c) {
+  const std::string& role = c.role();
+  if (role != "standalone" && role != "writer" && role != "reader") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("role \"", role, "\" is not standalone, writer or reader"));
+  }
+  if (role == "standalone") {
+    if (!c.log().empty())
+      return absl::InvalidArgumentError("option log needs role writer or reader");
+  } else if (c.log().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("role ", role, " needs the option log"));
+  }
+  if (!c.bootstrap().empty() && role != "reader")
+    return absl::InvalidArgumentError("option bootstrap is for role reader");
+  if (role == "reader" && !c.model_file().empty()) {
+    return absl::InvalidArgumentError(
+        "a reader takes its model from the log: install it on the writer, not with model_file");
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
 absl::Status ValidateConfig(const v1::ServerConfig& c) {
   const google::protobuf::Reflection* r = c.GetReflection();
   for (const ConfigField& field : kConfigFields) {
@@ -247,6 +313,7 @@ absl::Status ValidateConfig(const v1::ServerConfig& c) {
                                              static_cast<int32_t>(field.max)));
     }
   }
+  LINKD_RETURN_IF_ERROR(ValidateReplication(c));
   return ValidateTrust(c);
 }
 

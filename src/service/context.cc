@@ -1,5 +1,6 @@
 #include "context.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -7,10 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "audit.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 #include "linkage/normalize.h"
 #include "log.h"
 #include "principal.h"
+#include "replication.h"
 
 namespace linkage::service {
 
@@ -27,6 +30,36 @@ void ServiceContext::Count(const std::string& method) {
 std::map<std::string, int64_t> ServiceContext::Counts() const {
   absl::MutexLock lock(&mu_);
   return calls_;
+}
+
+absl::Status CheckWritable(const ServiceContext* ctx) {
+  if (ctx->replica != nullptr && ctx->writer == nullptr) {
+    return absl::FailedPreconditionError(
+        "this linkd is a read replica (role reader): send writes to the writer");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> CommitChange(
+    ServiceContext* ctx, v1::LogEntry entry,
+    const std::function<absl::Status(const engine::WriteHook&)>& apply) {
+  LINKD_RETURN_IF_ERROR(CheckWritable(ctx));
+  if (ctx->writer != nullptr) return ctx->writer->Commit(std::move(entry), apply);
+  LINKD_RETURN_IF_ERROR(apply(engine::WriteHook()));
+  return uint64_t{0};
+}
+
+absl::Status AwaitLogSeq(const ServiceContext* ctx, const grpc::CallbackServerContext& call,
+                         uint64_t seq) {
+  if (seq == 0) return absl::OkStatus();
+  if (ctx->replica == nullptr) {
+    return absl::InvalidArgumentError(
+        "min_log_seq is for nodes of a replicated log (role writer or reader); this one is "
+        "standalone");
+  }
+  absl::Time deadline = absl::Now() + absl::Milliseconds(ctx->config.max_log_wait_ms());
+  deadline = std::min(deadline, absl::FromChrono(call.deadline()));
+  return ctx->replica->WaitFor(seq, deadline);
 }
 
 absl::Status CheckDataset(const std::string& dataset) {

@@ -19,6 +19,7 @@
 #include "linkage/audit.h"
 #include "linkage/engine.h"
 #include "linkage/v1/config.pb.h"
+#include "linkage/v1/replication.pb.h"
 #include "worker_pool.h"
 
 namespace linkage::service {
@@ -28,6 +29,8 @@ grpc::Status ToGrpc(const absl::Status& status);
 
 // What the services share: the core, the pool, limits and counters.
 class Metrics;
+class Replica;
+class LogWriter;
 
 // The long admin jobs (InBackground: TrainModel, Reindex, Backup,
 // FindDuplicates, FindConflicts) as monitoring sees them: whether one runs,
@@ -79,6 +82,11 @@ struct ServiceContext {
   Authorizer* auth = nullptr;
   // Prometheus counters (metrics.h); null without metrics_listen.
   Metrics* metrics = nullptr;
+  // The replicated log (replication.h): null for a standalone node; the
+  // writer's or the reader's side of it otherwise. `writer` is set on a
+  // writer only.
+  Replica* replica = nullptr;
+  LogWriter* writer = nullptr;
   absl::Time started = absl::Now();
   std::atomic<bool> shutting_down{false};
   JobBoard jobs;
@@ -100,6 +108,25 @@ absl::Status ChargeRecords(ServiceContext* ctx, const grpc::CallbackServerContex
 // (nothing without a policy).
 void CapCandidates(ServiceContext* ctx, const grpc::CallbackServerContext& call,
                    v1::MatchResult* result);
+
+// FailedPrecondition on a read replica (writes go to the writer), naming
+// the role; OK elsewhere.
+absl::Status CheckWritable(const ServiceContext* ctx);
+
+// Runs one change: on a writer through its log (LogWriter::Commit: `apply`
+// gets the hook that publishes the change), elsewhere directly (`apply`
+// gets an empty hook). Returns the change's log sequence number (0
+// without a log or when nothing was published).
+absl::StatusOr<uint64_t> CommitChange(
+    ServiceContext* ctx, v1::LogEntry entry,
+    const std::function<absl::Status(const engine::WriteHook&)>& apply);
+
+// Read-your-writes (min_log_seq): returns once this node has applied the
+// log up to `seq`, waiting at most max_log_wait_ms and never past the
+// call's deadline (then UNAVAILABLE). OK at once for seq 0; on a
+// standalone node, INVALID_ARGUMENT for any other seq.
+absl::Status AwaitLogSeq(const ServiceContext* ctx, const grpc::CallbackServerContext& call,
+                         uint64_t seq);
 
 // InvalidArgument unless `dataset` is a valid dataset name.
 absl::Status CheckDataset(const std::string& dataset);

@@ -71,6 +71,7 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::Match(grpc::CallbackServerContext*
       [this, call, request, response](std::optional<v1::AuditEntry>* audit) -> absl::Status {
         LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
         LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
+        LINKD_RETURN_IF_ERROR(AwaitLogSeq(ctx_, *call, request->min_log_seq()));
         v1::AuditEntry entry = NewEntry(*call, "Match", request->dataset());
         v1::AuditItem* item = entry.add_items();
         *item = QueryItem(*ctx_, request->record());
@@ -95,6 +96,7 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::Verify(grpc::CallbackServerContext
       [this, call, request, response](std::optional<v1::AuditEntry>* audit) -> absl::Status {
         LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
         LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
+        LINKD_RETURN_IF_ERROR(AwaitLogSeq(ctx_, *call, request->min_log_seq()));
         std::string principal;
         if (ctx_->auth != nullptr) {
           principal = PrincipalName(*call);
@@ -125,20 +127,33 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServer
   return OnPoolAudited(
       ctx_, call, "UpsertRecords",
       [this, call, request, response](std::optional<v1::AuditEntry>* audit) -> absl::Status {
+        LINKD_RETURN_IF_ERROR(CheckWritable(ctx_));
         LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
         LINKD_RETURN_IF_ERROR(CheckUpsertRequest(*request, ctx_->config.max_batch_records()));
         LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, std::max(1, request->records_size())));
         engine::UpsertOptions uo = UpsertOptionsFrom(*request);
         uo.before_write = [call] { return StillWanted(call); };
-        std::vector<v1::PersonRecord> records(request->records().begin(), request->records().end());
         v1::AuditEntry entry = NewEntry(*call, "UpsertRecords", request->dataset());
-        auto results = ctx_->engine->Upsert(request->dataset(), std::move(records), uo);
-        if (!results.ok()) {
+        v1::LogEntry change;
+        *change.mutable_upsert() = *request;
+        absl::StatusOr<std::vector<engine::UpsertResult>> results;
+        absl::StatusOr<uint64_t> seq =
+            CommitChange(ctx_, std::move(change), [&](const engine::WriteHook& log) {
+              uo.log = log;
+              std::vector<v1::PersonRecord> records(request->records().begin(),
+                                                    request->records().end());
+              results = ctx_->engine->Upsert(request->dataset(), std::move(records), uo);
+              return results.status();
+            });
+        if (!seq.ok()) {
           // Refused before the write (deadline, validation of the whole
-          // request): nothing was written, nothing to audit.
-          return results.status();
+          // request, a read replica, a fenced writer): nothing was
+          // written, nothing to audit. Or in the log but not applied
+          // here yet (UNAVAILABLE, saying so).
+          return seq.status();
         }
         ToResponse(*results, *request, response);
+        response->set_log_seq(*seq);
         for (const v1::RecordWriteResult& r : response->results()) {
           v1::AuditItem* item = entry.add_items();
           if (r.index() >= 0 && r.index() < request->records_size())
@@ -153,22 +168,33 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServer
 
 grpc::ServerUnaryReactor* LinkageServiceImpl::DeleteRecord(grpc::CallbackServerContext* call,
                                                            const v1::DeleteRecordRequest* request,
-                                                           v1::DeleteRecordResponse* /*response*/) {
-  return OnPoolAudited(ctx_, call, "DeleteRecord",
-                       [this, call, request](std::optional<v1::AuditEntry>* audit) -> absl::Status {
-                         LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
-                         LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
-                         LINKD_ASSIGN_OR_RETURN(
-                             bool deleted,
-                             ctx_->engine->Delete(request->dataset(), request->record_id()));
-                         v1::AuditEntry entry = NewEntry(*call, "DeleteRecord", request->dataset());
-                         v1::AuditItem* item = entry.add_items();
-                         item->set_record_id(request->record_id());
-                         item->set_decision(deleted ? "DELETED" : "NOT_FOUND");
-                         *audit = std::move(entry);
-                         return deleted ? absl::OkStatus()
-                                        : RecordNotFound(request->dataset(), request->record_id());
-                       });
+                                                           v1::DeleteRecordResponse* response) {
+  return OnPoolAudited(
+      ctx_, call, "DeleteRecord",
+      [this, call, request, response](std::optional<v1::AuditEntry>* audit) -> absl::Status {
+        LINKD_RETURN_IF_ERROR(CheckWritable(ctx_));
+        LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
+        LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
+        v1::LogEntry change;
+        *change.mutable_delete_record() = *request;
+        bool deleted = false;
+        LINKD_ASSIGN_OR_RETURN(
+            uint64_t seq,
+            CommitChange(
+                ctx_, std::move(change), [&](const engine::WriteHook& log) -> absl::Status {
+                  LINKD_ASSIGN_OR_RETURN(
+                      deleted, ctx_->engine->Delete(request->dataset(), request->record_id(), log));
+                  return absl::OkStatus();
+                }));
+        response->set_log_seq(seq);
+        v1::AuditEntry entry = NewEntry(*call, "DeleteRecord", request->dataset());
+        v1::AuditItem* item = entry.add_items();
+        item->set_record_id(request->record_id());
+        item->set_decision(deleted ? "DELETED" : "NOT_FOUND");
+        *audit = std::move(entry);
+        return deleted ? absl::OkStatus()
+                       : RecordNotFound(request->dataset(), request->record_id());
+      });
 }
 
 grpc::ServerUnaryReactor* LinkageServiceImpl::GetRecord(grpc::CallbackServerContext* call,
@@ -179,6 +205,7 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::GetRecord(grpc::CallbackServerCont
       [this, call, request, response](std::optional<v1::AuditEntry>* audit) -> absl::Status {
         LINKD_RETURN_IF_ERROR(CheckDataset(request->dataset()));
         LINKD_RETURN_IF_ERROR(ChargeRecords(ctx_, *call, 1));
+        LINKD_RETURN_IF_ERROR(AwaitLogSeq(ctx_, *call, request->min_log_seq()));
         LINKD_ASSIGN_OR_RETURN(std::optional<v1::StoredRecord> stored,
                                ctx_->engine->Get(request->dataset(), request->record_id()));
         v1::AuditEntry entry = NewEntry(*call, "GetRecord", request->dataset());

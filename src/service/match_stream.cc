@@ -257,6 +257,7 @@ absl::Status Answer(ServiceContext* ctx, grpc::CallbackServerContext* call,
   if (DeadlinePassed(call)) return absl::DeadlineExceededError("stream deadline passed");
   if (req.top_k() < 0 || req.top_k() > 1000)
     return absl::InvalidArgumentError("top_k must be 1..1000");
+  LINKD_RETURN_IF_ERROR(AwaitLogSeq(ctx, *call, req.min_log_seq()));
   if (req.verify_claimed_id() && !req.record().national_id().empty()) {
     // One search serves both the verification and the ranking.
     LINKD_ASSIGN_OR_RETURN(*resp->mutable_verification(),

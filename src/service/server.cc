@@ -8,6 +8,7 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "base/strings.h"
 #include "config.h"
 #include "linkage/audit.h"
+#include "linkage/change_log.h"
 #include "linkage/engine.h"
 #include "linkage/model.h"
 #include "linkage/normalize.h"
@@ -29,6 +31,7 @@
 #include "linkage_service.h"
 #include "log.h"
 #include "metrics.h"
+#include "replication.h"
 
 namespace linkage::service {
 namespace {
@@ -75,11 +78,16 @@ class ServerImpl final : public Server {
     // A training thread finishes its call before the engine goes away.
     while (ctx_.background.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (pool_ != nullptr) pool_->Stop();
+    // The reader's thread applies changes through the engine: stop it first.
+    if (replica_ != nullptr) replica_->Stop();
     if (audit_ != nullptr) LogAuditHead("audit_head_at_stop");
     if (store_ != nullptr && store_->Condition().writable) {
       absl::Status flushed = store_->Flush();
       if (!flushed.ok()) Log("error", "flush_failed", {Str("message", SV(flushed.message()))});
     }
+    ctx_.replica = nullptr;
+    ctx_.writer = nullptr;
+    replica_.reset();
     engine_.reset();
     audit_.reset();
     store_.reset();
@@ -200,9 +208,17 @@ class ServerImpl final : public Server {
   // NOT_SERVING until the views are loaded and while data is damaged,
   // "linkd.writes" NOT_SERVING while writes are refused (a full disk); each
   // change logged once.
+  // Reads answer as the writer would (within the lag allowed); writes are
+  // taken here (not a reader, not a fenced writer).
+  bool ReplicaCaughtUp() const { return replica_ == nullptr || replica_->CaughtUp(); }
+  bool TakesWrites() const {
+    return ctx_.replica == nullptr || (ctx_.writer != nullptr && !ctx_.writer->Status().fenced());
+  }
+
   void Monitor() {
     bool was_writable = true, was_damaged = false;
     bool loaded = false;
+    bool was_caught_up = ReplicaCaughtUp(), was_taking = TakesWrites();
     absl::Time head_logged = absl::InfinitePast();
     do {
       // The audit head once a minute (and at stop): a record of it outside
@@ -212,14 +228,22 @@ class ServerImpl final : public Server {
         head_logged = absl::Now();
       }
       index::StoreCondition c = store_->Condition();
+      const bool caught_up = ReplicaCaughtUp(), taking = TakesWrites();
       const bool loaded_now = loaded || ViewsLoaded();
       if (loaded_now != loaded) {
         Log("info", "match_views_loaded", {});
         loaded = true;
-        SetHealth(!c.damaged, c.writable);
+        SetHealth(!c.damaged && caught_up, c.writable && taking);
+      }
+      if (caught_up != was_caught_up || taking != was_taking) {
+        Log(caught_up ? "info" : "error", caught_up ? "replica_caught_up" : "replica_lagging",
+            {Str("detail", replica_ != nullptr ? replica_->Status().detail() : "")});
+        if (loaded) SetHealth(!c.damaged && caught_up, c.writable && taking);
+        was_caught_up = caught_up;
+        was_taking = taking;
       }
       if (c.writable != was_writable || c.damaged != was_damaged) {
-        if (loaded) SetHealth(!c.damaged, c.writable);
+        if (loaded) SetHealth(!c.damaged && caught_up, c.writable && taking);
         if (c.writable && !c.damaged) {
           Log("info", "storage_recovered", {});
         } else {
@@ -240,6 +264,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<Authorizer> authorizer_;  // Null without a policy.
   std::unique_ptr<index::Store> store_;
   std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<Replica> replica_;  // Null for a standalone node.
   std::unique_ptr<WorkerPool> pool_;
   ServiceContext ctx_;
   std::unique_ptr<LinkageServiceImpl> linkage_;
@@ -306,6 +331,33 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
   return creds;
 }
 
+// A reader's first start (role reader, --bootstrap): restores the newest
+// backup of `bootstrap` into an empty or missing db, so the reader follows
+// the log from the position the backup holds. A db that holds a database
+// already is left as it is (the reader resumes from its own position).
+absl::Status Bootstrap(const v1::ServerConfig& c) {
+  std::error_code ec;
+  if (std::filesystem::exists(c.db(), ec) && !std::filesystem::is_empty(c.db(), ec)) {
+    return absl::OkStatus();
+  }
+  LINKD_ASSIGN_OR_RETURN(index::BackupInfo restored,
+                         index::RestoreBackup(c.bootstrap(), 0, c.db()));
+  v1::BackupMetadata metadata;
+  if (!metadata.ParseFromString(restored.metadata)) {
+    return absl::DataLossError(
+        absl::StrCat("backup ", restored.id, " in ", c.bootstrap(), " has unreadable metadata"));
+  }
+  if (!metadata.log_stream().empty() && metadata.log_stream() != c.log_stream()) {
+    return absl::FailedPreconditionError(absl::StrCat("the bootstrap backup follows log stream \"",
+                                                      metadata.log_stream(), "\", not \"",
+                                                      c.log_stream(), "\""));
+  }
+  Log("info", "bootstrapped",
+      {Int("backup_id", restored.id), Int("log_seq", static_cast<int64_t>(metadata.log_seq())),
+       Str("stream", metadata.log_stream())});
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& raw) {
@@ -319,6 +371,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   LINKD_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                          ListenerCredentials(c, s->authorizer_.get()));
 
+  if (!c.bootstrap().empty()) LINKD_RETURN_IF_ERROR(Bootstrap(c));
   LINKD_ASSIGN_OR_RETURN(s->store_, index::Store::Open(StoreOptionsFor(c), c.db()));
   if (std::string note = s->store_->recovery_note(); !note.empty()) {
     Log("error", "wal_loss_accepted", {Str("db", c.db()), Str("message", note)});
@@ -342,9 +395,41 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   // default on first start, so a later linkd with another default does not
   // silently query with other blocking rules.
   if (!stored.has_value()) LINKD_RETURN_IF_ERROR(s->engine_->InstallModel(model).status());
+  // A writer applies the log's tail before anything else; a reader
+  // follows the log from the change after its store's position.
+  if (c.role() != "standalone") {
+    LINKD_ASSIGN_OR_RETURN(std::vector<std::string> servers, changelog::ParseServers(c.log()));
+    changelog::LogOptions lo;
+    lo.servers = std::move(servers);
+    lo.stream = c.log_stream();
+    lo.create_replicas = c.role() == "writer" ? c.log_replicas() : 0;
+    lo.append_timeout = absl::Seconds(c.log_append_timeout_seconds());
+    lo.client_name = absl::StrCat("linkd-", c.role());
+    LINKD_ASSIGN_OR_RETURN(std::unique_ptr<changelog::ChangeLog> log,
+                           changelog::ChangeLog::Open(lo));
+    if (c.role() == "writer") {
+      LINKD_ASSIGN_OR_RETURN(std::unique_ptr<LogWriter> writer,
+                             LogWriter::Start(std::move(log), s->engine_.get(), c.log_stream()));
+      s->ctx_.writer = writer.get();
+      s->replica_ = std::move(writer);
+    } else {
+      ReaderOptions ro;
+      ro.max_lag_changes = c.max_lag_changes();
+      ro.max_lag = absl::Seconds(c.max_lag_seconds());
+      LINKD_ASSIGN_OR_RETURN(
+          s->replica_, LogReader::Start(std::move(log), s->engine_.get(), c.log_stream(), ro));
+    }
+    s->ctx_.replica = s->replica_.get();
+  }
   if (!c.model_file().empty()) {
     LINKD_ASSIGN_OR_RETURN(const v1::Model from_file, model::LoadModelFile(c.model_file()));
-    auto installed = s->engine_->InstallModel(from_file);
+    v1::LogEntry change;
+    *change.mutable_install_model() = from_file;
+    ServiceContext* ctx = &s->ctx_;
+    ctx->engine = s->engine_.get();
+    auto installed = CommitChange(ctx, std::move(change), [&](const engine::WriteHook& log) {
+      return ctx->engine->InstallModel(from_file, log).status();
+    });
     if (!installed.ok()) {
       return absl::Status(
           installed.status().code(),
@@ -420,9 +505,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   // NOT_SERVING until the match views are loaded (the monitor turns it
   // SERVING then); at once when there are none to wait for.
   if (s->ViewsLoaded()) {
-    s->SetHealth(true, true);
+    s->SetHealth(s->ReplicaCaughtUp(), s->TakesWrites());
   } else {
-    s->SetHealth(false, true);
+    s->SetHealth(false, s->TakesWrites());
     Log("info", "match_views_loading", {});
   }
   if (s->metrics_ != nullptr) {

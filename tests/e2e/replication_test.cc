@@ -1,0 +1,444 @@
+// The replicated log end to end (DESIGN §11): real nats-server processes
+// forming a JetStream cluster on loopback, real linkd writers and readers,
+// linkctl as the client. Every wait is bounded; each test stops what it
+// started.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "linkage/change_log.h"
+#include "linkage/store.h"
+#include "linkage/v1/service.grpc.pb.h"
+#include "process.h"
+#include "test_util.h"
+
+namespace linkage::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A port free now (bound and released): nats-server's cluster routes need
+// their ports known before the servers start.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+// Polls `done` every 100 ms until it holds or `timeout` passes.
+template <typename F>
+bool Eventually(F done, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return done();
+}
+
+// `servers` nats-server processes with JetStream, clustered when more
+// than one.
+class NatsCluster {
+ public:
+  NatsCluster(const std::string& dir, int servers) : dir_(dir) {
+    for (int i = 0; i < servers; ++i) {
+      client_ports_.push_back(FreePort());
+      route_ports_.push_back(FreePort());
+    }
+    for (int i = 0; i < servers; ++i) Start(i);
+  }
+  ~NatsCluster() {
+    for (auto& p : procs_) {
+      if (p != nullptr) p->Signal(SIGKILL);
+    }
+  }
+
+  std::string urls() const {
+    std::string out;
+    for (int port : client_ports_) absl::StrAppend(&out, out.empty() ? "" : ",", Url(port));
+    return out;
+  }
+  int size() const { return static_cast<int>(client_ports_.size()); }
+  std::string Name(int i) const { return absl::StrCat("n", i + 1); }
+  void Kill(int i) {
+    procs_[i]->Signal(SIGKILL);
+    procs_[i]->Wait();
+    procs_[i].reset();
+  }
+  void Start(int i) {
+    const std::string conf = absl::StrCat(dir_, "/", Name(i), ".conf");
+    std::string routes;
+    for (int port : route_ports_)
+      absl::StrAppend(&routes, routes.empty() ? "" : ", ", "nats-route://127.0.0.1:", port);
+    std::string text =
+        absl::StrCat("server_name: ", Name(i), "\nlisten: 127.0.0.1:", client_ports_[i],
+                     "\nmax_payload: 8MB\njetstream { store_dir: \"", dir_, "/", Name(i), "\" }\n");
+    if (size() > 1) {
+      absl::StrAppend(&text, "cluster { name: linkd-test\n  listen: 127.0.0.1:", route_ports_[i],
+                      "\n  routes: [", routes, "]\n}\n");
+    }
+    WriteFile(conf, text);
+    if (procs_.size() <= static_cast<size_t>(i)) procs_.resize(i + 1);
+    procs_[i] = std::make_unique<Process>(std::vector<std::string>{NATS_SERVER_BIN, "-c", conf},
+                                          absl::StrCat(dir_, "/", Name(i), ".out"),
+                                          absl::StrCat(dir_, "/", Name(i), ".log"));
+  }
+
+ private:
+  static std::string Url(int port) { return absl::StrCat("nats://127.0.0.1:", port); }
+  std::string dir_;
+  std::vector<int> client_ports_, route_ports_;
+  std::vector<std::unique_ptr<Process>> procs_;
+};
+
+// One linkd of the topology.
+struct Node {
+  std::unique_ptr<Process> proc;
+  std::string db, log, server;
+  std::unique_ptr<v1::LinkageService::Stub> linkage;
+  std::unique_ptr<v1::AdminService::Stub> admin;
+};
+
+class ReplicationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "no " << NATS_SERVER_BIN;
+  }
+
+  // Starts a linkd `role` on `db` against the cluster; nullptr (and a
+  // test failure) if it did not come up.
+  Node* StartNode(const std::string& name, const std::string& role, NatsCluster& nats,
+                  const std::vector<std::string>& extra = {}) {
+    auto n = std::make_unique<Node>();
+    n->db = dir_.Sub(name + ".db");
+    n->log = dir_.Sub(name + ".log");
+    std::vector<std::string> argv = {
+        LINKD_BIN,    "--db",           n->db,
+        "--listen",   "127.0.0.1:0",    "--grace",
+        "5",          "--role",         role,
+        "--log",      nats.urls(),      "--log-stream",
+        "linkd_test", "--log-replicas", std::to_string(nats.size() >= 3 ? 3 : 1)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    n->proc = std::make_unique<Process>(argv, dir_.Sub(name + ".out"), n->log);
+    const int port = WaitForPort(n->log, 90s);
+    EXPECT_GT(port, 0) << name << " did not start:\n" << ReadFile(n->log);
+    if (port <= 0) return nullptr;
+    n->server = absl::StrCat("127.0.0.1:", port);
+    auto channel = grpc::CreateChannel(n->server, grpc::InsecureChannelCredentials());
+    n->linkage = v1::LinkageService::NewStub(channel);
+    n->admin = v1::AdminService::NewStub(channel);
+    nodes_[name] = std::move(n);
+    return nodes_[name].get();
+  }
+  int StopNode(const std::string& name, int sig = SIGTERM) {
+    Node* n = nodes_[name].get();
+    n->proc->Signal(sig);
+    const int code = n->proc->Wait();
+    n->proc.reset();
+    return code;
+  }
+
+  int Linkctl(const Node& n, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {LINKCTL_BIN, "--server", n.server};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const int code = testing::Run(argv, dir_.Sub("cmd.out"), dir_.Sub("cmd.err"));
+    out_ = ReadFile(dir_.Sub("cmd.out"));
+    err_ = ReadFile(dir_.Sub("cmd.err"));
+    return code;
+  }
+
+  v1::GetStatsResponse::Replication Replication(const Node& n) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    v1::GetStatsResponse stats;
+    if (!n.admin->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok()) return {};
+    return stats.replication();
+  }
+  // Waits until `reader` has applied what `writer` has.
+  bool CaughtUp(const Node& reader, const Node& writer, std::chrono::milliseconds timeout = 60s) {
+    const uint64_t want = Replication(writer).applied_seq();
+    return Eventually([&] { return Replication(reader).applied_seq() >= want; }, timeout);
+  }
+
+  // Generates `size` register people and a list of `list` rows.
+  void Generate(int size, int list) {
+    ASSERT_EQ(testing::Run({LINKCTL_BIN, "gen", "--size", std::to_string(size), "--province", "",
+                            "--register", dir_.Sub("register.csv"), "--list", dir_.Sub("list.csv"),
+                            "--truth", dir_.Sub("truth.csv"), "--list-size", std::to_string(list)},
+                           dir_.Sub("gen.out"), dir_.Sub("gen.err")),
+              0)
+        << ReadFile(dir_.Sub("gen.err"));
+  }
+
+  // Every stored record (record, normalized form, updated time) of the
+  // stopped node's database, keyed by id.
+  std::map<std::string, std::string> Records(const Node& n) {
+    index::StoreOptions so;
+    so.create_if_missing = false;
+    so.match_view = false;
+    std::map<std::string, std::string> out;
+    auto store = index::Store::Open(so, n.db);
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return out;
+    auto st = (*store)->ForEachRecord("register", [&out](const v1::StoredRecord& r) {
+      v1::StoredRecord compared = r;
+      // The key lists are the index's bookkeeping, which a replica that
+      // builds its own index after a reindex may hold in another order.
+      compared.clear_block_keys();
+      compared.clear_next_block_keys();
+      out[r.record().record_id()] = compared.SerializeAsString();
+      return true;
+    });
+    EXPECT_TRUE(st.ok()) << st;
+    return out;
+  }
+
+  TempDir dir_;
+  std::map<std::string, std::unique_ptr<Node>> nodes_;
+  std::string out_, err_;
+};
+
+TEST_F(ReplicationTest, ReadersAnswerEveryQueryExactlyAsTheWriter) {
+  NatsCluster nats(dir_.Sub(""), 3);
+  Generate(20000, 2000);
+  Node* writer = StartNode("writer", "writer", nats);
+  ASSERT_NE(writer, nullptr);
+  Node* r1 = StartNode("reader1", "reader", nats);
+  Node* r2 = StartNode("reader2", "reader", nats);
+  ASSERT_NE(r1, nullptr);
+  ASSERT_NE(r2, nullptr);
+  ASSERT_EQ(Linkctl(*writer, {"import", "--dataset", "register", dir_.Sub("register.csv")}), 0)
+      << err_;
+  ASSERT_TRUE(CaughtUp(*r1, *writer));
+  ASSERT_TRUE(CaughtUp(*r2, *writer));
+  EXPECT_TRUE(Replication(*r1).caught_up()) << Replication(*r1).DebugString();
+
+  // Every list row, matched or verified, on each node: the same bytes.
+  std::map<std::string, std::string> answers;
+  for (const char* name : {"writer", "reader1", "reader2"}) {
+    const std::string out = dir_.Sub(absl::StrCat(name, "-verified.csv"));
+    ASSERT_EQ(Linkctl(*nodes_[name], {"verify", "--against", "register", "--input",
+                                      dir_.Sub("list.csv"), "--output", out}),
+              0)
+        << err_;
+    answers[name] = ReadFile(out);
+    ASSERT_EQ(Linkctl(*nodes_[name], {"check"}), 0) << err_;
+    EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+  }
+  EXPECT_GT(answers["writer"].size(), 100000u);
+  EXPECT_EQ(answers["reader1"], answers["writer"]);
+  EXPECT_EQ(answers["reader2"], answers["writer"]);
+
+  // A write sent to a reader is refused, naming the role.
+  ASSERT_NE(Linkctl(*r1, {"import", "--dataset", "register", dir_.Sub("list.csv")}), 0);
+  EXPECT_NE(err_.find("FAILED_PRECONDITION"), std::string::npos) << err_;
+  EXPECT_NE(err_.find("read replica"), std::string::npos) << err_;
+
+  for (const char* name : {"writer", "reader1", "reader2"}) EXPECT_EQ(StopNode(name), 0);
+  const auto want = Records(*writer);
+  EXPECT_GT(want.size(), 19000u);
+  EXPECT_EQ(Records(*r1), want);
+  EXPECT_EQ(Records(*r2), want);
+}
+
+TEST_F(ReplicationTest, AReaderKilledDuringWritesCatchesUpToEqualState) {
+  NatsCluster nats(dir_.Sub(""), 1);
+  Generate(20000, 100);
+  Node* writer = StartNode("writer", "writer", nats);
+  Node* reader = StartNode("reader", "reader", nats);
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(reader, nullptr);
+  // The import runs while the reader is killed and restarted.
+  Process import({LINKCTL_BIN, "--server", writer->server, "import", "--dataset", "register",
+                  "--batch", "200", "--in-flight", "1", dir_.Sub("register.csv")},
+                 dir_.Sub("import.out"), dir_.Sub("import.err"));
+  ASSERT_TRUE(Eventually([&] { return Replication(*reader).applied_seq() >= 10; }, 30s));
+  EXPECT_EQ(StopNode("reader", SIGKILL), 128 + SIGKILL);
+  const uint64_t applied_at_kill = Replication(*writer).applied_seq();
+  reader = StartNode("reader", "reader", nats);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ(import.Wait(), 0) << ReadFile(dir_.Sub("import.err"));
+  EXPECT_GT(Replication(*writer).applied_seq(), applied_at_kill) << "the kill came after the load";
+  ASSERT_TRUE(CaughtUp(*reader, *writer));
+  ASSERT_EQ(Linkctl(*reader, {"check"}), 0) << err_;
+  EXPECT_NE(out_.find("checked 19,"), std::string::npos) << out_;
+  EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+  EXPECT_EQ(StopNode("writer"), 0);
+  EXPECT_EQ(StopNode("reader"), 0);
+  const auto want = Records(*writer);
+  EXPECT_GT(want.size(), 19000u);
+  EXPECT_EQ(Records(*reader), want);
+}
+
+TEST_F(ReplicationTest, KillingTheStreamLeaderLosesNoAcknowledgedWrite) {
+  NatsCluster nats(dir_.Sub(""), 3);
+  Generate(20000, 100);
+  Node* writer = StartNode("writer", "writer", nats);
+  ASSERT_NE(writer, nullptr);
+  Process import({LINKCTL_BIN, "--server", writer->server, "import", "--dataset", "register",
+                  "--batch", "200", "--in-flight", "1", dir_.Sub("register.csv")},
+                 dir_.Sub("import.out"), dir_.Sub("import.err"));
+  ASSERT_TRUE(Eventually([&] { return Replication(*writer).applied_seq() >= 10; }, 30s));
+  // The stream's leader, as the cluster reports it.
+  changelog::LogOptions lo;
+  lo.servers = *changelog::ParseServers(nats.urls());
+  lo.stream = "linkd_test";
+  auto log = changelog::ChangeLog::Open(lo);
+  ASSERT_TRUE(log.ok()) << log.status();
+  auto state = (*log)->GetState();
+  ASSERT_TRUE(state.ok()) << state.status();
+  int leader = -1;
+  for (int i = 0; i < nats.size(); ++i)
+    if (state->leader == nats.Name(i)) leader = i;
+  ASSERT_GE(leader, 0) << "leader \"" << state->leader << "\"";
+  const uint64_t before = Replication(*writer).applied_seq();
+  nats.Kill(leader);
+  // Writes pause while a new leader is elected, then go on: the import
+  // finishes with every row acknowledged.
+  EXPECT_EQ(import.Wait(), 0) << ReadFile(dir_.Sub("import.err"));
+  EXPECT_GT(Replication(*writer).applied_seq(), before + 5);
+  const std::string summary = ReadFile(dir_.Sub("import.out"));
+  EXPECT_NE(summary.find(" 0 rejected"), std::string::npos) << summary;
+  // A reader that starts now, from the surviving servers, gets every one.
+  nats.Start(leader);
+  Node* reader = StartNode("reader", "reader", nats);
+  ASSERT_NE(reader, nullptr);
+  ASSERT_TRUE(CaughtUp(*reader, *writer));
+  EXPECT_EQ(StopNode("writer"), 0);
+  EXPECT_EQ(StopNode("reader"), 0);
+  const auto want = Records(*writer);
+  EXPECT_GT(want.size(), 19000u);
+  EXPECT_EQ(Records(*reader), want);
+}
+
+TEST_F(ReplicationTest, AWriterKilledBetweenPublishAndApplyAppliesTheLogFirst) {
+  NatsCluster nats(dir_.Sub(""), 1);
+  Generate(200, 10);
+  setenv("LINKD_FAILPOINT", "crash_after_log_append", 1);
+  Node* writer = StartNode("writer", "writer", nats);
+  unsetenv("LINKD_FAILPOINT");
+  ASSERT_NE(writer, nullptr);
+  // The first change reaches the log, then the writer dies before
+  // applying it: the caller gets no answer.
+  EXPECT_NE(Linkctl(*writer, {"import", "--dataset", "register", "--retries", "0",
+                              dir_.Sub("register.csv")}),
+            0);
+  EXPECT_EQ(writer->proc->Wait(), 128 + SIGKILL);
+  writer->proc.reset();
+  // Restarted, it applies the log's tail before it serves.
+  writer = StartNode("writer", "writer", nats);
+  ASSERT_NE(writer, nullptr);
+  EXPECT_EQ(Replication(*writer).applied_seq(), 1u);
+  ASSERT_EQ(Linkctl(*writer, {"stats"}), 0) << err_;
+  EXPECT_NE(out_.find("register"), std::string::npos) << out_;
+  ASSERT_EQ(Linkctl(*writer, {"check"}), 0) << err_;
+  EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+  // The import run again completes; the log holds each change once.
+  ASSERT_EQ(Linkctl(*writer, {"import", "--dataset", "register", dir_.Sub("register.csv")}), 0)
+      << err_;
+  EXPECT_NE(out_.find(" 0 rejected"), std::string::npos) << out_;
+  EXPECT_EQ(StopNode("writer"), 0);
+}
+
+TEST_F(ReplicationTest, ASecondWriterFencesTheFirst) {
+  NatsCluster nats(dir_.Sub(""), 1);
+  Generate(300, 10);
+  Node* first = StartNode("first", "writer", nats);
+  ASSERT_NE(first, nullptr);
+  ASSERT_EQ(Linkctl(*first, {"import", "--dataset", "register", dir_.Sub("register.csv")}), 0)
+      << err_;
+  Node* second = StartNode("second", "writer", nats);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(Replication(*second).applied_seq(), Replication(*first).applied_seq());
+  ASSERT_EQ(Linkctl(*second, {"import", "--dataset", "register", dir_.Sub("list.csv")}), 0) << err_;
+  // The first one's next write meets the second's entry: refused, and
+  // refused from then on; nothing of it reaches the log.
+  const uint64_t log_end = Replication(*second).applied_seq();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    EXPECT_NE(Linkctl(*first,
+                      {"import", "--dataset", "register", "--retries", "0", dir_.Sub("list.csv")}),
+              0);
+    EXPECT_NE(err_.find("FAILED_PRECONDITION"), std::string::npos) << err_;
+    EXPECT_NE(err_.find("fenced"), std::string::npos) << err_;
+  }
+  EXPECT_TRUE(Replication(*first).fenced());
+  EXPECT_EQ(Replication(*second).applied_seq(), log_end);
+  Node* reader = StartNode("reader", "reader", nats);
+  ASSERT_NE(reader, nullptr);
+  ASSERT_TRUE(CaughtUp(*reader, *second));
+  EXPECT_EQ(Replication(*reader).applied_seq(), log_end);
+  for (const char* name : {"first", "second", "reader"}) EXPECT_EQ(StopNode(name), 0);
+  EXPECT_EQ(Records(*reader), Records(*second));
+}
+
+TEST_F(ReplicationTest, MinLogSeqReadsTheCallersOwnWrite) {
+  NatsCluster nats(dir_.Sub(""), 1);
+  Node* writer = StartNode("writer", "writer", nats);
+  Node* reader = StartNode("reader", "reader", nats, {"--max-log-wait-ms", "500"});
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(reader, nullptr);
+  v1::UpsertRecordsRequest up;
+  up.set_dataset("register");
+  v1::PersonRecord* p = up.add_records();
+  p->set_record_id("R1");
+  p->set_full_name("Nguyễn Thị Lan");
+  p->set_birth_date("12/03/1948");
+  p->set_sex(v1::SEX_FEMALE);
+  p->set_national_id("001148000123");
+  p->set_address("Xã Tân Dân, Huyện Sóc Sơn, Hà Nội");
+  v1::UpsertRecordsResponse written;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(writer->linkage->UpsertRecords(&ctx, up, &written).ok());
+  }
+  ASSERT_GT(written.log_seq(), 0u);
+  // Read from the reader at the write's position: it is there.
+  v1::GetRecordRequest get;
+  get.set_dataset("register");
+  get.set_record_id("R1");
+  get.set_min_log_seq(written.log_seq());
+  v1::GetRecordResponse got;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = reader->linkage->GetRecord(&ctx, get, &got);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(got.record().full_name(), "Nguyễn Thị Lan");
+  // A position not reached: UNAVAILABLE after the bounded wait.
+  v1::MatchRequest m;
+  m.set_dataset("register");
+  *m.mutable_record() = *p;
+  m.set_min_log_seq(written.log_seq() + 100);
+  v1::MatchResponse matched;
+  grpc::ClientContext ctx;
+  const auto start = std::chrono::steady_clock::now();
+  grpc::Status s = reader->linkage->Match(&ctx, m, &matched);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_NE(s.error_message().find("min_log_seq"), std::string::npos) << s.error_message();
+  EXPECT_GE(waited, 400ms);
+  EXPECT_LT(waited, 5s);
+  for (const char* name : {"writer", "reader"}) EXPECT_EQ(StopNode(name), 0);
+}
+
+}  // namespace
+}  // namespace linkage::testing
