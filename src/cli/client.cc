@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "linkage/csv.h"
@@ -59,10 +60,24 @@ absl::Status ChannelSecurity::Load() {
   return absl::OkStatus();
 }
 
+bool IsReplicaSet(const std::string& server) {
+  return absl::StartsWith(server, "dns:") || server.find(',') != std::string::npos;
+}
+
 std::shared_ptr<grpc::Channel> Connect(const std::string& server, const ChannelSecurity& security) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
+  if (IsReplicaSet(server)) {
+    // Several linkd behind one name (readers behind a headless Service):
+    // calls spread round-robin over the addresses the name resolves to,
+    // and each address is health-checked, so a node that reports
+    // NOT_SERVING (a reader lagging behind the log, a node loading or
+    // draining) or is gone gets no calls until it is SERVING again.
+    args.SetServiceConfigJSON(
+        R"({"loadBalancingConfig":[{"round_robin":{}}],)"
+        R"("healthCheckConfig":{"serviceName":"linkage.v1.LinkageService"}})");
+  }
   if (!security.tls()) {
     return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
   }

@@ -41,7 +41,12 @@ struct ChannelSecurity {
   absl::Status Load();
 };
 
-// A channel to linkd at `server` (host:port), with 64 MiB message limits:
+// A channel to linkd at `server` (host:port, or any gRPC target), with 64
+// MiB message limits. A target that names several nodes ("dns:///readers:
+// 50051", which resolves to every reader behind a headless Service, or
+// "ipv4:10.0.0.1:50051,10.0.0.2:50051") spreads calls round-robin over
+// the nodes that report SERVING on linkage.v1.LinkageService (client-side
+// health checking: a lagging or dead reader is skipped). Security:
 // plaintext, or TLS verifying the server against ca_pem (the system's
 // roots if empty), with a client certificate when cert_pem is set and the
 // bearer token on every call when token is set. `security` must be

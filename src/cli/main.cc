@@ -19,7 +19,10 @@ int main(int argc, char** argv) {
   CLI::App app{"linkctl: operate a linkd record-linkage server"};
   app.require_subcommand(1);
   CommandContext ctx;
-  app.add_option("--server", ctx.global.server, "linkd address host:port")->capture_default_str();
+  app.add_option("--server", ctx.global.server,
+                 "linkd address host:port, or several behind one name (dns:///readers:50051, "
+                 "ipv4:a:p,b:p): round-robin over those SERVING")
+      ->capture_default_str();
   app.add_option("--timeout", ctx.global.timeout_seconds, "Seconds per call")
       ->capture_default_str();
   ChannelSecurity& sec = ctx.global.security;

@@ -48,6 +48,18 @@ absl::Status Stats(CommandContext& ctx, bool json) {
                   v.ready() ? (v.source() == "file" ? "  (from file)" : "") : "  (loading)");
     }
   }
+  if (const auto& r = s.replication(); !r.role().empty() && r.role() != "standalone") {
+    std::printf("\nreplication: %s of log stream %s, applied %llu of %llu", r.role().c_str(),
+                r.stream().c_str(), static_cast<unsigned long long>(r.applied_seq()),
+                static_cast<unsigned long long>(r.log_last_seq()));
+    if (r.role() == "reader") {
+      std::printf(", %llu behind (%.1f s), %s", static_cast<unsigned long long>(r.lag_changes()),
+                  r.lag_seconds(), r.caught_up() ? "caught up" : "lagging");
+    }
+    if (r.fenced()) std::printf(", FENCED");
+    std::printf("\n");
+    if (!r.detail().empty()) std::printf("  %s\n", r.detail().c_str());
+  }
   std::printf("\naudit head %llu:%s\n", static_cast<unsigned long long>(s.audit_head().count()),
               s.audit_head().hash().c_str());
   std::printf("\ncalls since start\n");

@@ -440,5 +440,126 @@ TEST_F(ReplicationTest, MinLogSeqReadsTheCallersOwnWrite) {
   for (const char* name : {"writer", "reader"}) EXPECT_EQ(StopNode(name), 0);
 }
 
+// The log's own promises, below linkd: an append retried with the same id
+// answers the first one's position; a stale expectation is a fence.
+TEST_F(ReplicationTest, ChangeLogRetriesAreIdempotentAndStaleAppendsFenced) {
+  NatsCluster nats(dir_.Sub(""), 1);
+  changelog::LogOptions lo;
+  lo.servers = *changelog::ParseServers(nats.urls());
+  lo.stream = "log_test";
+  lo.create_replicas = 1;
+  auto log = changelog::ChangeLog::Open(lo);
+  ASSERT_TRUE(log.ok()) << log.status();
+  auto first = (*log)->Append("a", 0, "w/1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 1u);
+  // The same append again (a retry after a lost acknowledgement).
+  auto again = (*log)->Append("a", 0, "w/1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, 1u);
+  // Another writer's append on a stale expectation: fenced, nothing added.
+  auto stale = (*log)->Append("b", 0, "v/1");
+  EXPECT_EQ(stale.status().code(), changelog::kFencedCode) << stale.status();
+  auto second = (*log)->Append("c", 1, "w/2");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*second, 2u);
+  auto state = (*log)->GetState();
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->messages, 2u);
+  // Read back in order.
+  auto cursor = (*log)->Follow(1);
+  ASSERT_TRUE(cursor.ok()) << cursor.status();
+  std::vector<std::string> got;
+  while (got.size() < 2) {
+    auto e = (*cursor)->Next(absl::Seconds(5));
+    ASSERT_TRUE(e.ok() && e->has_value());
+    got.push_back((*e)->bytes);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"a", "c"}));
+  // Too big for the servers: refused before it is sent.
+  auto big =
+      (*log)->Append(std::string(static_cast<size_t>((*log)->max_payload()) + 1, 'x'), 2, "w/3");
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kOutOfRange) << big.status();
+}
+
+TEST_F(ReplicationTest, AReaderBootstrapsFromABackupAndFollowsTheLogFromItsPosition) {
+  NatsCluster nats(dir_.Sub(""), 1);
+  Generate(2000, 300);
+  Node* writer = StartNode("writer", "writer", nats);
+  ASSERT_NE(writer, nullptr);
+  ASSERT_EQ(Linkctl(*writer, {"import", "--dataset", "register", dir_.Sub("register.csv")}), 0)
+      << err_;
+  const std::string backups = dir_.Sub("backups");
+  ASSERT_EQ(Linkctl(*writer, {"backup", "create", "--dest", backups}), 0) << err_;
+  const uint64_t at_backup = Replication(*writer).applied_seq();
+  ASSERT_GT(at_backup, 0u);
+  // Changes after the backup reach the reader through the log.
+  ASSERT_EQ(Linkctl(*writer, {"import", "--dataset", "register", dir_.Sub("list.csv")}), 0) << err_;
+  Node* reader = StartNode("reader", "reader", nats, {"--bootstrap", backups});
+  ASSERT_NE(reader, nullptr);
+  const std::string log = ReadFile(reader->log);
+  EXPECT_NE(log.find("\"event\":\"bootstrapped\""), std::string::npos) << log;
+  EXPECT_NE(log.find(absl::StrCat("\"applied_seq\":", at_backup)), std::string::npos)
+      << "the reader starts at the backup's position, not at the log's first change\n"
+      << log;
+  ASSERT_TRUE(CaughtUp(*reader, *writer));
+  ASSERT_EQ(Linkctl(*reader, {"check"}), 0) << err_;
+  EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+  for (const char* name : {"writer", "reader"}) EXPECT_EQ(StopNode(name), 0);
+  const auto want = Records(*writer);
+  EXPECT_GT(want.size(), 2000u);
+  EXPECT_EQ(Records(*reader), want);
+}
+
+TEST_F(ReplicationTest, ClientsSpreadOverReadersAndSkipOneOutOfTouchWithTheLog) {
+  NatsCluster nats(dir_.Sub(""), 1);
+  Generate(2000, 400);
+  Node* writer = StartNode("writer", "writer", nats);
+  Node* patient = StartNode("patient", "reader", nats, {"--max-lag-seconds", "600"});
+  Node* strict = StartNode("strict", "reader", nats, {"--max-lag-seconds", "1"});
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(patient, nullptr);
+  ASSERT_NE(strict, nullptr);
+  ASSERT_EQ(Linkctl(*writer, {"import", "--dataset", "register", dir_.Sub("register.csv")}), 0)
+      << err_;
+  ASSERT_TRUE(CaughtUp(*patient, *writer));
+  ASSERT_TRUE(CaughtUp(*strict, *writer));
+  const std::string both = absl::StrCat("ipv4:", patient->server, ",", strict->server);
+  auto calls = [this](const Node& n) {
+    grpc::ClientContext ctx;
+    v1::GetStatsResponse stats;
+    EXPECT_TRUE(n.admin->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok());
+    int64_t total = 0;
+    for (const auto& [method, count] : stats.calls())
+      if (method != "GetStats") total += count;
+    return total;
+  };
+  auto verify_through = [&](const std::string& target, const std::string& out) {
+    return testing::Run({LINKCTL_BIN, "--server", target, "verify", "--against", "register",
+                         "--input", dir_.Sub("list.csv"), "--output", out, "--streams", "4"},
+                        dir_.Sub("v.out"), dir_.Sub("v.err"));
+  };
+  // Both readers serving: the calls are spread over both.
+  ASSERT_EQ(verify_through(both, dir_.Sub("both.csv")), 0) << ReadFile(dir_.Sub("v.err"));
+  EXPECT_GT(calls(*patient), 0);
+  EXPECT_GT(calls(*strict), 0);
+  ASSERT_EQ(verify_through(writer->server, dir_.Sub("writer.csv")), 0);
+  EXPECT_EQ(ReadFile(dir_.Sub("both.csv")), ReadFile(dir_.Sub("writer.csv")));
+
+  // The log's server goes: the strict reader, out of touch for over a
+  // second, reports NOT_SERVING and gets no more calls; the other goes on.
+  nats.Kill(0);
+  ASSERT_TRUE(Eventually([&] { return Linkctl(*strict, {"health"}) != 0; }, 15s)) << out_;
+  EXPECT_EQ(Linkctl(*patient, {"health"}), 0) << out_ << err_;
+  const int64_t strict_before = calls(*strict);
+  ASSERT_EQ(verify_through(both, dir_.Sub("one.csv")), 0) << ReadFile(dir_.Sub("v.err"));
+  EXPECT_EQ(calls(*strict), strict_before);
+  EXPECT_EQ(ReadFile(dir_.Sub("one.csv")), ReadFile(dir_.Sub("writer.csv")));
+  // Back in touch, it serves again.
+  nats.Start(0);
+  EXPECT_TRUE(Eventually([&] { return Linkctl(*strict, {"health"}) == 0; }, 30s)) << out_;
+  for (const char* name : {"writer", "patient", "strict"}) EXPECT_EQ(StopNode(name), 0);
+}
+
 }  // namespace
 }  // namespace linkage::testing
