@@ -70,7 +70,9 @@ int main(int argc, char** argv) {
   app.add_option("--server", server)->capture_default_str();
   app.add_option("--input", input, "Person CSV whose records are the queries")->required();
   app.add_option("--dataset", dataset)->capture_default_str();
-  app.add_option("--rpc", rpc, "match or verify (verify uses rows with a national_id)")
+  app.add_option("--rpc", rpc,
+                 "match, verify (uses rows with a national_id) or upsert (one new record per call: "
+                 "the row with its record_id made unique)")
       ->capture_default_str();
   app.add_option("--mode", mode, "open (fixed rate) or closed (concurrency)")
       ->capture_default_str();
@@ -137,8 +139,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "loadgen: --tls-cert and --tls-key need --tls-ca\n");
     return 2;
   }
+  // Several nodes behind one target (readers): round-robin over those
+  // SERVING, as linkctl does (src/cli/client.cc).
+  if (server.rfind("dns:", 0) == 0 || server.find(',') != std::string::npos) {
+    args.SetServiceConfigJSON(
+        R"({"loadBalancingConfig":[{"round_robin":{}}],)"
+        R"("healthCheckConfig":{"serviceName":"linkage.v1.LinkageService"}})");
+  }
   auto channel = grpc::CreateCustomChannel(server, creds, args);
   auto stub = linkage::v1::LinkageService::NewStub(channel);
+  // Upserts make new records each run.
+  const std::string run_id = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
   Results results;
   std::atomic<int64_t> outstanding{0}, dropped{0}, issued{0};
   const auto start = Clock::now();
@@ -154,6 +167,8 @@ int main(int argc, char** argv) {
       linkage::v1::MatchResponse match_resp;
       linkage::v1::VerifyRequest verify;
       linkage::v1::VerifyResponse verify_resp;
+      linkage::v1::UpsertRecordsRequest upsert;
+      linkage::v1::UpsertRecordsResponse upsert_resp;
     };
     auto* call = new Call();
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -169,7 +184,13 @@ int main(int argc, char** argv) {
     ++outstanding;
     ++issued;
     const linkage::v1::PersonRecord& q = queries[i % queries.size()];
-    if (rpc == "verify") {
+    if (rpc == "upsert") {
+      call->upsert.set_dataset(dataset);
+      linkage::v1::PersonRecord* r = call->upsert.add_records();
+      *r = q;
+      r->set_record_id(q.record_id() + "-load-" + std::to_string(i) + "-" + run_id);
+      stub->async()->UpsertRecords(&call->ctx, &call->upsert, &call->upsert_resp, on_done);
+    } else if (rpc == "verify") {
       call->verify.set_dataset(dataset);
       *call->verify.mutable_claim() = q;
       stub->async()->Verify(&call->ctx, &call->verify, &call->verify_resp, on_done);

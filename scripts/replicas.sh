@@ -35,55 +35,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
+source scripts/lib.sh
+nats_pids=()
 echo "== three NATS JetStream servers"
-routes=""
-for i in 0 1 2; do
-  routes+="${routes:+, }nats-route://127.0.0.1:$((nats_port + 2000 + i))"
-done
-urls=""
-for i in 0 1 2; do
-  name=n$((i + 1))
-  cat > "$dir/$name.conf" << EOF
-server_name: $name
-listen: 127.0.0.1:$((nats_port + i))
-max_payload: 8MB
-jetstream { store_dir: "$dir/$name" }
-cluster {
-  name: linkd-local
-  listen: 127.0.0.1:$((nats_port + 2000 + i))
-  routes: [$routes]
-}
-EOF
-  nats-server -c "$dir/$name.conf" > "$dir/$name.log" 2>&1 &
-  pids+=($!)
-  urls+="${urls:+,}nats://127.0.0.1:$((nats_port + i))"
-done
+start_nats "$dir" "$nats_port" 3
+pids+=("${nats_pids[@]}")
+urls=$nats_urls
 
-# start_node NAME ROLE [options]: sets ${NAME}_server to its address.
-start_node() {
+# node NAME ROLE [options]: a linkd of the topology.
+node() {
   local name=$1 role=$2
   shift 2
-  "$bin/linkd" --db "$dir/$name" --listen 127.0.0.1:0 --role "$role" --log "$urls" \
-    --log-replicas 3 "$@" 2> "$dir/$name.log" &
-  local pid=$!
-  pids+=("$pid")
-  local port=""
-  for _ in $(seq 1 900); do
-    port=$(grep -o '"event":"start".*"port":[0-9]*' "$dir/$name.log" | grep -o '"port":[0-9]*' |
-      cut -d: -f2 || true)
-    [[ -n $port ]] && break
-    kill -0 "$pid" 2> /dev/null || { cat "$dir/$name.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  [[ -n $port ]] || { echo "$name did not start" >&2; exit 1; }
-  printf -v "${name}_server" '%s' "127.0.0.1:$port"
-  echo "   $name ($role) on 127.0.0.1:$port"
+  start_node "$name" "$dir" --role "$role" --log "$urls" --log-replicas 3 "$@"
+  local pid_var=${name}_pid server_var=${name}_server
+  pids+=("${!pid_var}")
+  echo "   $name ($role) on ${!server_var}"
 }
 
 echo "== a writer and two readers"
-start_node writer writer
-start_node reader1 reader
-start_node reader2 reader
+node writer writer
+node reader1 reader
+node reader2 reader
 readers="ipv4:$reader1_server,$reader2_server"
 
 echo "== generating the demo register and beneficiary list"

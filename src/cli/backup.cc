@@ -19,10 +19,11 @@ namespace {
 std::string Summary(const v1::BackupMetadata& m) {
   std::vector<std::string> counts;
   for (const auto& d : m.datasets()) counts.push_back(absl::StrCat(d.name(), "=", d.records()));
-  return absl::StrCat("model ", m.model_version(), ", generation ", m.index_generation(),
-                      ", records ", counts.empty() ? "none" : absl::StrJoin(counts, " "),
-                      ", audit head ", m.audit_head().count(), ":", m.audit_head().hash(),
-                      ", layout ", m.layout_version());
+  return absl::StrCat(
+      "model ", m.model_version(), ", generation ", m.index_generation(), ", records ",
+      counts.empty() ? "none" : absl::StrJoin(counts, " "), ", audit head ", m.audit_head().count(),
+      ":", m.audit_head().hash(), ", layout ", m.layout_version(),
+      m.log_stream().empty() ? "" : absl::StrCat(", log=", m.log_stream(), ":", m.log_seq()));
 }
 
 std::string Describe(const index::BackupInfo& info) {

@@ -144,6 +144,17 @@ absl::StatusOr<std::unique_ptr<LogWriter>> LogWriter::Start(
   }
   LINKD_RETURN_IF_ERROR(
       engine->store()->SetLogPosition({.seq = w->applied(), .stream = w->stream_}));
+  if (state.last_seq == 0) {
+    // A new stream's first change is the model in force, so that every
+    // replica runs this writer's model and rules, not whatever default
+    // its own build would install.
+    const v1::Model model = engine->model()->proto();
+    v1::LogEntry first;
+    *first.mutable_install_model() = model;
+    LINKD_RETURN_IF_ERROR(w->Commit(std::move(first), [&](const engine::WriteHook& hook) {
+                             return engine->InstallModel(model, hook).status();
+                           }).status());
+  }
   Log("info", "log_writer_ready",
       {Str("stream", w->stream_), Int("applied_seq", static_cast<int64_t>(w->applied())),
        Int("caught_up_from", static_cast<int64_t>(pos.seq))});

@@ -193,6 +193,15 @@ class ServerImpl final : public Server {
       }
     }
     m->SetGauge("linkd_audit_entries", {}, static_cast<double>(audit_->head().count));
+    if (replica_ != nullptr) {
+      const v1::GetStatsResponse::Replication rs = replica_->Status();
+      m->SetGauge("linkd_log_applied_seq", {}, static_cast<double>(rs.applied_seq()));
+      m->SetGauge("linkd_log_last_seq", {}, static_cast<double>(rs.log_last_seq()));
+      m->SetGauge("linkd_log_lag_changes", {}, static_cast<double>(rs.lag_changes()));
+      m->SetGauge("linkd_log_lag_seconds", {}, rs.lag_seconds());
+      m->SetGauge("linkd_log_caught_up", {}, rs.caught_up() ? 1 : 0);
+      m->SetGauge("linkd_log_fenced", {}, rs.fenced() ? 1 : 0);
+    }
     const std::string version = engine_->model()->proto().version();
     absl::MutexLock lock(&model_mu_);
     if (version != model_in_metrics_) {
@@ -334,10 +343,20 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
 // A reader's first start (role reader, --bootstrap): restores the newest
 // backup of `bootstrap` into an empty or missing db, so the reader follows
 // the log from the position the backup holds. A db that holds a database
-// already is left as it is (the reader resumes from its own position).
+// already is left as it is (the reader resumes from its own position); a
+// directory with no backup yet leaves the reader to follow the log from
+// its first change (logged).
 absl::Status Bootstrap(const v1::ServerConfig& c) {
   std::error_code ec;
   if (std::filesystem::exists(c.db(), ec) && !std::filesystem::is_empty(c.db(), ec)) {
+    return absl::OkStatus();
+  }
+  // No backup yet (a new deployment): follow the log from its first change.
+  absl::StatusOr<std::vector<index::BackupInfo>> backups = index::ListBackups(c.bootstrap());
+  if (!backups.ok() || backups->empty()) {
+    Log("info", "bootstrap_without_backup",
+        {Str("dir", c.bootstrap()),
+         Str("reason", backups.ok() ? "no backup yet" : SV(backups.status().message()))});
     return absl::OkStatus();
   }
   LINKD_ASSIGN_OR_RETURN(index::BackupInfo restored,
