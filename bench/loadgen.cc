@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -68,6 +69,11 @@ int main(int argc, char** argv) {
   int concurrency = 8;
   int64_t max_outstanding = 20000;
   app.add_option("--server", server)->capture_default_str();
+  std::string read_back;
+  app.add_option("--read-back", read_back,
+                 "With --rpc upsert: a replica (linkd --role reader) each written record is read "
+                 "back from at once with min_log_seq; reports how long after the write's answer "
+                 "it was readable there");
   app.add_option("--input", input, "Person CSV whose records are the queries")->required();
   app.add_option("--dataset", dataset)->capture_default_str();
   app.add_option("--rpc", rpc,
@@ -152,7 +158,12 @@ int main(int argc, char** argv) {
   const std::string run_id = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                 std::chrono::system_clock::now().time_since_epoch())
                                                 .count());
-  Results results;
+  std::unique_ptr<linkage::v1::LinkageService::Stub> replica;
+  if (!read_back.empty()) {
+    replica =
+        linkage::v1::LinkageService::NewStub(grpc::CreateCustomChannel(read_back, creds, args));
+  }
+  Results results, read_backs;
   std::atomic<int64_t> outstanding{0}, dropped{0}, issued{0};
   const auto start = Clock::now();
   const auto measure_from = start + std::chrono::milliseconds(static_cast<int64_t>(warmup * 1000));
@@ -174,8 +185,32 @@ int main(int argc, char** argv) {
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     auto on_done = [&, call, scheduled, done](grpc::Status st) {
       auto now = Clock::now();
-      if (scheduled >= measure_from && scheduled < stop_at) {
+      const bool measured = scheduled >= measure_from && scheduled < stop_at;
+      if (measured) {
         results.Add(std::chrono::duration<double, std::milli>(now - scheduled).count(), st);
+      }
+      if (replica != nullptr && st.ok() && call->upsert_resp.log_seq() > 0) {
+        // The write, read back from the replica as soon as it has it.
+        struct ReadBack {
+          grpc::ClientContext ctx;
+          linkage::v1::GetRecordRequest req;
+          linkage::v1::GetRecordResponse resp;
+        };
+        auto* rb = new ReadBack();
+        rb->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        rb->req.set_dataset(dataset);
+        rb->req.set_record_id(call->upsert.records(0).record_id());
+        rb->req.set_min_log_seq(call->upsert_resp.log_seq());
+        ++outstanding;
+        replica->async()->GetRecord(
+            &rb->ctx, &rb->req, &rb->resp, [&, rb, now, measured](grpc::Status rst) {
+              if (measured) {
+                read_backs.Add(
+                    std::chrono::duration<double, std::milli>(Clock::now() - now).count(), rst);
+              }
+              delete rb;
+              --outstanding;
+            });
       }
       delete call;
       --outstanding;
@@ -258,6 +293,18 @@ int main(int argc, char** argv) {
     double max = *std::max_element(v.begin(), v.end());
     std::printf("  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", p50, p90, p99,
                 p999, max);
+  }
+  if (replica != nullptr) {
+    std::lock_guard<std::mutex> rb_lock(read_backs.mu);
+    std::vector<double>& r = read_backs.latencies_ms;
+    std::printf("  read back from %s: %zu ok, %lld errors\n", read_back.c_str(), r.size(),
+                static_cast<long long>(read_backs.errors));
+    if (!r.empty()) {
+      const double p50 = Percentile(r, 50), p99 = Percentile(r, 99);
+      std::printf(
+          "  readable on the replica after the write's answer, ms: p50 %.2f  p99 %.2f  max %.2f\n",
+          p50, p99, *std::max_element(r.begin(), r.end()));
+    }
   }
   return results.errors > 0 || dropped.load() > 0 ? 1 : 0;
 }

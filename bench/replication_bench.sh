@@ -76,7 +76,9 @@ echo "== 2. reader lag under the write load ($rate upserts/s for 20 s)"
   done
 ) > "$work/lag.txt" &
 lag_pid=$!
-upserts "$writer_server" 20 | tee "$work/upsert-writer.txt"
+"$loadgen" --server "$writer_server" --input "$work/list.csv" --dataset load --rpc upsert \
+  --mode open --rate "$rate" --duration 20 --warmup 1 --read-back "$reader1_server" |
+  tee "$work/upsert-writer.txt"
 wait "$lag_pid" || true
 cut -d' ' -f1 "$work/lag.txt" | sort -n | awk '{v[NR]=$1} END {
   printf "reader1 lag, sampled every 0.5 s: median %d changes, max %d changes\n", v[int((NR+1)/2)], v[NR]}'
@@ -119,5 +121,6 @@ wait_applied "$reader3_server" "$want" > /dev/null
 echo "reader3: restored, caught up to change $want and SERVING $(echo "$(date +%s.%N) - $t0" | bc) s after start"
 grep -o '"event":"bootstrapped"[^}]*' "$work/reader3.log" || true
 
-for p in "${pids[@]}"; do kill -TERM "$p" 2> /dev/null || true; done
+for p in "${pids[@]}" "${nats_pids[@]}"; do kill -TERM "$p" 2> /dev/null || true; done
 wait 2> /dev/null || true
+trap - EXIT
