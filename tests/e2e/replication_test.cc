@@ -213,6 +213,24 @@ class ReplicationTest : public ::testing::Test {
     return out;
   }
 
+  // An import of the register through `writer` in small batches, one
+  // call at a time, so that it lasts long enough to be interrupted.
+  std::unique_ptr<Process> SlowImport(const Node& writer) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{LINKCTL_BIN, "--server", writer.server, "import", "--dataset",
+                                 "register", "--batch", "200", "--in-flight", "1",
+                                 dir_.Sub("register.csv")},
+        dir_.Sub("import.out"), dir_.Sub("import.err"));
+  }
+  // Stops both nodes and compares every record their stores hold.
+  void StopAndCompare(const std::string& writer, const std::string& reader, size_t at_least) {
+    EXPECT_EQ(StopNode(writer), 0);
+    EXPECT_EQ(StopNode(reader), 0);
+    const auto want = Records(*nodes_[writer]);
+    EXPECT_GT(want.size(), at_least);
+    EXPECT_EQ(Records(*nodes_[reader]), want);
+  }
+
   TempDir dir_;
   std::map<std::string, std::unique_ptr<Node>> nodes_;
   std::string out_, err_;
@@ -312,25 +330,19 @@ TEST_F(ReplicationTest, AReaderKilledDuringWritesCatchesUpToEqualState) {
   ASSERT_NE(writer, nullptr);
   ASSERT_NE(reader, nullptr);
   // The import runs while the reader is killed and restarted.
-  Process import({LINKCTL_BIN, "--server", writer->server, "import", "--dataset", "register",
-                  "--batch", "200", "--in-flight", "1", dir_.Sub("register.csv")},
-                 dir_.Sub("import.out"), dir_.Sub("import.err"));
+  std::unique_ptr<Process> import = SlowImport(*writer);
   ASSERT_TRUE(Eventually([&] { return Replication(*reader).applied_seq() >= 10; }, 30s));
   EXPECT_EQ(StopNode("reader", SIGKILL), 128 + SIGKILL);
   const uint64_t applied_at_kill = Replication(*writer).applied_seq();
   reader = StartNode("reader", "reader", nats);
   ASSERT_NE(reader, nullptr);
-  EXPECT_EQ(import.Wait(), 0) << ReadFile(dir_.Sub("import.err"));
+  EXPECT_EQ(import->Wait(), 0) << ReadFile(dir_.Sub("import.err"));
   EXPECT_GT(Replication(*writer).applied_seq(), applied_at_kill) << "the kill came after the load";
   ASSERT_TRUE(CaughtUp(*reader, *writer));
   ASSERT_EQ(Linkctl(*reader, {"check"}), 0) << err_;
   EXPECT_NE(out_.find("checked 19,"), std::string::npos) << out_;
   EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
-  EXPECT_EQ(StopNode("writer"), 0);
-  EXPECT_EQ(StopNode("reader"), 0);
-  const auto want = Records(*writer);
-  EXPECT_GT(want.size(), 19000u);
-  EXPECT_EQ(Records(*reader), want);
+  StopAndCompare("writer", "reader", 19000);
 }
 
 TEST_F(ReplicationTest, KillingTheStreamLeaderLosesNoAcknowledgedWrite) {
@@ -338,9 +350,7 @@ TEST_F(ReplicationTest, KillingTheStreamLeaderLosesNoAcknowledgedWrite) {
   Generate(20000, 100);
   Node* writer = StartNode("writer", "writer", nats);
   ASSERT_NE(writer, nullptr);
-  Process import({LINKCTL_BIN, "--server", writer->server, "import", "--dataset", "register",
-                  "--batch", "200", "--in-flight", "1", dir_.Sub("register.csv")},
-                 dir_.Sub("import.out"), dir_.Sub("import.err"));
+  std::unique_ptr<Process> import = SlowImport(*writer);
   ASSERT_TRUE(Eventually([&] { return Replication(*writer).applied_seq() >= 10; }, 30s));
   // The stream's leader, as the cluster reports it.
   changelog::LogOptions lo;
@@ -358,7 +368,7 @@ TEST_F(ReplicationTest, KillingTheStreamLeaderLosesNoAcknowledgedWrite) {
   nats.Kill(leader);
   // Writes pause while a new leader is elected, then go on: the import
   // finishes with every row acknowledged.
-  EXPECT_EQ(import.Wait(), 0) << ReadFile(dir_.Sub("import.err"));
+  EXPECT_EQ(import->Wait(), 0) << ReadFile(dir_.Sub("import.err"));
   EXPECT_GT(Replication(*writer).applied_seq(), before + 5);
   const std::string summary = ReadFile(dir_.Sub("import.out"));
   EXPECT_NE(summary.find(" 0 rejected"), std::string::npos) << summary;
@@ -367,11 +377,7 @@ TEST_F(ReplicationTest, KillingTheStreamLeaderLosesNoAcknowledgedWrite) {
   Node* reader = StartNode("reader", "reader", nats);
   ASSERT_NE(reader, nullptr);
   ASSERT_TRUE(CaughtUp(*reader, *writer));
-  EXPECT_EQ(StopNode("writer"), 0);
-  EXPECT_EQ(StopNode("reader"), 0);
-  const auto want = Records(*writer);
-  EXPECT_GT(want.size(), 19000u);
-  EXPECT_EQ(Records(*reader), want);
+  StopAndCompare("writer", "reader", 19000);
 }
 
 TEST_F(ReplicationTest, AWriterKilledBetweenPublishAndApplyAppliesTheLogFirst) {
@@ -554,10 +560,7 @@ TEST_F(ReplicationTest, AReaderBootstrapsFromABackupAndFollowsTheLogFromItsPosit
   ASSERT_TRUE(CaughtUp(*reader, *writer));
   ASSERT_EQ(Linkctl(*reader, {"check"}), 0) << err_;
   EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
-  for (const char* name : {"writer", "reader"}) EXPECT_EQ(StopNode(name), 0);
-  const auto want = Records(*writer);
-  EXPECT_GT(want.size(), 2000u);
-  EXPECT_EQ(Records(*reader), want);
+  StopAndCompare("writer", "reader", 2000);
 }
 
 TEST_F(ReplicationTest, ClientsSpreadOverReadersAndSkipOneOutOfTouchWithTheLog) {
