@@ -40,6 +40,14 @@ struct LogOptions {
   absl::Duration append_timeout = absl::Seconds(30);
   // Each JetStream API request (stream info, one publish attempt).
   absl::Duration request_timeout = absl::Seconds(5);
+  // TLS to the servers (tls:// URLs or these set): the CA the servers'
+  // certificates must chain to, and this client's certificate and key when
+  // the servers verify clients. Empty: plaintext.
+  std::string tls_ca, tls_cert, tls_key;
+  // User and password the servers know this client by (their
+  // authorization block gives each user what it may publish and read:
+  // a reader should not be able to append). Empty: none.
+  std::string user, password;
   // How long Open keeps trying while no server answers or JetStream is
   // not ready yet (a cluster still electing its leader, pods starting
   // together).

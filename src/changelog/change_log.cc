@@ -138,6 +138,24 @@ class NatsChangeLog final : public ChangeLog {
     if (s == NATS_OK) s = natsOptions_SetTimeout(opts.get(), Millis(options.request_timeout));
     if (s == NATS_OK) s = natsOptions_SetPingInterval(opts.get(), 5000);
     if (s != NATS_OK) return Failed("NATS options", s);
+    if (!options.tls_ca.empty() || !options.tls_cert.empty()) {
+      s = natsOptions_SetSecure(opts.get(), true);
+      if (s == NATS_OK && !options.tls_ca.empty())
+        s = natsOptions_LoadCATrustedCertificates(opts.get(), options.tls_ca.c_str());
+      if (s == NATS_OK && !options.tls_cert.empty()) {
+        s = natsOptions_LoadCertificatesChain(opts.get(), options.tls_cert.c_str(),
+                                              options.tls_key.c_str());
+      }
+      if (s != NATS_OK) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the log's TLS files (--log-tls-ca, --log-tls-cert, --log-tls-key): ",
+                         Why(s, static_cast<jsErrCode>(0))));
+      }
+    }
+    if (!options.user.empty()) {
+      s = natsOptions_SetUserInfo(opts.get(), options.user.c_str(), options.password.c_str());
+      if (s != NATS_OK) return Failed("NATS user", s);
+    }
     natsConnection* raw_nc = nullptr;
     s = natsConnection_Connect(&raw_nc, opts.get());
     log->nc_.reset(raw_nc);

@@ -157,6 +157,17 @@ constexpr ConfigField kConfigFields[] = {
      .max = 600,
      .flag = "--log-append-timeout",
      .help = "Longest wait of a write for the log's acknowledgement, seconds"},
+    {.name = "log_tls_ca",
+     .flag = "--log-tls-ca",
+     .help = "CA (PEM) the log's NATS servers' certificates chain to (TLS to the log)"},
+    {.name = "log_tls_cert",
+     .flag = "--log-tls-cert",
+     .help = "This node's certificate for the log"},
+    {.name = "log_tls_key", .flag = "--log-tls-key", .help = "This node's key for the log"},
+    {.name = "log_user", .flag = "--log-user", .help = "User known to the log's NATS servers"},
+    {.name = "log_password_file",
+     .flag = "--log-password-file",
+     .help = "File holding --log-user's password"},
     {.name = "audit_key_file",
      .flag = "--audit-key",
      .help = "Key file (64 hex digits) national IDs in the audit log are hashed with",
@@ -292,6 +303,10 @@ absl::Status ValidateReplication(const v1::ServerConfig& c) {
   }
   if (!c.bootstrap().empty() && role != "reader")
     return absl::InvalidArgumentError("option bootstrap is for role reader");
+  if (c.log_tls_cert().empty() != c.log_tls_key().empty())
+    return absl::InvalidArgumentError("options log_tls_cert and log_tls_key go together");
+  if (!c.log_password_file().empty() && c.log_user().empty())
+    return absl::InvalidArgumentError("option log_password_file needs log_user");
   if (role == "reader" && !c.model_file().empty()) {
     return absl::InvalidArgumentError(
         "a reader takes its model from the log: install it on the writer, not with model_file");

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 
@@ -291,6 +292,9 @@ void LogReader::Stop() {
 void LogReader::Run() {
   std::unique_ptr<changelog::ChangeLog::Cursor> cursor;
   absl::Time state_checked = absl::InfinitePast();
+  // The log's end is asked for well within max_lag, so that a reader in
+  // touch never looks out of touch between two asks.
+  const absl::Duration probe = std::min(absl::Seconds(1), options_.max_lag / 4);
   auto trouble = [this](std::string* slot, std::string why) {
     absl::MutexLock lock(&mu_);
     if (why != *slot) Log("error", "log_reader_trouble", {Str("message", why)});
@@ -303,9 +307,9 @@ void LogReader::Run() {
   while (!stop_.load()) {
     const uint64_t next = applied() + 1;
     const absl::Time now = absl::Now();
-    // Once a second: the log's end, which the lag is measured against,
+    // Every `probe`: the log's end, which the lag is measured against,
     // and whether the log still holds what this reader needs.
-    if (now - state_checked >= absl::Seconds(1)) {
+    if (now - state_checked >= probe) {
       state_checked = now;
       absl::StatusOr<changelog::ChangeLog::State> st = log_->GetState();
       if (st.ok()) {
@@ -334,7 +338,7 @@ void LogReader::Run() {
       cursor = *std::move(c);
     }
     absl::StatusOr<std::optional<changelog::ChangeLog::Entry>> e =
-        cursor->Next(absl::Milliseconds(200));
+        cursor->Next(std::min(absl::Milliseconds(200), probe / 2));
     if (!e.ok()) {
       trouble(&link_error_, std::string(e.status().message()));
       cursor.reset();

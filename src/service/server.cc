@@ -424,6 +424,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
     lo.create_replicas = c.role() == "writer" ? c.log_replicas() : 0;
     lo.append_timeout = absl::Seconds(c.log_append_timeout_seconds());
     lo.client_name = absl::StrCat("linkd-", c.role());
+    lo.tls_ca = c.log_tls_ca();
+    lo.tls_cert = c.log_tls_cert();
+    lo.tls_key = c.log_tls_key();
+    lo.user = c.log_user();
+    if (!c.log_password_file().empty()) {
+      std::ifstream in(c.log_password_file());
+      if (!in || !std::getline(in, lo.password) || lo.password.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "option log_password_file: ", c.log_password_file(), " cannot be read or is empty"));
+      }
+    }
     LINKD_ASSIGN_OR_RETURN(std::unique_ptr<changelog::ChangeLog> log,
                            changelog::ChangeLog::Open(lo));
     if (c.role() == "writer") {

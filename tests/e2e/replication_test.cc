@@ -17,12 +17,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client.h"
 #include "linkage/change_log.h"
 #include "linkage/csv.h"
 #include "linkage/store.h"
 #include "linkage/v1/service.grpc.pb.h"
 #include "process.h"
 #include "test_util.h"
+#include "tls_certs.h"
 
 namespace linkage::testing {
 namespace {
@@ -60,7 +62,9 @@ bool Eventually(F done, std::chrono::milliseconds timeout) {
 // than one.
 class NatsCluster {
  public:
-  NatsCluster(const std::string& dir, int servers) : dir_(dir) {
+  // `extra`: more configuration for every server (tls, authorization).
+  NatsCluster(const std::string& dir, int servers, std::string extra = "")
+      : dir_(dir), extra_(std::move(extra)) {
     for (int i = 0; i < servers; ++i) {
       client_ports_.push_back(FreePort());
       route_ports_.push_back(FreePort());
@@ -92,7 +96,8 @@ class NatsCluster {
       absl::StrAppend(&routes, routes.empty() ? "" : ", ", "nats-route://127.0.0.1:", port);
     std::string text =
         absl::StrCat("server_name: ", Name(i), "\nlisten: 127.0.0.1:", client_ports_[i],
-                     "\nmax_payload: 8MB\njetstream { store_dir: \"", dir_, "/", Name(i), "\" }\n");
+                     "\nmax_payload: 8MB\njetstream { store_dir: \"", dir_, "/", Name(i), "\" }\n",
+                     extra_, "\n");
     if (size() > 1) {
       absl::StrAppend(&text, "cluster { name: linkd-test\n  listen: 127.0.0.1:", route_ports_[i],
                       "\n  routes: [", routes, "]\n}\n");
@@ -106,7 +111,7 @@ class NatsCluster {
 
  private:
   static std::string Url(int port) { return absl::StrCat("nats://127.0.0.1:", port); }
-  std::string dir_;
+  std::string dir_, extra_;
   std::vector<int> client_ports_, route_ports_;
   std::vector<std::unique_ptr<Process>> procs_;
 };
@@ -141,7 +146,9 @@ class ReplicationTest : public ::testing::Test {
     argv.insert(argv.end(), extra.begin(), extra.end());
     n->proc = std::make_unique<Process>(argv, dir_.Sub(name + ".out"), n->log);
     const int port = WaitForPort(n->log, 90s);
-    EXPECT_GT(port, 0) << name << " did not start:\n" << ReadFile(n->log);
+    EXPECT_GT(port, 0) << name << " did not start:\n"
+                       << ReadFile(n->log) << "\nnats-server n1:\n"
+                       << ReadFile(dir_.Sub("n1.log")).substr(0, 4000);
     if (port <= 0) return nullptr;
     n->server = absl::StrCat("127.0.0.1:", port);
     auto channel = grpc::CreateChannel(n->server, grpc::InsecureChannelCredentials());
@@ -537,6 +544,74 @@ TEST_F(ReplicationTest, ChangeLogRetriesAreIdempotentAndStaleAppendsFenced) {
   EXPECT_EQ(big.status().code(), absl::StatusCode::kOutOfRange) << big.status();
 }
 
+// The log over TLS with users: only the writer's user may append; a
+// reader's user follows the stream but cannot write to it, and a client
+// without a certificate or a password gets nothing.
+TEST_F(ReplicationTest, TheLogTakesOnlyTheWritersAppendsOverTls) {
+  TestCerts certs(dir_.path());
+  ASSERT_TRUE(certs.ok());
+  ASSERT_TRUE(certs.MakeClient("node", "linkd-node"));
+  WriteFile(dir_.Sub("writer.password"), "w-secret\n");
+  WriteFile(dir_.Sub("reader.password"), "r-secret\n");
+  const std::string extra = absl::StrCat(
+      "tls { cert_file: \"", certs.Crt("server"), "\", key_file: \"", certs.Key("server"),
+      "\", ca_file: \"", certs.Crt("ca"), "\", verify: true }\n", "authorization { users: [\n",
+      "  { user: writer, password: w-secret }\n",
+      "  { user: reader, password: r-secret, permissions: { publish: { deny: [",
+      "\"linkd_test.changes\", \"$JS.API.STREAM.DELETE.>\", \"$JS.API.STREAM.PURGE.>\", ",
+      "\"$JS.API.STREAM.UPDATE.>\", \"$JS.API.STREAM.MSG.DELETE.>\"] } } } ] }\n");
+  NatsCluster nats(dir_.Sub(""), 1, extra);
+  Generate(300, 20);
+  const std::vector<std::string> tls = {"--log-tls-ca",    certs.Crt("ca"), "--log-tls-cert",
+                                        certs.Crt("node"), "--log-tls-key", certs.Key("node")};
+  auto with = [&tls](std::vector<std::string> more) {
+    more.insert(more.end(), tls.begin(), tls.end());
+    return more;
+  };
+  Node* writer =
+      StartNode("writer", "writer", nats,
+                with({"--log-user", "writer", "--log-password-file", dir_.Sub("writer.password")}));
+  ASSERT_NE(writer, nullptr);
+  Node* reader =
+      StartNode("reader", "reader", nats,
+                with({"--log-user", "reader", "--log-password-file", dir_.Sub("reader.password")}));
+  ASSERT_NE(reader, nullptr);
+  ASSERT_EQ(Linkctl(*writer, {"import", "--dataset", "register", dir_.Sub("register.csv")}), 0)
+      << err_;
+  ASSERT_TRUE(CaughtUp(*reader, *writer));
+
+  changelog::LogOptions lo;
+  lo.servers = *changelog::ParseServers(nats.urls());
+  lo.stream = "linkd_test";
+  lo.open_timeout = absl::Seconds(2);
+  lo.append_timeout = absl::Seconds(2);
+  lo.request_timeout = absl::Seconds(1);
+  // Without a client certificate, or without the password: refused.
+  lo.tls_ca = certs.Crt("ca");
+  lo.user = "reader";
+  lo.password = "r-secret";
+  EXPECT_FALSE(changelog::ChangeLog::Open(lo).ok());
+  lo.tls_cert = certs.Crt("node");
+  lo.tls_key = certs.Key("node");
+  lo.password = "wrong";
+  EXPECT_FALSE(changelog::ChangeLog::Open(lo).ok());
+  // The reader's user reads the stream but cannot append to it.
+  lo.password = "r-secret";
+  auto as_reader = changelog::ChangeLog::Open(lo);
+  ASSERT_TRUE(as_reader.ok()) << as_reader.status();
+  auto state = (*as_reader)->GetState();
+  ASSERT_TRUE(state.ok()) << state.status();
+  const uint64_t last = state->last_seq;
+  EXPECT_FALSE((*as_reader)->Append("rogue", last, "rogue/1").ok());
+  state = (*as_reader)->GetState();
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->last_seq, last);
+  // The writer goes on writing, and the reader applying.
+  ASSERT_EQ(Linkctl(*writer, {"import", "--dataset", "register", dir_.Sub("list.csv")}), 0) << err_;
+  ASSERT_TRUE(CaughtUp(*reader, *writer));
+  StopAndCompare("writer", "reader", 300);
+}
+
 TEST_F(ReplicationTest, AReaderBootstrapsFromABackupAndFollowsTheLogFromItsPosition) {
   NatsCluster nats(dir_.Sub(""), 1);
   Generate(2000, 300);
@@ -568,7 +643,7 @@ TEST_F(ReplicationTest, ClientsSpreadOverReadersAndSkipOneOutOfTouchWithTheLog) 
   Generate(2000, 400);
   Node* writer = StartNode("writer", "writer", nats);
   Node* patient = StartNode("patient", "reader", nats, {"--max-lag-seconds", "600"});
-  Node* strict = StartNode("strict", "reader", nats, {"--max-lag-seconds", "1"});
+  Node* strict = StartNode("strict", "reader", nats, {"--max-lag-seconds", "2"});
   ASSERT_NE(writer, nullptr);
   ASSERT_NE(patient, nullptr);
   ASSERT_NE(strict, nullptr);
@@ -591,21 +666,53 @@ TEST_F(ReplicationTest, ClientsSpreadOverReadersAndSkipOneOutOfTouchWithTheLog) 
                          "--input", dir_.Sub("list.csv"), "--output", out, "--streams", "4"},
                         dir_.Sub("v.out"), dir_.Sub("v.err"));
   };
-  // Both readers serving: the calls are spread over both.
+  // linkctl's channel to both (cli::Connect): once it has connected to
+  // both readers, calls alternate between them.
+  auto channel = cli::Connect(both);
+  auto stub = v1::LinkageService::NewStub(channel);
+  auto match_many = [&stub](int n) {
+    int ok = 0;
+    for (int i = 0; i < n; ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+      v1::MatchRequest m;
+      m.set_dataset("register");
+      m.mutable_record()->set_full_name("Nguyễn Văn An");
+      v1::MatchResponse r;
+      if (stub->Match(&ctx, m, &r).ok()) ++ok;
+    }
+    return ok;
+  };
+  const int64_t patient_at_start = calls(*patient), strict_at_start = calls(*strict);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        match_many(10);
+        return calls(*patient) > patient_at_start && calls(*strict) > strict_at_start;
+      },
+      10s))
+      << "calls went to one reader only";
+  const int64_t patient_before = calls(*patient), strict_before_rr = calls(*strict);
+  EXPECT_EQ(match_many(100), 100);
+  EXPECT_NEAR(calls(*patient) - patient_before, 50, 2);
+  EXPECT_NEAR(calls(*strict) - strict_before_rr, 50, 2);
+  // linkctl verify through both gives the writer's answers.
   ASSERT_EQ(verify_through(both, dir_.Sub("both.csv")), 0) << ReadFile(dir_.Sub("v.err"));
-  EXPECT_GT(calls(*patient), 0);
-  EXPECT_GT(calls(*strict), 0);
   ASSERT_EQ(verify_through(writer->server, dir_.Sub("writer.csv")), 0);
   EXPECT_EQ(ReadFile(dir_.Sub("both.csv")), ReadFile(dir_.Sub("writer.csv")));
 
-  // The log's server goes: the strict reader, out of touch for over a
-  // second, reports NOT_SERVING and gets no more calls; the other goes on.
+  // The log's server goes: the strict reader, out of touch for over two
+  // seconds, reports NOT_SERVING and gets no more calls; the other goes on.
   nats.Kill(0);
   ASSERT_TRUE(Eventually([&] { return Linkctl(*strict, {"health"}) != 0; }, 15s)) << out_;
   EXPECT_EQ(Linkctl(*patient, {"health"}), 0) << out_ << err_;
+  // The channel learns of it from its health watch within a moment (and
+  // the last calls counted settle).
+  std::this_thread::sleep_for(1s);
   const int64_t strict_before = calls(*strict);
+  EXPECT_EQ(match_many(50), 50);
+  EXPECT_EQ(calls(*strict), strict_before) << "the channel's unary calls";
   ASSERT_EQ(verify_through(both, dir_.Sub("one.csv")), 0) << ReadFile(dir_.Sub("v.err"));
-  EXPECT_EQ(calls(*strict), strict_before);
+  EXPECT_EQ(calls(*strict), strict_before) << "linkctl verify";
   EXPECT_EQ(ReadFile(dir_.Sub("one.csv")), ReadFile(dir_.Sub("writer.csv")));
   // Back in touch, it serves again.
   nats.Start(0);
