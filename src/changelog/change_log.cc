@@ -219,6 +219,8 @@ class NatsChangeLog final : public ChangeLog {
       natsStatus s = js_Publish(&raw, js_.get(), subject_.c_str(), bytes.data(),
                                 static_cast<int>(bytes.size()), &po, &jerr);
       PubAckPtr ack(raw);
+      // A duplicate is this append's own earlier attempt (ids are unique
+      // per change): its position stands.
       if (s == NATS_OK) return ack->Sequence;
       if (jerr == JSStreamWrongLastSequenceErr) {
         return absl::Status(kFencedCode,
@@ -227,6 +229,17 @@ class NatsChangeLog final : public ChangeLog {
                                          " (this writer is fenced)"));
       }
       last_error = Why(s, jerr);
+      // JetStream refused it for good (too large, out of storage or of the
+      // account's resources): nothing was appended, and retrying will not
+      // change that. Anything else, including "no responders" while a new
+      // leader is elected (which the client reports as JetStream error
+      // 10076), may be passing.
+      if (jerr == JSStreamMessageExceedsMaximumErr || jerr == JSStorageResourcesExceededErr ||
+          jerr == JSInsufficientResourcesErr || jerr == JSAccountResourcesExceededErr ||
+          jerr == JSMemoryResourcesExceededErr) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("the change log refused the change: ", last_error));
+      }
       // Anything else may be passing (a timeout, no responder while a new
       // leader is elected, a reconnect): retry with the same id until the
       // deadline. Whether the entry got in is then unknown.

@@ -118,6 +118,15 @@ absl::Status BulkImport(const ImportOptions& options, v1::UnitVersion unit_versi
   index::StoreOptions so;
   so.sync_writes = true;
   LINKD_ASSIGN_OR_RETURN(std::unique_ptr<index::Store> store, index::Store::Open(so, options.db));
+  // A database fed by a replicated log changes only through it: records
+  // loaded here would be on this node alone.
+  LINKD_ASSIGN_OR_RETURN(index::Store::LogPosition log, store->GetLogPosition());
+  if (!log.stream.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database ", options.db, " follows log stream \"", log.stream,
+        "\": a bulk load would reach this node only; bulk-load a new database, start the writer on "
+        "it and bootstrap the readers from its backup (docs/OPERATIONS.md §9)"));
+  }
   // The model the database keeps (stored, as linkd does on its first start,
   // if there is none), so that linkd queries with the rules the index was
   // built with.

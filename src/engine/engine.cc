@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
@@ -70,7 +71,19 @@ constexpr std::string_view kModelKey = "model/current";
 
 absl::StatusOr<std::string> Engine::InstallModel(const v1::Model& model, const WriteHook& log) {
   LINKD_ASSIGN_OR_RETURN(auto compiled, model::CompiledModel::Create(model));
-  absl::MutexLock install(&install_mu_);  // One installation at a time; queries go on.
+  // One installation at a time; queries go on. Through a replicated log the
+  // caller holds the log's commit lock, which a reindex takes while it
+  // holds install_mu_ (at its switch): waiting here could deadlock, so a
+  // busy install_mu_ is refused instead.
+  if (log) {
+    if (!install_mu_.TryLock()) {
+      return absl::FailedPreconditionError(
+          "a reindex or another model installation is running; install the model after it");
+    }
+  } else {
+    install_mu_.Lock();
+  }
+  absl::Cleanup unlock = [this] { install_mu_.Unlock(); };
   std::shared_ptr<const model::CompiledModel> current = this->model();
   const v1::LinkageSpec& old_spec = current->proto().spec();
   // Only what shapes index keys matters; a query-time block cap does not.

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "linkage/engine.h"
@@ -17,7 +18,18 @@ absl::StatusOr<ReindexReport> Engine::Reindex(const v1::Model* model,
                                               const std::function<void(int64_t, int64_t)>& progress,
                                               const std::atomic<bool>* stop,
                                               const SwitchHook& around_switch) {
-  absl::MutexLock install(&install_mu_);
+  // Under a replicated log (around_switch set) a reindex may be asked for
+  // while the log's commit lock is held by an installation waiting here;
+  // refuse rather than wait (see InstallModel).
+  if (around_switch) {
+    if (!install_mu_.TryLock()) {
+      return absl::FailedPreconditionError(
+          "a model installation or another reindex is running; reindex after it");
+    }
+  } else {
+    install_mu_.Lock();
+  }
+  absl::Cleanup unlock = [this] { install_mu_.Unlock(); };
   ReindexReport report;
   std::shared_ptr<const model::CompiledModel> target;
   {

@@ -307,6 +307,11 @@ absl::Status ValidateReplication(const v1::ServerConfig& c) {
     return absl::InvalidArgumentError("options log_tls_cert and log_tls_key go together");
   if (!c.log_password_file().empty() && c.log_user().empty())
     return absl::InvalidArgumentError("option log_password_file needs log_user");
+  if (role == "reader" && c.default_unit_version() != v1::UNIT_VERSION_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "a reader normalizes as the writer did (each change carries the writer's "
+        "default_unit_version): set default_unit_version on the writer only");
+  }
   if (role == "reader" && !c.model_file().empty()) {
     return absl::InvalidArgumentError(
         "a reader takes its model from the log: install it on the writer, not with model_file");

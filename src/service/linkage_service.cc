@@ -136,6 +136,10 @@ grpc::ServerUnaryReactor* LinkageServiceImpl::UpsertRecords(grpc::CallbackServer
         v1::AuditEntry entry = NewEntry(*call, "UpsertRecords", request->dataset());
         v1::LogEntry change;
         *change.mutable_upsert() = *request;
+        // The unit list this node assumes goes with the change, so that a
+        // replica normalizes it the same way whatever its own config says.
+        if (change.upsert().default_unit_version() == v1::UNIT_VERSION_UNSPECIFIED)
+          change.mutable_upsert()->set_default_unit_version(ctx_->config.default_unit_version());
         absl::StatusOr<std::vector<engine::UpsertResult>> results;
         absl::StatusOr<uint64_t> seq =
             CommitChange(ctx_, std::move(change), [&](const engine::WriteHook& log) {

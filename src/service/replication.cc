@@ -132,6 +132,14 @@ absl::StatusOr<std::unique_ptr<LogWriter>> LogWriter::Start(
         "\" but the log ends at ", state.last_seq,
         ": the stream was recreated; start the writer on a database restored from its backup"));
   }
+  if (pos.seq == 0 && pos.stream.empty() && state.last_seq > 0 &&
+      !engine->store()->Stats().datasets.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the database holds records but follows no log, and stream \"", stream, "\" already has ",
+        state.last_seq,
+        " changes: merging the two is not safe; start the writer on a database restored from the "
+        "stream's backups, or on an empty one"));
+  }
   if (state.messages > 0 && pos.seq + 1 < state.first_seq) {
     return absl::FailedPreconditionError(
         absl::StrCat("the log no longer holds change ", pos.seq + 1, " (its first is ",
@@ -179,6 +187,10 @@ absl::Status LogWriter::CatchUpLocked(bool fence_others) {
           absl::StrCat("the log did not deliver change ", applied() + 1, " within 10 s"));
     }
     if (e->seq <= applied()) continue;
+    if (e->seq != applied() + 1) {
+      return absl::DataLossError(absl::StrCat("the log no longer holds change ", applied() + 1,
+                                              " (it delivered ", e->seq, ")"));
+    }
     v1::LogEntry entry;
     if (!entry.ParseFromString(e->bytes)) return Unreadable(e->seq);
     if (fence_others && entry.writer() != id_) {
@@ -216,7 +228,7 @@ absl::StatusOr<uint64_t> LogWriter::Commit(
     entry.set_unix_micros(micros);
     const std::string bytes = entry.SerializeAsString();
     absl::StatusOr<uint64_t> seq =
-        log_->Append(bytes, last_seq_, absl::StrCat(id_, "/", last_seq_ + 1));
+        log_->Append(bytes, last_seq_, absl::StrCat(id_, "/", ++changes_));
     if (!seq.ok()) {
       if (seq.status().code() == changelog::kFencedCode) {
         fenced_.store(true);
@@ -226,6 +238,14 @@ absl::StatusOr<uint64_t> LogWriter::Commit(
         behind_ = true;  // It may be in the log: read the log before the next change.
       }
       return seq.status();
+    }
+    if (*seq != last_seq_ + 1) {
+      // Acknowledged somewhere else than right after the last change
+      // known: the log holds what this writer has not seen.
+      behind_ = true;
+      return absl::UnavailableError(
+          absl::StrCat("the change log placed the change at ", *seq, ", not at ", last_seq_ + 1,
+                       ": this writer reads the log before its next change"));
     }
     // Tests: die between the log's acknowledgement and the local apply.
     if (crash_after_append_) std::raise(SIGKILL);
@@ -295,6 +315,11 @@ void LogReader::Run() {
   // The log's end is asked for well within max_lag, so that a reader in
   // touch never looks out of touch between two asks.
   const absl::Duration probe = std::min(absl::Seconds(1), options_.max_lag / 4);
+  // A cursor that delivers nothing while the log is ahead (its consumer's
+  // server went away while this reader stayed connected elsewhere) is
+  // replaced after this long.
+  const absl::Duration stalled = absl::Seconds(5);
+  absl::Time delivered = absl::Now();
   auto trouble = [this](std::string* slot, std::string why) {
     absl::MutexLock lock(&mu_);
     if (why != *slot) Log("error", "log_reader_trouble", {Str("message", why)});
@@ -318,7 +343,11 @@ void LogReader::Run() {
         heard_ = now;
         link_error_.clear();
         truncated_.clear();
-        if (st->messages > 0 && next < st->first_seq) {
+        if (applied_ > st->last_seq) {
+          truncated_ =
+              absl::StrCat("this reader has applied change ", applied_, " but the log ends at ",
+                           st->last_seq, ": the stream was recreated; bootstrap this reader again");
+        } else if (st->messages > 0 && next < st->first_seq) {
           truncated_ = absl::StrCat("the log no longer holds change ", next, " (its first is ",
                                     st->first_seq, "): bootstrap this reader from a newer backup");
         }
@@ -328,7 +357,16 @@ void LogReader::Run() {
         link_error_ = std::string(st.status().message());
       }
     }
+    if (cursor != nullptr && absl::Now() - delivered > stalled) {
+      absl::MutexLock lock(&mu_);
+      if (log_last_ > applied_) {
+        link_error_ = absl::StrCat("no change delivered for ", absl::FormatDuration(stalled),
+                                   " while the log is ahead: following it again");
+        cursor.reset();
+      }
+    }
     if (cursor == nullptr) {
+      delivered = absl::Now();
       auto c = log_->Follow(next);
       if (!c.ok()) {
         trouble(&link_error_, std::string(c.status().message()));
@@ -346,11 +384,13 @@ void LogReader::Run() {
       continue;
     }
     if (!e->has_value()) continue;
+    delivered = absl::Now();
     changelog::ChangeLog::Entry& got = **e;
     if (got.seq < next) continue;  // Already applied.
     if (got.seq > next) {
       trouble(&link_error_, absl::StrCat("the log skipped from change ", next, " to ", got.seq));
       cursor.reset();
+      pause(absl::Seconds(1));
       continue;
     }
     v1::LogEntry entry;

@@ -102,6 +102,9 @@ class LogWriter final : public Replica {
   const bool crash_after_append_;  // LINKD_FAILPOINT=crash_after_log_append (tests).
   absl::Mutex commit_mu_;
   uint64_t last_seq_ ABSL_GUARDED_BY(commit_mu_) = 0;  // The log's last entry, as known.
+  // Counts this writer's changes: each gets its own message id, so the
+  // log's duplicate check can only ever match a retry of the same change.
+  uint64_t changes_ ABSL_GUARDED_BY(commit_mu_) = 0;
   bool behind_ ABSL_GUARDED_BY(commit_mu_) = false;    // The log may hold what is not applied.
   std::atomic<bool> fenced_{false};
   std::string fence_reason_ ABSL_GUARDED_BY(commit_mu_);

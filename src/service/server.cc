@@ -359,8 +359,18 @@ absl::Status Bootstrap(const v1::ServerConfig& c) {
          Str("reason", backups.ok() ? "no backup yet" : SV(backups.status().message()))});
     return absl::OkStatus();
   }
+  // Restored beside the database directory and moved into place whole,
+  // so that a restore cut short is never opened as a database.
+  const std::string staging = c.db() + ".bootstrap";
+  std::filesystem::remove_all(staging, ec);
   LINKD_ASSIGN_OR_RETURN(index::BackupInfo restored,
-                         index::RestoreBackup(c.bootstrap(), 0, c.db()));
+                         index::RestoreBackup(c.bootstrap(), 0, staging));
+  std::filesystem::remove(c.db(), ec);  // Empty, or missing.
+  std::filesystem::rename(staging, c.db(), ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("bootstrap: cannot move the restored database from ",
+                                            staging, " to ", c.db(), ": ", ec.message()));
+  }
   v1::BackupMetadata metadata;
   if (!metadata.ParseFromString(restored.metadata)) {
     return absl::DataLossError(

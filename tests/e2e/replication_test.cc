@@ -443,7 +443,15 @@ TEST_F(ReplicationTest, ASecondWriterFencesTheFirst) {
     EXPECT_NE(err_.find("fenced"), std::string::npos) << err_;
   }
   EXPECT_TRUE(Replication(*first).fenced());
-  EXPECT_EQ(Replication(*second).applied_seq(), log_end);
+  // The log itself ends where the second writer left it.
+  changelog::LogOptions lo;
+  lo.servers = *changelog::ParseServers(nats.urls());
+  lo.stream = "linkd_test";
+  auto log = changelog::ChangeLog::Open(lo);
+  ASSERT_TRUE(log.ok()) << log.status();
+  auto state = (*log)->GetState();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->last_seq, log_end);
   Node* reader = StartNode("reader", "reader", nats);
   ASSERT_NE(reader, nullptr);
   ASSERT_TRUE(CaughtUp(*reader, *second));
@@ -610,6 +618,77 @@ TEST_F(ReplicationTest, TheLogTakesOnlyTheWritersAppendsOverTls) {
   ASSERT_EQ(Linkctl(*writer, {"import", "--dataset", "register", dir_.Sub("list.csv")}), 0) << err_;
   ASSERT_TRUE(CaughtUp(*reader, *writer));
   StopAndCompare("writer", "reader", 300);
+}
+
+// Every kind of change reaches the readers: a model installed, a record
+// deleted, a reindex switched.
+TEST_F(ReplicationTest, ModelsDeletesAndReindexesReachTheReaders) {
+  NatsCluster nats(dir_.Sub(""), 1);
+  Generate(300, 20);
+  Node* writer = StartNode("writer", "writer", nats);
+  Node* reader = StartNode("reader", "reader", nats);
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(reader, nullptr);
+  ASSERT_EQ(Linkctl(*writer, {"import", "--dataset", "register", dir_.Sub("register.csv")}), 0)
+      << err_;
+  auto model_of = [](const Node& n) {
+    grpc::ClientContext ctx;
+    v1::GetModelResponse r;
+    EXPECT_TRUE(n.admin->GetModel(&ctx, v1::GetModelRequest(), &r).ok());
+    return r.model();
+  };
+  v1::SetModelRequest set;
+  *set.mutable_model() = model_of(*writer);
+  set.mutable_model()->set_version("replicated-model-2");
+  v1::SetModelResponse installed;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = writer->admin->SetModel(&ctx, set, &installed);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_GT(installed.log_seq(), 0u);
+  // A model install on a reader is refused.
+  {
+    grpc::ClientContext ctx;
+    v1::SetModelResponse refused;
+    EXPECT_EQ(reader->admin->SetModel(&ctx, set, &refused).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  v1::DeleteRecordRequest del;
+  del.set_dataset("register");
+  // The first record of the register file.
+  const std::string first_row = ReadFile(dir_.Sub("register.csv"));
+  const size_t line = first_row.find('\n') + 1;
+  del.set_record_id(first_row.substr(line, first_row.find(',', line) - line));
+  v1::DeleteRecordResponse deleted;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = writer->linkage->DeleteRecord(&ctx, del, &deleted);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_EQ(deleted.log_seq(), installed.log_seq() + 1);
+  ASSERT_EQ(Linkctl(*writer, {"reindex"}), 0) << err_;
+  ASSERT_TRUE(CaughtUp(*reader, *writer));
+  EXPECT_EQ(model_of(*reader).version(), "replicated-model-2");
+  {
+    v1::GetRecordRequest get;
+    get.set_dataset("register");
+    get.set_record_id(del.record_id());
+    get.set_min_log_seq(deleted.log_seq());
+    grpc::ClientContext ctx;
+    v1::GetRecordResponse got;
+    EXPECT_EQ(reader->linkage->GetRecord(&ctx, get, &got).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  grpc::ClientContext wctx, rctx;
+  v1::GetStatsResponse wstats, rstats;
+  ASSERT_TRUE(writer->admin->GetStats(&wctx, v1::GetStatsRequest(), &wstats).ok());
+  ASSERT_TRUE(reader->admin->GetStats(&rctx, v1::GetStatsRequest(), &rstats).ok());
+  EXPECT_EQ(rstats.index_generation(), wstats.index_generation());
+  EXPECT_GT(wstats.index_generation(), 1u);
+  ASSERT_EQ(Linkctl(*reader, {"check"}), 0) << err_;
+  EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+  StopAndCompare("writer", "reader", 250);
 }
 
 TEST_F(ReplicationTest, AReaderBootstrapsFromABackupAndFollowsTheLogFromItsPosition) {
