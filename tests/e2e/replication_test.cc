@@ -238,6 +238,22 @@ class ReplicationTest : public ::testing::Test {
     EXPECT_EQ(Records(*nodes_[reader]), want);
   }
 
+  // linkctl check on `n`: every index entry and the match view agree with
+  // the records.
+  void ExpectConsistent(const Node& n) {
+    ASSERT_EQ(Linkctl(n, {"check"}), 0) << err_;
+    EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+  }
+  // The stream as the NATS servers report it.
+  absl::StatusOr<changelog::ChangeLog::State> LogState(const NatsCluster& nats) {
+    changelog::LogOptions lo;
+    lo.servers = *changelog::ParseServers(nats.urls());
+    lo.stream = "linkd_test";
+    auto log = changelog::ChangeLog::Open(lo);
+    if (!log.ok()) return log.status();
+    return (*log)->GetState();
+  }
+
   TempDir dir_;
   std::map<std::string, std::unique_ptr<Node>> nodes_;
   std::string out_, err_;
@@ -267,8 +283,7 @@ TEST_F(ReplicationTest, ReadersAnswerEveryQueryExactlyAsTheWriter) {
               0)
         << err_;
     answers[name] = ReadFile(out);
-    ASSERT_EQ(Linkctl(*nodes_[name], {"check"}), 0) << err_;
-    EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+    ExpectConsistent(*nodes_[name]);
   }
   EXPECT_GT(answers["writer"].size(), 100000u);
   EXPECT_EQ(answers["reader1"], answers["writer"]);
@@ -360,12 +375,7 @@ TEST_F(ReplicationTest, KillingTheStreamLeaderLosesNoAcknowledgedWrite) {
   std::unique_ptr<Process> import = SlowImport(*writer);
   ASSERT_TRUE(Eventually([&] { return Replication(*writer).applied_seq() >= 10; }, 30s));
   // The stream's leader, as the cluster reports it.
-  changelog::LogOptions lo;
-  lo.servers = *changelog::ParseServers(nats.urls());
-  lo.stream = "linkd_test";
-  auto log = changelog::ChangeLog::Open(lo);
-  ASSERT_TRUE(log.ok()) << log.status();
-  auto state = (*log)->GetState();
+  auto state = LogState(nats);
   ASSERT_TRUE(state.ok()) << state.status();
   int leader = -1;
   for (int i = 0; i < nats.size(); ++i)
@@ -412,8 +422,7 @@ TEST_F(ReplicationTest, AWriterKilledBetweenPublishAndApplyAppliesTheLogFirst) {
   EXPECT_EQ(Replication(*writer).applied_seq(), 2u);
   ASSERT_EQ(Linkctl(*writer, {"stats"}), 0) << err_;
   EXPECT_NE(out_.find("register"), std::string::npos) << out_;
-  ASSERT_EQ(Linkctl(*writer, {"check"}), 0) << err_;
-  EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+  ExpectConsistent(*writer);
   // The import run again completes; the log holds each change once.
   ASSERT_EQ(Linkctl(*writer, {"import", "--dataset", "register", dir_.Sub("register.csv")}), 0)
       << err_;
@@ -444,12 +453,7 @@ TEST_F(ReplicationTest, ASecondWriterFencesTheFirst) {
   }
   EXPECT_TRUE(Replication(*first).fenced());
   // The log itself ends where the second writer left it.
-  changelog::LogOptions lo;
-  lo.servers = *changelog::ParseServers(nats.urls());
-  lo.stream = "linkd_test";
-  auto log = changelog::ChangeLog::Open(lo);
-  ASSERT_TRUE(log.ok()) << log.status();
-  auto state = (*log)->GetState();
+  auto state = LogState(nats);
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->last_seq, log_end);
   Node* reader = StartNode("reader", "reader", nats);
@@ -686,8 +690,7 @@ TEST_F(ReplicationTest, ModelsDeletesAndReindexesReachTheReaders) {
   ASSERT_TRUE(reader->admin->GetStats(&rctx, v1::GetStatsRequest(), &rstats).ok());
   EXPECT_EQ(rstats.index_generation(), wstats.index_generation());
   EXPECT_GT(wstats.index_generation(), 1u);
-  ASSERT_EQ(Linkctl(*reader, {"check"}), 0) << err_;
-  EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+  ExpectConsistent(*reader);
   StopAndCompare("writer", "reader", 250);
 }
 
@@ -712,8 +715,7 @@ TEST_F(ReplicationTest, AReaderBootstrapsFromABackupAndFollowsTheLogFromItsPosit
       << "the reader starts at the backup's position, not at the log's first change\n"
       << log;
   ASSERT_TRUE(CaughtUp(*reader, *writer));
-  ASSERT_EQ(Linkctl(*reader, {"check"}), 0) << err_;
-  EXPECT_NE(out_.find(": 0 problems"), std::string::npos) << out_;
+  ExpectConsistent(*reader);
   StopAndCompare("writer", "reader", 2000);
 }
 
