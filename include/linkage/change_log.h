@@ -86,7 +86,10 @@ class ChangeLog {
   // minutes, so a retry of an append that did happen answers that
   // append's sequence number instead of appending twice. Errors:
   // kFencedCode when another entry follows `expected_last` (nothing
-  // appended); OutOfRange when `bytes` exceed the servers' max_payload;
+  // appended); PermissionDenied when the servers do not let this
+  // client's user publish there (nothing appended); FailedPrecondition
+  // when JetStream refuses it for good (out of storage); OutOfRange when
+  // `bytes` exceed the servers' max_payload;
   // Unavailable when the outcome is unknown (the entry may or may not be
   // in the log: read the log to know).
   virtual absl::StatusOr<uint64_t> Append(std::string_view bytes, uint64_t expected_last,

@@ -5,6 +5,7 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -137,6 +138,11 @@ class NatsChangeLog final : public ChangeLog {
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts.get(), 250);
     if (s == NATS_OK) s = natsOptions_SetTimeout(opts.get(), Millis(options.request_timeout));
     if (s == NATS_OK) s = natsOptions_SetPingInterval(opts.get(), 5000);
+    // The servers refuse a publish this node's user may not make with an
+    // asynchronous error, not a reply: counted here, so that Append fails
+    // at once instead of waiting out its timeout.
+    if (s == NATS_OK)
+      s = natsOptions_SetErrorHandler(opts.get(), &NatsChangeLog::OnError, log.get());
     if (s != NATS_OK) return Failed("NATS options", s);
     if (!options.tls_ca.empty() || !options.tls_cert.empty()) {
       s = natsOptions_SetSecure(opts.get(), true);
@@ -200,6 +206,7 @@ class NatsChangeLog final : public ChangeLog {
     }
     const absl::Time give_up = absl::Now() + options_.append_timeout;
     absl::Duration backoff = absl::Milliseconds(50);
+    const int64_t refusals_before = permission_errors_.load();
     std::string last_error;
     for (int attempt = 0;; ++attempt) {
       jsPubOptions po;
@@ -229,6 +236,11 @@ class NatsChangeLog final : public ChangeLog {
                                          " (this writer is fenced)"));
       }
       last_error = Why(s, jerr);
+      if (permission_errors_.load() > refusals_before) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("the log's servers do not let this node append to stream ",
+                         options_.stream, " (its --log-user may only read)"));
+      }
       // JetStream refused it for good (too large, out of storage or of the
       // account's resources): nothing was appended, and retrying will not
       // change that. Anything else, including "no responders" while a new
@@ -277,6 +289,11 @@ class NatsChangeLog final : public ChangeLog {
   explicit NatsChangeLog(const LogOptions& options)
       : options_(options), subject_(absl::StrCat(options.stream, ".changes")) {}
 
+  static void OnError(natsConnection* /*nc*/, natsSubscription* /*sub*/, natsStatus err,
+                      void* closure) {
+    if (err == NATS_NOT_PERMITTED) ++static_cast<NatsChangeLog*>(closure)->permission_errors_;
+  }
+
   absl::Status EnsureStream() {
     jsStreamInfo* raw = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
@@ -313,6 +330,7 @@ class NatsChangeLog final : public ChangeLog {
 
   const LogOptions options_;
   const std::string subject_;
+  std::atomic<int64_t> permission_errors_{0};  // Before nc_: outlives the connection's callbacks.
   ConnectionPtr nc_;
   ContextPtr js_;
 };
