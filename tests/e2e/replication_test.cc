@@ -464,6 +464,31 @@ TEST_F(ReplicationTest, ASecondWriterFencesTheFirst) {
   EXPECT_EQ(Records(*reader), Records(*second));
 }
 
+// The other order: a writer started beside a running one is fenced when
+// the running one appends first. Whichever writes on a stale position is
+// refused; the log never holds both.
+TEST_F(ReplicationTest, AWriterStartedBesideARunningOneIsFencedIfThatOneWritesFirst) {
+  NatsCluster nats(dir_.Sub(""), 1);
+  Generate(300, 10);
+  Node* first = StartNode("first", "writer", nats);
+  ASSERT_NE(first, nullptr);
+  ASSERT_EQ(Linkctl(*first, {"import", "--dataset", "register", dir_.Sub("register.csv")}), 0)
+      << err_;
+  Node* second = StartNode("second", "writer", nats);
+  ASSERT_NE(second, nullptr);
+  ASSERT_EQ(Linkctl(*first, {"import", "--dataset", "register", dir_.Sub("list.csv")}), 0) << err_;
+  EXPECT_NE(
+      Linkctl(*second, {"import", "--dataset", "register", "--retries", "0", dir_.Sub("list.csv")}),
+      0);
+  EXPECT_NE(err_.find("fenced"), std::string::npos) << err_;
+  EXPECT_TRUE(Replication(*second).fenced());
+  EXPECT_FALSE(Replication(*first).fenced());
+  auto state = LogState(nats);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->last_seq, Replication(*first).applied_seq());
+  for (const char* name : {"first", "second"}) EXPECT_EQ(StopNode(name), 0);
+}
+
 TEST_F(ReplicationTest, MinLogSeqReadsTheCallersOwnWrite) {
   NatsCluster nats(dir_.Sub(""), 1);
   Node* writer = StartNode("writer", "writer", nats);
