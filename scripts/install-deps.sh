@@ -33,6 +33,7 @@ dev_packages=(
   python3
   nats-server  # replication tests: real JetStream servers on loopback
   yamllint python3-yaml  # tests/k8s/render_test.sh: lint and check the rendered manifests
+  chromium chromium-driver curl  # tests/browser: the review desk in headless Chromium
 )
 
 case "${1:-}" in
@@ -49,6 +50,10 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+# The browser test's driver (playwright-core) comes from npm with the
+# machine's Node.js; where the machine has none, Debian's.
+if [[ ${1:-} != --build-only ]] && ! command -v npm > /dev/null; then missing+=(nodejs npm); fi
+
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages already installed"
   exit 0
@@ -60,3 +65,4 @@ export DEBIAN_FRONTEND=noninteractive
 echo "install-deps: installing ${missing[*]}"
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+

@@ -144,4 +144,13 @@ double ApplyCalibration(const v1::Calibration& calibration, double p);
 v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> raw_and_correct,
                             size_t max_points = 200);
 
+// Expected calibration error of `calibration` (none: the raw
+// probabilities) on labelled rows: over 10 equal-width bins of the
+// probability told, the share-weighted mean of |mean probability -
+// observed rate|. `weights` (one per row, else 1 each) say how many rows
+// each stands for, e.g. the inverse of a sampling rate. 0 for no rows.
+double CalibrationError(const std::vector<std::pair<double, bool>>& raw_and_correct,
+                        const v1::Calibration* calibration,
+                        const std::vector<double>* weights = nullptr);
+
 }  // namespace linkage::model

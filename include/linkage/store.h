@@ -415,6 +415,20 @@ class Store : public AuditReader {
   // concurrent callers share one sync of the write-ahead log).
   virtual absl::Status AwaitAudit(uint64_t token) = 0;
 
+  // The review desk's column family (service/review_desk.h gives the keys
+  // their meaning; the store keeps bytes). WriteReview puts every pair in
+  // one batch, with `durable` synced before it returns (with sync_writes);
+  // refused like WriteAudit, and never on the disk reserve alone, so
+  // decisions can be kept while record writes are stopped.
+  virtual absl::Status WriteReview(const std::vector<std::pair<std::string, std::string>>& puts,
+                                   bool durable = true) = 0;
+  virtual absl::StatusOr<std::optional<std::string>> GetReview(std::string_view key) const = 0;
+  // Calls fn(key, value) for every row whose key starts with `prefix`, in
+  // key order, until fn returns false.
+  virtual absl::Status ScanReview(
+      std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const = 0;
+
   // Adds a backup of the database to `dir` (made if missing) and returns
   // it. Online: it takes a RocksDB checkpoint (hard links to the live SST
   // files and a copy of the write-ahead log up to one instant, taken with

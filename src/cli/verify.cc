@@ -37,6 +37,9 @@ struct VerifyOptions {
   // Continue an interrupted run: keep the complete rows already in the
   // output (dropping a torn last line), skip that many input records, append.
   bool resume = false;
+  // Queue the REVIEW rows (and a calibration sample) on the review desk.
+  std::string review;
+  double review_sample = 0.01;
 };
 
 // One output row (DESIGN.md §6).
@@ -208,6 +211,10 @@ absl::Status Verify(CommandContext& ctx, const VerifyOptions& options) {
     req->set_top_k(2);
     req->set_strict_dates(options.dates.strict);
     if (options.exclude_self) req->set_exclude_record_id(row.record.record_id());
+    if (!options.review.empty()) {
+      req->set_review_dataset(options.review);
+      req->set_review_sample_rate(options.review_sample);
+    }
   };
   BulkMatchOptions bulk;
   bulk.streams = options.streams;
@@ -253,6 +260,12 @@ absl::Status Verify(CommandContext& ctx, const VerifyOptions& options) {
     std::printf("\n");
   }
   std::printf("results: %s\n", options.output.c_str());
+  if (!options.review.empty()) {
+    std::printf(
+        "review desk: REVIEW rows (and a %.1f%% sample of MATCH / NO_MATCH rows) queued as "
+        "\"%s\": open /review/ on linkd's --metrics-listen port\n",
+        100 * options.review_sample, options.review.c_str());
+  }
   if (errors.is_open())
     std::printf("records that could not be checked, with line and reason: %s\n",
                 errors_path.c_str());
@@ -287,6 +300,13 @@ void RegisterVerify(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--batch", o->batch, "Records per stream message")->capture_default_str();
   cmd->add_option("--map", o->maps, "Column mapping, as for import (repeatable)");
+  cmd->add_option("--review", o->review,
+                  "Queue the REVIEW rows on linkd's review desk under this list name (a dataset "
+                  "name), with a calibration sample of MATCH and NO_MATCH rows");
+  cmd->add_option("--review-sample", o->review_sample,
+                  "Share of MATCH and of NO_MATCH rows queued as calibration samples")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.2));
   AddDateFlags(cmd, &o->dates);
   cmd->add_flag(
       "--resume", o->resume,

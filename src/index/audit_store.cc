@@ -130,4 +130,42 @@ absl::StatusOr<std::unique_ptr<AuditReader>> OpenAuditReadOnly(const std::string
       std::unique_ptr<rocksdb::DB>(raw), std::move(handles), std::move(scratch)));
 }
 
+// --- The review desk's rows: like the audit log, written outside the
+// records' lock and below the disk reserve.
+
+absl::Status RocksStore::WriteReview(const std::vector<std::pair<std::string, std::string>>& puts,
+                                     bool durable) {
+  if (health_->damaged.load()) {
+    return absl::DataLossError(
+        "data on disk is damaged: review decisions cannot be written until the database is "
+        "restored or repaired");
+  }
+  rocksdb::WriteBatch batch;
+  for (const auto& [k, v] : puts) (void)batch.Put(H(Cf::kReview), k, v);
+  LINKD_RETURN_IF_ERROR(R(db_->Write(write_options_, &batch), "write the review desk"));
+  if (!durable) return absl::OkStatus();
+  return AwaitDurable(db_->GetLatestSequenceNumber());
+}
+
+absl::StatusOr<std::optional<std::string>> RocksStore::GetReview(std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), H(Cf::kReview),
+                               rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  LINKD_RETURN_IF_ERROR(FromRocks(s, "read the review desk"));
+  return value;
+}
+
+absl::Status RocksStore::ScanReview(
+    std::string_view prefix,
+    const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), H(Cf::kReview)));
+  const rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+    const rocksdb::Slice k = it->key(), v = it->value();
+    if (!fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()))) break;
+  }
+  return FromRocks(it->status(), "read the review desk");
+}
+
 }  // namespace linkage::index

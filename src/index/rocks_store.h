@@ -27,7 +27,18 @@
 namespace linkage::index {
 
 // Column families, declared once. The order is the handle order.
-enum class Cf : size_t { kDefault, kRecords, kBlocks, kIds, kTerms, kMeta, kMatch, kAudit, kCount };
+enum class Cf : size_t {
+  kDefault,
+  kRecords,
+  kBlocks,
+  kIds,
+  kTerms,
+  kMeta,
+  kMatch,
+  kAudit,
+  kReview,
+  kCount
+};
 
 struct CfSpec {
   Cf id;
@@ -49,6 +60,9 @@ inline constexpr std::array<CfSpec, static_cast<size_t>(Cf::kCount)> kColumnFami
     // The audit log: 8-byte big-endian seq -> one serialized AuditEntry.
     // Never derived, never rebuilt: a repair leaves it alone.
     {Cf::kAudit, "audit", false, false, false},
+    // The review desk (service/review_desk.h): queued items and decisions.
+    // Never derived: a repair leaves it alone.
+    {Cf::kReview, "review", false, true, false},
 }};
 
 // Converts a RocksDB status for a caller: the code says what the caller may
@@ -137,6 +151,12 @@ class RocksStore final : public Store {
   absl::StatusOr<std::optional<std::pair<uint64_t, std::string>>> LastAudit() const override;
   absl::StatusOr<uint64_t> WriteAudit(uint64_t seq, std::string_view bytes) override;
   absl::Status AwaitAudit(uint64_t token) override;
+  absl::Status WriteReview(const std::vector<std::pair<std::string, std::string>>& puts,
+                           bool durable) override;
+  absl::StatusOr<std::optional<std::string>> GetReview(std::string_view key) const override;
+  absl::Status ScanReview(
+      std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const override;
   absl::StatusOr<BackupInfo> Backup(const std::string& dir, const BackupMetadataOf& metadata_of,
                                     const std::atomic<bool>* stop,
                                     const std::function<void(uint64_t)>& copied) override;

@@ -1,6 +1,7 @@
 // Calibration of match probabilities: isotonic regression fitted on
 // labelled rows, applied by piecewise-linear interpolation.
 #include <algorithm>
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -87,6 +88,27 @@ v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> rows, size_t ma
   }
   c.set_labelled_rows(static_cast<int64_t>(rows.size()));
   return c;
+}
+
+double CalibrationError(const std::vector<std::pair<double, bool>>& raw_and_correct,
+                        const v1::Calibration* calibration, const std::vector<double>* weights) {
+  double sum_p[10] = {}, sum_y[10] = {}, w[10] = {}, total = 0;
+  for (size_t i = 0; i < raw_and_correct.size(); ++i) {
+    const auto& [raw, y] = raw_and_correct[i];
+    const double p = calibration != nullptr ? ApplyCalibration(*calibration, raw) : raw;
+    const double weight = weights != nullptr ? (*weights)[i] : 1.0;
+    const int b = std::clamp(static_cast<int>(p * 10), 0, 9);
+    sum_p[b] += weight * p;
+    sum_y[b] += weight * (y ? 1.0 : 0.0);
+    w[b] += weight;
+    total += weight;
+  }
+  if (total <= 0) return 0;
+  double e = 0;
+  for (int b = 0; b < 10; ++b) {
+    if (w[b] > 0) e += std::abs(sum_p[b] - sum_y[b]) / total;
+  }
+  return e;
 }
 
 }  // namespace linkage::model

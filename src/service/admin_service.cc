@@ -11,6 +11,7 @@
 #include "convert.h"
 #include "log.h"
 #include "replication.h"
+#include "review_desk.h"
 
 namespace linkage::service {
 namespace {
@@ -63,6 +64,16 @@ absl::Status AuditConflicts(ServiceContext* ctx, const grpc::ServerContextBase& 
 }
 
 }  // namespace
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetReviewLabels(
+    grpc::CallbackServerContext* call, const v1::GetReviewLabelsRequest* request,
+    v1::GetReviewLabelsResponse* response) {
+  return OnPool(ctx_, call, "GetReviewLabels", [this, request, response]() -> absl::Status {
+    if (ctx_->review == nullptr) return absl::UnavailableError("the review desk is not open");
+    LINKD_ASSIGN_OR_RETURN(*response, ctx_->review->Labels(*request));
+    return absl::OkStatus();
+  });
+}
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext* call,
                                                      const v1::GetStatsRequest* /*request*/,

@@ -15,6 +15,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* call,
                                      const v1::GetStatsRequest* request,
                                      v1::GetStatsResponse* response) override;
+  grpc::ServerUnaryReactor* GetReviewLabels(grpc::CallbackServerContext* call,
+                                            const v1::GetReviewLabelsRequest* request,
+                                            v1::GetReviewLabelsResponse* response) override;
   grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* call,
                                      const v1::GetModelRequest* request,
                                      v1::GetModelResponse* response) override;

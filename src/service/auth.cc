@@ -1,5 +1,7 @@
 #include "auth.h"
 
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <grpc/grpc_security_constants.h>
 #include <openssl/evp.h>
 
@@ -24,6 +26,7 @@ namespace {
 constexpr std::string_view kLinkage = "/linkage.v1.LinkageService/";
 constexpr std::string_view kAdmin = "/linkage.v1.AdminService/";
 constexpr std::string_view kAudit = "/linkage.v1.AuditService/";
+constexpr std::string_view kReview = "/linkage.v1.ReviewService/";
 constexpr std::string_view kHealth = "/grpc.health.v1.Health/";
 
 // Defaults of Limits fields left 0 (auth.proto).
@@ -73,6 +76,10 @@ MethodAccess AccessFor(std::string_view path) {
   }
   if (absl::StartsWith(AV(path), AV(kAudit))) {
     a.role = v1::AUDIT;
+    return a;
+  }
+  if (absl::StartsWith(AV(path), AV(kReview))) {
+    a.role = v1::REVIEWER;
     return a;
   }
   if (absl::StartsWith(AV(path), AV(kLinkage))) {
@@ -152,13 +159,51 @@ absl::Status ValidateAuthPolicy(const v1::AuthPolicy& policy) {
   return absl::OkStatus();
 }
 
+namespace {
+
+class QuietErrors final : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int, google::protobuf::io::ColumnNumber, const std::string&) override {}
+};
+
+// The policy text with each bare word REVIEW (a role, as operators spell
+// it) written as the enum's name REVIEWER. Protobuf's own tokenizer finds
+// the words, so a quoted string or a comment holding "REVIEW" is left as
+// it is.
+std::string SpellRoles(const std::string& text) {
+  google::protobuf::io::ArrayInputStream input(text.data(), static_cast<int>(text.size()));
+  QuietErrors errors;  // The parse that follows reports them.
+  google::protobuf::io::Tokenizer tokenizer(&input, &errors);
+  tokenizer.set_comment_style(google::protobuf::io::Tokenizer::SH_COMMENT_STYLE);
+  std::vector<size_t> at;  // Byte offsets of the REVIEW words.
+  std::vector<size_t> line_start = {0};
+  for (size_t i = 0; i < text.size(); ++i)
+    if (text[i] == '\n') line_start.push_back(i + 1);
+  while (tokenizer.Next()) {
+    const auto& tok = tokenizer.current();
+    if (tok.type != google::protobuf::io::Tokenizer::TYPE_IDENTIFIER || tok.text != "REVIEW")
+      continue;
+    // The tokenizer counts a column per byte and a tab to the next
+    // multiple of 8: walk the line the same way to the word's offset.
+    size_t pos = line_start[static_cast<size_t>(tok.line)];
+    for (int col = 0; pos < text.size() && col < tok.column; ++pos)
+      col = text[pos] == '\t' ? col + 8 - col % 8 : col + 1;
+    if (text.compare(pos, 6, "REVIEW") == 0) at.push_back(pos);
+  }
+  std::string out = text;
+  for (auto it = at.rbegin(); it != at.rend(); ++it) out.replace(*it, 6, "REVIEWER");
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::AuthPolicy> LoadAuthPolicy(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("auth policy ", path, " cannot be read"));
   std::stringstream ss;
   ss << in.rdbuf();
   v1::AuthPolicy policy;
-  absl::Status st = model::ParseTextFormat(ss.str(), &policy);
+  absl::Status st = model::ParseTextFormat(SpellRoles(ss.str()), &policy);
   if (st.ok()) st = ValidateAuthPolicy(policy);
   if (!st.ok())
     return absl::InvalidArgumentError(absl::StrCat("auth policy ", path, ": ", st.message()));

@@ -55,8 +55,9 @@ struct MethodAccess {
 };
 
 // The access rule for a full method name ("/linkage.v1.LinkageService/Verify").
-// Every method of linkage.v1.AdminService needs ADMIN and every method of
-// linkage.v1.AuditService AUDIT, by service name.
+// Every method of linkage.v1.AdminService needs ADMIN, every method of
+// linkage.v1.AuditService AUDIT and every method of
+// linkage.v1.ReviewService REVIEW, by service name.
 MethodAccess AccessFor(std::string_view path);
 
 // The short method name of a path ("Verify"), for messages.

@@ -31,6 +31,7 @@ grpc::Status ToGrpc(const absl::Status& status);
 class Metrics;
 class Replica;
 class LogWriter;
+class ReviewDesk;
 
 // The long admin jobs (InBackground: TrainModel, Reindex, Backup,
 // FindDuplicates, FindConflicts) as monitoring sees them: whether one runs,
@@ -87,6 +88,8 @@ struct ServiceContext {
   // writer only.
   Replica* replica = nullptr;
   LogWriter* writer = nullptr;
+  // The review desk (review_desk.h); null only where no server runs.
+  ReviewDesk* review = nullptr;
   absl::Time started = absl::Now();
   std::atomic<bool> shutting_down{false};
   JobBoard jobs;

@@ -38,6 +38,8 @@ constexpr std::pair<std::string_view, std::string_view> kGauges[] = {
     {"linkd_log_lag_seconds", "How far behind the log this reader is, seconds"},
     {"linkd_log_caught_up", "1 while within max_lag_changes and max_lag_seconds (reader)"},
     {"linkd_log_fenced", "1 once this writer was fenced by another writer"},
+    {"linkd_review_items", "Items on the review desk (REVIEW answers and calibration samples)"},
+    {"linkd_review_pending", "REVIEW items on the desk no officer has decided yet"},
     {"linkd_rocksdb_pending_compaction_bytes",
      "Bytes compaction must rewrite per column family (writes slow down past RocksDB's limit)"},
     {"linkd_rocksdb_running_compactions", "Compactions running now"},
@@ -65,6 +67,9 @@ constexpr std::pair<std::string_view, std::string_view> kKeptCounters[] = {
     {"linkd_rocksdb_write_stops_total", "Times RocksDB stopped writes, per column family"},
     {"linkd_rocksdb_write_stall_seconds_total", "Time writers waited on write stalls"},
     {"linkd_job_runs_total", "Admin job runs by kind and outcome (a status code name)"},
+    {"linkd_review_decisions_total", "Decision entries on the review desk (undos included)"},
+    {"linkd_review_refused_total",
+     "Answers not queued on the review desk (max_review_items reached, or a failed write)"},
 };
 
 constexpr std::pair<std::string_view, std::string_view> kKeptHistograms[] = {
@@ -359,8 +364,9 @@ struct MetricsServer::Impl {
   httplib::Server http;
 };
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
-                                                                    Metrics* metrics) {
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
+    const std::string& listen, Metrics* metrics,
+    const std::function<void(httplib::Server*)>& routes) {
   const size_t colon = listen.rfind(':');
   int port = -1;
   if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
@@ -386,6 +392,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
     res.status = ready ? 200 : 503;
     res.set_content(ready ? "SERVING\n" : "NOT_SERVING\n", "text/plain");
   });
+  if (routes) routes(&http);
   s->port_ = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
   if (s->port_ <= 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", listen,

@@ -31,6 +31,9 @@
 namespace prometheus {
 class Registry;
 }  // namespace prometheus
+namespace httplib {
+class Server;
+}  // namespace httplib
 
 namespace linkage::service {
 
@@ -97,12 +100,14 @@ class Metrics {
 };
 
 // The plaintext HTTP listener: /metrics, /healthz (200 while the process
-// runs), /readyz (200 while SERVING, 503 otherwise).
+// runs), /readyz (200 while SERVING, 503 otherwise), and whatever `routes`
+// adds (the review desk's page, review_http.h).
 class MetricsServer {
  public:
   // Binds `listen` (host:port; port 0 picks one) and serves on a thread.
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& listen,
-                                                              Metrics* metrics);
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
+      const std::string& listen, Metrics* metrics,
+      const std::function<void(httplib::Server*)>& routes = {});
   ~MetricsServer();
   int port() const { return port_; }
   void Stop();

@@ -32,6 +32,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "replication.h"
+#include "review_desk.h"
+#include "review_http.h"
+#include "review_service.h"
 
 namespace linkage::service {
 namespace {
@@ -130,6 +133,13 @@ class ServerImpl final : public Server {
   void RefreshMetrics(Metrics* m) {
     if (stopped_.load()) return;
     const index::StoreStats stats = store_->Stats();
+    if (review_ != nullptr) {
+      const ReviewDesk::Stats r = review_->stats();
+      m->SetGauge("linkd_review_items", {}, static_cast<double>(r.items));
+      m->SetGauge("linkd_review_pending", {}, static_cast<double>(r.pending));
+      m->SetCounter("linkd_review_decisions_total", {}, static_cast<double>(r.decisions));
+      m->SetCounter("linkd_review_refused_total", {}, static_cast<double>(r.refused));
+    }
     for (const index::DatasetStats& d : stats.datasets) {
       m->SetGauge("linkd_dataset_records", {{"dataset", d.dataset}},
                   static_cast<double>(d.records));
@@ -280,6 +290,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<AdminServiceImpl> admin_;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<AuditServiceImpl> audit_service_;
+  std::unique_ptr<ReviewDesk> review_;
+  std::unique_ptr<ReviewServiceImpl> review_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<Metrics> metrics_;  // Null without metrics_listen.
   std::unique_ptr<MetricsServer> metrics_server_;
@@ -497,6 +509,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   s->ctx_.config = c;
   s->ctx_.auth = s->authorizer_.get();
   s->ctx_.jobs.Attach(s->store_.get());
+  LINKD_ASSIGN_OR_RETURN(s->review_, ReviewDesk::Open(&s->ctx_, c.max_review_items()));
+  s->ctx_.review = s->review_.get();
   if (!c.metrics_listen().empty()) {
     s->metrics_ = std::make_unique<Metrics>();
     s->ctx_.metrics = s->metrics_.get();
@@ -504,6 +518,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   s->linkage_ = std::make_unique<LinkageServiceImpl>(&s->ctx_);
   s->admin_ = std::make_unique<AdminServiceImpl>(&s->ctx_);
   s->audit_service_ = std::make_unique<AuditServiceImpl>(&s->ctx_);
+  s->review_service_ = std::make_unique<ReviewServiceImpl>(&s->ctx_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -520,6 +535,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   builder.RegisterService(s->linkage_.get());
   builder.RegisterService(s->admin_.get());
   builder.RegisterService(s->audit_service_.get());
+  builder.RegisterService(s->review_service_.get());
   // Transport bounds: memory for all connections, calls per connection,
   // dead peers found by keepalive, idle and old connections closed (long
   // bulk streams get an hour to finish once a connection is too old).
@@ -555,7 +571,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
         {.refresh = [raw_server](Metrics* m) { raw_server->RefreshMetrics(m); },
          .ready = [raw_server] { return raw_server->serving_.load(); }});
     LINKD_ASSIGN_OR_RETURN(s->metrics_server_,
-                           MetricsServer::Start(c.metrics_listen(), s->metrics_.get()));
+                           MetricsServer::Start(c.metrics_listen(), s->metrics_.get(),
+                                                [ctx = &s->ctx_](httplib::Server* http) {
+                                                  AddReviewRoutes(http, ctx);
+                                                }));
   }
   s->monitor_ = std::thread([raw_server] { raw_server->Monitor(); });
   return std::unique_ptr<Server>(std::move(s));
