@@ -22,6 +22,11 @@ absl::Status Show(CommandContext& ctx, bool json) {
       "model %s (spec %s), prior %s, %s\n", m.version().c_str(), m.spec().name().c_str(),
       m.prior() > 0 ? absl::StrFormat("%.3g", m.prior()).c_str() : "auto (1 / register size)",
       m.calibrated() ? "calibrated" : "not calibrated");
+  if (m.calibrated()) {
+    std::printf("calibration: fitted on %s, ECE %.4f before, %.4f after (%d points)\n",
+                m.calibration().fitted_on().c_str(), m.calibration().ece_before(),
+                m.calibration().ece_after(), m.calibration().raw_size());
+  }
   std::printf("decision: MATCH at p >= %.3g with a margin >= %.1f bits, REVIEW at p >= %.3g\n",
               m.policy().match_probability(), m.policy().min_margin_bits(),
               m.policy().review_probability());

@@ -145,12 +145,6 @@ constexpr ConfigField kConfigFields[] = {
      .max = 86400,
      .flag = "--max-lag-seconds",
      .help = "Reader: NOT_SERVING while this far behind the log, or out of touch with it, seconds"},
-    {.name = "max_review_items",
-     .number = 1000000,
-     .min = 0,
-     .max = 100000000,
-     .flag = "--max-review-items",
-     .help = "Items the review desk holds at most (its summaries live in memory, ~300 B each)"},
     {.name = "max_log_wait_ms",
      .number = 2000,
      .min = 1,
@@ -174,6 +168,16 @@ constexpr ConfigField kConfigFields[] = {
     {.name = "log_password_file",
      .flag = "--log-password-file",
      .help = "File holding --log-user's password"},
+    {.name = "max_review_items",
+     .number = 1000000,
+     .min = 0,
+     .max = 100000000,
+     .flag = "--max-review-items",
+     .help = "Items the review desk holds at most (its summaries live in memory, ~300 B each)"},
+    {.name = "metrics_tls",
+     .flag = "--metrics-tls",
+     .help = "Serve --metrics-listen over HTTPS with --tls-cert/--tls-key (the review desk then "
+             "takes tokens from any peer)"},
     {.name = "audit_key_file",
      .flag = "--audit-key",
      .help = "Key file (64 hex digits) national IDs in the audit log are hashed with",
@@ -217,6 +221,11 @@ absl::Status ValidateTrust(const v1::ServerConfig& c) {
   const bool tls = !c.tls_cert().empty();
   if (!c.client_ca().empty() && !tls) {
     return absl::InvalidArgumentError("option client_ca needs TLS: give --tls-cert and --tls-key");
+  }
+  if (c.metrics_tls() && (!tls || c.metrics_listen().empty())) {
+    return absl::InvalidArgumentError(
+        "option metrics_tls needs metrics_listen and TLS: give --metrics-listen, --tls-cert and "
+        "--tls-key");
   }
   if (!c.auth_file().empty() && !tls) {
     return absl::InvalidArgumentError(

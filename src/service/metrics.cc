@@ -361,12 +361,13 @@ std::string Metrics::Scrape() {
 }
 
 struct MetricsServer::Impl {
-  httplib::Server http;
+  std::unique_ptr<httplib::Server> http;
 };
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     const std::string& listen, Metrics* metrics,
-    const std::function<void(httplib::Server*)>& routes) {
+    const std::function<void(httplib::Server*)>& routes, const std::string& tls_cert,
+    const std::string& tls_key) {
   const size_t colon = listen.rfind(':');
   int port = -1;
   if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
@@ -380,7 +381,18 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   }
   auto s = std::unique_ptr<MetricsServer>(new MetricsServer());
   s->impl_ = std::make_unique<Impl>();
-  httplib::Server& http = s->impl_->http;
+  if (!tls_cert.empty()) {
+    auto ssl = std::make_unique<httplib::SSLServer>(tls_cert.c_str(), tls_key.c_str());
+    if (!ssl->is_valid()) {
+      return absl::InvalidArgumentError(absl::StrCat("option metrics_tls: ", tls_cert, " and ",
+                                                     tls_key,
+                                                     " are not a certificate and its key"));
+    }
+    s->impl_->http = std::move(ssl);
+  } else {
+    s->impl_->http = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& http = *s->impl_->http;
   http.Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics->Scrape(), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -400,7 +412,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
                                                "this machine)"));
   }
   MetricsServer* raw = s.get();
-  s->thread_ = std::thread([raw] { raw->impl_->http.listen_after_bind(); });
+  s->thread_ = std::thread([raw] { raw->impl_->http->listen_after_bind(); });
   // Running before Start returns, so a Stop right after is not lost.
   while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return s;
@@ -409,7 +421,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
 MetricsServer::~MetricsServer() { Stop(); }
 
 void MetricsServer::Stop() {
-  if (impl_ != nullptr) impl_->http.stop();
+  if (impl_ != nullptr && impl_->http != nullptr) impl_->http->stop();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -105,9 +105,11 @@ class Metrics {
 class MetricsServer {
  public:
   // Binds `listen` (host:port; port 0 picks one) and serves on a thread.
+  // With `tls_cert` and `tls_key` (PEM files) it serves HTTPS instead.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
       const std::string& listen, Metrics* metrics,
-      const std::function<void(httplib::Server*)>& routes = {});
+      const std::function<void(httplib::Server*)>& routes = {}, const std::string& tls_cert = "",
+      const std::string& tls_key = "");
   ~MetricsServer();
   int port() const { return port_; }
   void Stop();

@@ -105,7 +105,7 @@ class LogWriter final : public Replica {
   // Counts this writer's changes: each gets its own message id, so the
   // log's duplicate check can only ever match a retry of the same change.
   uint64_t changes_ ABSL_GUARDED_BY(commit_mu_) = 0;
-  bool behind_ ABSL_GUARDED_BY(commit_mu_) = false;    // The log may hold what is not applied.
+  bool behind_ ABSL_GUARDED_BY(commit_mu_) = false;  // The log may hold what is not applied.
   std::atomic<bool> fenced_{false};
   std::string fence_reason_ ABSL_GUARDED_BY(commit_mu_);
 };

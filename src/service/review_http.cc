@@ -78,16 +78,17 @@ bool IsLoopback(const std::string& addr) {
 
 // The caller's principal for `method`, as the gRPC method of that name
 // would admit it.
-absl::StatusOr<std::string> Admit(ServiceContext* ctx, const httplib::Request& req,
+absl::StatusOr<std::string> Admit(ServiceContext* ctx, bool tls, const httplib::Request& req,
                                   std::string_view method) {
   if (ctx->auth == nullptr) return std::string("anonymous");
   std::string token;
   const std::string header = req.get_header_value("Authorization");
   if (absl::StartsWith(header, "Bearer ")) token = header.substr(7);
-  if (!token.empty() && !IsLoopback(req.remote_addr)) {
+  if (!token.empty() && !tls && !IsLoopback(req.remote_addr)) {
     return absl::UnauthenticatedError(
         "the review desk's port is plaintext: a token is accepted only from this machine "
-        "(open the page through kubectl port-forward, an SSH tunnel or a TLS proxy beside linkd)");
+        "(open the page through kubectl port-forward or an SSH tunnel, or run linkd with "
+        "--metrics-tls)");
   }
   return ctx->auth->Admit(absl::StrCat("/linkage.v1.ReviewService/", AV(method)), token, "",
                           /*secure=*/true);
@@ -100,9 +101,9 @@ using DeskFn =
 // One API route: the checks every call gets, the body parsed into
 // `Request`, the desk call, the answer as JSON.
 template <typename Request, typename Response>
-void Route(httplib::Server* http, ServiceContext* ctx, const std::string& path, std::string method,
-           DeskFn<Request, Response> fn) {
-  http->Post(path, [ctx, method, fn](const httplib::Request& req, httplib::Response& res) {
+void Route(httplib::Server* http, ServiceContext* ctx, bool tls, const std::string& path,
+           std::string method, DeskFn<Request, Response> fn) {
+  http->Post(path, [ctx, tls, method, fn](const httplib::Request& req, httplib::Response& res) {
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Content-Type-Options", "nosniff");
     if (req.get_header_value("X-Linkd-Desk") != "1" ||
@@ -119,7 +120,7 @@ void Route(httplib::Server* http, ServiceContext* ctx, const std::string& path, 
       Fail(res, absl::UnavailableError("the review desk is not open"));
       return;
     }
-    absl::StatusOr<std::string> principal = Admit(ctx, req, method);
+    absl::StatusOr<std::string> principal = Admit(ctx, tls, req, method);
     if (!principal.ok()) {
       Fail(res, principal.status());
       return;
@@ -163,51 +164,52 @@ void Static(httplib::Server* http, const std::string& path, std::string_view bod
 
 }  // namespace
 
-void AddReviewRoutes(httplib::Server* http, ServiceContext* ctx) {
+void AddReviewRoutes(httplib::Server* http, ServiceContext* ctx, bool tls) {
   http->set_payload_max_length(kMaxBody);
   http->Get("/review",
             [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/review/"); });
   Static(http, "/review/", data::k_index_html, "text/html; charset=utf-8");
   Static(http, "/review/app.js", data::k_app_js, "text/javascript; charset=utf-8");
   Static(http, "/review/app.css", data::k_app_css, "text/css; charset=utf-8");
-  http->Post("/review/api/session", [ctx](const httplib::Request& req, httplib::Response& res) {
-    res.set_header("Cache-Control", "no-store");
-    absl::StatusOr<std::string> principal = Admit(ctx, req, "ListReview");
-    if (!principal.ok()) {
-      Fail(res, principal.status());
-      return;
-    }
-    res.set_content(absl::StrCat("{\"principal\":", JsonQuote(*principal),
-                                 ",\"policy\":", ctx->auth != nullptr ? "true" : "false", "}"),
-                    "application/json");
-  });
+  http->Post(
+      "/review/api/session", [ctx, tls](const httplib::Request& req, httplib::Response& res) {
+        res.set_header("Cache-Control", "no-store");
+        absl::StatusOr<std::string> principal = Admit(ctx, tls, req, "ListReview");
+        if (!principal.ok()) {
+          Fail(res, principal.status());
+          return;
+        }
+        res.set_content(absl::StrCat("{\"principal\":", JsonQuote(*principal),
+                                     ",\"policy\":", ctx->auth != nullptr ? "true" : "false", "}"),
+                        "application/json");
+      });
   Route<v1::ListReviewDatasetsRequest, v1::ListReviewDatasetsResponse>(
-      http, ctx, "/review/api/datasets", "ListReviewDatasets",
+      http, ctx, tls, "/review/api/datasets", "ListReviewDatasets",
       [](ReviewDesk& d, const v1::ListReviewDatasetsRequest&, const std::string&) {
         return d.Datasets();
       });
   Route<v1::ListReviewRequest, v1::ListReviewResponse>(
-      http, ctx, "/review/api/list", "ListReview",
+      http, ctx, tls, "/review/api/list", "ListReview",
       [](ReviewDesk& d, const v1::ListReviewRequest& r, const std::string& p) {
         return d.List(r, p);
       });
   Route<v1::GetReviewItemRequest, v1::GetReviewItemResponse>(
-      http, ctx, "/review/api/item", "GetReviewItem",
+      http, ctx, tls, "/review/api/item", "GetReviewItem",
       [](ReviewDesk& d, const v1::GetReviewItemRequest& r, const std::string& p) {
         return d.Get(r, p);
       });
   Route<v1::DecideReviewRequest, v1::DecideReviewResponse>(
-      http, ctx, "/review/api/decide", "DecideReview",
+      http, ctx, tls, "/review/api/decide", "DecideReview",
       [](ReviewDesk& d, const v1::DecideReviewRequest& r, const std::string& p) {
         return d.Decide(r, p);
       });
   Route<v1::UndoReviewRequest, v1::UndoReviewResponse>(
-      http, ctx, "/review/api/undo", "UndoReview",
+      http, ctx, tls, "/review/api/undo", "UndoReview",
       [](ReviewDesk& d, const v1::UndoReviewRequest& r, const std::string& p) {
         return d.Undo(r, p);
       });
   Route<v1::GetReviewCalibrationRequest, v1::GetReviewCalibrationResponse>(
-      http, ctx, "/review/api/calibration", "GetReviewCalibration",
+      http, ctx, tls, "/review/api/calibration", "GetReviewCalibration",
       [](ReviewDesk& d, const v1::GetReviewCalibrationRequest& r, const std::string&) {
         return d.Calibration(r);
       });

@@ -17,10 +17,10 @@
 // names as in the .proto). Each API call is authorized as the gRPC method
 // of the same name would be (ReviewService, the REVIEW role): with an
 // access policy, an `Authorization: Bearer TOKEN` header naming a
-// principal that holds REVIEW. The port is plaintext, so a token is
-// accepted only from a loopback peer (a browser on the node, kubectl
-// port-forward, an SSH tunnel or a TLS-terminating proxy beside linkd),
-// as gRPC accepts tokens only over TLS. Every call must carry
+// principal that holds REVIEW. On a plaintext port a token is accepted
+// only from a loopback peer (a browser on the node, kubectl port-forward,
+// an SSH tunnel or a TLS-terminating proxy beside linkd), as gRPC accepts
+// tokens only over TLS; with `tls` (--metrics-tls) from any peer. Every call must carry
 // `X-Linkd-Desk: 1` and a JSON body, which a page of another origin
 // cannot send without a CORS preflight (never answered): no cross-site
 // request can decide. Errors: {"code": "NOT_FOUND", "message": ...} with
@@ -35,6 +35,6 @@ namespace linkage::service {
 
 struct ServiceContext;
 
-void AddReviewRoutes(httplib::Server* http, ServiceContext* ctx);
+void AddReviewRoutes(httplib::Server* http, ServiceContext* ctx, bool tls);
 
 }  // namespace linkage::service

@@ -570,11 +570,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
     s->metrics_->set_sources(
         {.refresh = [raw_server](Metrics* m) { raw_server->RefreshMetrics(m); },
          .ready = [raw_server] { return raw_server->serving_.load(); }});
-    LINKD_ASSIGN_OR_RETURN(s->metrics_server_,
-                           MetricsServer::Start(c.metrics_listen(), s->metrics_.get(),
-                                                [ctx = &s->ctx_](httplib::Server* http) {
-                                                  AddReviewRoutes(http, ctx);
-                                                }));
+    LINKD_ASSIGN_OR_RETURN(
+        s->metrics_server_,
+        MetricsServer::Start(
+            c.metrics_listen(), s->metrics_.get(),
+            [ctx = &s->ctx_, tls = c.metrics_tls()](httplib::Server* http) {
+              AddReviewRoutes(http, ctx, tls);
+            },
+            c.metrics_tls() ? c.tls_cert() : "", c.metrics_tls() ? c.tls_key() : ""));
   }
   s->monitor_ = std::thread([raw_server] { raw_server->Monitor(); });
   return std::unique_ptr<Server>(std::move(s));

@@ -110,5 +110,26 @@ grep -q "review desk desk-test: " calibrate.out || fail "calibrate --from-review
 
 kill -TERM "$pid"
 wait "$pid"
+
+# With --metrics-tls the same port speaks HTTPS: probes, and the desk for
+# officers who are not on the node, with the decisions made above.
+"$bin/linkd" --db "$work/db" --listen 127.0.0.1:0 --grace 5 --tls-cert server.crt \
+  --tls-key server.key --auth auth.textproto --metrics-listen "127.0.0.1:$http_port" \
+  --metrics-tls 2> linkd-tls.log &
+pid=$!
+for _ in $(seq 1 300); do
+  curl -s --cacert ca.crt -o /dev/null "https://127.0.0.1:$http_port/readyz" && break
+  kill -0 "$pid" 2> /dev/null || { cat linkd-tls.log >&2; exit 1; }
+  sleep 0.1
+done
+code=$(curl -s --cacert ca.crt -o list.json -w '%{http_code}' -X POST -H 'X-Linkd-Desk: 1' \
+  -H 'Content-Type: application/json' -H "Authorization: Bearer $officer_token" \
+  -d '{"dataset":"desk-test","status":"decided"}' "https://127.0.0.1:$http_port/review/api/list")
+[[ $code == 200 ]] || fail "HTTPS desk: 200 expected, saw $code"
+grep -q '"decided_by":"officer-lan"' list.json || fail "HTTPS desk: the decisions were not kept"
+curl -s -o /dev/null "http://127.0.0.1:$http_port/readyz" && fail "plain HTTP answered on a TLS port"
+echo "ok   --metrics-tls: the desk over HTTPS, the decisions kept across the restart"
+kill -TERM "$pid"
+wait "$pid"
 trap - EXIT
 echo "review desk browser test passed; screenshots in $artifacts"

@@ -643,6 +643,41 @@ TEST(AuthPolicyTest, InvalidPoliciesNameTheField) {
   EXPECT_EQ(service::AccessFor("/linkage.v1.AuditService/Anything").role, v1::AUDIT);
   EXPECT_TRUE(service::AccessFor("/grpc.health.v1.Health/Check").open);
   EXPECT_FALSE(service::AccessFor("/linkage.v1.LinkageService/NewThing").known);
+  EXPECT_EQ(service::AccessFor("/linkage.v1.ReviewService/DecideReview").role, v1::REVIEWER);
+  EXPECT_EQ(service::AccessFor("/linkage.v1.ReviewService/ListReview").role, v1::REVIEWER);
+  // The labels calibrate --from-review reads carry no person: ADMIN.
+  EXPECT_EQ(service::AccessFor("/linkage.v1.AdminService/GetReviewLabels").role, v1::ADMIN);
+}
+
+// Operators write the review role as REVIEW (the issue's and DESIGN's
+// word); the enum is REVIEWER because VerifyDecision holds REVIEW. Only the
+// bare word is read as the role: a quoted name or a comment is left alone.
+TEST(AuthPolicyTest, TheReviewRoleIsSpelledReview) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("auth.textproto");
+  WriteFile(path,
+            "# REVIEW officers\n"
+            "principals { name: \"REVIEW\" token_sha256: \"" +
+                std::string(64, 'a') +
+                "\" roles: REVIEW }\n"
+                "principals {\tname: \"both\"\ttoken_sha256: \"" +
+                std::string(64, 'b') +
+                "\"\troles: [MATCH,\tREVIEW] }\n"
+                "principals { name: \"new\" token_sha256: \"" +
+                std::string(64, 'c') + "\" roles: REVIEWER }\n");
+  absl::StatusOr<v1::AuthPolicy> policy = service::LoadAuthPolicy(path);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  ASSERT_EQ(policy->principals_size(), 3);
+  EXPECT_EQ(policy->principals(0).name(), "REVIEW");
+  ASSERT_EQ(policy->principals(0).roles_size(), 1);
+  EXPECT_EQ(policy->principals(0).roles(0), v1::REVIEWER);
+  ASSERT_EQ(policy->principals(1).roles_size(), 2);
+  EXPECT_EQ(policy->principals(1).roles(1), v1::REVIEWER);
+  EXPECT_EQ(policy->principals(2).roles(0), v1::REVIEWER);
+  // A word that is not a role stays an error naming it.
+  WriteFile(path, "principals { name: \"x\" token_sha256: \"" + std::string(64, 'a') +
+                      "\" roles: REVIEWS }\n");
+  EXPECT_FALSE(service::LoadAuthPolicy(path).ok());
 }
 
 }  // namespace

@@ -398,7 +398,7 @@ TEST(DurabilityTest, RepairRebuildsLostDerivedDataAndResumes) {
     rocksdb::Options options;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     for (const char* name :
-         {"default", "records", "blocks", "ids", "terms", "meta", "match", "audit"})
+         {"default", "records", "blocks", "ids", "terms", "meta", "match", "audit", "review"})
       cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;

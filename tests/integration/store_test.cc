@@ -189,7 +189,7 @@ TEST_F(StoreTest, OldLayoutIsMigratedOnOpen) {
     rocksdb::DB* raw = nullptr;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     for (const char* name :
-         {"default", "records", "blocks", "ids", "terms", "meta", "match", "audit"}) {
+         {"default", "records", "blocks", "ids", "terms", "meta", "match", "audit", "review"}) {
       rocksdb::ColumnFamilyOptions o;
       if (std::string(name) == "terms") o.merge_operator = nullptr;
       cfs.emplace_back(name, o);

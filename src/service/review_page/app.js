@@ -137,7 +137,7 @@ const FIELDS = ["full_name", "birth_date", "sex", "national_id", "old_id", "addr
 const state = {
   lang: localStorage.getItem("linkd.lang") || "vi",
   token: sessionStorage.getItem("linkd.token") || "",
-  dataset: "", queue: [], index: 0, item: null, shown: 0, counts: null, busy: false,
+  principal: "", dataset: "", queue: [], index: 0, item: null, shown: 0, counts: null, busy: false,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -176,6 +176,7 @@ function applyLanguage() {
   for (const e of document.querySelectorAll("[data-i18n-placeholder]"))
     e.placeholder = t(e.dataset.i18nPlaceholder);
   $("lang").textContent = state.lang === "vi" ? "EN" : "VI";
+  $("who").textContent = state.principal ? t("who")(state.principal) : "";
   document.title = "linkd — " + t("title");
   renderProgress();
   if (state.item) renderItem();
@@ -407,6 +408,7 @@ async function start() {
   try {
     const s = await api("session");
     $("login").hidden = true;
+    state.principal = s.principal;
     $("who").textContent = t("who")(s.principal);
     const d = await api("datasets");
     const sel = $("dataset");
