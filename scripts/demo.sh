@@ -35,7 +35,7 @@ echo "== importing"
 
 echo "== verifying the beneficiary list against the register"
 "$bin/linkctl" --server "$server" verify --against register --input "$demo/beneficiaries.csv" \
-  --output "$demo/verified.csv"
+  --output "$demo/verified.csv" --review beneficiaries-2026
 
 echo "== people listed twice, and identity conflicts, for an officer"
 "$bin/linkctl" --server "$server" dedupe --dataset beneficiaries-2026 --register register \
@@ -50,3 +50,5 @@ stop_linkd
 tail -1 "$demo/data.log"
 echo "results: $demo/verified.csv (truth for checking: $demo/truth.csv)"
 echo "for review: $demo/duplicates.csv, $demo/conflicts.csv, $demo/review.csv"
+echo "or decide the REVIEW pairs in a browser (the review desk, docs/OPERATIONS.md §10):"
+echo "  $bin/linkd --db $demo/data --metrics-listen 127.0.0.1:9464   # then open http://127.0.0.1:9464/review/"

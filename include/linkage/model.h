@@ -141,8 +141,10 @@ double ApplyCalibration(const v1::Calibration& calibration, double p);
 
 // Fits a calibration by isotonic regression (pool adjacent violators) of
 // `correct` on `raw` probabilities, kept to at most `max_points` points.
+// `weights` (one per row, else 1 each) say how many rows each stands for,
+// e.g. the inverse of the rate a row was sampled at.
 v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> raw_and_correct,
-                            size_t max_points = 200);
+                            size_t max_points = 200, const std::vector<double>* weights = nullptr);
 
 // Expected calibration error of `calibration` (none: the raw
 // probabilities) on labelled rows: over 10 equal-width bins of the

@@ -76,23 +76,34 @@ absl::StatusOr<Labelled> FromReview(CommandContext& ctx, const CalibrateOptions&
   req.set_dataset(o.from_review);
   LINKD_ASSIGN_OR_RETURN(const v1::GetReviewLabelsResponse resp,
                          Call(ctx, "GetReviewLabels", &AdminStub::GetReviewLabels, req));
+  // Raw weights of another model (trained since) are on another scale.
+  LINKD_ASSIGN_OR_RETURN(const v1::Model in_force, FetchModel(ctx));
+  auto base = [](const std::string& v) { return v.substr(0, v.find("+cal")); };
   Labelled out;
-  int64_t band = 0, samples = 0;
+  int64_t band = 0, samples = 0, other_model = 0;
   for (const v1::ReviewLabel& l : resp.labels()) {
+    if (base(l.model_version()) != base(in_force.version())) {
+      ++other_model;
+      continue;
+    }
     out.rows.emplace_back(model::ProbabilityFromBits(l.match_weight()), l.same());
     out.weights.push_back(l.sample_weight() > 0 ? l.sample_weight() : 1);
     out.population += out.weights.back();
     (l.kind() == v1::REVIEW_BAND ? band : samples) += 1;
   }
   std::printf("review desk %s: %s decisions (%s on REVIEW items, %s on sampled MATCH/NO_MATCH)\n",
-              o.from_review.c_str(), FormatCount(resp.labels_size()).c_str(),
-              FormatCount(band).c_str(), FormatCount(samples).c_str());
+              o.from_review.c_str(), FormatCount(band + samples).c_str(), FormatCount(band).c_str(),
+              FormatCount(samples).c_str());
+  if (other_model > 0) {
+    std::printf("left out: %s decisions on items scored by another model than %s\n",
+                FormatCount(other_model).c_str(), in_force.version().c_str());
+  }
   if (samples == 0) {
     std::printf(
         "warning: no sampled MATCH/NO_MATCH item is decided: the fit sees only the REVIEW band's "
         "range (verify with --review-sample, decide some samples)\n");
   }
-  out.source = absl::StrCat("review:", o.from_review, " (", resp.labels_size(), " decisions)");
+  out.source = absl::StrCat("review:", o.from_review, " (", band + samples, " decisions)");
   return out;
 }
 
@@ -105,7 +116,7 @@ absl::Status Calibrate(CommandContext& ctx, const CalibrateOptions& o) {
                                                       " labelled rows, fewer than --min-labels ",
                                                       o.min_labels, ": too few to calibrate on"));
   }
-  v1::Calibration cal = model::FitIsotonic(labelled);
+  v1::Calibration cal = model::FitIsotonic(labelled, 200, &got->weights);
   cal.set_ece_before(model::CalibrationError(labelled, nullptr, &got->weights));
   cal.set_ece_after(model::CalibrationError(labelled, &cal, &got->weights));
   cal.set_fitted_on(got->source);

@@ -165,7 +165,9 @@ absl::Status RocksStore::ScanReview(
     const rocksdb::Slice k = it->key(), v = it->value();
     if (!fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()))) break;
   }
-  return FromRocks(it->status(), "read the review desk");
+  absl::Status s = FromRocks(it->status(), "read the review desk");
+  if (s.code() == absl::StatusCode::kDataLoss) health_->damaged.store(true);
+  return s;
 }
 
 }  // namespace linkage::index

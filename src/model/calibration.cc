@@ -2,6 +2,7 @@
 // labelled rows, applied by piecewise-linear interpolation.
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -22,9 +23,20 @@ double ApplyCalibration(const v1::Calibration& c, double p) {
   return c.calibrated(lo) + t * (c.calibrated(hi) - c.calibrated(lo));
 }
 
-v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> rows, size_t max_points) {
+v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> unweighted, size_t max_points,
+                            const std::vector<double>* weights) {
   v1::Calibration c;
-  if (rows.empty()) return c;
+  if (unweighted.empty()) return c;
+  // (raw, correct, weight), in raw order.
+  std::vector<std::tuple<double, bool, double>> rows;
+  rows.reserve(unweighted.size());
+  double total = 0;
+  for (size_t i = 0; i < unweighted.size(); ++i) {
+    const double w = weights != nullptr ? std::max(0.0, (*weights)[i]) : 1.0;
+    rows.emplace_back(unweighted[i].first, unweighted[i].second, w);
+    total += w;
+  }
+  if (total <= 0) return c;
   std::sort(rows.begin(), rows.end());
   // Pool adjacent violators: blocks of (sum of raw, sum of correct, count)
   // whose means are non-decreasing.
@@ -33,8 +45,9 @@ v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> rows, size_t ma
     double count;
   };
   std::vector<Block> blocks;
-  for (const auto& [raw, correct] : rows) {
-    blocks.push_back({raw, correct ? 1.0 : 0.0, 1});
+  for (const auto& [raw, correct, w] : rows) {
+    if (w <= 0) continue;
+    blocks.push_back({raw * w, correct ? w : 0.0, w});
     while (blocks.size() > 1) {
       Block& b = blocks.back();
       Block& a = blocks[blocks.size() - 2];
@@ -48,7 +61,7 @@ v1::Calibration FitIsotonic(std::vector<std::pair<double, bool>> rows, size_t ma
   // At most max_points: consecutive blocks regrouped into groups of about
   // equal row counts (merging neighbours keeps the means monotone).
   if (blocks.size() > max_points) {
-    const double per_group = static_cast<double>(rows.size()) / static_cast<double>(max_points);
+    const double per_group = total / static_cast<double>(max_points);
     std::vector<Block> grouped;
     Block current{0, 0, 0};
     for (const Block& b : blocks) {

@@ -256,7 +256,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<Req, Resp> {
 absl::Status Answer(ServiceContext* ctx, grpc::CallbackServerContext* call,
                     const v1::MatchStreamRequest& req, v1::MatchStreamResponse* resp) {
   LINKD_RETURN_IF_ERROR(CheckDataset(req.dataset()));
-  LINKD_RETURN_IF_ERROR(ReviewDesk::CheckRequest(req));
+  if (!req.review_dataset().empty() || req.review_sample_rate() != 0)
+    LINKD_RETURN_IF_ERROR(ReviewDesk::CheckRequest(*ctx, req, PrincipalName(*call)));
   if (DeadlinePassed(call)) return absl::DeadlineExceededError("stream deadline passed");
   if (req.top_k() < 0 || req.top_k() > 1000)
     return absl::InvalidArgumentError("top_k must be 1..1000");
@@ -292,9 +293,10 @@ v1::MatchStreamResponse ProcessStreamRequest(ServiceContext* ctx, grpc::Callback
   v1::MatchStreamResponse resp;
   resp.set_request_id(req.request_id());
   absl::Status st = Answer(ctx, call, req, &resp);
-  // A REVIEW answer (or a sampled one) of a job that keeps a review queue.
+  // A REVIEW answer (or a sampled one) of a job that keeps a review queue
+  // (its request was checked before it was answered).
   if (st.ok() && !req.review_dataset().empty() && ctx->review != nullptr)
-    st = ctx->review->Offer(req, resp, PrincipalName(*call));
+    (void)ctx->review->Offer(req, resp, PrincipalName(*call));
   if (!st.ok()) {
     resp.clear_result();  // A failed verification may have left part of its ranking.
     SetError(st, &resp);

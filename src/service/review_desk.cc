@@ -150,6 +150,7 @@ void ReviewDesk::Remember(const v1::ReviewItem& item) {
   s.sample_weight = item.sample_weight() > 0 ? item.sample_weight() : 1;
   s.flags.assign(item.flags().begin(), item.flags().end());
   s.proposed = item.proposed_record_id();
+  s.model_version = item.model_version();
   for (const v1::ReviewCandidate& c : item.candidates()) {
     s.candidates.push_back(c.candidate().record_id());
     if (c.candidate().record_id() == s.proposed && c.candidate().match_weight() != 0)
@@ -167,12 +168,14 @@ void ReviewDesk::Recompute(ItemState* item) const {
     if (d.undoes() != 0) undone.insert(d.undoes());
   }
   item->verdict = v1::REVIEW_VERDICT_UNSPECIFIED;
+  item->decided_seq = 0;
   item->decided_by.clear();
   item->decided_candidate.clear();
   for (auto it = item->decisions.rbegin(); it != item->decisions.rend(); ++it) {
     const v1::ReviewDecision& d = decisions_[*it - 1];
     if (d.undoes() != 0 || undone.count(d.seq())) continue;
     item->verdict = d.verdict();
+    item->decided_seq = d.seq();
     item->decided_by = d.officer();
     item->decided_candidate = d.candidate_record_id();
     break;
@@ -208,8 +211,8 @@ v1::ReviewCounts ReviewDesk::CountsLocked(const std::string& dataset) const {
   return c;
 }
 
-absl::Status ReviewDesk::CheckWritableDesk() const {
-  if (ctx_->replica != nullptr && ctx_->writer == nullptr) {
+absl::Status ReviewDesk::CheckNode(const ServiceContext& ctx) {
+  if (ctx.replica != nullptr && ctx.writer == nullptr) {
     return absl::FailedPreconditionError(
         "this node is a read replica: the review desk is kept on the node that ran the "
         "verification (the writer or a standalone node)");
@@ -217,7 +220,8 @@ absl::Status ReviewDesk::CheckWritableDesk() const {
   return absl::OkStatus();
 }
 
-absl::Status ReviewDesk::CheckRequest(const v1::MatchStreamRequest& req) {
+absl::Status ReviewDesk::CheckRequest(const ServiceContext& ctx, const v1::MatchStreamRequest& req,
+                                      const std::string& principal) {
   if (req.review_dataset().empty()) {
     if (req.review_sample_rate() != 0)
       return absl::InvalidArgumentError("review_sample_rate needs review_dataset");
@@ -226,17 +230,21 @@ absl::Status ReviewDesk::CheckRequest(const v1::MatchStreamRequest& req) {
   LINKD_RETURN_IF_ERROR(CheckDataset(req.review_dataset()));
   if (!(req.review_sample_rate() >= 0 && req.review_sample_rate() <= kMaxSampleRate))
     return absl::InvalidArgumentError("review_sample_rate must be 0..0.2");
+  LINKD_RETURN_IF_ERROR(CheckNode(ctx));
+  if (ctx.auth != nullptr && !ctx.auth->HasRole(principal, v1::READ)) {
+    return absl::PermissionDeniedError(
+        "review_dataset needs the READ role besides MATCH: the review queue keeps the "
+        "candidates' register records for the officers");
+  }
   return absl::OkStatus();
 }
 
 absl::Status ReviewDesk::Offer(const v1::MatchStreamRequest& req,
                                const v1::MatchStreamResponse& resp, const std::string& principal) {
   if (req.review_dataset().empty() || resp.error_code() != 0) return absl::OkStatus();
-  LINKD_RETURN_IF_ERROR(CheckWritableDesk());
   const std::string& list = req.review_dataset();
   const std::string& rid =
       req.record().record_id().empty() ? req.request_id() : req.record().record_id();
-  if (rid.empty() || rid.size() > 128) return absl::OkStatus();
   const v1::Band band = BandOf(resp);
   const double rate = req.review_sample_rate();
   v1::ReviewKind kind = v1::REVIEW_KIND_UNSPECIFIED;
@@ -249,6 +257,10 @@ absl::Status ReviewDesk::Offer(const v1::MatchStreamRequest& req,
       kind = v1::SAMPLE_NO_MATCH;
   }
   if (kind == v1::REVIEW_KIND_UNSPECIFIED) return absl::OkStatus();
+  if (rid.empty() || rid.size() > 128) {  // No key to keep it under.
+    refused_.fetch_add(1);
+    return absl::OkStatus();
+  }
   {
     absl::ReaderMutexLock lock(&mu_);
     auto q = queues_.find(list);
@@ -350,6 +362,10 @@ absl::Status ReviewDesk::Offer(const v1::MatchStreamRequest& req,
   absl::MutexLock lock(&mu_);
   auto q = queues_.find(list);
   if (q != queues_.end() && q->second.count(rid)) return absl::OkStatus();  // Raced.
+  if (items_ >= max_items_) {  // Raced too: the bound holds.
+    refused_.fetch_add(1);
+    return absl::OkStatus();
+  }
   // Not synced: a lost item (power loss) is queued again when the job is rerun.
   absl::Status st =
       ctx_->engine->store()->WriteReview({{ItemKey(list, rid), item.SerializeAsString()}}, false);
@@ -363,6 +379,7 @@ absl::Status ReviewDesk::Offer(const v1::MatchStreamRequest& req,
 }
 
 absl::StatusOr<v1::ListReviewDatasetsResponse> ReviewDesk::Datasets() const {
+  LINKD_RETURN_IF_ERROR(CheckNode(*ctx_));
   v1::ListReviewDatasetsResponse out;
   absl::ReaderMutexLock lock(&mu_);
   for (const auto& [dataset, queue] : queues_) {
@@ -375,6 +392,7 @@ absl::StatusOr<v1::ListReviewDatasetsResponse> ReviewDesk::Datasets() const {
 
 absl::StatusOr<v1::ListReviewResponse> ReviewDesk::List(const v1::ListReviewRequest& req,
                                                         const std::string& principal) {
+  LINKD_RETURN_IF_ERROR(CheckNode(*ctx_));
   LINKD_RETURN_IF_ERROR(CheckDataset(req.dataset()));
   const std::string status = req.status().empty() ? "pending" : req.status();
   if (status != "pending" && status != "decided" && status != "unsure" && status != "all")
@@ -425,50 +443,82 @@ absl::StatusOr<v1::ListReviewResponse> ReviewDesk::List(const v1::ListReviewRequ
   }
   v1::AuditEntry entry = DeskEntry(principal, "ListReview", req.dataset());
   entry.set_detail(absl::StrCat("items=", out.items_size(), " matching=", out.matching()));
+  for (const v1::ReviewSummary& item : out.items()) {
+    v1::AuditItem* a = entry.add_items();
+    a->set_record_id(item.record_id());
+    if (!item.proposed_record_id().empty()) a->add_returned_ids(item.proposed_record_id());
+    a->set_decision("LISTED");
+  }
   LINKD_RETURN_IF_ERROR(Audited(ctx_, std::move(entry), absl::OkStatus()));
   return out;
 }
 
 absl::StatusOr<v1::GetReviewItemResponse> ReviewDesk::Get(const v1::GetReviewItemRequest& req,
                                                           const std::string& principal) {
+  LINKD_RETURN_IF_ERROR(CheckNode(*ctx_));
   LINKD_RETURN_IF_ERROR(CheckIds(req.dataset(), req.record_id()));
   v1::GetReviewItemResponse out;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    auto q = queues_.find(req.dataset());
-    const ItemState* item = nullptr;
-    if (q != queues_.end()) {
-      auto it = q->second.find(req.record_id());
-      if (it != q->second.end()) item = &it->second;
+  // The answer, then its audit entry whatever it was (a miss is audited too).
+  absl::Status outcome = [&]() -> absl::Status {
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      auto q = queues_.find(req.dataset());
+      const ItemState* item = nullptr;
+      if (q != queues_.end()) {
+        auto it = q->second.find(req.record_id());
+        if (it != q->second.end()) item = &it->second;
+      }
+      if (item == nullptr) {
+        return absl::NotFoundError(absl::StrCat("review dataset \"", req.dataset(),
+                                                "\" holds no record \"", req.record_id(), "\""));
+      }
+      for (uint64_t seq : item->decisions) *out.add_decisions() = decisions_[seq - 1];
+      out.set_verdict(item->verdict);
+      out.set_decided_by(item->decided_by);
     }
-    if (item == nullptr) {
-      return absl::NotFoundError(absl::StrCat("review dataset \"", req.dataset(),
-                                              "\" holds no record \"", req.record_id(), "\""));
-    }
-    for (uint64_t seq : item->decisions) *out.add_decisions() = decisions_[seq - 1];
-    out.set_verdict(item->verdict);
-    out.set_decided_by(item->decided_by);
-  }
-  LINKD_ASSIGN_OR_RETURN(std::optional<std::string> bytes,
-                         ctx_->engine->store()->GetReview(ItemKey(req.dataset(), req.record_id())));
-  if (!bytes.has_value() || !out.mutable_item()->ParseFromString(*bytes))
-    return absl::DataLossError("review item row is missing or damaged");
+    LINKD_ASSIGN_OR_RETURN(
+        std::optional<std::string> bytes,
+        ctx_->engine->store()->GetReview(ItemKey(req.dataset(), req.record_id())));
+    if (!bytes.has_value() || !out.mutable_item()->ParseFromString(*bytes))
+      return absl::DataLossError("review item row is missing or damaged");
+    return absl::OkStatus();
+  }();
   v1::AuditEntry entry = DeskEntry(principal, "GetReviewItem", req.dataset());
-  entry.add_other_datasets(out.item().against());
   v1::AuditItem* a = entry.add_items();
-  *a = QueryItem(*ctx_, out.item().record());
-  for (const v1::ReviewCandidate& c : out.item().candidates())
-    a->add_returned_ids(c.candidate().record_id());
-  a->set_decision("READ");
-  LINKD_RETURN_IF_ERROR(Audited(ctx_, std::move(entry), absl::OkStatus()));
+  if (outcome.ok()) {
+    entry.add_other_datasets(out.item().against());
+    *a = QueryItem(*ctx_, out.item().record());
+    for (const v1::ReviewCandidate& c : out.item().candidates())
+      a->add_returned_ids(c.candidate().record_id());
+    a->set_decision("READ");
+  } else {
+    a->set_record_id(req.record_id());
+    a->set_decision(absl::StatusCodeToString(outcome.code()));
+  }
+  LINKD_RETURN_IF_ERROR(Audited(ctx_, std::move(entry), outcome));
   return out;
 }
 
 absl::StatusOr<v1::ReviewDecision> ReviewDesk::AppendDecision(v1::ReviewDecision d) {
-  d.set_seq(decisions_.size() + 1);
+  if (broken_) {
+    return absl::UnavailableError(
+        "an earlier decision could not be written: the desk takes no decision until linkd is "
+        "restarted (it then reads back what reached the disk)");
+  }
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    d.set_seq(decisions_.size() + 1);
+  }
   d.set_unix_micros(absl::ToUnixMicros(absl::Now()));
-  LINKD_RETURN_IF_ERROR(
-      ctx_->engine->store()->WriteReview({{DecisionKey(d.seq()), d.SerializeAsString()}}, true));
+  if (absl::Status st =
+          ctx_->engine->store()->WriteReview({{DecisionKey(d.seq()), d.SerializeAsString()}}, true);
+      !st.ok()) {
+    broken_ = true;
+    Log("error", "review_decision_write_failed",
+        {Str("code", absl::StatusCodeToString(st.code()))});
+    return st;
+  }
+  absl::MutexLock lock(&mu_);
   decisions_.push_back(d);
   ItemState& item = queues_[d.dataset()][d.record_id()];
   item.decisions.push_back(d.seq());
@@ -476,21 +526,14 @@ absl::StatusOr<v1::ReviewDecision> ReviewDesk::AppendDecision(v1::ReviewDecision
   return d;
 }
 
-absl::StatusOr<v1::DecideReviewResponse> ReviewDesk::Decide(const v1::DecideReviewRequest& req,
-                                                            const std::string& principal) {
-  LINKD_RETURN_IF_ERROR(CheckWritableDesk());
-  LINKD_RETURN_IF_ERROR(CheckIds(req.dataset(), req.record_id()));
-  if (req.verdict() != v1::SAME && req.verdict() != v1::DIFFERENT && req.verdict() != v1::UNSURE)
-    return absl::InvalidArgumentError("verdict must be SAME, DIFFERENT or UNSURE");
-  if (req.note().size() > kMaxNote)
-    return absl::InvalidArgumentError(absl::StrCat("note is over ", kMaxNote, " bytes"));
-  if (!text::IsValidUtf8(req.note())) return absl::InvalidArgumentError("note is not valid UTF-8");
-  v1::DecideReviewResponse out;
-  std::string against;
+absl::StatusOr<v1::DecideReviewResponse> ReviewDesk::DecideUnaudited(
+    const v1::DecideReviewRequest& req, const std::string& principal) {
+  absl::MutexLock append(&append_mu_);
+  v1::ReviewDecision d;
   {
-    absl::MutexLock lock(&mu_);
+    absl::ReaderMutexLock lock(&mu_);
     auto q = queues_.find(req.dataset());
-    ItemState* item = nullptr;
+    const ItemState* item = nullptr;
     if (q != queues_.end()) {
       auto it = q->second.find(req.record_id());
       if (it != q->second.end()) item = &it->second;
@@ -511,85 +554,134 @@ absl::StatusOr<v1::DecideReviewResponse> ReviewDesk::Decide(const v1::DecideRevi
     }
     if (req.verdict() == v1::SAME && candidate.empty())
       return absl::InvalidArgumentError("SAME needs a candidate: the item has none");
-    v1::ReviewDecision d;
     d.set_dataset(req.dataset());
     d.set_record_id(req.record_id());
     d.set_verdict(req.verdict());
     d.set_candidate_record_id(candidate);
     d.set_note(req.note());
     d.set_officer(principal);
-    LINKD_ASSIGN_OR_RETURN(*out.mutable_decision(), AppendDecision(std::move(d)));
-    *out.mutable_counts() = CountsLocked(req.dataset());
   }
-  v1::AuditEntry entry = DeskEntry(principal, "DecideReview", req.dataset());
-  v1::AuditItem* a = entry.add_items();
-  a->set_record_id(req.record_id());
-  a->add_returned_ids(out.decision().candidate_record_id());
-  a->set_decision(v1::ReviewVerdict_Name(req.verdict()));
-  entry.set_detail(absl::StrCat("decision=", out.decision().seq()));
-  LINKD_RETURN_IF_ERROR(Audited(ctx_, std::move(entry), absl::OkStatus()));
+  v1::DecideReviewResponse out;
+  LINKD_ASSIGN_OR_RETURN(*out.mutable_decision(), AppendDecision(std::move(d)));
+  absl::ReaderMutexLock lock(&mu_);
+  *out.mutable_counts() = CountsLocked(req.dataset());
   return out;
 }
 
-absl::StatusOr<v1::UndoReviewResponse> ReviewDesk::Undo(const v1::UndoReviewRequest& req,
-                                                        const std::string& principal) {
-  LINKD_RETURN_IF_ERROR(CheckWritableDesk());
-  if (!req.dataset().empty()) LINKD_RETURN_IF_ERROR(CheckDataset(req.dataset()));
+absl::StatusOr<v1::DecideReviewResponse> ReviewDesk::Decide(const v1::DecideReviewRequest& req,
+                                                            const std::string& principal) {
+  LINKD_RETURN_IF_ERROR(CheckNode(*ctx_));
+  LINKD_RETURN_IF_ERROR(CheckIds(req.dataset(), req.record_id()));
+  if (req.verdict() != v1::SAME && req.verdict() != v1::DIFFERENT && req.verdict() != v1::UNSURE)
+    return absl::InvalidArgumentError("verdict must be SAME, DIFFERENT or UNSURE");
+  if (req.note().size() > kMaxNote)
+    return absl::InvalidArgumentError(absl::StrCat("note is over ", kMaxNote, " bytes"));
+  if (!text::IsValidUtf8(req.note())) return absl::InvalidArgumentError("note is not valid UTF-8");
+  absl::StatusOr<v1::DecideReviewResponse> out = DecideUnaudited(req, principal);
+  // Audited whatever the outcome: a refused decision is in the log too.
+  v1::AuditEntry entry = DeskEntry(principal, "DecideReview", req.dataset());
+  v1::AuditItem* a = entry.add_items();
+  a->set_record_id(req.record_id());
+  if (out.ok()) {
+    a->add_returned_ids(out->decision().candidate_record_id());
+    a->set_decision(v1::ReviewVerdict_Name(req.verdict()));
+    entry.set_detail(absl::StrCat("decision=", out->decision().seq()));
+  } else {
+    a->set_decision(absl::StatusCodeToString(out.status().code()));
+  }
+  LINKD_RETURN_IF_ERROR(Audited(ctx_, std::move(entry), out.status()));
+  return out;
+}
+
+absl::StatusOr<v1::UndoReviewResponse> ReviewDesk::UndoUnaudited(const v1::UndoReviewRequest& req,
+                                                                 const std::string& principal) {
+  absl::MutexLock append(&append_mu_);
   v1::UndoReviewResponse out;
+  v1::ReviewDecision d;
   {
-    absl::MutexLock lock(&mu_);
-    std::set<uint64_t> undone;
-    for (const v1::ReviewDecision& d : decisions_)
-      if (d.undoes() != 0) undone.insert(d.undoes());
+    absl::ReaderMutexLock lock(&mu_);
+    // The officer's latest decision still in force for its item (one that
+    // another officer has since replaced is not theirs to take back now).
     const v1::ReviewDecision* last = nullptr;
-    for (auto it = decisions_.rbegin(); it != decisions_.rend(); ++it) {
-      if (it->officer() != principal || it->undoes() != 0 || undone.count(it->seq())) continue;
+    for (auto it = decisions_.rbegin(); it != decisions_.rend() && last == nullptr; ++it) {
+      if (it->officer() != principal || it->undoes() != 0) continue;
       if (!req.dataset().empty() && it->dataset() != req.dataset()) continue;
-      last = &*it;
-      break;
+      auto q = queues_.find(it->dataset());
+      if (q == queues_.end()) continue;
+      auto item = q->second.find(it->record_id());
+      if (item != q->second.end() && item->second.decided_seq == it->seq()) last = &*it;
     }
     if (last == nullptr) {
       return absl::NotFoundError(absl::StrCat("no decision of ", principal,
                                               req.dataset().empty() ? "" : " in ", req.dataset(),
-                                              " is left to undo"));
+                                              " is in force to undo"));
     }
     *out.mutable_undone() = *last;
-    v1::ReviewDecision d;
     d.set_dataset(last->dataset());
     d.set_record_id(last->record_id());
     d.set_verdict(last->verdict());
     d.set_candidate_record_id(last->candidate_record_id());
     d.set_officer(principal);
     d.set_undoes(last->seq());
-    LINKD_ASSIGN_OR_RETURN(*out.mutable_entry(), AppendDecision(std::move(d)));
-    *out.mutable_counts() = CountsLocked(out.undone().dataset());
   }
-  v1::AuditEntry entry = DeskEntry(principal, "UndoReview", out.undone().dataset());
+  LINKD_ASSIGN_OR_RETURN(*out.mutable_entry(), AppendDecision(std::move(d)));
+  absl::ReaderMutexLock lock(&mu_);
+  *out.mutable_counts() = CountsLocked(out.undone().dataset());
+  return out;
+}
+
+absl::StatusOr<v1::UndoReviewResponse> ReviewDesk::Undo(const v1::UndoReviewRequest& req,
+                                                        const std::string& principal) {
+  LINKD_RETURN_IF_ERROR(CheckNode(*ctx_));
+  if (!req.dataset().empty()) LINKD_RETURN_IF_ERROR(CheckDataset(req.dataset()));
+  absl::StatusOr<v1::UndoReviewResponse> out = UndoUnaudited(req, principal);
+  v1::AuditEntry entry =
+      DeskEntry(principal, "UndoReview", out.ok() ? out->undone().dataset() : req.dataset());
   v1::AuditItem* a = entry.add_items();
-  a->set_record_id(out.undone().record_id());
-  a->add_returned_ids(out.undone().candidate_record_id());
-  a->set_decision("UNDONE");
-  entry.set_detail(absl::StrCat("decision=", out.entry().seq(), " undoes=", out.undone().seq()));
-  LINKD_RETURN_IF_ERROR(Audited(ctx_, std::move(entry), absl::OkStatus()));
+  if (out.ok()) {
+    a->set_record_id(out->undone().record_id());
+    a->add_returned_ids(out->undone().candidate_record_id());
+    a->set_decision("UNDONE");
+    entry.set_detail(
+        absl::StrCat("decision=", out->entry().seq(), " undoes=", out->undone().seq()));
+  } else {
+    a->set_decision(absl::StatusCodeToString(out.status().code()));
+  }
+  LINKD_RETURN_IF_ERROR(Audited(ctx_, std::move(entry), out.status()));
   return out;
 }
 
 void ReviewDesk::LabelsLocked(const std::string& dataset, v1::GetReviewLabelsResponse* out) const {
   auto q = queues_.find(dataset);
   if (q == queues_.end()) return;
+  auto usable = [](const ItemState& item) {
+    // Decided same or different, the proposed candidate scored.
+    return (item.verdict == v1::SAME || item.verdict == v1::DIFFERENT) && item.weight_known;
+  };
+  // Each kind's decided items stand for all its queued ones: officers may
+  // decide only part of a kind (the samples, say).
+  std::map<v1::ReviewKind, std::pair<int64_t, int64_t>> queued_decided;
   for (const auto& [id, item] : q->second) {
-    if (item.verdict != v1::SAME && item.verdict != v1::DIFFERENT) continue;
-    if (!item.weight_known) continue;  // The proposed candidate was not scored.
+    auto& [queued, decided] = queued_decided[item.kind];
+    ++queued;
+    decided += usable(item) ? 1 : 0;
+  }
+  for (const auto& [id, item] : q->second) {
+    if (!usable(item)) continue;
+    const auto& [queued, decided] = queued_decided[item.kind];
     v1::ReviewLabel* l = out->add_labels();
     l->set_match_weight(item.match_weight);
     l->set_same(item.verdict == v1::SAME && item.decided_candidate == item.proposed);
-    l->set_sample_weight(item.sample_weight);
+    l->set_sample_weight(item.sample_weight * static_cast<double>(queued) /
+                         static_cast<double>(decided));
     l->set_kind(item.kind);
+    l->set_model_version(item.model_version);
   }
 }
 
 absl::StatusOr<v1::GetReviewLabelsResponse> ReviewDesk::Labels(
     const v1::GetReviewLabelsRequest& req) {
+  LINKD_RETURN_IF_ERROR(CheckNode(*ctx_));
   LINKD_RETURN_IF_ERROR(CheckDataset(req.dataset()));
   v1::GetReviewLabelsResponse out;
   absl::ReaderMutexLock lock(&mu_);
@@ -597,19 +689,28 @@ absl::StatusOr<v1::GetReviewLabelsResponse> ReviewDesk::Labels(
   return out;
 }
 
+static std::string BaseModelVersion(std::string_view version) {
+  return std::string(version.substr(0, version.find("+cal")));
+}
+
 absl::StatusOr<v1::GetReviewCalibrationResponse> ReviewDesk::Calibration(
     const v1::GetReviewCalibrationRequest& req) {
+  LINKD_RETURN_IF_ERROR(CheckNode(*ctx_));
   LINKD_RETURN_IF_ERROR(CheckDataset(req.dataset()));
   v1::GetReviewLabelsResponse labels;
   {
     absl::ReaderMutexLock lock(&mu_);
     LabelsLocked(req.dataset(), &labels);
   }
+  const std::shared_ptr<const model::CompiledModel> compiled = ctx_->engine->model();
+  const v1::Model& m = compiled->proto();
   std::vector<std::pair<double, bool>> rows;
   std::vector<double> weights;
   v1::GetReviewCalibrationResponse out;
   v1::ReviewCalibration* c = out.mutable_calibration();
   for (const v1::ReviewLabel& l : labels.labels()) {
+    // Raw weights of another model are on another scale.
+    if (BaseModelVersion(l.model_version()) != BaseModelVersion(m.version())) continue;
     rows.emplace_back(model::ProbabilityFromBits(l.match_weight()), l.same());
     weights.push_back(l.sample_weight());
     if (l.kind() == v1::REVIEW_BAND) {
@@ -619,8 +720,6 @@ absl::StatusOr<v1::GetReviewCalibrationResponse> ReviewDesk::Calibration(
     }
   }
   c->set_decisions_used(static_cast<int64_t>(rows.size()));
-  const std::shared_ptr<const model::CompiledModel> compiled = ctx_->engine->model();
-  const v1::Model& m = compiled->proto();
   c->set_model_version(m.version());
   c->set_model_fitted_on(m.calibration().fitted_on());
   c->set_model_ece_before(m.calibration().ece_before());
@@ -628,7 +727,7 @@ absl::StatusOr<v1::GetReviewCalibrationResponse> ReviewDesk::Calibration(
   if (!rows.empty()) {
     c->set_ece_model(
         model::CalibrationError(rows, m.calibrated() ? &m.calibration() : nullptr, &weights));
-    const v1::Calibration refit = model::FitIsotonic(rows);
+    const v1::Calibration refit = model::FitIsotonic(rows, 200, &weights);
     c->set_ece_refit(model::CalibrationError(rows, &refit, &weights));
   }
   return out;
@@ -642,8 +741,9 @@ ReviewDesk::Stats ReviewDesk::stats() const {
   s.refused = refused_.load();
   for (const auto& [dataset, queue] : queues_) {
     for (const auto& [id, item] : queue) {
-      if (item.kind == v1::REVIEW_BAND && item.verdict == v1::REVIEW_VERDICT_UNSPECIFIED)
-        ++s.pending;
+      if (item.kind == v1::REVIEW_BAND &&
+          (item.verdict == v1::REVIEW_VERDICT_UNSPECIFIED || item.verdict == v1::UNSURE))
+        ++s.unresolved;
     }
   }
   return s;

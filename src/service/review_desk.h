@@ -37,19 +37,25 @@ struct ServiceContext;
 class ReviewDesk {
  public:
   // Reads the queue's summaries from `ctx->engine->store()`.
+  // A damaged item row is skipped (logged); damaged or missing decision
+  // rows fail the open (DataLoss): linkd then serves without the desk.
   static absl::StatusOr<std::unique_ptr<ReviewDesk>> Open(ServiceContext* ctx, int64_t max_items);
 
   // Called for every answered stream request: queues it when
   // req.review_dataset is set and the answer is REVIEW, or drawn into the
   // sample. The item is built from a second, explained search (the job's
   // own answers may omit explanations) with the candidates' register
-  // records. Returns an error only for a refused request (a bad sample
-  // rate, a read replica); a full desk or a failed write is logged and
-  // counted, never the answer's error.
+  // records. Call it only for a request CheckRequest passed. A full desk or
+  // a failed write is logged and counted (linkd_review_refused_total),
+  // never the answer's error; it returns OK.
   absl::Status Offer(const v1::MatchStreamRequest& req, const v1::MatchStreamResponse& resp,
                      const std::string& principal);
-  // Checks a stream request's review fields before it is answered.
-  static absl::Status CheckRequest(const v1::MatchStreamRequest& req);
+  // Checks a stream request's review fields before it is answered: a
+  // valid list name and rate, a node that keeps the desk (not a read
+  // replica), and, under an access policy, the READ role besides MATCH
+  // (the queue keeps the candidates' register records for the officers).
+  static absl::Status CheckRequest(const ServiceContext& ctx, const v1::MatchStreamRequest& req,
+                                   const std::string& principal);
 
   // The RPCs, audited under `principal` (the caller), except the ones that
   // show no personal data (datasets, calibration, labels).
@@ -67,8 +73,9 @@ class ReviewDesk {
   // No personal data: not audited.
   absl::StatusOr<v1::GetReviewLabelsResponse> Labels(const v1::GetReviewLabelsRequest& req);
 
+  // `unresolved`: REVIEW items with no decision in force, or UNSURE.
   struct Stats {
-    int64_t items = 0, pending = 0, decisions = 0, refused = 0;
+    int64_t items = 0, unresolved = 0, decisions = 0, refused = 0;
   };
   Stats stats() const;
 
@@ -80,11 +87,13 @@ class ReviewDesk {
     bool weight_known = false;  // The proposed candidate was scored.
     std::vector<std::string> flags;
     std::string proposed;
+    std::string model_version;
     std::vector<std::string> candidates;  // Ids a SAME may name.
     int64_t queued = 0;
     std::vector<uint64_t> decisions;  // Seqs of every entry about it.
     // In force: the last decision not undone.
     v1::ReviewVerdict verdict = v1::REVIEW_VERDICT_UNSPECIFIED;
+    uint64_t decided_seq = 0;
     std::string decided_candidate, decided_by;
   };
   using Queue = std::map<std::string, ItemState>;  // record_id -> state
@@ -94,15 +103,27 @@ class ReviewDesk {
   void Recompute(ItemState* item) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::ReviewCounts CountsLocked(const std::string& dataset) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void Remember(const v1::ReviewItem& item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives `d` the next seq, writes it durably (no lock but append_mu_
+  // held), then adds it to memory. A failed write stops every later
+  // decision (the row may have reached the disk: its seq must not be given
+  // again) until linkd restarts and reads back what is there.
   absl::StatusOr<v1::ReviewDecision> AppendDecision(v1::ReviewDecision d)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status CheckWritableDesk() const;
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::DecideReviewResponse> DecideUnaudited(const v1::DecideReviewRequest& req,
+                                                           const std::string& principal);
+  absl::StatusOr<v1::UndoReviewResponse> UndoUnaudited(const v1::UndoReviewRequest& req,
+                                                       const std::string& principal);
+  static absl::Status CheckNode(const ServiceContext& ctx);
   // Labelled (raw probability, same, weight) of the decided items.
   void LabelsLocked(const std::string& dataset, v1::GetReviewLabelsResponse* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   ServiceContext* const ctx_;
   const int64_t max_items_;
+  // Serializes decision appends (seq order) without holding mu_ across
+  // their fsync; taken before mu_.
+  absl::Mutex append_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  bool broken_ ABSL_GUARDED_BY(append_mu_) = false;
   mutable absl::Mutex mu_;
   std::map<std::string, Queue> queues_ ABSL_GUARDED_BY(mu_);        // dataset -> queue
   std::vector<v1::ReviewDecision> decisions_ ABSL_GUARDED_BY(mu_);  // seq - 1

@@ -80,7 +80,28 @@ bool IsLoopback(const std::string& addr) {
 // would admit it.
 absl::StatusOr<std::string> Admit(ServiceContext* ctx, bool tls, const httplib::Request& req,
                                   std::string_view method) {
-  if (ctx->auth == nullptr) return std::string("anonymous");
+  if (ctx->auth == nullptr) {
+    // No policy, no credentials: the desk then answers this machine only
+    // (like the gRPC port, off loopback only with --insecure), and only a
+    // page it served itself: a Host that is not a loopback name is a page
+    // of another site rebound to this address (DNS rebinding).
+    if (!IsLoopback(req.remote_addr) && !ctx->config.insecure()) {
+      return absl::PermissionDeniedError(
+          "without an access policy (--auth) the review desk answers this machine only");
+    }
+    std::string host = req.get_header_value("Host");
+    if (absl::StartsWith(host, "[")) {
+      host = host.substr(0, host.find(']') + 1);
+    } else {
+      host = host.substr(0, host.find(':'));
+    }
+    if (!ctx->config.insecure() && host != "localhost" && host != "[::1]" &&
+        !absl::StartsWith(host, "127.")) {
+      return absl::PermissionDeniedError(
+          "without an access policy the review desk answers pages of localhost / 127.0.0.1 only");
+    }
+    return std::string("anonymous");
+  }
   std::string token;
   const std::string header = req.get_header_value("Authorization");
   if (absl::StartsWith(header, "Bearer ")) token = header.substr(7);

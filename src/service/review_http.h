@@ -20,7 +20,10 @@
 // principal that holds REVIEW. On a plaintext port a token is accepted
 // only from a loopback peer (a browser on the node, kubectl port-forward,
 // an SSH tunnel or a TLS-terminating proxy beside linkd), as gRPC accepts
-// tokens only over TLS; with `tls` (--metrics-tls) from any peer. Every call must carry
+// tokens only over TLS; with `tls` (--metrics-tls) from any peer. Without
+// a policy every caller is "anonymous", so the API answers loopback peers
+// only (any peer with --insecure), and only requests whose Host is a
+// loopback name (no page of another site rebound to 127.0.0.1). Every call must carry
 // `X-Linkd-Desk: 1` and a JSON body, which a page of another origin
 // cannot send without a CORS preflight (never answered): no cross-site
 // request can decide. Errors: {"code": "NOT_FOUND", "message": ...} with

@@ -136,7 +136,7 @@ class ServerImpl final : public Server {
     if (review_ != nullptr) {
       const ReviewDesk::Stats r = review_->stats();
       m->SetGauge("linkd_review_items", {}, static_cast<double>(r.items));
-      m->SetGauge("linkd_review_pending", {}, static_cast<double>(r.pending));
+      m->SetGauge("linkd_review_pending", {}, static_cast<double>(r.unresolved));
       m->SetCounter("linkd_review_decisions_total", {}, static_cast<double>(r.decisions));
       m->SetCounter("linkd_review_refused_total", {}, static_cast<double>(r.refused));
     }
@@ -509,8 +509,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const v1::ServerConfig& ra
   s->ctx_.config = c;
   s->ctx_.auth = s->authorizer_.get();
   s->ctx_.jobs.Attach(s->store_.get());
-  LINKD_ASSIGN_OR_RETURN(s->review_, ReviewDesk::Open(&s->ctx_, c.max_review_items()));
-  s->ctx_.review = s->review_.get();
+  // A desk that cannot be read (a damaged decision row) is logged and left
+  // closed: matching, the audit and the rest serve on.
+  if (auto desk = ReviewDesk::Open(&s->ctx_, c.max_review_items()); desk.ok()) {
+    s->review_ = *std::move(desk);
+    s->ctx_.review = s->review_.get();
+  } else {
+    Log("error", "review_desk_unavailable",
+        {Str("code", absl::StatusCodeToString(desk.status().code())),
+         Str("reason", SV(desk.status().message()))});
+  }
   if (!c.metrics_listen().empty()) {
     s->metrics_ = std::make_unique<Metrics>();
     s->ctx_.metrics = s->metrics_.get();

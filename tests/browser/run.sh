@@ -39,8 +39,10 @@ openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out s
   -days 2 -extfile san.ext 2> /dev/null
 token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
-job_token=$(token) officer_token=$(token) auditor_token=$(token)
+job_token=$(token) officer_token=$(token) auditor_token=$(token) matcher_token=$(token)
+binh_token=$(token)
 printf '%s\n' "$job_token" > job.token
+printf '%s\n' "$matcher_token" > matcher.token
 printf '%s\n' "$auditor_token" > auditor.token
 cat > auth.textproto <<EOF
 # The verification job, the officer at the review desk, the auditor.
@@ -48,6 +50,8 @@ principals { name: "verify-job" token_sha256: "$(hash "$job_token")"
   roles: [MATCH, VERIFY, READ, WRITE, ADMIN] }
 principals { name: "officer-lan" token_sha256: "$(hash "$officer_token")" roles: REVIEW }
 principals { name: "auditor" token_sha256: "$(hash "$auditor_token")" roles: AUDIT }
+principals { name: "matcher" token_sha256: "$(hash "$matcher_token")" roles: MATCH }
+principals { name: "officer-binh" token_sha256: "$(hash "$binh_token")" roles: REVIEW }
 EOF
 
 "$bin/linkd" --db "$work/db" --listen 127.0.0.1:0 --grace 5 --tls-cert server.crt \
@@ -72,9 +76,15 @@ ctl --token-file job.token import --dataset register register.csv > /dev/null
 ctl --token-file job.token verify --against register --input list.csv --output verified.csv \
   --review desk-test --review-sample 0.05 | tail -3
 
-node review_desk_test.mjs "http://127.0.0.1:$http_port/review/" "$artifacts" "$officer_token"
-
 fail() { echo "FAIL $*" >&2; exit 1; }
+# Queueing keeps register records for the officers: MATCH alone may not.
+head -21 list.csv > small.csv
+ctl --token-file matcher.token verify --against register --input small.csv --output small.out \
+  --review desk-test > /dev/null 2>&1 || true
+grep -q "READ role" small.out.errors.csv || fail "a MATCH-only principal queued on the desk"
+echo "ok   a principal with MATCH but not READ cannot queue"
+
+node review_desk_test.mjs "http://127.0.0.1:$http_port/review/" "$artifacts" "$officer_token"
 # The decisions and the page's lookups, in the audit log under the officer.
 decisions=$(ctl --token-file auditor.token audit list --method DecideReview --principal officer-lan |
   grep -c . || true)
@@ -102,6 +112,24 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer 
   "http://127.0.0.1:$http_port/review/api/decide")
 [[ $code == 403 ]] || fail "a call without X-Linkd-Desk: 403 expected, saw $code"
 echo "ok   the page's API: 401 without a token, 403 without REVIEW or the desk header"
+
+# Two officers on one pair: an undo takes back only the caller's own
+# decision in force, never one another officer has replaced.
+desk() {  # desk TOKEN PATH BODY -> the JSON answer
+  curl -s -X POST -H 'X-Linkd-Desk: 1' -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $1" -d "$3" "http://127.0.0.1:$http_port/review/api/$2"
+}
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
+pair=$(desk "$officer_token" list '{"dataset":"desk-test"}' | field "['items'][0]['record_id']")
+desk "$officer_token" decide "{\"dataset\":\"desk-test\",\"record_id\":\"$pair\",\"verdict\":\"SAME\"}" > /dev/null
+desk "$binh_token" decide "{\"dataset\":\"desk-test\",\"record_id\":\"$pair\",\"verdict\":\"DIFFERENT\"}" > /dev/null
+undone=$(desk "$officer_token" undo '{"dataset":"desk-test"}' | field "['undone']['record_id']")
+[[ $undone != "$pair" ]] || fail "officer-lan undid a decision officer-binh had replaced"
+verdict() { desk "$officer_token" item "{\"dataset\":\"desk-test\",\"record_id\":\"$pair\"}" | field "['verdict']"; }
+[[ $(verdict) == DIFFERENT ]] || fail "officer-binh's decision should stand"
+undone=$(desk "$binh_token" undo '{"dataset":"desk-test"}' | field "['undone']['record_id']")
+[[ $undone == "$pair" && $(verdict) == SAME ]] || fail "officer-binh's undo should bring back SAME"
+echo "ok   two officers: each undoes only their own decision in force"
 
 # The decisions feed calibration (a dry run: 11 decisions are too few to install).
 ctl --token-file job.token calibrate --from-review desk-test --min-labels 5 --dry-run |

@@ -201,9 +201,11 @@ TEST_F(ReviewE2ETest, QueueDecideUndoRestartAndCalibrateFromTheDecisions) {
   EXPECT_NE(out_.find("installed"), std::string::npos) << out_;
   ASSERT_EQ(Linkctl({"model", "show"}), 0) << err_;
   EXPECT_NE(out_.find("review:prov-19"), std::string::npos) << out_;
-  // The audit log holds the decisions and the lookups.
+  // The audit log holds the decisions and the lookups, the refused ones
+  // too (the unknown row, the candidate not offered; a malformed request is
+  // refused before it is looked at).
   ASSERT_EQ(Linkctl({"audit", "list", "--method", "DecideReview"}), 0) << err_;
-  EXPECT_EQ(std::count(out_.begin(), out_.end(), '\n'), decided + 1);
+  EXPECT_EQ(std::count(out_.begin(), out_.end(), '\n'), decided + 1 + 2);
   ASSERT_EQ(Linkctl({"audit", "list", "--method", "UndoReview"}), 0) << err_;
   EXPECT_EQ(std::count(out_.begin(), out_.end(), '\n'), 1);
   ASSERT_EQ(Linkctl({"audit", "verify"}), 0) << out_;

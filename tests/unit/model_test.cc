@@ -184,6 +184,37 @@ TEST(Calibration, TiedRawProbabilitiesMakeOnePoint) {
   EXPECT_TRUE(ValidateModel(m).ok()) << ValidateModel(m);
 }
 
+// A row of weight k counts as k copies (the review desk's samples stand for
+// 1/rate rows each), and the calibration error weighs rows the same way.
+TEST(Calibration, AWeightCountsAsThatManyRows) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::vector<std::pair<double, bool>> weighted, copied;
+  std::vector<double> weights;
+  for (int i = 0; i < 600; ++i) {
+    const double p = unit(rng);
+    const bool y = unit(rng) < p * p;
+    const int k = 1 + i % 4;
+    weighted.emplace_back(p, y);
+    weights.push_back(k);
+    for (int j = 0; j < k; ++j) copied.emplace_back(p, y);
+  }
+  const v1::Calibration a = FitIsotonic(weighted, 1000, &weights);
+  const v1::Calibration b = FitIsotonic(copied, 1000);
+  // The same curve (the points may differ where rounding ties two means).
+  for (const auto& [p, y] : weighted)
+    EXPECT_NEAR(ApplyCalibration(a, p), ApplyCalibration(b, p), 1e-9) << p;
+  EXPECT_NEAR(CalibrationError(weighted, nullptr, &weights), CalibrationError(copied, nullptr),
+              1e-12);
+  EXPECT_NEAR(CalibrationError(weighted, &a, &weights), CalibrationError(copied, &b), 1e-9);
+  // Unweighted, the fit differs: the weights were used.
+  const v1::Calibration plain = FitIsotonic(weighted, 1000);
+  bool differs = plain.raw_size() != a.raw_size();
+  for (int i = 0; !differs && i < a.raw_size(); ++i)
+    differs = std::abs(plain.calibrated(i) - a.calibrated(i)) > 1e-9;
+  EXPECT_TRUE(differs);
+}
+
 TEST(Calibration, IsotonicFitIsMonotone) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<double> unit(0, 1);

@@ -186,7 +186,8 @@ function applyLanguage() {
 function renderProgress() {
   const c = state.counts;
   if (!c) return;
-  const total = Number(c.total), decided = total - Number(c.pending);
+  // Unsure pairs are not done: only same / different count.
+  const total = Number(c.total), decided = Number(c.same) + Number(c.different);
   $("progress-fill").style.width = total ? (100 * decided / total) + "%" : "0";
   $("progress-text").textContent = t("progress")(decided, total);
 }
@@ -302,7 +303,7 @@ async function loadQueue() {
   const body = {
     dataset: state.dataset, status: $("f-status").value, kind: $("f-kind").value,
     flag: $("f-flag").value, min_probability: Number($("f-min").value || 0),
-    max_probability: Number($("f-max").value || 1), limit: 200,
+    max_probability: Number($("f-max").value || 1), limit: 50,
   };
   const r = await api("list", body);
   state.queue = r.items || [];
