@@ -1,5 +1,7 @@
 #include "review_desk.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <set>
 
@@ -37,21 +39,17 @@ std::string DecisionKey(uint64_t seq) {
 }
 
 // A stable draw in [0, 1) per (list, record), so a rerun samples the same
-// rows. FNV-1a, written here because absl::Hash is seeded per process and
-// the draw must not change between runs.
+// rows: XXH3 (as the match view's keys) of the item's key, not absl::Hash,
+// which is seeded per process.
 double Draw(std::string_view dataset, std::string_view record_id) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](std::string_view s) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 1099511628211ull;
-    }
-  };
-  mix(dataset);
-  mix(std::string_view("\0", 1));
-  mix(record_id);
-  h ^= h >> 33;  // FNV's low bits are weak: fold the high ones in.
-  return static_cast<double>(h >> 11) / static_cast<double>(1ull << 53);
+  const std::string key = ItemKey(dataset, record_id);
+  return static_cast<double>(XXH3_64bits(key.data(), key.size()) >> 11) /
+         static_cast<double>(1ull << 53);
+}
+
+std::string NoItem(std::string_view dataset, std::string_view record_id) {
+  return absl::StrCat("review dataset \"", AV(dataset), "\" holds no record \"", AV(record_id),
+                      "\"");
 }
 
 v1::Band BandOf(const v1::MatchStreamResponse& resp) {
@@ -101,6 +99,14 @@ absl::StatusOr<std::unique_ptr<ReviewDesk>> ReviewDesk::Open(ServiceContext* ctx
   std::unique_ptr<ReviewDesk> desk(new ReviewDesk(ctx, max_items));
   LINKD_RETURN_IF_ERROR(desk->Load());
   return desk;
+}
+
+const ReviewDesk::ItemState* ReviewDesk::FindLocked(const std::string& dataset,
+                                                    const std::string& record_id) const {
+  auto q = queues_.find(dataset);
+  if (q == queues_.end()) return nullptr;
+  auto it = q->second.find(record_id);
+  return it == q->second.end() ? nullptr : &it->second;
 }
 
 absl::Status ReviewDesk::Load() {
@@ -263,8 +269,7 @@ absl::Status ReviewDesk::Offer(const v1::MatchStreamRequest& req,
   }
   {
     absl::ReaderMutexLock lock(&mu_);
-    auto q = queues_.find(list);
-    if (q != queues_.end() && q->second.count(rid)) return absl::OkStatus();
+    if (FindLocked(list, rid) != nullptr) return absl::OkStatus();
     if (items_ >= max_items_) {
       refused_.fetch_add(1);
       return absl::OkStatus();
@@ -360,9 +365,8 @@ absl::Status ReviewDesk::Offer(const v1::MatchStreamRequest& req,
   }
 
   absl::MutexLock lock(&mu_);
-  auto q = queues_.find(list);
-  if (q != queues_.end() && q->second.count(rid)) return absl::OkStatus();  // Raced.
-  if (items_ >= max_items_) {  // Raced too: the bound holds.
+  if (FindLocked(list, rid) != nullptr) return absl::OkStatus();  // Raced.
+  if (items_ >= max_items_) {                                     // Raced too: the bound holds.
     refused_.fetch_add(1);
     return absl::OkStatus();
   }
@@ -462,16 +466,8 @@ absl::StatusOr<v1::GetReviewItemResponse> ReviewDesk::Get(const v1::GetReviewIte
   absl::Status outcome = [&]() -> absl::Status {
     {
       absl::ReaderMutexLock lock(&mu_);
-      auto q = queues_.find(req.dataset());
-      const ItemState* item = nullptr;
-      if (q != queues_.end()) {
-        auto it = q->second.find(req.record_id());
-        if (it != q->second.end()) item = &it->second;
-      }
-      if (item == nullptr) {
-        return absl::NotFoundError(absl::StrCat("review dataset \"", req.dataset(),
-                                                "\" holds no record \"", req.record_id(), "\""));
-      }
+      const ItemState* item = FindLocked(req.dataset(), req.record_id());
+      if (item == nullptr) return absl::NotFoundError(NoItem(req.dataset(), req.record_id()));
       for (uint64_t seq : item->decisions) *out.add_decisions() = decisions_[seq - 1];
       out.set_verdict(item->verdict);
       out.set_decided_by(item->decided_by);
@@ -532,16 +528,8 @@ absl::StatusOr<v1::DecideReviewResponse> ReviewDesk::DecideUnaudited(
   v1::ReviewDecision d;
   {
     absl::ReaderMutexLock lock(&mu_);
-    auto q = queues_.find(req.dataset());
-    const ItemState* item = nullptr;
-    if (q != queues_.end()) {
-      auto it = q->second.find(req.record_id());
-      if (it != q->second.end()) item = &it->second;
-    }
-    if (item == nullptr) {
-      return absl::NotFoundError(absl::StrCat("review dataset \"", req.dataset(),
-                                              "\" holds no record \"", req.record_id(), "\""));
-    }
+    const ItemState* item = FindLocked(req.dataset(), req.record_id());
+    if (item == nullptr) return absl::NotFoundError(NoItem(req.dataset(), req.record_id()));
     std::string candidate = item->proposed;
     if (req.verdict() == v1::SAME && !req.candidate_record_id().empty()) {
       if (std::find(item->candidates.begin(), item->candidates.end(), req.candidate_record_id()) ==
@@ -606,10 +594,8 @@ absl::StatusOr<v1::UndoReviewResponse> ReviewDesk::UndoUnaudited(const v1::UndoR
     for (auto it = decisions_.rbegin(); it != decisions_.rend() && last == nullptr; ++it) {
       if (it->officer() != principal || it->undoes() != 0) continue;
       if (!req.dataset().empty() && it->dataset() != req.dataset()) continue;
-      auto q = queues_.find(it->dataset());
-      if (q == queues_.end()) continue;
-      auto item = q->second.find(it->record_id());
-      if (item != q->second.end() && item->second.decided_seq == it->seq()) last = &*it;
+      const ItemState* item = FindLocked(it->dataset(), it->record_id());
+      if (item != nullptr && item->decided_seq == it->seq()) last = &*it;
     }
     if (last == nullptr) {
       return absl::NotFoundError(absl::StrCat("no decision of ", principal,

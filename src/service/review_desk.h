@@ -100,6 +100,9 @@ class ReviewDesk {
 
   explicit ReviewDesk(ServiceContext* ctx, int64_t max_items) : ctx_(ctx), max_items_(max_items) {}
   absl::Status Load();
+  // The item, or null.
+  const ItemState* FindLocked(const std::string& dataset, const std::string& record_id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void Recompute(ItemState* item) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::ReviewCounts CountsLocked(const std::string& dataset) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void Remember(const v1::ReviewItem& item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
