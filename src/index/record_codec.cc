@@ -69,6 +69,26 @@ bool GetDigits(Reader& in, std::string* out) {
   return value == 0;
 }
 
+// A CCCD's province code and birth year as its 12 digits spell them (the
+// 2nd–3rd digits; the 4th's century and the 5th–6th). The encoder leaves
+// them out only when they equal what the record holds, so this is a way of
+// writing fewer bytes, never a second rule for what a CCCD means (that is
+// domain's ParseNationalId): ~3 bytes a person.
+bool CccdParts(std::string_view digits, int* year) {
+  if (digits.size() != 12 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  static constexpr int kCentury[] = {1900, 1900, 2000, 2000, 2100, 2100, 2200, 2200, 1800, 1800};
+  *year = kCentury[digits[3] - '0'] + (digits[4] - '0') * 10 + (digits[5] - '0');
+  return true;
+}
+
+bool DerivedFromDigits(const v1::NormalizedId& id) {
+  int year;
+  return CccdParts(id.digits(), &year) && id.encoded_birth_year() == year &&
+         id.province_code() == std::string_view(id.digits()).substr(1, 2);
+}
+
 // The date's six flags, in one small integer.
 uint32_t DateFlags(const v1::PartialDate& d) {
   return (d.possible_placeholder() ? 1u : 0u) | (d.impossible_day() ? 2u : 0u) |
@@ -248,11 +268,12 @@ void RecordCodec::Encode(const v1::NormalizedRecord& r, std::string* out) {
   for (const auto* id : {&r.national_id(), &r.old_id()}) {
     if (!(parts & (id == &r.national_id() ? kNationalId : kOldId))) continue;
     const uint64_t known = id->province_known() ? 1 : 0;
+    const uint64_t derived = DerivedFromDigits(*id) ? 1 : 0;
     if (id->kind() >= 0 && id->kind() < (1 << 20) && id->encoded_sex() >= 0 &&
         id->encoded_sex() < 4) {
       PutVarint(((static_cast<uint64_t>(id->kind()) << 2 | static_cast<uint64_t>(id->encoded_sex()))
-                 << 2) |
-                    known << 1,
+                 << 3) |
+                    derived << 2 | known << 1,
                 out);
     } else {
       PutVarint(known << 1 | 1, out);
@@ -260,8 +281,10 @@ void RecordCodec::Encode(const v1::NormalizedRecord& r, std::string* out) {
       PutVarint(ZigZag(id->encoded_sex()), out);
     }
     PutDigits(id->digits(), out);
-    str(id->province_code());
-    PutVarint(ZigZag(id->encoded_birth_year()), out);
+    if (!derived) {
+      str(id->province_code());
+      PutVarint(ZigZag(id->encoded_birth_year()), out);
+    }
   }
   if (parts & kAddress) {
     const v1::NormalizedAddress& a = r.address();
@@ -371,15 +394,23 @@ bool RecordCodec::Decode(std::string_view bytes, v1::NormalizedRecord* out) cons
     uint64_t head;
     if (!in.Varint(&head)) return false;
     id->set_province_known(head & 2);
+    const bool derived = (head & 1) == 0 && (head & 4) != 0;
     if ((head & 1) == 0) {
-      id->set_encoded_sex(static_cast<v1::Sex>((head >> 2) & 3));
-      id->set_kind(static_cast<v1::IdKind>(head >> 4));
+      id->set_encoded_sex(static_cast<v1::Sex>((head >> 3) & 3));
+      id->set_kind(static_cast<v1::IdKind>(head >> 5));
     } else if (!small_int([&](int64_t v) { id->set_kind(static_cast<v1::IdKind>(v)); }) ||
                !small_int([&](int64_t v) { id->set_encoded_sex(static_cast<v1::Sex>(v)); })) {
       return false;
     }
-    if (!GetDigits(in, id->mutable_digits()) || !str(id->mutable_province_code()) ||
-        !small_int([&](int64_t v) { id->set_encoded_birth_year(static_cast<int32_t>(v)); })) {
+    if (!GetDigits(in, id->mutable_digits())) return false;
+    if (derived) {
+      int year;
+      if (!CccdParts(id->digits(), &year)) return false;
+      id->set_province_code(id->digits().substr(1, 2));
+      id->set_encoded_birth_year(year);
+    } else if (!str(id->mutable_province_code()) || !small_int([&](int64_t v) {
+                 id->set_encoded_birth_year(static_cast<int32_t>(v));
+               })) {
       return false;
     }
   }

@@ -7,10 +7,12 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
 
+#include "bytes.h"
 #include "linkage/normalize.h"
 #include "match_view.h"
 #include "postings.h"
@@ -115,6 +117,40 @@ TEST(RecordCodecTest, OddValuesRoundTrip) {
   EXPECT_EQ(size, 1u);
 }
 
+// A CCCD's province and birth year are left out when its digits spell
+// them, and kept when they do not (a record may hold anything).
+TEST(RecordCodecTest, ACccdsParts) {
+  RecordCodec codec;
+  v1::NormalizedRecord spelled;
+  v1::NormalizedId* id = spelled.mutable_national_id();
+  id->set_kind(v1::ID_KIND_CCCD);
+  id->set_digits("001185012345");  // Hà Nội (01), a woman (1), born 1985.
+  id->set_province_code("01");
+  id->set_province_known(true);
+  id->set_encoded_sex(v1::SEX_FEMALE);
+  id->set_encoded_birth_year(1985);
+  size_t spelled_size;
+  EXPECT_TRUE(MessageDifferencer::Equals(spelled, RoundTrip(codec, spelled, &spelled_size)));
+
+  for (auto change : std::vector<std::function<void(v1::NormalizedId*)>>{
+           [](v1::NormalizedId* i) { i->set_encoded_birth_year(1885); },
+           [](v1::NormalizedId* i) { i->set_province_code("79"); },
+           [](v1::NormalizedId* i) { i->clear_province_code(); },
+           [](v1::NormalizedId* i) { i->set_digits("0011850123"); },  // Not 12 digits.
+       }) {
+    v1::NormalizedRecord other = spelled;
+    change(other.mutable_national_id());
+    size_t size;
+    v1::NormalizedRecord back = RoundTrip(codec, other, &size);
+    EXPECT_TRUE(MessageDifferencer::Equals(other, back)) << back.DebugString();
+  }
+  v1::NormalizedRecord other = spelled;
+  other.mutable_national_id()->set_encoded_birth_year(1885);
+  size_t other_size;
+  RoundTrip(codec, other, &other_size);
+  EXPECT_LT(spelled_size, other_size);
+}
+
 TEST(RecordCodecTest, GeneratedPeopleRoundTripInAFewDozenBytes) {
   RecordCodec codec;
   size_t total = 0, proto = 0, n = 0;
@@ -180,8 +216,10 @@ std::vector<uint32_t> Sorted(std::vector<uint32_t> v) {
 }
 
 TEST(PostingIndexTest, AgreesWithAMultimapThroughMergesAndLoads) {
-  for (bool load : {false, true}) {
-    std::mt19937_64 rng(load ? 11 : 12);
+  for (int run = 0; run < 4; ++run) {
+    const int width = run < 2 ? 7 : 8;  // Block postings' words, identity postings'.
+    const bool load = run % 2 == 1;
+    std::mt19937_64 rng(load ? 11 : 12 + width);
     // Hashes that share buckets and fingerprints' neighbours: a few
     // hundred keys, many entries each, and singletons.
     std::vector<uint64_t> keys;
@@ -190,7 +228,8 @@ TEST(PostingIndexTest, AgreesWithAMultimapThroughMergesAndLoads) {
     // bits) as another key.
     for (int i = 0; i < 20; ++i) keys.push_back(keys[i] ^ (uint64_t{1} << 62));
     for (int i = 20; i < 40; ++i) keys.push_back(keys[i] ^ 1);
-    PostingIndex index(0, 64);
+    SCOPED_TRACE(width);
+    PostingIndex index(0, 64, width);
     Reference ref;
     if (load) {
       for (int i = 0; i < 5000; ++i) {
@@ -233,6 +272,22 @@ TEST(PostingIndexTest, AgreesWithAMultimapThroughMergesAndLoads) {
       ASSERT_EQ(index.entries(), ref.entries());
     }
     EXPECT_EQ(index.keys(), static_cast<int64_t>(ref.m_.size()));
+
+    // Saved and loaded (the view's file), by an index of the same width only.
+    std::string saved;
+    index.Save(&saved);
+    PostingIndex loaded(0, 64, width);
+    bytes::Reader in(saved);
+    ASSERT_TRUE(loaded.Load(in));
+    EXPECT_TRUE(in.done());
+    for (uint64_t h : keys) {
+      std::vector<uint32_t> got;
+      ASSERT_TRUE(loaded.Find(h, 1 << 20, &got));
+      EXPECT_EQ(Sorted(got), ref.Find(h));
+    }
+    PostingIndex other(0, 64, width == 7 ? 8 : 7);
+    bytes::Reader again(saved);
+    EXPECT_FALSE(other.Load(again));
   }
 }
 
