@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "linkage/model.h"
@@ -409,11 +410,16 @@ class Engine {
                                                     std::string_view dataset,
                                                     const VerifyOptions& options) const;
 
-  // Blocking: candidate ids (capped, best-covered first), the rules that
-  // found each, and the holders of the query's identity numbers.
+  // Blocking: candidate ids (in id order; capped, best-covered first), the
+  // rules that found each, and the holders of the query's identity numbers.
   struct Retrieved {
     std::vector<std::string> ids;
-    std::map<std::string, std::vector<int>> rules;
+    index::Store::ReadHints hints;  // One per id, for MultiGetNormalized.
+    struct Found {
+      std::vector<int> rules;
+      uint32_t hint = index::Store::kNoHint;
+    };
+    absl::flat_hash_map<std::string, Found> found;
     std::vector<std::string> id_holders;  // Of either number.
     std::vector<std::string> national_holders, old_holders;
   };

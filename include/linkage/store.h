@@ -297,11 +297,26 @@ class Store : public AuditReader {
       std::string_view dataset, const std::vector<std::string>& record_ids,
       google::protobuf::Arena* arena) const = 0;
 
+  // Read hints: where the store's memory-resident match view keeps a
+  // record, handed back beside its id by ScanBlock and LookupId so that
+  // MultiGetNormalized reads it without looking the id up again (at 1M+
+  // people that lookup is a cache miss per candidate). kNoHint where there
+  // is none. A hint never changes an answer: it is checked against the id
+  // it came with, and the id is looked up when they differ (the record was
+  // removed or the view reloaded since).
+  using ReadHints = std::vector<uint32_t>;
+  static constexpr uint32_t kNoHint = ~uint32_t{0};
+
   // The normalized forms alone (what comparison reads), into `arena`;
-  // missing ones are null.
+  // missing ones are null. `hints`, if not null, has one entry per id.
   virtual absl::StatusOr<std::vector<const v1::NormalizedRecord*>> MultiGetNormalized(
-      std::string_view dataset, const std::vector<std::string>& record_ids,
+      std::string_view dataset, const std::vector<std::string>& record_ids, const ReadHints* hints,
       google::protobuf::Arena* arena) const = 0;
+  absl::StatusOr<std::vector<const v1::NormalizedRecord*>> MultiGetNormalized(
+      std::string_view dataset, const std::vector<std::string>& record_ids,
+      google::protobuf::Arena* arena) const {
+    return MultiGetNormalized(dataset, record_ids, nullptr, arena);
+  }
 
   // Reads several records at once; missing ones are nullopt.
   virtual absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> MultiGet(
@@ -310,15 +325,26 @@ class Store : public AuditReader {
   // Appends to `ids` the record ids in one block, reading at most
   // `max_entries` + 1 entries. Returns false (and appends nothing) if the
   // block holds more than `max_entries`: an oversized block is no use for
-  // finding candidates and costly to read.
+  // finding candidates and costly to read. `hints`, if not null, gets one
+  // entry per id appended.
   virtual absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset,
                                          std::string_view rule, std::string_view key,
-                                         size_t max_entries,
-                                         std::vector<std::string>* ids) const = 0;
+                                         size_t max_entries, std::vector<std::string>* ids,
+                                         ReadHints* hints) const = 0;
+  absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset,
+                                 std::string_view rule, std::string_view key, size_t max_entries,
+                                 std::vector<std::string>* ids) const {
+    return ScanBlock(generation, dataset, rule, key, max_entries, ids, nullptr);
+  }
 
-  // Record ids holding an identity number ("c:..." or "m:..."), at most `max`.
+  // Record ids holding an identity number ("c:..." or "m:..."), at most
+  // `max`; `hints` as for ScanBlock.
   virtual absl::Status LookupId(std::string_view dataset, std::string_view id_key, size_t max,
-                                std::vector<std::string>* ids) const = 0;
+                                std::vector<std::string>* ids, ReadHints* hints) const = 0;
+  absl::Status LookupId(std::string_view dataset, std::string_view id_key, size_t max,
+                        std::vector<std::string>* ids) const {
+    return LookupId(dataset, id_key, max, ids, nullptr);
+  }
 
   // Term-frequency counter; 0 if never counted.
   virtual int64_t TermCount(std::string_view dataset, std::string_view term) const = 0;

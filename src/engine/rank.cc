@@ -75,17 +75,19 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
   const v1::LinkageSpec& spec = m.proto().spec();
   Retrieved out;
   std::vector<std::string> ids;
+  index::Store::ReadHints hints;
   size_t keys = 0, skipped = 0, skipped_oversized = 0;
   for (const model::BlockingKey& k : model::ComputeBlockingKeys(spec, query)) {
     ++keys;
     ids.clear();
+    hints.clear();
     const v1::BlockingRule& rule = spec.blocking_rules(k.rule);
     const size_t cap =
         rule.max_block_size() > 0
             ? std::min<size_t>(static_cast<size_t>(rule.max_block_size()), options_.max_block_size)
             : options_.max_block_size;
-    LINKD_ASSIGN_OR_RETURN(auto complete,
-                           store_->ScanBlock(generation, dataset, rule.name(), k.key, cap, &ids));
+    LINKD_ASSIGN_OR_RETURN(auto complete, store_->ScanBlock(generation, dataset, rule.name(), k.key,
+                                                            cap, &ids, &hints));
     if (!complete) {
       // A rule's own cap skips its common keys by design; only the
       // server-wide cap means a block was too big to use.
@@ -96,9 +98,10 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
       ++skipped;
       continue;
     }
-    for (std::string& id : ids) {
-      std::vector<int>& rules = out.rules[id];
-      if (rules.empty() || rules.back() != k.rule) rules.push_back(k.rule);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      Retrieved::Found& f = out.found[ids[i]];
+      if (f.rules.empty() || f.rules.back() != k.rule) f.rules.push_back(k.rule);
+      f.hint = hints[i];
     }
   }
   // The query's identity numbers: who holds them.
@@ -107,17 +110,25 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
     if (key.empty()) continue;
     std::vector<std::string>& holders =
         id == &query.national_id() ? out.national_holders : out.old_holders;
-    LINKD_RETURN_IF_ERROR(store_->LookupId(dataset, key, options_.max_id_holders, &holders));
-    out.id_holders.insert(out.id_holders.end(), holders.begin(), holders.end());
+    const size_t start = holders.size();
+    hints.clear();
+    LINKD_RETURN_IF_ERROR(
+        store_->LookupId(dataset, key, options_.max_id_holders, &holders, &hints));
+    for (size_t i = start; i < holders.size(); ++i) {
+      out.id_holders.push_back(holders[i]);
+      out.found[holders[i]].hint = hints[i - start];
+    }
   }
-  for (const std::string& h : out.id_holders) out.rules.try_emplace(h);
   // Every block too big to read and nothing found otherwise: "nobody
   // matched" would be a guess, so say that nothing could be looked at.
-  if (flags && keys > 0 && skipped == keys && out.rules.empty())
+  if (flags && keys > 0 && skipped == keys && out.found.empty())
     flags->insert(flag::kBlockOversized);
-  if (!exclude.empty()) out.rules.erase(exclude);
-  out.ids.reserve(out.rules.size());
-  for (const auto& [id, rules] : out.rules) out.ids.push_back(id);
+  if (!exclude.empty()) out.found.erase(exclude);
+  // In id order, so that the cap below and ties in scoring fall the same
+  // way whatever order the blocks were read in.
+  out.ids.reserve(out.found.size());
+  for (const auto& [id, f] : out.found) out.ids.push_back(id);
+  std::sort(out.ids.begin(), out.ids.end());
   {
     RetrievalCounters& c = retrieval_counters_;
     const auto n = static_cast<int64_t>(out.ids.size());
@@ -134,10 +145,12 @@ absl::StatusOr<Engine::Retrieved> Engine::Retrieve(const v1::NormalizedRecord& q
     if (flags) flags->insert(flag::kCandidatesCapped);
     std::stable_sort(out.ids.begin(), out.ids.end(),
                      [&out](const std::string& a, const std::string& b) {
-                       return out.rules[a].size() > out.rules[b].size();
+                       return out.found[a].rules.size() > out.found[b].rules.size();
                      });
     out.ids.resize(options_.max_candidates);
   }
+  out.hints.reserve(out.ids.size());
+  for (const std::string& id : out.ids) out.hints.push_back(out.found[id].hint);
   return out;
 }
 
@@ -171,7 +184,7 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
                                                        options.exclude_record_id, &flags));
   std::vector<std::string>& candidate_ids = retrieved.ids;
   std::vector<std::string>& id_holders = retrieved.id_holders;
-  std::map<std::string, std::vector<int>>& found = retrieved.rules;
+  auto& found = retrieved.found;
 
   // Compare and score. Candidates are parsed into an arena for this query:
   // at 1M records, heap allocation and destruction of their strings took a
@@ -180,8 +193,9 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
   arena_options.start_block_size = 64 << 10;
   arena_options.max_block_size = 1 << 20;
   google::protobuf::Arena arena(arena_options);
-  LINKD_ASSIGN_OR_RETURN(std::vector<const v1::NormalizedRecord*> stored,
-                         store_->MultiGetNormalized(dataset, candidate_ids, &arena));
+  LINKD_ASSIGN_OR_RETURN(
+      std::vector<const v1::NormalizedRecord*> stored,
+      store_->MultiGetNormalized(dataset, candidate_ids, &retrieved.hints, &arena));
   const double prior_bits = m->PriorBits(population);
   // Term frequencies of the query's values in the searched dataset.
   model::QueryTermFrequencies tf;
@@ -198,7 +212,7 @@ absl::StatusOr<v1::MatchResult> Engine::Rank(const Serving& serving_now,
     const v1::NormalizedRecord* s = stored[i];
     if (s == nullptr) continue;  // Deleted since the block was read.
     Scored sc{&candidate_ids[i], s, 0.0, std::vector<model::FieldOutcome>(m->num_fields()),
-              found[candidate_ids[i]]};
+              found[candidate_ids[i]].rules};
     sc.weight = prior_bits + m->Compare(query, *s, sc.outcomes.data(), &tf);
     scored.push_back(std::move(sc));
   }

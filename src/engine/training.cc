@@ -175,7 +175,7 @@ absl::StatusOr<std::pair<v1::Model, TrainReport>> Engine::Train(const TrainOptio
       ComparedPair p;
       m->Compare(q.normalized(), (*stored)[i]->normalized(), out.data());
       for (size_t f = 0; f < nf; ++f) p.levels.push_back(static_cast<int8_t>(out[f].level));
-      for (int r : retrieved->rules[retrieved->ids[i]]) p.rules |= uint64_t{1} << r;
+      for (int r : retrieved->found[retrieved->ids[i]].rules) p.rules |= uint64_t{1} << r;
       p.query = static_cast<size_t>(report.queries);
       pairs.push_back(std::move(p));
     }

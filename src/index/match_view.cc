@@ -318,7 +318,8 @@ bool MatchView::ready() const {
 // --- Reads.
 
 bool MatchView::ScanBlock(std::string_view rule, std::string_view key, size_t max_entries,
-                          std::vector<std::string>* ids, bool* complete) const {
+                          std::vector<std::string>* ids, std::vector<uint32_t>* hints,
+                          bool* complete) const {
   std::string middle;
   middle.reserve(rule.size() + 1 + key.size());
   middle.append(rule).push_back(kSep);
@@ -329,34 +330,49 @@ bool MatchView::ScanBlock(std::string_view rule, std::string_view key, size_t ma
   if (!ready_) return false;
   *complete = blocks_.Find(h, max_entries, &ordinals);
   for (uint32_t ordinal : ordinals) ids->emplace_back(IdOf(ordinal));
+  if (hints != nullptr) hints->insert(hints->end(), ordinals.begin(), ordinals.end());
   return true;
 }
 
-bool MatchView::LookupId(std::string_view id_key, size_t max, std::vector<std::string>* ids) const {
+bool MatchView::LookupId(std::string_view id_key, size_t max, std::vector<std::string>* ids,
+                         std::vector<uint32_t>* hints) const {
   const uint64_t h = Hash(id_key);
   std::vector<uint32_t> ordinals;
   absl::ReaderMutexLock lock(&mu_);
   if (!ready_) return false;
   ids_.Find(h, std::numeric_limits<size_t>::max(), &ordinals);
   // Sorted like the RocksDB index, so `max` keeps the same holders.
-  std::vector<std::string_view> holders;
+  std::vector<std::pair<std::string_view, uint32_t>> holders;
   holders.reserve(ordinals.size());
-  for (uint32_t ordinal : ordinals) holders.push_back(IdOf(ordinal));
+  for (uint32_t ordinal : ordinals) holders.emplace_back(IdOf(ordinal), ordinal);
   std::sort(holders.begin(), holders.end());
-  for (size_t i = 0; i < holders.size() && i < max; ++i) ids->emplace_back(holders[i]);
+  for (size_t i = 0; i < holders.size() && i < max; ++i) {
+    ids->emplace_back(holders[i].first);
+    if (hints != nullptr) hints->push_back(holders[i].second);
+  }
   return true;
 }
 
 bool MatchView::GetNormalized(const std::vector<std::string>& record_ids,
-                              google::protobuf::Arena* arena,
+                              const std::vector<uint32_t>* hints, google::protobuf::Arena* arena,
                               std::vector<const v1::NormalizedRecord*>* out, bool* damaged) const {
   absl::ReaderMutexLock lock(&mu_);
   if (!ready_) return false;
   for (size_t i = 0; i < record_ids.size(); ++i) {
-    auto it = ordinals_.find(record_ids[i]);
-    if (it == ordinals_.end()) continue;
     std::string_view id, fields;
-    SplitEntry(EntryAt(positions_[*it]), &id, &fields);
+    // The hinted ordinal if it still holds this id (an ordinal is reused
+    // only after its record is removed), else the id's own.
+    const uint32_t hint = hints != nullptr && i < hints->size() ? (*hints)[i] : kNoOrdinal;
+    bool hit = false;
+    if (hint < positions_.size() && positions_[hint] != kNone) {
+      SplitEntry(EntryAt(positions_[hint]), &id, &fields);
+      hit = id == record_ids[i];
+    }
+    if (!hit) {
+      auto it = ordinals_.find(record_ids[i]);
+      if (it == ordinals_.end()) continue;
+      SplitEntry(EntryAt(positions_[*it]), &id, &fields);
+    }
     auto* r = google::protobuf::Arena::CreateMessage<v1::NormalizedRecord>(arena);
     if (codec_.Decode(fields, r)) {
       (*out)[i] = r;

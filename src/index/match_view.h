@@ -102,15 +102,20 @@ class MatchView {
   // ready, and the caller reads RocksDB instead.
 
   // As Store::ScanBlock: appends the block's record ids unless it holds
-  // more than `max_entries` (then *complete = false).
+  // more than `max_entries` (then *complete = false), and to `hints` (if
+  // not null) their ordinals.
   bool ScanBlock(std::string_view rule, std::string_view key, size_t max_entries,
-                 std::vector<std::string>* ids, bool* complete) const;
-  bool LookupId(std::string_view id_key, size_t max, std::vector<std::string>* ids) const;
+                 std::vector<std::string>* ids, std::vector<uint32_t>* hints, bool* complete) const;
+  bool LookupId(std::string_view id_key, size_t max, std::vector<std::string>* ids,
+                std::vector<uint32_t>* hints) const;
   // Sets (*out)[i] to the normalized form of record_ids[i], made in `arena`,
-  // for each one held (others are left as they are). *damaged is set if a
-  // held record could not be decoded.
-  bool GetNormalized(const std::vector<std::string>& record_ids, google::protobuf::Arena* arena,
-                     std::vector<const v1::NormalizedRecord*>* out, bool* damaged) const;
+  // for each one held (others are left as they are). `hints` (may be null)
+  // are ordinals from ScanBlock or LookupId: one whose entry still holds
+  // that id saves looking it up. *damaged is set if a held record could not
+  // be decoded.
+  bool GetNormalized(const std::vector<std::string>& record_ids, const std::vector<uint32_t>* hints,
+                     google::protobuf::Arena* arena, std::vector<const v1::NormalizedRecord*>* out,
+                     bool* damaged) const;
 
   struct Usage {
     int64_t records = 0;
@@ -132,6 +137,7 @@ class MatchView {
     v1::NormalizedRecord normalized;
   };
   static constexpr uint64_t kNone = ~uint64_t{0};
+  static constexpr uint32_t kNoOrdinal = ~uint32_t{0};
 
   // Record ids -> ordinals, as a set of ordinals hashed and compared by the
   // id that the arena holds for them (4 bytes a slot instead of a string).

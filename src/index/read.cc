@@ -96,12 +96,12 @@ absl::StatusOr<std::vector<const v1::StoredRecord*>> RocksStore::MultiGet(
 }
 
 absl::StatusOr<std::vector<const v1::NormalizedRecord*>> RocksStore::MultiGetNormalized(
-    std::string_view dataset, const std::vector<std::string>& record_ids,
+    std::string_view dataset, const std::vector<std::string>& record_ids, const ReadHints* hints,
     google::protobuf::Arena* arena) const {
   if (auto view = ViewFor(dataset); view != nullptr) {
     std::vector<const v1::NormalizedRecord*> out(record_ids.size(), nullptr);
     bool damaged = false;
-    if (view->GetNormalized(record_ids, arena, &out, &damaged)) {
+    if (view->GetNormalized(record_ids, hints, arena, &out, &damaged)) {
       if (damaged)
         return absl::DataLossError("a normalized record in the match view is unreadable");
       return out;
@@ -112,11 +112,11 @@ absl::StatusOr<std::vector<const v1::NormalizedRecord*>> RocksStore::MultiGetNor
 
 absl::StatusOr<bool> RocksStore::ScanBlock(uint32_t generation, std::string_view dataset,
                                            std::string_view rule, std::string_view key,
-                                           size_t max_entries,
-                                           std::vector<std::string>* ids) const {
+                                           size_t max_entries, std::vector<std::string>* ids,
+                                           ReadHints* hints) const {
   if (auto view = ViewFor(dataset); view != nullptr && view->generation() == generation) {
     bool complete = true;
-    if (view->ScanBlock(rule, key, max_entries, ids, &complete)) return complete;
+    if (view->ScanBlock(rule, key, max_entries, ids, hints, &complete)) return complete;
   }
   std::string prefix = BlockPrefix(generation, dataset, rule, key);
   std::string upper = UpperBound(prefix);
@@ -133,14 +133,19 @@ absl::StatusOr<bool> RocksStore::ScanBlock(uint32_t generation, std::string_view
     }
     ids->emplace_back(TrailingId(std::string_view(it->key().data(), it->key().size())));
   }
-  if (!it->status().ok()) return R(it->status(), "scan block");
+  if (!it->status().ok()) {
+    ids->resize(start);
+    return R(it->status(), "scan block");
+  }
+  if (hints != nullptr) hints->resize(hints->size() + (ids->size() - start), kNoHint);
   return true;
 }
 
 absl::Status RocksStore::LookupId(std::string_view dataset, std::string_view id_key, size_t max,
-                                  std::vector<std::string>* ids) const {
-  if (auto view = ViewFor(dataset); view != nullptr && view->LookupId(id_key, max, ids))
+                                  std::vector<std::string>* ids, ReadHints* hints) const {
+  if (auto view = ViewFor(dataset); view != nullptr && view->LookupId(id_key, max, ids, hints))
     return absl::OkStatus();
+  const size_t start = ids->size();
   std::string prefix = IdPrefix(dataset, id_key);
   std::string upper = UpperBound(prefix);
   rocksdb::Slice upper_slice(upper);
@@ -151,6 +156,7 @@ absl::Status RocksStore::LookupId(std::string_view dataset, std::string_view id_
   for (it->Seek(prefix); it->Valid() && n < max; it->Next(), ++n) {
     ids->emplace_back(TrailingId(std::string_view(it->key().data(), it->key().size())));
   }
+  if (hints != nullptr) hints->resize(hints->size() + (ids->size() - start), kNoHint);
   return R(it->status(), "lookup id");
 }
 

@@ -109,14 +109,17 @@ class RocksStore final : public Store {
   absl::StatusOr<std::vector<const v1::StoredRecord*>> MultiGet(
       std::string_view dataset, const std::vector<std::string>& record_ids,
       google::protobuf::Arena* arena) const override;
+  using Store::LookupId;
+  using Store::MultiGetNormalized;
+  using Store::ScanBlock;
   absl::StatusOr<std::vector<const v1::NormalizedRecord*>> MultiGetNormalized(
-      std::string_view dataset, const std::vector<std::string>& record_ids,
+      std::string_view dataset, const std::vector<std::string>& record_ids, const ReadHints* hints,
       google::protobuf::Arena* arena) const override;
   absl::StatusOr<bool> ScanBlock(uint32_t generation, std::string_view dataset,
                                  std::string_view rule, std::string_view key, size_t max_entries,
-                                 std::vector<std::string>* ids) const override;
+                                 std::vector<std::string>* ids, ReadHints* hints) const override;
   absl::Status LookupId(std::string_view dataset, std::string_view id_key, size_t max,
-                        std::vector<std::string>* ids) const override;
+                        std::vector<std::string>* ids, ReadHints* hints) const override;
   int64_t TermCount(std::string_view dataset, std::string_view term) const override;
   int64_t RecordCount(std::string_view dataset) const override;
   absl::Status ForEachRecord(std::string_view dataset,

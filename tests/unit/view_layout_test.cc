@@ -310,7 +310,24 @@ TEST(MatchViewLayoutTest, AnswersAsAReferenceThroughRandomWrites) {
     return std::string(4, '\0') + "d" + '\0' + "r" + '\0' + "k" + std::to_string(k) + '\0' + id;
   };
   std::map<std::string, std::set<int>> block_of;
+  // Read hints taken halfway, used at the end: by then many of their
+  // records are removed and their ordinals reused by others.
+  std::vector<std::string> hinted_ids;
+  std::vector<uint32_t> hints;
   for (int step = 0; step < 6000; ++step) {
+    if (step == 3000) {
+      for (int b = 0; b < 300; ++b) {
+        bool complete;
+        ASSERT_TRUE(
+            view.ScanBlock("r", "k" + std::to_string(b), 1000, &hinted_ids, &hints, &complete));
+      }
+      ASSERT_EQ(hinted_ids.size(), hints.size());
+      ASSERT_GT(hints.size(), 100u);
+      for (int i = 0; i < 20; ++i) {  // Hints that were never right.
+        hinted_ids.push_back(people[rng() % people.size()].record_id());
+        hints.push_back(i % 2 == 0 ? static_cast<uint32_t>(rng() % 1000) : ~uint32_t{0});
+      }
+    }
     const v1::PersonRecord& p = people[rng() % people.size()];
     const std::string& id = p.record_id();
     if (rng() % 4 == 0) {
@@ -342,7 +359,7 @@ TEST(MatchViewLayoutTest, AnswersAsAReferenceThroughRandomWrites) {
   google::protobuf::Arena arena;
   std::vector<const v1::NormalizedRecord*> got(ids.size(), nullptr);
   bool damaged = false;
-  ASSERT_TRUE(view.GetNormalized(ids, &arena, &got, &damaged));
+  ASSERT_TRUE(view.GetNormalized(ids, nullptr, &arena, &got, &damaged));
   EXPECT_FALSE(damaged);
   for (size_t i = 0; i < ids.size(); ++i) {
     auto it = ref.find(ids[i]);
@@ -351,13 +368,28 @@ TEST(MatchViewLayoutTest, AnswersAsAReferenceThroughRandomWrites) {
       EXPECT_TRUE(MessageDifferencer::Equals(*got[i], it->second.normalized));
     }
   }
+  // Stale and wrong hints change no answer.
+  got.assign(hinted_ids.size(), nullptr);
+  ASSERT_TRUE(view.GetNormalized(hinted_ids, &hints, &arena, &got, &damaged));
+  EXPECT_FALSE(damaged);
+  int removed_since = 0;
+  for (size_t i = 0; i < hinted_ids.size(); ++i) {
+    auto it = ref.find(hinted_ids[i]);
+    ASSERT_EQ(got[i] != nullptr, it != ref.end()) << hinted_ids[i];
+    if (got[i]) {
+      EXPECT_TRUE(MessageDifferencer::Equals(*got[i], it->second.normalized)) << hinted_ids[i];
+    } else {
+      ++removed_since;
+    }
+  }
+  EXPECT_GT(removed_since, 0);
   std::map<int, std::vector<std::string>> holders;
   for (const auto& [id, blocks] : block_of)
     for (int b : blocks) holders[b].push_back(id);
   for (int b = 0; b < 300; ++b) {
     std::vector<std::string> got_ids;
     bool complete;
-    ASSERT_TRUE(view.ScanBlock("r", "k" + std::to_string(b), 1000, &got_ids, &complete));
+    ASSERT_TRUE(view.ScanBlock("r", "k" + std::to_string(b), 1000, &got_ids, nullptr, &complete));
     EXPECT_TRUE(complete);
     std::sort(got_ids.begin(), got_ids.end());
     EXPECT_EQ(got_ids, holders[b]) << b;
