@@ -27,10 +27,8 @@ constexpr char kSep = '\0';
 // hold them.
 uint64_t Hash(std::string_view s) { return XXH3_64bits(s.data(), s.size()); }
 
-// Block postings in 7-byte words, identity postings in 8 (see PostingIndex).
-constexpr int kBlockWordBytes = 7;
-constexpr int kIdWordBytes = 8;
-// 2: block postings in 7-byte words (a file of 1 is rebuilt from RocksDB).
+// 2: a CCCD's province and birth year left out of the record encoding when
+// its digits spell them (a file of 1 is rebuilt from RocksDB).
 constexpr std::string_view kFileMagic = "linkd match view 2\n";
 
 // The part of a stored key between "<dataset>\0" and the trailing
@@ -79,8 +77,8 @@ MatchView::MatchView(uint32_t generation, size_t min_merge)
       generation_prefix_(GenerationBytes(generation)),
       ordinals_(0, OrdinalHash{this}, OrdinalEq{this}),
       min_merge_(min_merge),
-      blocks_(0, min_merge, kBlockWordBytes),
-      ids_(0, min_merge, kIdWordBytes) {}
+      blocks_(0, min_merge),
+      ids_(0, min_merge) {}
 
 size_t MatchView::OrdinalHash::operator()(uint32_t ordinal) const {
   return absl::Hash<absl::string_view>{}(AV(view->IdOf(ordinal)));
@@ -548,8 +546,8 @@ bool MatchView::Load(const std::string& path, std::string_view stamp, std::strin
     ordinals_.clear();
     std::vector<uint64_t>().swap(positions_);
     std::vector<uint32_t>().swap(free_);
-    blocks_ = PostingIndex(0, min_merge_, kBlockWordBytes);
-    ids_ = PostingIndex(0, min_merge_, kIdWordBytes);
+    blocks_ = PostingIndex(0, min_merge_);
+    ids_ = PostingIndex(0, min_merge_);
   }
   return loaded;
 }

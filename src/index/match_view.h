@@ -11,15 +11,15 @@
 // Layout, for a register of 100M people on one node (docs/DESIGN.md §5):
 // records are encoded by RecordCodec (interned strings, packed numbers;
 // ~50 bytes) into an append-only arena of 4 MiB chunks, found by ordinal;
-// postings are PostingIndex's 7-byte words; record ids map to ordinals
+// postings are PostingIndex's 8-byte words; record ids map to ordinals
 // through a hash set of ordinals that reads the ids from the arena. A
 // record rewritten leaves its old bytes behind until the arena is
 // compacted (when dead bytes pass the live ones).
 //
 // Keys are 64-bit hashes of the block ("rule\0key") or identity number, of
-// which the postings keep 44 or more bits; a collision (about once in 10^7
-// lookups) adds records that do not share the key to a candidate list,
-// where scoring ranks them as what they are.
+// which the postings keep 52 or more bits; a collision (odds ~1e-8 per
+// lookup at 10M people) would add records that do not share the key to a
+// candidate list, where scoring ranks them as what they are.
 //
 // Internal to the index layer (not a public header).
 #pragma once

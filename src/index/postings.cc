@@ -8,7 +8,6 @@
 #include "bytes.h"
 
 namespace linkage::index {
-static_assert(std::endian::native == std::endian::little, "PostingIndex packs words little-endian");
 namespace {
 
 int BitsFor(size_t entries) {
@@ -20,31 +19,21 @@ int BitsFor(size_t entries) {
 
 }  // namespace
 
-PostingIndex::PostingIndex(size_t expected_entries, size_t min_merge, int word_bytes)
-    : word_bytes_(std::clamp(word_bytes, 7, 8)),
-      fp_mask_((uint64_t{1} << (8 * word_bytes_ - kOrdinalBits)) - 1),
-      bits_(expected_entries == 0 ? 16 : BitsFor(expected_entries)),
+PostingIndex::PostingIndex(size_t expected_entries, size_t min_merge)
+    : bits_(expected_entries == 0 ? 16 : BitsFor(expected_entries)),
       min_merge_(min_merge),
-      words_(word_bytes_),
       directory_((size_t{1} << bits_) + 1, 0) {}
 
 std::pair<size_t, size_t> PostingIndex::Run(uint64_t hash) const {
   const uint64_t b = Bucket(hash);
   const uint64_t fp = Fingerprint(hash);
-  size_t first = directory_[b];
-  const size_t end = directory_[b + 1];
-  for (size_t count = end - first; count > 0;) {  // The first word whose fingerprint is >= fp.
-    const size_t half = count / 2;
-    if ((words_[first + half] >> kOrdinalBits) < fp) {
-      first += half + 1;
-      count -= half + 1;
-    } else {
-      count = half;
-    }
-  }
-  size_t last = first;
-  while (last != end && (words_[last] >> kOrdinalBits) == fp) ++last;
-  return {first, last};
+  auto begin = words_.begin() + directory_[b];
+  auto end = words_.begin() + directory_[b + 1];
+  auto first =
+      std::partition_point(begin, end, [fp](uint64_t w) { return (w >> kOrdinalBits) < fp; });
+  auto last = first;
+  while (last != end && (*last >> kOrdinalBits) == fp) ++last;
+  return {static_cast<size_t>(first - words_.begin()), static_cast<size_t>(last - words_.begin())};
 }
 
 bool PostingIndex::Find(uint64_t hash, size_t max, std::vector<uint32_t>* out) const {
@@ -97,7 +86,7 @@ bool PostingIndex::Remove(uint64_t hash, uint32_t ordinal) {
     if ((words_[i] & kOrdinalMask) == ordinal) {
       // Dead in place: the word keeps its fingerprint, so the run stays
       // where binary search looks for it.
-      words_.Set(i, words_[i] | kDead);
+      words_[i] |= kDead;
       ++dead_;
       --live_;
       MaybeMerge();
@@ -119,8 +108,8 @@ void PostingIndex::Merge() {
     for (uint32_t ordinal : list) added.emplace_back(Bucket(hash), Word(hash, ordinal));
   }
   std::sort(added.begin(), added.end());
-  Words words(word_bytes_);
-  words.Reserve(words_.size() - dead_ + added.size());
+  std::vector<uint64_t> words;
+  words.reserve(words_.size() - dead_ + added.size());
   std::vector<uint32_t> directory(directory_.size());
   const size_t buckets = directory_.size() - 1;
   size_t a = 0;
@@ -134,9 +123,9 @@ void PostingIndex::Merge() {
       const bool have_new = a < added.size() && added[a].first == b;
       if (!have_old && !have_new) break;
       if (have_old && (!have_new || words_[i] <= added[a].second)) {
-        words.PushBack(words_[i++]);
+        words.push_back(words_[i++]);
       } else {
-        words.PushBack(added[a++].second);
+        words.push_back(added[a++].second);
       }
     }
   }
@@ -160,16 +149,11 @@ void PostingIndex::FinishLoad() {
     const size_t buckets = directory_.size() - 1;
     for (const Staged& s : staged_) ++directory_[Bucket(s.hash) + 1];
     for (size_t b = 0; b < buckets; ++b) directory_[b + 1] += directory_[b];
-    words_.Resize(staged_.size());
+    words_.resize(staged_.size());
     std::vector<uint32_t> fill(directory_.begin(), directory_.end() - 1);
-    for (const Staged& s : staged_) words_.Set(fill[Bucket(s.hash)]++, Word(s.hash, s.ordinal));
-    std::vector<uint64_t> bucket;
-    for (size_t b = 0; b < buckets; ++b) {
-      bucket.clear();
-      for (size_t i = directory_[b]; i < directory_[b + 1]; ++i) bucket.push_back(words_[i]);
-      std::sort(bucket.begin(), bucket.end());
-      for (size_t i = 0; i < bucket.size(); ++i) words_.Set(directory_[b] + i, bucket[i]);
-    }
+    for (const Staged& s : staged_) words_[fill[Bucket(s.hash)]++] = Word(s.hash, s.ordinal);
+    for (size_t b = 0; b < buckets; ++b)
+      std::sort(words_.begin() + directory_[b], words_.begin() + directory_[b + 1]);
     live_ = static_cast<int64_t>(words_.size());
   }
   std::vector<Staged>().swap(staged_);
@@ -177,26 +161,24 @@ void PostingIndex::FinishLoad() {
 
 void PostingIndex::Save(std::string* out) {
   if (!delta_.empty() || dead_ > 0) Merge();
-  bytes::PutFixed<uint32_t>(static_cast<uint32_t>(word_bytes_), out);
   bytes::PutFixed<uint32_t>(static_cast<uint32_t>(bits_), out);
   bytes::PutFixed<uint64_t>(words_.size(), out);
-  out->append(words_.raw());
+  out->append(reinterpret_cast<const char*>(words_.data()), words_.size() * sizeof(uint64_t));
   out->append(reinterpret_cast<const char*>(directory_.data()),
               directory_.size() * sizeof(uint32_t));
 }
 
 bool PostingIndex::Load(bytes::Reader& in) {
-  uint32_t width, bits;
+  uint32_t bits;
   uint64_t n;
-  if (!words_.empty() || !delta_.empty() || !in.Fixed(&width) ||
-      width != static_cast<uint32_t>(word_bytes_) || !in.Fixed(&bits) || bits < 1 || bits > 28 ||
-      !in.Fixed(&n) || n > in.left() / width) {
+  if (!words_.empty() || !delta_.empty() || !in.Fixed(&bits) || bits < 1 || bits > 28 ||
+      !in.Fixed(&n) || n > in.left() / sizeof(uint64_t)) {
     return false;
   }
   std::string_view raw;
-  if (!in.Bytes(n * width, &raw)) return false;
-  Words words(word_bytes_);
-  words.Assign(raw, n);
+  if (!in.Bytes(n * sizeof(uint64_t), &raw)) return false;
+  std::vector<uint64_t> words(n);
+  std::memcpy(words.data(), raw.data(), raw.size());
   const size_t dir_size = (size_t{1} << bits) + 1;
   if (!in.Bytes(dir_size * sizeof(uint32_t), &raw)) return false;
   std::vector<uint32_t> directory(dir_size);
@@ -206,8 +188,8 @@ bool PostingIndex::Load(bytes::Reader& in) {
   for (size_t b = 0; b + 1 < dir_size; ++b) {
     if (directory[b] > directory[b + 1]) return false;
   }
-  for (size_t i = 0; i < n; ++i) {
-    if ((words[i] & kOrdinalMask) == kDead) return false;
+  for (uint64_t w : words) {
+    if ((w & kOrdinalMask) == kDead) return false;
   }
   bits_ = static_cast<int>(bits);
   words_ = std::move(words);
@@ -242,9 +224,9 @@ int64_t PostingIndex::keys() const {
 }
 
 int64_t PostingIndex::bytes() const {
-  int64_t b =
-      static_cast<int64_t>(words_.capacity_bytes() + directory_.capacity() * sizeof(uint32_t) +
-                           staged_.capacity() * sizeof(Staged));
+  int64_t b = static_cast<int64_t>(words_.capacity() * sizeof(uint64_t) +
+                                   directory_.capacity() * sizeof(uint32_t) +
+                                   staged_.capacity() * sizeof(Staged));
   b += static_cast<int64_t>(delta_.capacity() *
                             (sizeof(uint64_t) + sizeof(std::vector<uint32_t>) + 1));
   for (const auto& [hash, list] : delta_)
